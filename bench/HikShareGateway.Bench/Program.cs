@@ -1,0 +1,23 @@
+namespace HikShareGateway.Bench;
+
+/// <summary>Entry point: <c>bench &lt;name&gt; [options]</c>. Each benchmark prints its figures and the command that reproduces them.</summary>
+public static class Program
+{
+    private static readonly Dictionary<string, (string Description, Func<string[], Task<int>> Run)> Benchmarks = new(StringComparer.Ordinal)
+    {
+    };
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var bench))
+        {
+            Console.WriteLine("usage: dotnet run -c Release --project bench/HikShareGateway.Bench -- <benchmark> [options]\n\nbenchmarks:");
+            foreach (var (name, b) in Benchmarks)
+            {
+                Console.WriteLine($"  {name,-14} {b.Description}");
+            }
+            return args.Length == 0 ? 0 : 2;
+        }
+        return await bench.Run(args[1..]);
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the gateway, its demo and its tests need on Debian 12: the .NET 10 SDK check,
+# Debian packages for the real peers the tests use (mosquitto, gst-rtsp-server's ONVIF server,
+# ffmpeg/ffprobe, GStreamer), and the NuGet packages (dotnet restore). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp \
+         gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+         gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd}; do
+  have "$p" || need_apt+=("$p")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "prereqs: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "prereqs: the .NET 10 SDK is required (dotnet on PATH); install it from Microsoft's Debian packages." >&2
+  exit 1
+fi
+case "$(dotnet --version)" in
+  10.*) ;;
+  *) echo "prereqs: .NET SDK 10 required, found $(dotnet --version)" >&2; exit 1 ;;
+esac
+
+# The systemd broker started by the mosquitto package would hold port 1883; tests start their own
+# brokers on free ports, so the packaged service is left as it is.
+dotnet restore HikShareGateway.sln --nologo -v q

@@ -1,0 +1,80 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Alarms;
+using HikShareGateway.Core.Cloud;
+using HikShareGateway.Core.Configuration;
+using HikShareGateway.Core.Devices;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Serilog;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>
+/// Joins the feature projects. Each feature binds and validates its own configuration sections
+/// (adding to <c>errors</c>, never throwing), registers its services, and maps its endpoints.
+/// </summary>
+public static class Features
+{
+    public static WebApplication? Build(IConfiguration configuration, GatewayContext context, List<string> errors)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "hikshare-gateway" });
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Services.AddSerilog(Log.Logger, dispose: false);
+        builder.Services.AddSystemd();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddSingleton(context);
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        // :: Core sections and shared services.
+        var gateway = Bind<GatewayOptions>(configuration, GatewayOptions.Section, errors);
+        var http = Bind<HttpOptions>(configuration, HttpOptions.Section, errors);
+        var discovery = Bind<DiscoveryOptions>(configuration, DiscoveryOptions.Section, errors);
+        var devices = configuration.GetSection("Devices").Get<List<DeviceOptions>>() ?? [];
+        for (var i = 0; i < devices.Count; i++)
+        {
+            devices[i].Validate(i, errors);
+        }
+        builder.Services.AddSingleton(gateway);
+        builder.Services.AddSingleton(http);
+        builder.Services.AddSingleton(discovery);
+        builder.Services.AddSingleton<IReadOnlyList<DeviceOptions>>(devices);
+        builder.Services.AddSingleton<AlarmFeed>();
+        builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
+        builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
+        builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
+
+        builder.WebHost.UseKestrel(k =>
+        {
+            if (http.Port > 0)
+            {
+                k.ListenAnyIP(http.Port);
+            }
+        });
+
+        if (errors.Count > 0)
+        {
+            return null;
+        }
+        var app = builder.Build();
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        return app;
+    }
+
+    /// <summary>Binds a section (binder errors become messages naming the key) and runs its validation.</summary>
+    public static T Bind<T>(IConfiguration configuration, string section, ICollection<string> errors)
+        where T : class, IValidatableOptions, new()
+    {
+        var options = new T();
+        try
+        {
+            configuration.GetSection(section).Bind(options, o => o.ErrorOnUnknownConfiguration = false);
+        }
+        catch (InvalidOperationException e)
+        {
+            errors.Add($"{section}: {e.Message}");
+            return options;
+        }
+        options.Validate(errors);
+        return options;
+    }
+}

@@ -1,0 +1,97 @@
+using System.Reflection;
+using HikShareGateway.Core.Configuration;
+using Serilog;
+using Serilog.Events;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>Builds the daemon from configuration, validates everything at once, runs until SIGTERM/Ctrl-C.</summary>
+public static class GatewayRunner
+{
+    public static string SoftwareVersion { get; } =
+        typeof(GatewayRunner).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static async Task<int> RunAsync(CommandLine cli, bool demo)
+    {
+        IConfigurationRoot configuration;
+        try
+        {
+            configuration = GatewayConfiguration.Build(cli.ConfigPath, demo);
+        }
+        catch (GatewayConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync($"hikshare-gateway: configuration error: {e.Message}");
+            return ExitCodes.Config;
+        }
+
+        Log.Logger = CreateLogger(configuration);
+        try
+        {
+            var context = new GatewayContext(demo, cli, DateTimeOffset.UtcNow);
+            var errors = new List<string>();
+            var app = Features.Build(configuration, context, errors);
+            if (errors.Count > 0 || app is null)
+            {
+                await Console.Error.WriteLineAsync($"hikshare-gateway: {errors.Count} configuration error(s){(cli.ConfigPath is null ? "" : " in " + cli.ConfigPath)}:");
+                foreach (var e in errors)
+                {
+                    await Console.Error.WriteLineAsync("  - " + e);
+                }
+                return ExitCodes.Config;
+            }
+            await app.RunAsync();
+            return ExitCodes.Ok;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.Fatal(e, "The gateway stopped on an unexpected error");
+            return ExitCodes.Failure;
+        }
+        finally
+        {
+            await Log.CloseAndFlushAsync();
+        }
+    }
+
+    /// <summary>
+    /// Structured console logs. Under systemd (JOURNAL_STREAM set) timestamps are left to journald and
+    /// levels are prefixed the sd-daemon way so journald shows the right priority.
+    /// </summary>
+    internal static Serilog.ILogger CreateLogger(IConfiguration configuration)
+    {
+        var underJournal = Environment.GetEnvironmentVariable("JOURNAL_STREAM") is not null;
+        var template = underJournal
+            ? "{SdPriority}{SourceContext}: {Message:lj}{NewLine}{Exception}"
+            : "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
+        var config = new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+            .MinimumLevel.Override("System", LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .Enrich.With<SdPriorityEnricher>()
+            .ReadFrom.Configuration(configuration, new Serilog.Settings.Configuration.ConfigurationReaderOptions { SectionName = "Logging:Serilog" })
+            .WriteTo.Console(outputTemplate: template, standardErrorFromLevel: null);
+        return config.CreateLogger();
+    }
+
+    private sealed class SdPriorityEnricher : Serilog.Core.ILogEventEnricher
+    {
+        public void Enrich(LogEvent logEvent, Serilog.Core.ILogEventPropertyFactory factory)
+        {
+            // sd-daemon(3) priority prefixes: <3> err, <4> warning, <6> info, <7> debug.
+            var p = logEvent.Level switch
+            {
+                LogEventLevel.Fatal => "<2>",
+                LogEventLevel.Error => "<3>",
+                LogEventLevel.Warning => "<4>",
+                LogEventLevel.Information => "<6>",
+                _ => "<7>",
+            };
+            logEvent.AddPropertyIfAbsent(factory.CreateProperty("SdPriority", p));
+        }
+    }
+}
+
+/// <summary>What every feature may want to know about this run.</summary>
+public sealed record GatewayContext(bool Demo, CommandLine CommandLine, DateTimeOffset StartedAt);

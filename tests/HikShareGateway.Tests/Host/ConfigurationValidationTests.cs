@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Configuration;
+using HikShareGateway.Composition;
+
+namespace HikShareGateway.Tests.Host;
+
+public class ConfigurationValidationTests
+{
+    private static List<string> Validate(Dictionary<string, string?> values)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var errors = new List<string>();
+        Features.Build(config, new GatewayContext(false, CommandLine.Parse([]), DateTimeOffset.UnixEpoch), errors);
+        return errors;
+    }
+
+    [Fact]
+    public void Build_SeveralMistakes_ReportsEveryOneWithItsKey()
+    {
+        var errors = Validate(new()
+        {
+            ["Gateway:Id"] = "",
+            ["Http:Port"] = "70000",
+            ["Devices:0:Channels:0:Channel"] = "0",
+            ["Devices:0:Channels:0:Main"] = "http://not-rtsp",
+        });
+        Assert.Contains(errors, e => e.StartsWith("Gateway:Id", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Http:Port", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Devices:0:DeviceId", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Devices:0:Channels:0:Channel", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Devices:0:Channels:0:Main", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_PasswordInStreamUrl_IsMaskedInError()
+    {
+        var errors = Validate(new()
+        {
+            ["Gateway:Id"] = "gw-1",
+            ["Devices:0:DeviceId"] = "cam",
+            ["Devices:0:Channels:0:Channel"] = "1",
+            ["Devices:0:Channels:0:Main"] = "ftp://admin:secret@10.0.0.1/x",
+        });
+        Assert.NotEmpty(errors);
+        Assert.DoesNotContain(errors, e => e.Contains("secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_DemoDefaults_AreValid()
+    {
+        var errors = Validate(DemoDefaults.Values);
+        Assert.Empty(errors);
+    }
+}
