@@ -113,6 +113,13 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
         return result;
     }
 
+    /// <summary>A message too large to even copy (the MQTT client checks the length first): counted and logged like any rejection.</summary>
+    public void RejectOversized(GrantMessageKind kind, long length)
+    {
+        GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "too-large"));
+        LogRejected(kind, (int)Math.Min(length, int.MaxValue), "too-large", Version);
+    }
+
     private GrantApplyResult ApplyCore(GrantMessageKind kind, ReadOnlySpan<byte> message, bool persist, string source)
     {
         // :: Step 1: size and signature, before the payload is even decoded.
