@@ -65,6 +65,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private readonly string _grantsTopic;
     private readonly string _deltaTopic;
     private long _dropped;
+    private volatile bool _disposed;
 
     public MqttCloudClient(CloudClientSettings settings, GrantsStore store, TimeProvider time, ILogger<MqttCloudClient> logger)
     {
@@ -183,7 +184,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
                 // :: Step 4.
                 await DrainAsync(ct);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception) when (ct.IsCancellationRequested || _disposed)
             {
                 break;
             }
@@ -326,6 +327,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
 
     public override void Dispose()
     {
+        _disposed = true;
         _store.Changed -= PublishStatusOnline;
         _client.Dispose();
         base.Dispose();
