@@ -42,7 +42,7 @@ public static class GrantsJson
         {
             error = e.Message;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 inside a string throws the latter
         {
             error = "not JSON: " + FirstLine(e.Message);
         }
@@ -78,7 +78,7 @@ public static class GrantsJson
         {
             error = e.Message;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 inside a string throws the latter
         {
             error = "not JSON: " + FirstLine(e.Message);
         }

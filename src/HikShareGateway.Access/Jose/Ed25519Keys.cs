@@ -77,7 +77,7 @@ public sealed class Ed25519PublicJwk
             }
             return TryCreate(Str(r, "kid"), Str(r, "kty"), Str(r, "crv"), Str(r, "x"), out jwk, out error);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 inside a string throws the latter
         {
             error = "not JSON: " + e.Message;
             return false;

@@ -87,7 +87,7 @@ public static class Jws
                 return JwsError.Malformed;
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 inside a string throws the latter
         {
             return JwsError.Malformed;
         }

@@ -113,7 +113,7 @@ public static class ViewerTokens
             account = AccountName.Normalize(sub.GetString());
             return account is null ? TokenError.BadSubject : TokenError.None;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 inside a string throws the latter
         {
             return TokenError.Malformed;
         }

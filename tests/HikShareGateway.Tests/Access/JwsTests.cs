@@ -139,3 +139,14 @@ public class JwsTests
         Assert.Equal(Key.Public.PublicKey, back!.Public.PublicKey);
     }
 }
+
+public class JwsInvalidUtf8Tests
+{
+    [Fact]
+    public void Verify_HeaderWithInvalidUtf8InAString_IsMalformedNotAnException()
+    {
+        var header = Base64UrlStrict.Encode([.. "{\"alg\":\"Ed"u8, 0xA4, .. "DSA\"}"u8]);
+        var jws = header + ".eyJ9.AAAA";
+        Assert.Equal(JwsError.Malformed, Jws.TryVerify(Encoding.ASCII.GetBytes(jws), AccessTestKit.Keys, 4096, out _, out _));
+    }
+}
