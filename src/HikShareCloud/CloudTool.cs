@@ -24,7 +24,7 @@ public static class CloudTool
           delta    --key FILE --in DESC|- [--out FILE] sign a grants delta described by DESC, or build one:
                    --gateway ID --base N --version M [--remove-share ID]... [--remove-device ID]...
           publish  --broker mqtt://HOST:PORT --gateway ID (--snapshot FILE|- | --delta FILE|-)
-                   [--username U --password P] [--prefix hikshare/v1]
+                   [--username U --password P] [--prefix hikshare/v1] [--ca-file CA.pem]
                    publish a signed message (snapshots retained) to {prefix}/gateways/{ID}/grants[/delta]
           token    --key FILE --sub ACCOUNT --aud GATEWAY [--aud ...] [--ttl 1h]
                    mint a viewer token (ttl as 90s, 30m, 12h, 7d)
@@ -177,7 +177,12 @@ public static class CloudTool
         var topic = $"{prefix}/gateways/{gateway}/grants" + (delta is null ? "" : "/delta");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(20));
-        await MqttOneShot.PublishAsync(broker!, a.Get("username"), a.Get("password"), topic, payload, retain: delta is null, timeout.Token);
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ca = null;
+        if (a.Get("ca-file") is { } caFile && !CloudOptions.TryLoadCaFile(caFile, out ca, out var caError))
+        {
+            throw new ToolException($"--ca-file {caFile} {caError}");
+        }
+        await MqttOneShot.PublishAsync(broker!, a.Get("username"), a.Get("password"), topic, payload, retain: delta is null, timeout.Token, ca);
         await stdout.WriteLineAsync($"published {payload.Length} bytes to {topic}{(delta is null ? " (retained)" : "")} on {broker}");
         return 0;
     }

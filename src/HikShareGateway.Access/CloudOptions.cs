@@ -26,6 +26,8 @@ public sealed class CloudOptions : IValidatableOptions
     /// <summary>The cloud keys grants and viewer tokens are checked against (several at once during a rotation).</summary>
     public List<JwkOptions> TrustedKeys { get; set; } = [];
 
+    /// <summary>mqtts:// only: PEM file of the CA certificate(s) that signed the broker's certificate, trusted instead of the system roots. Default null (system roots).</summary>
+    public string? CaFile { get; set; }
     /// <summary>MQTT client id. Default <c>hikshare-gateway-{Gateway:Id}</c>.</summary>
     public string? ClientId { get; set; }
     /// <summary>Largest grant message accepted, bytes. Default 1 MiB; bigger ones are rejected unread.</summary>
@@ -46,6 +48,17 @@ public sealed class CloudOptions : IValidatableOptions
         if (Broker is not null && !BrokerAddress.TryParse(Broker, out _, out var why))
         {
             errors.Add($"Cloud:Broker \"{Broker}\" {why} (e.g. mqtt://127.0.0.1:1883 or mqtts://broker.example.com:8883).");
+        }
+        if (CaFile is not null)
+        {
+            if (!File.Exists(CaFile))
+            {
+                errors.Add($"Cloud:CaFile \"{CaFile}\" does not exist (a PEM file with the broker's CA certificate).");
+            }
+            else if (!TryLoadCaFile(CaFile, out _, out var caError))
+            {
+                errors.Add($"Cloud:CaFile \"{CaFile}\" {caError}.");
+            }
         }
         if (Password is not null && string.IsNullOrEmpty(Username))
         {
@@ -88,6 +101,26 @@ public sealed class CloudOptions : IValidatableOptions
         {
             errors.Add($"Cloud:EmbeddedBrokerPort {EmbeddedBrokerPort} is out of range (1-65535, 0 = any free port; default 1883).");
         }
+    }
+
+    /// <summary>Loads the PEM certificates of <see cref="CaFile"/>.</summary>
+    public static bool TryLoadCaFile(string path, out System.Security.Cryptography.X509Certificates.X509Certificate2Collection certificates, out string? error)
+    {
+        certificates = [];
+        error = null;
+        try
+        {
+            certificates.ImportFromPemFile(path);
+            if (certificates.Count == 0)
+            {
+                error = "holds no PEM certificate";
+            }
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            error = "is not a readable PEM certificate file: " + e.Message;
+        }
+        return error is null;
     }
 
     /// <summary>The valid trusted keys (call after <see cref="Validate"/>).</summary>

@@ -28,7 +28,8 @@ public sealed record CloudClientSettings(
     int QueueCapacity = 10_000,
     int MaxGrantMessageBytes = 1024 * 1024,
     string Software = "hikshare-gateway",
-    DateTimeOffset? StartedAt = null)
+    DateTimeOffset? StartedAt = null,
+    System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustChain = null)
 {
     public string Topic(string subTopic) => $"{TopicPrefix}/gateways/{GatewayId}/{subTopic}";
     public string EffectiveClientId => ClientId ?? "hikshare-gateway-" + GatewayId;
@@ -36,7 +37,8 @@ public sealed record CloudClientSettings(
     public static CloudClientSettings From(CloudOptions o, string gatewayId, BrokerAddress broker, string software, DateTimeOffset startedAt) => new(
         broker, gatewayId, o.TopicPrefix, o.Username, o.Password, o.ClientId,
         TimeSpan.FromSeconds(o.ReconnectMinSeconds), TimeSpan.FromSeconds(o.ReconnectMaxSeconds),
-        o.KeepAliveSeconds, o.PublishQueueCapacity, o.MaxGrantMessageBytes, software, startedAt);
+        o.KeepAliveSeconds, o.PublishQueueCapacity, o.MaxGrantMessageBytes, software, startedAt,
+        o.CaFile is not null && CloudOptions.TryLoadCaFile(o.CaFile, out var ca, out _) ? ca : null);
 }
 
 /// <summary>
@@ -142,7 +144,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         }
         if (_settings.Broker.Tls)
         {
-            b = b.WithTlsOptions(o => o.UseTls());
+            b = MqttOneShot.WithTls(b, _settings.TrustChain);
         }
         return b.Build();
     }

@@ -7,7 +7,19 @@ namespace HikShareGateway.Cloud;
 /// <summary>Connect, publish one message with QoS 1, disconnect: the cloud's side for hikshare-cloud and the demo.</summary>
 public static class MqttOneShot
 {
-    public static async Task PublishAsync(BrokerAddress broker, string? username, string? password, string topic, byte[] payload, bool retain, CancellationToken ct)
+    /// <summary>TLS (mqtts://): system roots, or only <paramref name="trustChain"/> when given (a private CA). The host name is always checked.</summary>
+    public static MqttClientOptionsBuilder WithTls(MqttClientOptionsBuilder b, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trustChain)
+        => b.WithTlsOptions(o =>
+        {
+            o.UseTls();
+            if (trustChain is { Count: > 0 })
+            {
+                o.WithTrustChain(trustChain);
+            }
+        });
+
+    public static async Task PublishAsync(BrokerAddress broker, string? username, string? password, string topic, byte[] payload, bool retain, CancellationToken ct,
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trustChain = null)
     {
         using var client = new MqttClientFactory().CreateMqttClient();
         var b = new MqttClientOptionsBuilder()
@@ -21,7 +33,7 @@ public static class MqttOneShot
         }
         if (broker.Tls)
         {
-            b = b.WithTlsOptions(o => o.UseTls());
+            b = WithTls(b, trustChain);
         }
         var connect = await client.ConnectAsync(b.Build(), ct);
         if (connect.ResultCode != MqttClientConnectResultCode.Success)

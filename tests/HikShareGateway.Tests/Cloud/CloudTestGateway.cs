@@ -19,13 +19,14 @@ internal sealed class CloudTestGateway : IAsyncDisposable
     private readonly bool _ownsDir;
     private bool _started;
 
-    public CloudTestGateway(int port, string? username = null, string? password = null, string? stateDirectory = null, int maxBytes = 1024 * 1024)
+    public CloudTestGateway(int port, string? username = null, string? password = null, string? stateDirectory = null, int maxBytes = 1024 * 1024,
+        bool tls = false, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trustChain = null)
     {
         _ownsDir = stateDirectory is null;
         StateDirectory = stateDirectory ?? TempDirectory();
-        var settings = new CloudClientSettings(new BrokerAddress("127.0.0.1", port, false), GatewayId, Username: username, Password: password,
+        var settings = new CloudClientSettings(new BrokerAddress("127.0.0.1", port, tls), GatewayId, Username: username, Password: password,
             ReconnectMin: TimeSpan.FromMilliseconds(100), ReconnectMax: TimeSpan.FromMilliseconds(500), MaxGrantMessageBytes: maxBytes,
-            Software: "hikshare-gateway/test", ClientId: "gw-test-" + Guid.NewGuid().ToString("N")[..8]);
+            Software: "hikshare-gateway/test", ClientId: "gw-test-" + Guid.NewGuid().ToString("N")[..8], TrustChain: trustChain);
         Store = new GrantsStore(new GrantsStoreSettings(GatewayId, StateDirectory, maxBytes), Keys, TimeProvider.System, NullLogger<GrantsStore>.Instance,
             new DeferredPublisher(() => Client!));
         Client = new MqttCloudClient(settings, Store, TimeProvider.System, NullLogger<MqttCloudClient>.Instance);

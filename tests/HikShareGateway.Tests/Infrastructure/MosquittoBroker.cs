@@ -25,7 +25,11 @@ public sealed class MosquittoBroker : IAsyncDisposable
     public string Url => $"mqtt://127.0.0.1:{Port}";
     public string Log { get { lock (_log) { return _log.ToString(); } } }
 
-    public static async Task<MosquittoBroker> StartAsync(string? username = null, string? password = null, int? port = null)
+    /// <summary>With <paramref name="tls"/>: a TLS listener whose certificate (for 127.0.0.1/localhost) is signed by a CA made here, see <see cref="CaFile"/>.</summary>
+    public string? CaFile { get; private set; }
+    public string TlsUrl => $"mqtts://127.0.0.1:{Port}";
+
+    public static async Task<MosquittoBroker> StartAsync(string? username = null, string? password = null, int? port = null, bool tls = false)
     {
         var dir = Path.Combine(Path.GetTempPath(), "hikshare-mosquitto-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(dir);
@@ -37,6 +41,12 @@ public sealed class MosquittoBroker : IAsyncDisposable
             .AppendLine("log_type error")
             .AppendLine("log_type warning")
             .AppendLine("log_type notice");
+        if (tls)
+        {
+            var (ca, cert, key) = TestCertificates.CreateCaAndServer(dir);
+            broker.CaFile = ca;
+            conf.AppendLine($"certfile {cert}").AppendLine($"keyfile {key}");
+        }
         if (Environment.UserName == "root")
         {
             conf.AppendLine("user root"); // otherwise mosquitto drops to "mosquitto", which cannot read our files
@@ -103,6 +113,38 @@ public sealed class MosquittoBroker : IAsyncDisposable
             }
         }
         throw new TimeoutException($"mosquitto did not listen on 127.0.0.1:{Port} within 10 s:\n{Log}");
+    }
+
+    private static class TestCertificates
+    {
+        /// <summary>A throw-away CA and a server certificate for 127.0.0.1 and localhost, as PEM files.</summary>
+        public static (string Ca, string Cert, string Key) CreateCaAndServer(string dir)
+        {
+            using var caKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var caReq = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=HikShare test CA", caKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            caReq.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+            caReq.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
+                System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign | System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.CrlSign, true));
+            using var ca = caReq.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7));
+
+            using var serverKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var req = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", serverKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+            san.AddIpAddress(System.Net.IPAddress.Loopback);
+            san.AddDnsName("localhost");
+            req.CertificateExtensions.Add(san.Build());
+            req.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension(
+                [new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false));
+            using var server = req.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7), [1, 2, 3, 4, 5, 6, 7, 8]);
+
+            var caPath = Path.Combine(dir, "ca.pem");
+            var certPath = Path.Combine(dir, "server.pem");
+            var keyPath = Path.Combine(dir, "server.key");
+            File.WriteAllText(caPath, ca.ExportCertificatePem());
+            File.WriteAllText(certPath, server.ExportCertificatePem());
+            File.WriteAllText(keyPath, serverKey.ExportPkcs8PrivateKeyPem());
+            return (caPath, certPath, keyPath);
+        }
     }
 
     private static string Find(string tool)
