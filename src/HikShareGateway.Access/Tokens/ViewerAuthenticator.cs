@@ -37,6 +37,11 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
         {
             return AuthResult.Missing;
         }
+        // A dual-stack listener reports IPv4 viewers as ::ffff:a.b.c.d; count them as the IPv4 address.
+        if (remote is { IsIPv4MappedToIPv6: true })
+        {
+            remote = remote.MapToIPv4();
+        }
         if (remote is not null && _limiter.IsLimited(remote))
         {
             GatewayMetrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", "rate-limited"));

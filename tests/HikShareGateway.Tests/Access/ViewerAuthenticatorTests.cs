@@ -161,6 +161,16 @@ public class ViewerAuthenticatorTests
     }
 
     [Fact]
+    public void RateLimit_CountsIPv4MappedIPv6AsTheSameAddress()
+    {
+        var auth = NewAuthenticator(limit: 2);
+        var bad = new ViewerCredentials("garbage", null, null, null);
+        auth.Authenticate(bad, Remote);
+        auth.Authenticate(bad, Remote.MapToIPv6());
+        Assert.Equal(AuthStatus.RateLimited, auth.Authenticate(new ViewerCredentials(Token(), null, null, null), Remote).Status);
+    }
+
+    [Fact]
     public void FailureReason_NeverContainsTheToken()
     {
         var token = Token(aud: ["gw-other"]);
