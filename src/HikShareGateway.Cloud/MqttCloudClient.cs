@@ -67,6 +67,8 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private readonly string _grantsTopic;
     private readonly string _deltaTopic;
     private long _dropped;
+    private const int PublishWindow = 64;
+    private readonly List<Outgoing> _inFlight = new(PublishWindow); // only touched by the drain loop
     private volatile bool _disposed;
 
     public MqttCloudClient(CloudClientSettings settings, GrantsStore store, TimeProvider time, ILogger<MqttCloudClient> logger)
@@ -234,13 +236,26 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             foreach (var (topic, payload) in _retained)
             {
                 await PublishNowAsync(topic, payload, retain: true, ct);
-                // Remove only if nobody replaced it meanwhile.
+                // Remove only if nobody replaced it meanwhile (reference comparison of the arrays).
                 _retained.TryRemove(new KeyValuePair<string, byte[]>(topic, payload));
             }
-            while (_client.IsConnected && _queue.Reader.TryPeek(out var m))
+            // Up to PublishWindow QoS 1 publishes in flight at once: a serial await per PUBACK would cap
+            // alarms/audit at one message per round trip to a distant broker. A batch that fails stays in
+            // _inFlight and is sent again after the reconnect (QoS 1 is at-least-once anyway).
+            while (_inFlight.Count < PublishWindow && _queue.Reader.TryRead(out var m))
             {
-                await PublishNowAsync(m.Topic, m.Payload, retain: false, ct);
-                _queue.Reader.TryRead(out _);
+                _inFlight.Add(m);
+            }
+            if (_inFlight.Count > 0)
+            {
+                var sends = new Task[_inFlight.Count];
+                for (var i = 0; i < sends.Length; i++)
+                {
+                    sends[i] = PublishNowAsync(_inFlight[i].Topic, _inFlight[i].Payload, retain: false, ct);
+                }
+                await Task.WhenAll(sends);
+                _inFlight.Clear();
+                continue;
             }
             await _signal.WaitAsync(TimeSpan.FromSeconds(1), ct);
         }

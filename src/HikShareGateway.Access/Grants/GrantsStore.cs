@@ -47,6 +47,12 @@ public sealed record GrantsStoreSettings(string GatewayId, string? StateDirector
 public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposable
 {
     private const int StateFileFormat = 1;
+    /// <summary>
+    /// The state file keeps the signed snapshot and every delta since (the gateway cannot re-sign a merged
+    /// state). After this many deltas the gateway asks the cloud for a fresh snapshot with a resync, and
+    /// again every time as many more arrive, so that the file stays small.
+    /// </summary>
+    public const int DeltasBeforeResync = 256;
 
     private readonly GrantsStoreSettings _settings;
     private readonly TrustedKeySet _keys;
@@ -83,6 +89,8 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     public string Source => _source;
     public bool BrokerConnected { get; set; }
     public GrantsState State => Volatile.Read(ref _state);
+    /// <summary>Deltas applied since the last snapshot (all kept in the state file).</summary>
+    public int DeltaCount { get { lock (_lock) { return _deltaJws.Count; } } }
     public AccessIndex Index => _index;
 
     public bool IsAllowed(string account, string deviceId, int channel, Privilege privilege) => _index.IsAllowed(account, deviceId, channel, privilege);
@@ -108,6 +116,11 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
                 break;
             case GrantApplyOutcome.Applied:
                 LogApplied(kind, result.HeldVersion, _state.Devices.Count, _state.Shares.Count);
+                if (kind == GrantMessageKind.Delta && DeltaCount > 0 && DeltaCount % DeltasBeforeResync == 0)
+                {
+                    LogLongDeltaChain(DeltaCount, result.HeldVersion);
+                    _publisher?.Publish("grants/resync", JsonSerializer.SerializeToUtf8Bytes(new { version = result.HeldVersion }), retain: false);
+                }
                 break;
         }
         return result;
@@ -387,6 +400,9 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
 
     [LoggerMessage(EventId = 3108, Level = LogLevel.Information, Message = "No grants state file at {File}: nobody has access until signed grants arrive")]
     private partial void LogNoStateFile(string file);
+
+    [LoggerMessage(EventId = 3110, Level = LogLevel.Information, Message = "{Deltas} grants deltas applied since the last snapshot (version {Version}); requested a fresh snapshot with a resync")]
+    private partial void LogLongDeltaChain(int deltas, long version);
 
     [LoggerMessage(EventId = 3109, Level = LogLevel.Error, Message = "A grants Changed handler failed")]
     private partial void LogChangedHandlerFailed(Exception e);

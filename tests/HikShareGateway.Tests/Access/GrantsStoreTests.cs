@@ -97,6 +97,22 @@ public sealed class GrantsStoreTests : IDisposable
     }
 
     [Fact]
+    public void LongDeltaChain_RequestsAFreshSnapshot_AndASnapshotResetsIt()
+    {
+        var store = new GrantsStore(new GrantsStoreSettings(GatewayId, null), Keys, _time, NullLogger<GrantsStore>.Instance, _publisher); // no fsync per delta
+        _stores.Add(store);
+        store.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(1, [])));
+        for (var v = 1; v <= GrantsStore.DeltasBeforeResync; v++)
+        {
+            Assert.DoesNotContain(_publisher.Messages, m => m.SubTopic == "grants/resync");
+            store.Apply(GrantMessageKind.Delta, Sign(Delta(v, v + 1)));
+        }
+        Assert.Equal($"{{\"version\":{GrantsStore.DeltasBeforeResync + 1}}}", Assert.Single(_publisher.Payloads("grants/resync")));
+        store.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(1000, [])));
+        Assert.Equal(0, store.DeltaCount);
+    }
+
+    [Fact]
     public void Delta_ReplayedOrOld_IsIgnored()
     {
         var store = NewStore();
