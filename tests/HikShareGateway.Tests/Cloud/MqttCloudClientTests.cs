@@ -161,6 +161,37 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task QueueFullWhileDisconnected_DropsOldestNonRetained_KeepsLatestRetained()
+    {
+        await using var cloud = await MosquittoTestClient.ConnectAsync(_broker.Port);
+        await cloud.SubscribeAsync(Prefix + "/alarms");
+        await cloud.SubscribeAsync(Prefix + "/devices");
+        using var store = new GrantsStore(new GrantsStoreSettings(GatewayId, null), Keys, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<GrantsStore>.Instance);
+        var settings = new CloudClientSettings(new HikShareGateway.Access.BrokerAddress("127.0.0.1", _broker.Port, false), GatewayId, QueueCapacity: 10, ClientId: "q-" + Guid.NewGuid().ToString("N")[..8]);
+        using var client = new MqttCloudClient(settings, store, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<MqttCloudClient>.Instance);
+        for (var i = 0; i < 25; i++)
+        {
+            client.Publish("alarms", Encoding.UTF8.GetBytes($"{{\"n\":{i}}}"), retain: false);
+            client.Publish("devices", Encoding.UTF8.GetBytes($"{{\"inventory\":{i}}}"), retain: true);
+        }
+        Assert.Equal(15, client.Dropped);
+        await client.StartAsync(CancellationToken.None);
+        try
+        {
+            await cloud.WaitForAsync(Prefix + "/alarms", p => p == "{\"n\":24}");
+            await Task.Delay(200);
+            var alarms = cloud.Received.Where(m => m.Topic == Prefix + "/alarms").Select(m => m.Payload).ToList();
+            Assert.Equal(Enumerable.Range(15, 10).Select(i => $"{{\"n\":{i}}}"), alarms);
+            var devices = cloud.Received.Where(m => m.Topic == Prefix + "/devices").Select(m => m.Payload).ToList();
+            Assert.Equal(["{\"inventory\":24}"], devices);
+        }
+        finally
+        {
+            await client.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public void Backoff_GrowsExponentially_CappedWithJitter()
     {
         var min = TimeSpan.FromSeconds(1);
