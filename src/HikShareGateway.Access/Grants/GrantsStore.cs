@@ -328,7 +328,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
 
         lock (_lock)
         {
-            var saved = (_state, _snapshotJws, Deltas: _deltaJws.ToList());
+            var saved = (_state, _snapshotJws, Deltas: _deltaJws.ToList(), _source, _appliedAt);
             _state = GrantsState.Empty;
             _snapshotJws = null;
             _deltaJws.Clear();
@@ -342,7 +342,11 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
                 (_state, _snapshotJws) = (saved._state, saved._snapshotJws);
                 _deltaJws.Clear();
                 _deltaJws.AddRange(saved.Deltas);
-                _index = AccessIndex.Build(_state, _time.GetUtcNow());
+                (_source, _appliedAt) = (saved._source, saved._appliedAt);
+                var now = _time.GetUtcNow();
+                _index = AccessIndex.Build(_state, now);
+                ScheduleExpiryLocked(_index, now);
+                RaiseChanged(); // a valid prefix of the file may have been applied for a moment
                 GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "state-file"));
                 LogStateFileIgnored(file, r.Reason ?? r.Outcome.ToString());
                 return false;

@@ -270,6 +270,24 @@ public sealed class GrantsStoreTests : IDisposable
     }
 
     [Fact]
+    public void StateFileWithAValidSnapshotButACorruptDelta_IsIgnoredAsAWhole()
+    {
+        var first = NewStore();
+        first.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(5, [BobLive()])));
+        first.Apply(GrantMessageKind.Delta, Sign(Delta(5, 6, upsertShares: [Share("sh-2", Carol, ShareState.Accepted, On(Nvr, Privilege.LiveView))])));
+        var path = Path.Combine(_dir, GrantsStoreSettings.StateFileName);
+        var text = File.ReadAllText(path);
+        var at = text.LastIndexOf('.') + 3; // inside the delta's signature
+        File.WriteAllText(path, text[..at] + (text[at] == 'A' ? 'B' : 'A') + text[(at + 1)..]);
+
+        var second = NewStore();
+        Assert.False(second.Load());
+        Assert.Equal(0, second.Version);
+        Assert.Equal("none", second.Source);
+        Assert.False(second.IsAllowed(Bob, Nvr, 1, Privilege.LiveView));
+    }
+
+    [Fact]
     public void StateFileForAnotherGateway_IsIgnored()
     {
         var other = new GrantsStore(new GrantsStoreSettings("gw-other", _dir), Keys, _time, NullLogger<GrantsStore>.Instance);
