@@ -39,6 +39,9 @@ public static class Features
         builder.Services.AddSingleton(discovery);
         builder.Services.AddSingleton<IReadOnlyList<DeviceOptions>>(devices);
         builder.Services.AddSingleton<AlarmFeed>();
+        // :: Features. Each registers its own implementations before the Core fallbacks below (TryAdd).
+        AccessFeature.Register(builder, context, errors);
+        CloudFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();

@@ -1,0 +1,54 @@
+using HikShareCloud;
+using HikShareGateway.Access;
+using HikShareGateway.Tests.Infrastructure;
+using static HikShareGateway.Tests.Access.AccessTestKit;
+
+namespace HikShareGateway.Tests.Cloud;
+
+/// <summary>mqtts:// against a real mosquitto TLS listener whose certificate comes from a private CA (Cloud:CaFile).</summary>
+public sealed class MqttTlsTests : IAsyncLifetime
+{
+    private MosquittoBroker _broker = null!;
+
+    public async Task InitializeAsync() => _broker = await MosquittoBroker.StartAsync(tls: true);
+    public async Task DisposeAsync() => await _broker.DisposeAsync();
+
+    [Fact]
+    public async Task Mqtts_WithCaFile_ConnectsAndAppliesGrantsPublishedByTheTool()
+    {
+        Assert.True(CloudOptions.TryLoadCaFile(_broker.CaFile!, out var ca, out var error), error);
+        await using var gw = new CloudTestGateway(_broker.Port, tls: true, trustChain: ca);
+        await gw.StartAsync();
+        var keyFile = Path.Combine(gw.StateDirectory, "k.json");
+        File.WriteAllText(keyFile, Key.ToPrivateJson());
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var jws = System.Text.Encoding.ASCII.GetString(Sign(Snapshot(21, [])));
+        var code = await CloudTool.RunAsync(["publish", "--broker", _broker.TlsUrl, "--gateway", GatewayId, "--snapshot", "-", "--ca-file", _broker.CaFile!], o, e, new StringReader(jws));
+        Assert.True(code == 0, e.ToString());
+        await Wait.UntilAsync(() => gw.Store.Version == 21, "snapshot over TLS");
+    }
+
+    [Fact]
+    public async Task Mqtts_UntrustedCertificate_NeverConnects()
+    {
+        await using var gw = new CloudTestGateway(_broker.Port, tls: true); // system roots only
+        await gw.StartAsync(waitConnected: false);
+        await Task.Delay(1000);
+        Assert.False(gw.Client.IsConnected);
+        Assert.False(gw.Store.BrokerConnected);
+    }
+
+    [Fact]
+    public void CaFileOption_Missing_OrNotPem_IsAConfigurationError()
+    {
+        var errors = new List<string>();
+        new CloudOptions { CaFile = "/nonexistent/ca.pem" }.Validate(errors);
+        var notPem = Path.GetTempFileName();
+        File.WriteAllText(notPem, "hello");
+        new CloudOptions { CaFile = notPem }.Validate(errors);
+        File.Delete(notPem);
+        Assert.Contains(errors, x => x.StartsWith("Cloud:CaFile", StringComparison.Ordinal) && x.Contains("does not exist"));
+        Assert.Contains(errors, x => x.StartsWith("Cloud:CaFile", StringComparison.Ordinal) && x.Contains("PEM"));
+    }
+}

@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using System.Text;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace HikShareGateway.Tests.Infrastructure;
+
+/// <summary>The cloud's side in tests: publishes grants and records what the gateway publishes.</summary>
+public sealed class MosquittoTestClient : IAsyncDisposable
+{
+    private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+    public readonly ConcurrentQueue<(string Topic, string Payload, bool Retain)> Received = new();
+
+    public static async Task<MosquittoTestClient> ConnectAsync(int port, string? username = null, string? password = null)
+    {
+        var c = new MosquittoTestClient();
+        c._client.ApplicationMessageReceivedAsync += e =>
+        {
+            c.Received.Enqueue((e.ApplicationMessage.Topic, Encoding.UTF8.GetString(e.ApplicationMessage.Payload), e.ApplicationMessage.Retain));
+            return Task.CompletedTask;
+        };
+        var b = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("test-cloud-" + Guid.NewGuid().ToString("N")[..8]).WithCleanSession(true);
+        if (username is not null)
+        {
+            b = b.WithCredentials(username, password);
+        }
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await c._client.ConnectAsync(b.Build(), cts.Token);
+        return c;
+    }
+
+    public async Task SubscribeAsync(string topic)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(topic).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build(), cts.Token);
+    }
+
+    public async Task PublishAsync(string topic, byte[] payload, bool retain)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain).Build(), cts.Token);
+    }
+
+    /// <summary>Waits (bounded) for a message on <paramref name="topic"/> matching <paramref name="match"/>.</summary>
+    public async Task<(string Topic, string Payload, bool Retain)> WaitForAsync(string topic, Func<string, bool>? match = null, int timeoutMs = 10_000)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var m in Received)
+            {
+                if (m.Topic == topic && (match is null || match(m.Payload)))
+                {
+                    return m;
+                }
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"no message on {topic} within {timeoutMs} ms; got: {string.Join(", ", Received.Select(r => r.Topic + "=" + r.Payload))}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync();
+        }
+        _client.Dispose();
+    }
+}
+
+public static class Wait
+{
+    /// <summary>Polls <paramref name="condition"/> until true or the timeout (then fails with <paramref name="what"/>).</summary>
+    public static async Task UntilAsync(Func<bool> condition, string what, int timeoutMs = 10_000)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out after {timeoutMs} ms waiting for: {what}");
+            }
+            await Task.Delay(20);
+        }
+    }
+}
