@@ -166,7 +166,7 @@ public sealed class OnvifSimulator : IAsyncDisposable
             "GetAudioOutputConfigurations" => Ok(new XElement(Ns.Trt + "GetAudioOutputConfigurationsResponse",
                 new XElement(Ns.Trt + "Configurations", new XAttribute("token", "AudioOutputConfigToken"), new XElement(Ns.Tt + "Name", "AudioOut"),
                     new XElement(Ns.Tt + "UseCount", "1"), new XElement(Ns.Tt + "OutputToken", "AudioOutputToken")))),
-            "CreatePullPointSubscription" => CreateSubscription(),
+            "CreatePullPointSubscription" => CreateSubscription(body),
             "PullMessages" => await PullAsync(request.Path, body),
             "Renew" => Renew(request.Path),
             "Unsubscribe" => Unsubscribe(request.Path),
@@ -362,15 +362,17 @@ public sealed class OnvifSimulator : IAsyncDisposable
                 new XElement(Ns.Tt + "InvalidAfterConnect", "false"), new XElement(Ns.Tt + "InvalidAfterReboot", "false"), new XElement(Ns.Tt + "Timeout", "PT60S"))));
     }
 
-    private SimResponse CreateSubscription()
+    private SimResponse CreateSubscription(XElement body)
     {
+        var requested = body.Elements().FirstOrDefault(e => e.Name.LocalName == "InitialTerminationTime")?.Value;
+        var lifetime = requested is not null && requested.StartsWith('P') ? XmlConvert.ToTimeSpan(requested) : TimeSpan.FromMinutes(2);
         var id = Interlocked.Increment(ref _subscriptionCounter).ToString(CultureInfo.InvariantCulture);
         _subscriptions[id] = Channel.CreateUnbounded<XElement>();
         var now = DateTime.UtcNow;
         return Ok(new XElement(Ns.Tev + "CreatePullPointSubscriptionResponse",
             new XElement(Ns.Tev + "SubscriptionReference", new XElement(Ns.Wsa + "Address", $"http://{AdvertisedAuthority}/onvif/Events/PullSubManager_{id}")),
             new XElement(Ns.Wsnt + "CurrentTime", XmlConvert.ToString(now, XmlDateTimeSerializationMode.Utc)),
-            new XElement(Ns.Wsnt + "TerminationTime", XmlConvert.ToString(now.AddMinutes(2), XmlDateTimeSerializationMode.Utc))));
+            new XElement(Ns.Wsnt + "TerminationTime", XmlConvert.ToString(now + lifetime, XmlDateTimeSerializationMode.Utc))));
     }
 
     private static string? SubscriptionId(string path)
