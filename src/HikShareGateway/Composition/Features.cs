@@ -39,6 +39,7 @@ public static class Features
         builder.Services.AddSingleton(discovery);
         builder.Services.AddSingleton<IReadOnlyList<DeviceOptions>>(devices);
         builder.Services.AddSingleton<AlarmFeed>();
+        OnvifFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
