@@ -68,6 +68,8 @@ public sealed class OnvifSimulator : IAsyncDisposable
     /// <summary>Every PTZ request body received.</summary>
     public ConcurrentQueue<XElement> PtzRequests { get; } = new();
     public int AuthFailures;
+    /// <summary>Operations refused for missing or bad credentials.</summary>
+    public ConcurrentQueue<string> RefusedOperations { get; } = new();
     public int DigestAuthentications;
     public int UsernameTokenAuthentications;
     public int Unsubscribes;
@@ -124,13 +126,15 @@ public sealed class OnvifSimulator : IAsyncDisposable
         }
         var op = body.Name.LocalName;
 
-        // Authentication (ONVIF Core §5.12.1: GetSystemDateAndTime is always allowed without it).
-        if (op != "GetSystemDateAndTime" && Device.Auth != SimAuth.None)
+        // Authentication. ONVIF Core §5.9 access class PRE_AUTH (GetSystemDateAndTime, GetHostname, GetWsdlUrl …)
+        // needs no credentials, and whatever token comes with it is ignored (libonvif sends an empty one).
+        if (Device.Auth != SimAuth.None && !PreAuth.Contains(op))
         {
             var denied = Authenticate(request, header);
             if (denied is not null)
             {
                 Interlocked.Increment(ref AuthFailures);
+                RefusedOperations.Enqueue(op);
                 return denied;
             }
         }
@@ -176,6 +180,8 @@ public sealed class OnvifSimulator : IAsyncDisposable
         };
         return answer;
     }
+
+    private static readonly HashSet<string> PreAuth = ["GetSystemDateAndTime", "GetHostname", "GetWsdlUrl", "GetServiceCapabilities", "GetEndpointReference"];
 
     private SimResponse? Authenticate(SimRequest request, XElement? header)
     {
