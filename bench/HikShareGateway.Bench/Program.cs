@@ -5,6 +5,7 @@ public static class Program
 {
     private static readonly Dictionary<string, (string Description, Func<string[], Task<int>> Run)> Benchmarks = new(StringComparer.Ordinal)
     {
+        ["onvif-parse"] = ("ONVIF SOAP parse cost (GetProfiles of a 32-channel NVR, PullMessages → alarms)", OnvifParseBench.RunAsync),
     };
 
     public static async Task<int> Main(string[] args)
