@@ -27,8 +27,10 @@ public sealed partial class OnvifDeviceManager : BackgroundService
     private CancellationToken _stopping;
 
     /// <summary>One ONVIF address the gateway reads.</summary>
-    private sealed class Target(Uri deviceService, DeviceCredentials credentials, DeviceSource source)
+    private sealed class Target(Uri deviceService, DeviceCredentials credentials, DeviceSource source, string label)
     {
+        /// <summary>How logs name the device before its id is known (never its address: contract §6).</summary>
+        public string Label { get; } = label;
         public Uri DeviceService { get; set; } = deviceService;
         public DeviceCredentials Credentials { get; } = credentials;
         public DeviceSource Source { get; } = source;
@@ -58,13 +60,14 @@ public sealed partial class OnvifDeviceManager : BackgroundService
     {
         _stopping = stoppingToken;
         var tasks = new List<Task>();
-        foreach (var o in _configured)
+        for (var i = 0; i < _configured.Count; i++)
         {
+            var o = _configured[i];
             if (o.OnvifUrl is null || o.Channels.Count > 0 || !Uri.TryCreate(o.OnvifUrl, UriKind.Absolute, out var url))
             {
                 continue;
             }
-            var t = new Target(url, new DeviceCredentials(o.Username, o.Password), DeviceSource.Configuration);
+            var t = new Target(url, new DeviceCredentials(o.Username, o.Password), DeviceSource.Configuration, $"Devices:{i}");
             if (_targets.TryAdd(Key(url), t))
             {
                 tasks.Add(RunTargetAsync(t, stoppingToken));
@@ -162,7 +165,7 @@ public sealed partial class OnvifDeviceManager : BackgroundService
                 return;
             }
         }
-        var target = new Target(xaddr, DeviceCredentials.None, DeviceSource.Discovery) { EndpointAddress = endpoint.Address, Discovered = endpoint };
+        var target = new Target(xaddr, DeviceCredentials.None, DeviceSource.Discovery, endpoint.Address) { EndpointAddress = endpoint.Address, Discovered = endpoint };
         if (_targets.TryAdd(Key(xaddr), target))
         {
             Log.Discovered(_logger, endpoint.Scopes.Hardware ?? "?", endpoint.Scopes.Name ?? "?");
@@ -219,7 +222,7 @@ public sealed partial class OnvifDeviceManager : BackgroundService
             catch (Exception e) when (e is DeviceException or System.Xml.XmlException or InvalidOperationException)
             {
                 t.Failures++;
-                Log.ReadFailed(_logger, t.DeviceId ?? Key(t.DeviceService), t.Failures, e.Message);
+                Log.ReadFailed(_logger, t.DeviceId ?? t.Label, t.Failures, e.Message);
                 if (t.Failures >= _options.OfflineAfterFailures && t.DeviceId is not null)
                 {
                     _catalog.SetOnline(t.DeviceId, false);

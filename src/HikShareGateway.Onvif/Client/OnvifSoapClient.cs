@@ -82,7 +82,7 @@ public sealed partial class OnvifSoapClient
                     if (authenticate && HasCredentials && !digestRetryDone && TryTakeChallenge(wwwAuthenticate))
                     {
                         digestRetryDone = true;
-                        Log.SwitchingToDigest(_logger, DeviceService.Host, operation);
+                        Log.SwitchingToDigest(_logger, operation);
                         continue;
                     }
                     throw new DeviceException(DeviceErrorKind.Unauthorized,
@@ -101,7 +101,7 @@ public sealed partial class OnvifSoapClient
                     // ter:NotAuthorized to a UsernameToken: retry without it; a Digest-only device now answers 401 with its challenge.
                     triedWithoutToken = true;
                     lock (_gate) { _useDigest = true; }
-                    Log.SwitchingToDigest(_logger, DeviceService.Host, operation);
+                    Log.SwitchingToDigest(_logger, operation);
                     continue;
                 }
                 catch (DeviceException e) when (e.Fault() is null && (int)status >= 300)
@@ -116,7 +116,9 @@ public sealed partial class OnvifSoapClient
         }
         catch (HttpRequestException e)
         {
-            throw new DeviceException(DeviceErrorKind.Failed, $"{operation}: cannot reach the device at {service.GetLeftPart(UriPartial.Authority)}: {e.Message}", e);
+            // Contract §6: upstream addresses stay inside the gateway, so the message names the failure, not the address.
+            var socketError = (e.InnerException as System.Net.Sockets.SocketException)?.SocketErrorCode.ToString();
+            throw new DeviceException(DeviceErrorKind.Failed, $"{operation}: cannot reach the device ({socketError ?? e.HttpRequestError.ToString()}).", e);
         }
     }
 
@@ -202,7 +204,7 @@ public sealed partial class OnvifSoapClient
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "ONVIF device {Host} rejected WS-UsernameToken on {Operation}; using HTTP Digest")]
-        public static partial void SwitchingToDigest(ILogger logger, string host, string operation);
+        [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "An ONVIF device rejected WS-UsernameToken on {Operation}; using HTTP Digest for it")]
+        public static partial void SwitchingToDigest(ILogger logger, string operation);
     }
 }

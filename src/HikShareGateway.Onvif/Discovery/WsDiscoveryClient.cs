@@ -121,15 +121,15 @@ public sealed partial class WsDiscoveryClient(IPAddress? interfaceAddress, int p
         catch (DeviceException e)
         {
             // Anything on the group that is not WS-Discovery (or broken) is dropped, never fatal.
-            Log.BadDatagram(_logger, from.ToString() ?? "?", e.Message);
+            Log.BadDatagram(_logger, e.Message);
             return null;
         }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4301, Level = LogLevel.Debug, Message = "Dropped a WS-Discovery datagram from {From}: {Reason}")]
-        public static partial void BadDatagram(ILogger logger, string from, string reason);
+        [LoggerMessage(EventId = 4301, Level = LogLevel.Debug, Message = "Dropped a WS-Discovery datagram: {Reason}")]
+        public static partial void BadDatagram(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 4302, Level = LogLevel.Warning, Message = "WS-Discovery receive failed: {Error}")]
         public static partial void ReceiveFailed(ILogger logger, string error);
