@@ -158,7 +158,13 @@ public sealed partial class OnvifDeviceManager : BackgroundService
             {
                 t.EndpointAddress ??= endpoint.Address;
                 t.Discovered = endpoint;
-                if (t.DeviceId is not null && _catalog.TryGetDevice(t.DeviceId, out var d) && !d.Online)
+                var moved = t.Source == DeviceSource.Discovery && !endpoint.XAddrs.Any(x => x.Host == t.DeviceService.Host && x.Port == t.DeviceService.Port);
+                if (moved)
+                {
+                    // Same endpoint UUID at a new address (DHCP): follow it.
+                    t.DeviceService = xaddr;
+                }
+                if (moved || (t.DeviceId is not null && _catalog.TryGetDevice(t.DeviceId, out var d) && !d.Online))
                 {
                     t.Wake.Release();
                 }
@@ -223,8 +229,10 @@ public sealed partial class OnvifDeviceManager : BackgroundService
             {
                 t.Failures++;
                 Log.ReadFailed(_logger, t.DeviceId ?? t.Label, t.Failures, e.Message);
-                if (t.Failures >= _options.OfflineAfterFailures && t.DeviceId is not null)
+                if (t.Failures >= _options.OfflineAfterFailures && t.DeviceId is not null
+                    && _catalog.TryGetDevice(t.DeviceId, out var current) && current.Online)
                 {
+                    Log.Offline(_logger, t.DeviceId, t.Failures);
                     _catalog.SetOnline(t.DeviceId, false);
                 }
                 // Exponential backoff from 2 s, capped at the refresh interval.
@@ -272,6 +280,9 @@ public sealed partial class OnvifDeviceManager : BackgroundService
 
         [LoggerMessage(EventId = 4406, Level = LogLevel.Warning, Message = "Reading ONVIF device {Device} failed ({Failures} in a row): {Reason}")]
         public static partial void ReadFailed(ILogger logger, string device, int failures, string reason);
+
+        [LoggerMessage(EventId = 4408, Level = LogLevel.Warning, Message = "Device {DeviceId} is offline after {Failures} failed refreshes")]
+        public static partial void Offline(ILogger logger, string deviceId, int failures);
 
         [LoggerMessage(EventId = 4407, Level = LogLevel.Warning, Message = "Discovered device {DeviceId} needs credentials: add it to Devices[] with OnvifUrl, Username and Password")]
         public static partial void NeedsCredentials(ILogger logger, string deviceId);

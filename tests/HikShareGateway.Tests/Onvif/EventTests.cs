@@ -168,6 +168,23 @@ public sealed class EventServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AxisStyleSubscription_ReferenceParametersEchoedAsHeaders()
+    {
+        await using var axis = new OnvifSimulator(new SimDevice { Serial = "00408CFAB754", SubscriptionReferenceParameters = true });
+        var creds = new DeviceCredentials(axis.Device.Username, axis.Device.Password);
+        _catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(axis.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
+        _policy.Recipients[("00408CFAB754", 2)] = ["owner@example.com"];
+        await _service.StartAsync(default);
+        await OnvifTestKit.WaitUntilAsync(() => axis.ActiveSubscriptions == 1, TimeSpan.FromSeconds(10), "a subscription");
+        axis.Emit("tns1:RuleEngine/LineDetector/Crossed", [("VideoSourceConfigurationToken", OnvifSimulator.ConfigToken(2))], [("ObjectId", "7")]);
+        await OnvifTestKit.WaitUntilAsync(() => _cloud.On("alarms").Any(a => a.Payload.Contains("00408CFAB754")), TimeSpan.FromSeconds(10), "the line crossing");
+        var alarm = _cloud.On("alarms").Single(a => a.Payload.Contains("00408CFAB754")).Payload;
+        Assert.Contains("\"channel\":2,\"kind\":\"lineCrossing\",\"state\":\"pulse\"", alarm);
+        await _service.StopAsync(default);
+        Assert.Equal(1, axis.Unsubscribes);
+    }
+
+    [Fact]
     public async Task DeviceGoesOffline_SubscriptionStops()
     {
         await _service.StartAsync(default);

@@ -36,6 +36,8 @@ public sealed class SimDevice
     public string? AdvertisedHost { get; set; } = "127.0.0.2";
     public bool RejectCombinedPanTiltZoom { get; set; }
     public string Name { get; set; } = "Lab NVR";
+    /// <summary>Axis style: one subscription manager address, the subscription named by a WS-Addressing reference parameter.</summary>
+    public bool SubscriptionReferenceParameters { get; set; }
     public string Location { get; set; } = "shop front";
 }
 
@@ -171,9 +173,9 @@ public sealed class OnvifSimulator : IAsyncDisposable
                 new XElement(Ns.Trt + "Configurations", new XAttribute("token", "AudioOutputConfigToken"), new XElement(Ns.Tt + "Name", "AudioOut"),
                     new XElement(Ns.Tt + "UseCount", "1"), new XElement(Ns.Tt + "OutputToken", "AudioOutputToken")))),
             "CreatePullPointSubscription" => CreateSubscription(body),
-            "PullMessages" => await PullAsync(request.Path, body),
-            "Renew" => Renew(request.Path),
-            "Unsubscribe" => Unsubscribe(request.Path),
+            "PullMessages" => await PullAsync(SubscriptionPath(request.Path, header), body),
+            "Renew" => Renew(SubscriptionPath(request.Path, header)),
+            "Unsubscribe" => Unsubscribe(SubscriptionPath(request.Path, header)),
             "ContinuousMove" or "AbsoluteMove" or "RelativeMove" or "Stop" or "GotoPreset" => Ptz(body),
             "GetPresets" => Presets(body),
             _ => Fault(400, "env:Receiver", "ter:ActionNotSupported", $"{op} is not supported by the simulator"),
@@ -375,10 +377,27 @@ public sealed class OnvifSimulator : IAsyncDisposable
         var id = Interlocked.Increment(ref _subscriptionCounter).ToString(CultureInfo.InvariantCulture);
         _subscriptions[id] = Channel.CreateUnbounded<XElement>();
         var now = DateTime.UtcNow;
+        var reference = Device.SubscriptionReferenceParameters
+            ? new XElement(Ns.Tev + "SubscriptionReference", new XElement(Ns.Wsa + "Address", $"http://{AdvertisedAuthority}/onvif/services"),
+                new XElement(Ns.Wsa + "ReferenceParameters", new XElement(SubscriptionIdName, id)))
+            : new XElement(Ns.Tev + "SubscriptionReference", new XElement(Ns.Wsa + "Address", $"http://{AdvertisedAuthority}/onvif/Events/PullSubManager_{id}"));
         return Ok(new XElement(Ns.Tev + "CreatePullPointSubscriptionResponse",
-            new XElement(Ns.Tev + "SubscriptionReference", new XElement(Ns.Wsa + "Address", $"http://{AdvertisedAuthority}/onvif/Events/PullSubManager_{id}")),
+            reference,
             new XElement(Ns.Wsnt + "CurrentTime", XmlConvert.ToString(now, XmlDateTimeSerializationMode.Utc)),
             new XElement(Ns.Wsnt + "TerminationTime", XmlConvert.ToString(now + lifetime, XmlDateTimeSerializationMode.Utc))));
+    }
+
+    private static readonly XName SubscriptionIdName = XName.Get("SubscriptionId", "http://www.axis.com/2009/event");
+
+    /// <summary>With reference parameters the subscription comes from the SOAP header, as Axis does it.</summary>
+    private string SubscriptionPath(string path, XElement? header)
+    {
+        if (!Device.SubscriptionReferenceParameters)
+        {
+            return path;
+        }
+        var id = header?.Element(SubscriptionIdName)?.Value.Trim();
+        return id is null ? "/missing-reference-parameter" : "/onvif/Events/PullSubManager_" + id;
     }
 
     private static string? SubscriptionId(string path)
