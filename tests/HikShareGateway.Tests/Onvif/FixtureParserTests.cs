@@ -294,4 +294,27 @@ public sealed class FixtureParserTests
         var notSupported = Assert.Throws<DeviceException>(() => Body(Hik, "ptz", "GetCompatibleConfigurations.Error.xml"));
         Assert.NotNull(notSupported.Fault());
     }
+
+    [Fact]
+    public void DtdInResponse_IsRefused_NoEntityExpansion()
+    {
+        var laughs = """
+            <?xml version="1.0"?>
+            <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+            <env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><x>&lol2;</x></env:Body></env:Envelope>
+            """;
+        var e = Assert.Throws<DeviceException>(() => SoapEnvelope.ReadBody(System.Text.Encoding.UTF8.GetBytes(laughs), "GetProfiles"));
+        Assert.Contains("GetProfiles: the device's response is not well-formed XML", e.Message);
+        Assert.Contains("DTD", e.Message);
+    }
+
+    [Fact]
+    public void Soap11Envelope_IsAcceptedLeniently_ButBodyNamespaceIsChecked()
+    {
+        var xml = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><tds:GetDeviceInformationResponse xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\"><tds:SerialNumber>X1</tds:SerialNumber></tds:GetDeviceInformationResponse></s:Body></s:Envelope>";
+        Assert.Equal("X1", DeviceParsers.ParseDeviceInformation(SoapEnvelope.ReadBody(System.Text.Encoding.UTF8.GetBytes(xml), "GetDeviceInformation")).SerialNumber);
+        var fault11 = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Sender not Authorized</faultstring></s:Fault></s:Body></s:Envelope>";
+        var e = Assert.Throws<DeviceException>(() => SoapEnvelope.ReadBody(System.Text.Encoding.UTF8.GetBytes(fault11), "GetDeviceInformation"));
+        Assert.Equal(DeviceErrorKind.Unauthorized, e.Kind);
+    }
 }
