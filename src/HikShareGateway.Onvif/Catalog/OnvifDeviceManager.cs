@@ -179,6 +179,10 @@ public sealed partial class OnvifDeviceManager : BackgroundService
         }
     }
 
+    /// <summary>True once a probe match or Hello from this endpoint was tied to a target (for tests and status).</summary>
+    internal bool KnowsEndpoint(string endpointAddress) =>
+        _targets.Values.Any(t => string.Equals(t.EndpointAddress, endpointAddress, StringComparison.OrdinalIgnoreCase));
+
     internal void OnBye(string endpointAddress)
     {
         foreach (var t in _targets.Values)

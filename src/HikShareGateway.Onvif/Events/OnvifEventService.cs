@@ -131,10 +131,10 @@ public sealed partial class OnvifEventService : BackgroundService
                     // :: Step 3
                     if (termination - _time.GetUtcNow() < _timing.PullTimeout + TimeSpan.FromSeconds(10))
                     {
-                        var renewed = EventParsers.ParseRenew(await client.CallAsync(address, OnvifRequests.Renew(_timing.InitialTermination), "Renew", ct,
+                        // The answer's TerminationTime is on the device clock; our own clock plus the requested span is what we track.
+                        EventParsers.ParseRenew(await client.CallAsync(address, OnvifRequests.Renew(_timing.InitialTermination), "Renew", ct,
                             extraHeaders: OnvifRequests.SubscriptionHeaders(address, OnvifRequests.RenewAction, sub.ReferenceParameters)).ConfigureAwait(false));
                         termination = _time.GetUtcNow() + _timing.InitialTermination;
-                        _ = renewed;
                     }
                     // :: Step 2
                     var pulled = EventParsers.ParsePullMessages(await client.CallAsync(address, OnvifRequests.PullMessages(_timing.PullTimeout, _timing.MessageLimit), "PullMessages", ct,

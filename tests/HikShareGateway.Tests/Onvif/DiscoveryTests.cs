@@ -113,8 +113,8 @@ public sealed class DiscoveryTests : IAsyncLifetime
         using var manager = CatalogTests.Manager(catalog, pool, [config], Options(), discovery: true);
         await manager.StartAsync(default);
         await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Count == 1 && catalog.Devices[0].Online, TimeSpan.FromSeconds(10), "device online");
-        await OnvifTestKit.WaitUntilAsync(() => _responder.ProbesAnswered >= 1, TimeSpan.FromSeconds(10), "a probe");
-        await Task.Delay(1500); // the probe window closes and the match is merged with the configured entry
+        // The probe match is merged with the configured entry (same address), not added as a second device.
+        await OnvifTestKit.WaitUntilAsync(() => manager.KnowsEndpoint(_responder.EndpointAddress), TimeSpan.FromSeconds(15), "the probe match tied to the configured device");
         Assert.Single(catalog.Devices);
 
         await _responder.SendByeAsync();
