@@ -141,4 +141,31 @@ public sealed class DiscoveryTests : IAsyncLifetime
         Assert.Empty(d.Channels);
         Assert.Equal(DeviceSource.Discovery, d.Source);
     }
+
+    [Fact]
+    public async Task Manager_DiscoveredDeviceMovesToANewAddress_IsFollowedByItsEndpointUuid()
+    {
+        await using var open1 = new OnvifSimulator(new SimDevice { Auth = SimAuth.None, Serial = "CAM-MOVING-1" });
+        var port = FreeUdpPort();
+        var first = new SimDiscoveryResponder(open1, port);
+        var catalog = new OnvifDeviceCatalog([]);
+        using var pool = new OnvifClientPool(Options(), TimeProvider.System, NullLoggerFactory.Instance);
+        var options = Options();
+        options.DiscoveryPort = port;
+        using var manager = CatalogTests.Manager(catalog, pool, [], options, discovery: true);
+        await manager.StartAsync(default);
+        await OnvifTestKit.WaitUntilAsync(() => catalog.TryGetDevice("CAM-MOVING-1", out _), TimeSpan.FromSeconds(10), "the open camera");
+        var firstUrl = catalog.Devices.Single().Onvif!.Device;
+
+        // DHCP gave the camera another address: the same endpoint UUID says Hello from there.
+        await using var open2 = new OnvifSimulator(new SimDevice { Auth = SimAuth.None, Serial = "CAM-MOVING-1" });
+        await first.DisposeAsync();
+        await open1.DisposeAsync();
+        await using var second = new SimDiscoveryResponder(open2, port, endpointAddress: first.EndpointAddress);
+        await second.SendHelloAsync();
+        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Single().Onvif!.Device.Port == open2.EndPoint.Port, TimeSpan.FromSeconds(10), "the device followed to its new address");
+        Assert.NotEqual(firstUrl, catalog.Devices.Single().Onvif!.Device);
+        Assert.True(catalog.Devices.Single().Online);
+        await manager.StopAsync(default);
+    }
 }

@@ -73,6 +73,34 @@ public sealed class AlarmMappingTests
     }
 
     [Fact]
+    public void Router_WithRecipients_PublishesToCloudAndFeed_AndCountsTheMetric_WithoutRecipients_Drops()
+    {
+        var policy = new FakeAccessPolicy();
+        policy.Recipients[("DS-1", 1)] = ["owner@example.com"];
+        var cloud = new RecordingCloudPublisher();
+        var router = new AlarmRouter(policy, cloud, new AlarmFeed(), NullLogger<AlarmRouter>.Instance);
+        long counted = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) => { if (i.Name == "hikshare_alarms") { l.EnableMeasurementEvents(i); } };
+        listener.SetMeasurementEventCallback<long>((i, v, tags, _) =>
+        {
+            foreach (var t in tags)
+            {
+                if (t.Key == "kind" && (string?)t.Value == "tamper-test")
+                {
+                    Interlocked.Add(ref counted, v);
+                }
+            }
+        });
+        listener.Start();
+        var at = new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
+        Assert.True(router.Route(new AlarmEvent("DS-1", 1, "tamper-test", "start", at)));
+        Assert.False(router.Route(new AlarmEvent("DS-1", 2, "tamper-test", "start", at)));
+        Assert.Single(cloud.On("alarms"));
+        Assert.Equal(1, Interlocked.Read(ref counted));
+    }
+
+    [Fact]
     public void AlarmJson_HasContractShape()
     {
         var json = System.Text.Encoding.UTF8.GetString(AlarmRouter.ToJson(new AlarmEvent("DS-1", 2, "lineCrossing", "pulse", new DateTimeOffset(2026, 11, 25, 10, 0, 1, 500, TimeSpan.Zero)), ["owner@example.com", "bob@example.com"]));

@@ -162,8 +162,14 @@ public sealed class MiniHttpServer : IAsyncDisposable
         _ => "Status",
     };
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await _stop.CancelAsync();
         _listener.Dispose();
         try

@@ -17,16 +17,17 @@ public sealed class SimDiscoveryResponder : IAsyncDisposable
     private readonly Task _loop;
     private readonly OnvifSimulator _sim;
 
-    public SimDiscoveryResponder(OnvifSimulator sim, int port, Socket? socket = null)
+    public SimDiscoveryResponder(OnvifSimulator sim, int port, Socket? socket = null, string? endpointAddress = null)
     {
         _sim = sim;
+        EndpointAddress = endpointAddress ?? "urn:uuid:" + Guid.NewGuid();
         Port = port;
         _socket = socket ?? CreateSocket(port, IPAddress.Loopback);
         _loop = Task.Run(LoopAsync);
     }
 
     public int Port { get; }
-    public string EndpointAddress { get; } = "urn:uuid:" + Guid.NewGuid();
+    public string EndpointAddress { get; }
     public int ProbesAnswered;
 
     public static Socket CreateSocket(int port, IPAddress iface)
@@ -94,8 +95,14 @@ public sealed class SimDiscoveryResponder : IAsyncDisposable
     private async Task SendToGroupAsync(byte[] datagram) =>
         await _socket.SendToAsync(datagram, SocketFlags.None, new IPEndPoint(WsDiscoveryClient.MulticastGroup, Port));
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await _stop.CancelAsync();
         _socket.Dispose();
         try
