@@ -5,6 +5,10 @@ public static class Commands
 {
     public static Task<int> RunAsync(CommandLine cli)
     {
+        if (cli.Command == "discover")
+        {
+            return DiscoverCommand.RunAsync(cli, Console.Out, Console.Error, CancellationToken.None);
+        }
         Console.Error.WriteLine($"hikshare-gateway: the \"{cli.Command}\" command is not part of this build yet.");
         return Task.FromResult(ExitCodes.Failure);
     }

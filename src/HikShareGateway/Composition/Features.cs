@@ -42,6 +42,7 @@ public static class Features
         // :: Features. Each registers its own implementations before the Core fallbacks below (TryAdd).
         AccessFeature.Register(builder, context, errors);
         CloudFeature.Register(builder, context, errors);
+        OnvifFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();

@@ -1,0 +1,44 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Alarms;
+using HikShareGateway.Core.Cloud;
+using HikShareGateway.Core.Configuration;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Ptz;
+using HikShareGateway.Onvif.Catalog;
+using HikShareGateway.Onvif.Client;
+using HikShareGateway.Onvif.Events;
+using HikShareGateway.Onvif.Ptz;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>
+/// ONVIF: the device catalog (replaces the static one), discovery and refresh, the inventory publisher, PullPoint
+/// events → alarms, and PTZ. Section <c>Onvif</c> (see <see cref="OnvifOptions"/>) plus the Core <c>Discovery</c>
+/// and <c>Devices</c> sections.
+/// </summary>
+public static class OnvifFeature
+{
+    public static void Register(WebApplicationBuilder builder, GatewayContext context, List<string> errors)
+    {
+        var options = Features.Bind<OnvifOptions>(builder.Configuration, OnvifOptions.Section, errors);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(sp => new OnvifClientPool(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new OnvifDeviceCatalog(StaticDeviceCatalog.FromOptions(sp.GetRequiredService<IReadOnlyList<DeviceOptions>>())));
+        services.AddSingleton<IDeviceCatalog>(sp => sp.GetRequiredService<OnvifDeviceCatalog>());
+        services.AddSingleton<IPtzService, OnvifPtzService>();
+        services.AddSingleton(sp => new AlarmRouter(sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ICloudPublisher>(),
+            sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>()));
+        services.AddSingleton<OnvifDeviceManager>();
+        services.AddHostedService(sp => sp.GetRequiredService<OnvifDeviceManager>());
+        services.AddSingleton(sp => new InventoryPublisher(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<ICloudPublisher>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<InventoryPublisher>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<InventoryPublisher>());
+        if (options.Events)
+        {
+            services.AddSingleton(sp => new OnvifEventService(sp.GetRequiredService<OnvifDeviceCatalog>(), sp.GetRequiredService<OnvifClientPool>(),
+                sp.GetRequiredService<AlarmRouter>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<OnvifEventService>>()));
+            services.AddHostedService(sp => sp.GetRequiredService<OnvifEventService>());
+        }
+    }
+}
