@@ -43,20 +43,15 @@ public static class Features
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
 
-        builder.WebHost.UseKestrel(k =>
-        {
-            if (http.Port > 0)
-            {
-                k.ListenAnyIP(http.Port);
-            }
-        });
+        // :: Features (each binds and validates its own sections).
+        HttpFeature.Register(builder, context, errors);
 
         if (errors.Count > 0)
         {
             return null;
         }
         var app = builder.Build();
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        HttpFeature.Map(app);
         return app;
     }
 
