@@ -7,7 +7,9 @@ namespace HikShareGateway.Http.Metrics;
 
 /// <summary>
 /// <c>/metrics</c> in the Prometheus text format (exposition format 0.0.4) through prometheus-net: the .NET
-/// meter <c>HikShareGateway</c> (<see cref="GatewayMetrics"/>, exported by prometheus-net's MeterAdapter) plus
+/// meter <c>HikShareGateway</c> (<see cref="GatewayMetrics"/>, exported by prometheus-net's MeterAdapter, which
+/// prefixes the meter name: <c>hikshare_relayed_bytes</c> appears as <c>hiksharegateway_hikshare_relayed_bytes</c>,
+/// as a gauge — the adapter exports every .NET counter as a gauge) plus
 /// gauges computed at scrape time from the grants, the device catalog and the session registry.
 /// </summary>
 public sealed class MetricsExporter : IDisposable
@@ -20,9 +22,14 @@ public sealed class MetricsExporter : IDisposable
 
     public MetricsExporter(IGrantsStatus grants, IDeviceCatalog catalog, ISessionRegistry sessions, TimeProvider time)
     {
+        // prometheus-net's default registry would also adapt every meter of the process (Kestrel, sockets…),
+        // which nobody scrapes: switch it off. Idempotent.
+        Prometheus.Metrics.SuppressDefaultMetrics();
         _meterAdapter = MeterAdapter.StartListening(new MeterAdapterOptions
         {
             Registry = _registry,
+            // Without a factory the adapter creates its series in the default registry, not in Registry.
+            MetricFactory = Prometheus.Metrics.WithCustomRegistry(_registry),
             InstrumentFilterPredicate = i => i.Meter.Name == GatewayMetrics.MeterName,
         });
 
