@@ -71,7 +71,9 @@ public static partial class BearerAuthentication
         context.Items[AccountItem] as string ?? throw new InvalidOperationException("the endpoint is not behind BearerAuthentication.Filter");
 
     public static string Remote(HttpContext context) =>
-        context.Connection.RemoteIpAddress is { } ip ? new IPEndPoint(ip, context.Connection.RemotePort).ToString() : "unknown";
+        context.Connection.RemoteIpAddress is { } ip
+            ? new IPEndPoint(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip, context.Connection.RemotePort).ToString()
+            : "unknown";
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "HTTP {Path} from {Remote}: no bearer token (401)")]
     private static partial void LogNoToken(ILogger logger, string path, string remote);
