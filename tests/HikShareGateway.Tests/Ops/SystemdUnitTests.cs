@@ -5,15 +5,7 @@ namespace HikShareGateway.Tests.Ops;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public class SystemdUnitTests
 {
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "HikShareGateway.sln")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? throw new InvalidOperationException("the repository root (HikShareGateway.sln) is not above " + AppContext.BaseDirectory);
-    }
+    internal static string RepoRoot() => RepoPaths.Root;
 
     private static string Unit => Path.Combine(RepoRoot(), "systemd", "hikshare-gateway.service");
 
@@ -115,5 +107,20 @@ public class SystemdUnitTests
         // The .NET JIT writes code into executable memory: W^X enforcement would kill the daemon.
         Assert.False(s.ContainsKey("MemoryDenyWriteExecute"));
         Assert.StartsWith("secrets.json:/etc/hikshare-gateway/secrets.json", One("LoadCredential"));
+    }
+}
+
+internal static class RepoPaths
+{
+    public static string Root { get; } = Find();
+
+    private static string Find()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "HikShareGateway.sln")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? throw new InvalidOperationException("the repository root (HikShareGateway.sln) is not above " + AppContext.BaseDirectory);
     }
 }
