@@ -63,13 +63,14 @@ public sealed partial class PtzController(
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // A newer command replaces the running continuous move: the device follows the latest command,
-            // so no Stop is sent for the old one; its timer and registration go.
-            Detach(state);
             using (var cts = CommandTimeout(cancellationToken))
             {
                 await ptz.MoveAsync(deviceId, channel, move, cts.Token).ConfigureAwait(false);
             }
+            // The device took the newer command, which replaces the running continuous move: no Stop is sent
+            // for the old one; its timer and registration go. (Had the command failed, the old move would
+            // keep its own timer and still be stopped.)
+            Detach(state);
             LogMoved(logger, caller.Account, deviceId, channel, move.Mode.ToString().ToLowerInvariant(), caller.Remote);
             if (move.Mode != PtzMoveMode.Continuous || IsStill(move))
             {
@@ -114,9 +115,10 @@ public sealed partial class PtzController(
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            Detach(state);
             using var cts = CommandTimeout(cancellationToken);
             await ptz.StopAsync(deviceId, channel, cts.Token).ConfigureAwait(false);
+            // Only once the device stopped: a failed stop leaves the running move's own timer armed.
+            Detach(state);
             LogStopped(logger, caller.Account, deviceId, channel, "stop command", caller.Remote);
         }
         finally
@@ -137,9 +139,9 @@ public sealed partial class PtzController(
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            Detach(state);
             using var cts = CommandTimeout(cancellationToken);
             await ptz.GotoPresetAsync(deviceId, channel, presetToken, cts.Token).ConfigureAwait(false);
+            Detach(state);
             LogMoved(logger, caller.Account, deviceId, channel, "preset", caller.Remote);
         }
         finally

@@ -66,7 +66,7 @@ public static partial class PtzEndpoints
                 controller.Abandon(handle, "caller disconnected");
                 return Results.Empty;
             }
-            return Results.Json(new { status = "stopped", sessionId = handle.SessionId }, ApiJson.Options);
+            return Results.Json(new { status = "ended", sessionId = handle.SessionId }, ApiJson.Options);
         }
         return Results.Json(new { status = "moving", sessionId = handle.SessionId, stopsAt = handle.StopsAt }, ApiJson.Options);
     }
@@ -166,7 +166,10 @@ public static partial class PtzEndpoints
             case DeviceException:
                 LogDeviceError(Logger(context), e, context.Request.Path.Value ?? "");
                 return Problems.Create(502, "device-error", "Device error", "The device answered with an error.");
-            case OperationCanceledException when !context.RequestAborted.IsCancellationRequested:
+            case OperationCanceledException when context.RequestAborted.IsCancellationRequested:
+                // The caller went away: nobody reads the answer.
+                return Results.Empty;
+            case OperationCanceledException:
                 return Problems.Create(504, "device-timeout", "Device timeout", "The device did not answer in time.");
             default:
                 return null;

@@ -168,7 +168,7 @@ public class PtzEndpointTests
         host.Time.Advance(TimeSpan.FromMilliseconds(500));
         var r = await pending;
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        Assert.Contains("stopped", await r.Content.ReadAsStringAsync());
+        Assert.Contains("\"status\":\"ended\"", await r.Content.ReadAsStringAsync());
         Assert.Equal("stop", host.Ptz.Calls.Last().Op);
     }
 
@@ -183,6 +183,19 @@ public class PtzEndpointTests
         Assert.False(await host.Ptz.Stops.WaitAsync(TimeSpan.FromMilliseconds(200)), "the replaced move's timer stopped the new move");
         host.Time.Advance(TimeSpan.FromMilliseconds(3500));
         await WaitForStopAsync(host);
+    }
+
+    [Fact]
+    public async Task NewMoveFails_RunningMoveStillStopsAtItsTimeout()
+    {
+        await using var host = await StartWithBobPtzAsync();
+        Assert.Equal(HttpStatusCode.OK, (await host.SendAsync(HttpMethod.Post, Move, "tok-bob", """{"mode":"continuous","pan":0.5,"timeoutMs":1000}""")).StatusCode);
+        host.Ptz.Failure = new DeviceException(DeviceErrorKind.Failed, "fault");
+        await ApiAuthAndDevicesTests.ProblemAsync(await host.SendAsync(HttpMethod.Post, Move, "tok-bob", """{"mode":"absolute","pan":0.1}"""), 502);
+        Assert.Single(host.Sessions.ActiveSessions);
+        host.Time.Advance(TimeSpan.FromSeconds(1));
+        await WaitForStopAsync(host);
+        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
     }
 
     [Fact]
