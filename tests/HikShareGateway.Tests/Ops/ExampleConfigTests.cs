@@ -14,7 +14,8 @@ public class ExampleConfigTests
     {
         var configuration = GatewayConfiguration.Build(path, demo: false, overrides);
         var errors = new List<string>();
-        Features.Build(configuration, new GatewayContext(false, CommandLine.Parse(["--config", path]), DateTimeOffset.UnixEpoch), errors);
+        var app = Features.Build(configuration, new GatewayContext(false, CommandLine.Parse(["--config", path]), DateTimeOffset.UnixEpoch), errors);
+        (app as IDisposable)?.Dispose();
         return errors;
     }
 

@@ -58,15 +58,16 @@ public sealed class SystemdWatchdogTests : IDisposable
     }
 
     [Fact]
-    public async Task Daemon_UnderNotifySocket_SendsWatchdogPings()
+    public async Task Daemon_UnderNotifySocket_SendsWatchdogPings_ServesHealthzAndStatus()
     {
         // The real host process, as systemd starts it: NOTIFY_SOCKET and WATCHDOG_USEC in its environment.
         using var socket = Bind(out var path);
         var state = Path.Combine(_dir, "state");
         var config = Path.Combine(_dir, "gateway.json");
+        var httpPort = Infrastructure.PortAllocator.GetFreeTcpPort();
         File.WriteAllText(config, $$"""
             { "Gateway": { "Id": "gw-watchdog", "StateDirectory": "{{state}}" },
-              "Http": { "Port": {{Infrastructure.PortAllocator.GetFreeTcpPort()}}, "BindAddress": "127.0.0.1" },
+              "Http": { "Port": {{httpPort}}, "BindAddress": "127.0.0.1" },
               "Admin": { "Port": {{Infrastructure.PortAllocator.GetFreeTcpPort()}} },
               "Rtsp": { "Port": {{Infrastructure.PortAllocator.GetFreeTcpPort()}} },
               "Discovery": { "Enabled": false } }
@@ -98,6 +99,15 @@ public sealed class SystemdWatchdogTests : IDisposable
                 }
             }
             Assert.True(File.Exists(Path.Combine(state, "admin.token")));
+
+            // The same daemon serves /healthz on Http:Port and answers `status` on its admin endpoint.
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            Assert.Equal("ok\n", await http.GetStringAsync($"http://127.0.0.1:{httpPort}/healthz"));
+            var o = new StringWriter();
+            var e = new StringWriter();
+            var code = await StatusCommand.RunAsync(CommandLine.Parse(["status", "--config", config]), o, e);
+            Assert.True(code == 0, e.ToString());
+            Assert.Contains("gateway gw-watchdog", o.ToString());
         }
         finally
         {
