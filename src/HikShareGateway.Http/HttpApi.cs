@@ -75,6 +75,21 @@ public static class HttpApi
     public static void MapHttpApi(this IEndpointRouteBuilder app)
     {
         _ = app.ServiceProvider.GetRequiredService<MetricsExporter>();
+        if (app is IApplicationBuilder pipeline)
+        {
+            // Contract §5: errors are problem+json, also the ones routing produces (unknown path, wrong method).
+            pipeline.Use(async (context, next) =>
+            {
+                await next(context).ConfigureAwait(false);
+                var r = context.Response;
+                if (!r.HasStarted && r.StatusCode is 404 or 405 && r.ContentType is null && r.ContentLength is null or 0)
+                {
+                    await (r.StatusCode == 404
+                        ? Problems.Create(404, "not-found", "Not found", "There is no such resource; the API is under /api/v1 (see docs/contract.md §5).")
+                        : Problems.Create(405, "method-not-allowed", "Method not allowed", "This resource does not accept " + context.Request.Method + ".")).ExecuteAsync(context).ConfigureAwait(false);
+                }
+            });
+        }
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (HttpContext context) =>

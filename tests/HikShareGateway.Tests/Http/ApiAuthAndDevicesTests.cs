@@ -97,6 +97,14 @@ public class ApiAuthAndDevicesTests
     }
 
     [Fact]
+    public async Task UnknownPathOrWrongMethod_AnswersProblemJson()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        await ProblemAsync(await host.SendAsync(HttpMethod.Get, "/api/v2/nothing", "tok-bob"), 404);
+        await ProblemAsync(await host.SendAsync(HttpMethod.Get, "/api/v1/devices/cam-1/channels/1/ptz/move", "tok-bob"), 405);
+    }
+
+    [Fact]
     public async Task Healthz_NoAuth_AnswersOk()
     {
         await using var host = await ApiTestHost.StartAsync();
