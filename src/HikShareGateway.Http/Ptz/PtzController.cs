@@ -41,9 +41,6 @@ public sealed partial class PtzController(
 {
     private readonly ConcurrentDictionary<(string DeviceId, int Channel), ChannelState> _channels = new();
 
-    /// <summary>Continuous moves running now (for tests and status).</summary>
-    public int RunningMoves => _channels.Values.Count(s => Volatile.Read(ref s.Running) is not null);
-
     /// <summary>Checks <c>ptz</c> and audits the decision. False: answer 403 (also for unknown devices).</summary>
     public bool Authorize(PtzCaller caller, string deviceId, int channel, string what)
     {

@@ -21,6 +21,11 @@ public static class HttpFeature
         {
             errors.Add($"Http:BindAddress \"{http.BindAddress}\" is not an IP address: use * (default, every interface), 0.0.0.0, :: or one address of this machine.");
         }
+        if (http.Port == 0 && admin.Port == 0)
+        {
+            // Kestrel without any endpoint would fall back to localhost:5000.
+            errors.Add("Http:Port and Admin:Port are both 0: keep at least the loopback admin endpoint (Admin:Port, default 8081).");
+        }
         if (http.Port > 0 && http.Port == admin.Port)
         {
             errors.Add($"Admin:Port {admin.Port} is the same as Http:Port: give the admin endpoint its own port (default 8081).");

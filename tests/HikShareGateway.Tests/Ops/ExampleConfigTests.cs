@@ -116,3 +116,48 @@ public class ExampleConfigTests
         }
     }
 }
+
+public class HttpFeatureConfigTests
+{
+    private static List<string> Errors(Dictionary<string, string?> values)
+    {
+        values["Gateway:Id"] = "gw-1";
+        var config = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var errors = new List<string>();
+        var app = Features.Build(config, new GatewayContext(false, CommandLine.Parse([]), DateTimeOffset.UnixEpoch), errors);
+        (app as IDisposable)?.Dispose();
+        return errors;
+    }
+
+    [Fact]
+    public void HttpAndAdmin_Mistakes_AreReportedWithTheirKeys()
+    {
+        var errors = Errors(new()
+        {
+            ["Http:Port"] = "9000",
+            ["Http:BindAddress"] = "not-an-ip",
+            ["Http:Ptz:MaxTimeoutMs"] = "0",
+            ["Http:Ptz:RatePerSecond"] = "0",
+            ["Admin:Port"] = "9000",
+            ["Admin:BindAddress"] = "0.0.0.0",
+            ["Admin:Token"] = "short",
+        });
+        foreach (var key in new[] { "Http:BindAddress", "Http:Ptz:MaxTimeoutMs", "Http:Ptz:RatePerSecond", "Admin:Port", "Admin:BindAddress", "Admin:Token" })
+        {
+            Assert.Contains(errors, e => e.StartsWith(key, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void HttpAndAdminBothDisabled_IsAnError()
+    {
+        var errors = Errors(new() { ["Http:Port"] = "0", ["Admin:Port"] = "0" });
+        Assert.Contains(errors, e => e.StartsWith("Http:Port and Admin:Port are both 0", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Defaults_AreValid()
+    {
+        Assert.Empty(Errors(new()));
+    }
+}
