@@ -23,7 +23,7 @@ public static class StatusCommand
         IConfigurationRoot configuration;
         try
         {
-            configuration = GatewayConfiguration.Build(configPath, demo: cli.Options.ContainsKey("demo"));
+            configuration = GatewayConfiguration.Build(configPath, demo: cli.Options.ContainsKey("demo"), loadSecrets: false);
         }
         catch (GatewayConfigurationException e)
         {

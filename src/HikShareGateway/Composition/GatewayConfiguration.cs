@@ -23,7 +23,8 @@ public static class GatewayConfiguration
     public const string SecretsFileKey = "SecretsFile";
     public const string SecretsFileName = "secrets.json";
 
-    public static IConfigurationRoot Build(string? configPath, bool demo, IDictionary<string, string?>? overrides = null)
+    /// <param name="loadSecrets">False for commands that need no password (<c>status</c>), so that they work without reading the secrets file.</param>
+    public static IConfigurationRoot Build(string? configPath, bool demo, IDictionary<string, string?>? overrides = null, bool loadSecrets = true)
     {
         var builder = new ConfigurationBuilder();
         if (demo)
@@ -50,7 +51,7 @@ public static class GatewayConfiguration
             builder.AddJsonFile(full, optional: false, reloadOnChange: false);
             configDirectory = Path.GetDirectoryName(full);
         }
-        if (ResolveSecrets(explicitSecrets, configDirectory) is { } secrets)
+        if (loadSecrets && ResolveSecrets(explicitSecrets, configDirectory) is { } secrets)
         {
             Parse(secrets).Dispose();
             builder.AddJsonFile(secrets, optional: false, reloadOnChange: false);
