@@ -86,6 +86,28 @@ public class SystemdUnitTests
     }
 
     [Fact]
+    public async Task Unit_SystemdAnalyzeSecurity_ExposureIsLow()
+    {
+        var dir = Directory.CreateTempSubdirectory("hikshare-unit-").FullName;
+        try
+        {
+            var copy = Path.Combine(dir, "hikshare-gateway.service");
+            File.Copy(Unit, copy);
+            var (code, output, error) = await RunAsync("systemd-analyze", "security", "--offline=yes", "--no-pager", copy);
+            Assert.True(code == 0, output + error);
+            var match = System.Text.RegularExpressions.Regex.Match(output + error, @"Overall exposure level for hikshare-gateway\.service: (\d+\.\d+)");
+            Assert.True(match.Success, output + error);
+            var exposure = double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            // 0 = fully locked down, 10 = unprotected; "OK" is below 3 in systemd's scale.
+            Assert.True(exposure < 2.5, $"exposure {exposure}:\n{output}");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Unit_HasNotifyWatchdogRestartPolicyAndHardening()
     {
         var s = Settings();
