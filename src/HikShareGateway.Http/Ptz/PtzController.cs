@@ -37,9 +37,41 @@ public sealed partial class PtzController(
     IAuditSink audit,
     TimeProvider time,
     PtzApiOptions options,
-    ILogger<PtzController> logger)
+    ILogger<PtzController> logger) : IDisposable
 {
     private readonly ConcurrentDictionary<(string DeviceId, int Channel), ChannelState> _channels = new();
+    private int _subscribed;
+
+    /// <summary>
+    /// Defence in depth beside <see cref="ViewerSession.Revoke"/>: on every grant change, running moves whose
+    /// caller lost <c>ptz</c> are stopped too (idempotent with the registry's revoke).
+    /// </summary>
+    private void EnsureSubscribed()
+    {
+        if (Interlocked.Exchange(ref _subscribed, 1) == 0)
+        {
+            policy.Changed += OnGrantsChanged;
+        }
+    }
+
+    private void OnGrantsChanged()
+    {
+        foreach (var state in _channels.Values)
+        {
+            if (Volatile.Read(ref state.Running) is { } r && !policy.IsAllowed(r.Caller.Account, r.DeviceId, r.Channel, Privilege.Ptz))
+            {
+                Finish(state, r, "revoked: grant changed", AuditDecision.Revoked);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _subscribed, 2) == 1)
+        {
+            policy.Changed -= OnGrantsChanged;
+        }
+    }
 
     /// <summary>Checks <c>ptz</c> and audits the decision. False: answer 403 (also for unknown devices).</summary>
     public bool Authorize(PtzCaller caller, string deviceId, int channel, string what)
@@ -56,6 +88,7 @@ public sealed partial class PtzController(
     /// <summary>Moves the channel. A continuous move returns a handle; absolute/relative moves return null.</summary>
     public async Task<PtzMoveHandle?> MoveAsync(PtzCaller caller, string deviceId, int channel, PtzMove move, CancellationToken cancellationToken)
     {
+        EnsureSubscribed();
         var state = _channels.GetOrAdd((deviceId, channel), static _ => new ChannelState());
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

@@ -146,6 +146,19 @@ public class PtzEndpointTests
     }
 
     [Fact]
+    public async Task ContinuousMove_GrantChangedWithoutRegistryRevoke_GatewayStillStops()
+    {
+        await using var host = await StartWithBobPtzAsync();
+        Assert.Equal(HttpStatusCode.OK, (await host.SendAsync(HttpMethod.Post, Move, "tok-bob", """{"mode":"continuous","pan":1,"timeoutMs":60000}""")).StatusCode);
+        // Only IAccessPolicy.Changed fires (e.g. the fallback registry, which revokes nothing).
+        host.Policy.RevokeAll("bob@example.com");
+        await WaitForStopAsync(host);
+        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
+        // The registry's own revoke arriving later changes nothing: a single stop.
+        Assert.False(await host.Ptz.Stops.WaitAsync(TimeSpan.FromMilliseconds(200)));
+    }
+
+    [Fact]
     public async Task ContinuousMove_HoldingCallerDisconnects_GatewaySendsStop()
     {
         await using var host = await StartWithBobPtzAsync();
