@@ -3,13 +3,10 @@ namespace HikShareGateway;
 /// <summary>The installer commands other than <c>run</c>/<c>demo</c>.</summary>
 public static class Commands
 {
-    public static Task<int> RunAsync(CommandLine cli)
+    public static Task<int> RunAsync(CommandLine cli) => cli.Command switch
     {
-        if (cli.Command == "discover")
-        {
-            return DiscoverCommand.RunAsync(cli, Console.Out, Console.Error, CancellationToken.None);
-        }
-        Console.Error.WriteLine($"hikshare-gateway: the \"{cli.Command}\" command is not part of this build yet.");
-        return Task.FromResult(ExitCodes.Failure);
-    }
+        "status" => StatusCommand.RunAsync(cli, Console.Out, Console.Error),
+        "discover" => DiscoverCommand.RunAsync(cli, Console.Out, Console.Error, CancellationToken.None),
+        _ => throw new CommandLineException($"unknown command \"{cli.Command}\""),
+    };
 }

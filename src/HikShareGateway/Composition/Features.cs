@@ -45,22 +45,15 @@ public static class Features
         OnvifFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
+        HttpFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
-
-        builder.WebHost.UseKestrel(k =>
-        {
-            if (http.Port > 0)
-            {
-                k.ListenAnyIP(http.Port);
-            }
-        });
 
         if (errors.Count > 0)
         {
             return null;
         }
         var app = builder.Build();
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        HttpFeature.Map(app);
         return app;
     }
 

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Text.Json;
+using HikShareGateway.Core.Alarms;
+using HikShareGateway.Http;
+
+namespace HikShareGateway.Tests.Http;
+
+public class EventsEndpointTests
+{
+    private static async Task<string> ReadEventAsync(StreamReader reader)
+    {
+        var lines = new List<string>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var line = await reader.ReadLineAsync(cts.Token);
+            Assert.NotNull(line);
+            if (line.Length == 0)
+            {
+                if (lines.Count > 0)
+                {
+                    return string.Join("\n", lines);
+                }
+                continue;
+            }
+            lines.Add(line);
+        }
+    }
+
+    [Fact]
+    public async Task Events_NoToken_Answers401()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        await ApiAuthAndDevicesTests.ProblemAsync(await host.SendAsync(HttpMethod.Get, "/api/v1/events", null), 401);
+    }
+
+    [Fact]
+    public async Task Events_DeliversOnlyAlarmsRoutedToTheCaller()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        var r = await host.Client.SendAsync(host.Request(HttpMethod.Get, "/api/v1/events", "tok-bob"), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("text/event-stream", r.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await r.Content.ReadAsStreamAsync());
+        Assert.StartsWith(": hikshare-gateway", await ReadEventAsync(reader));
+        await PtzEndpointTests.WaitUntilAsync(() => host.Alarms.SubscriberCount == 1);
+
+        var at = new DateTimeOffset(2026, 11, 25, 10, 1, 0, TimeSpan.Zero);
+        host.Alarms.Publish(new RoutedAlarm(new AlarmEvent("cam-1", 1, "lineCrossing", "pulse", at), ["owner@example.com", "eve@example.com"]));
+        host.Alarms.Publish(new RoutedAlarm(new AlarmEvent("cam-1", 2, "motion", "start", at), ["owner@example.com", "bob@example.com"]));
+
+        var e = await ReadEventAsync(reader);
+        var lines = e.Split('\n');
+        Assert.Equal("id: 1", lines[0]);
+        Assert.Equal("event: motion", lines[1]);
+        Assert.StartsWith("data: ", lines[2]);
+        var data = JsonDocument.Parse(lines[2]["data: ".Length..]).RootElement;
+        Assert.Equal("cam-1", data.GetProperty("deviceId").GetString());
+        Assert.Equal(2, data.GetProperty("channel").GetInt32());
+        Assert.Equal("start", data.GetProperty("state").GetString());
+        Assert.Equal(at, data.GetProperty("at").GetDateTimeOffset());
+        // Other recipients are other people's accounts: only the caller is listed.
+        Assert.Equal(["bob@example.com"], data.GetProperty("recipients").EnumerateArray().Select(x => x.GetString()));
+    }
+
+    [Fact]
+    public async Task Events_Idle_SendsKeepAliveComment_AndUnsubscribesOnDisconnect()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        var r = await host.Client.SendAsync(host.Request(HttpMethod.Get, "/api/v1/events", "tok-bob"), HttpCompletionOption.ResponseHeadersRead);
+        var stream = await r.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        await ReadEventAsync(reader);
+        await PtzEndpointTests.WaitUntilAsync(() => host.Alarms.SubscriberCount == 1);
+        var read = ReadEventAsync(reader);
+        // The keep-alive delay is on the injected clock; advance until it fires.
+        await PtzEndpointTests.WaitUntilAsync(() => { host.Time.Advance(TimeSpan.FromSeconds(15)); return read.IsCompleted; });
+        Assert.Equal(": keep-alive", await read);
+        r.Dispose();
+        await PtzEndpointTests.WaitUntilAsync(() => host.Alarms.SubscriberCount == 0);
+    }
+
+    [Fact]
+    public void Format_KindWithNewline_CannotInjectFields()
+    {
+        var text = EventsEndpoint.Format(7, new AlarmEvent("d", 1, "motion\ndata: x", "start", DateTimeOffset.UnixEpoch), "bob@example.com");
+        Assert.Equal(3, text.TrimEnd('\n').Split('\n').Length);
+        Assert.StartsWith("id: 7\nevent: motion data: x\ndata: {", text);
+    }
+}
