@@ -67,6 +67,11 @@ public sealed partial class DemoCamera : IAsyncDisposable
 
     public int Port { get; private set; }
     public int FrameCount => _frames.Count;
+    /// <summary>PLAY requests served so far (tests: one upstream shared by many viewers).</summary>
+    public int Plays => Volatile.Read(ref _plays);
+    /// <summary>Clients streaming now.</summary>
+    public int Streaming => Volatile.Read(ref _streaming);
+    private int _plays, _streaming;
 
     /// <summary>RFC 6184 §5.6 single NAL unit packets, §5.8 FU-A for NAL units above the MTU.</summary>
     private static void Packetize(ArraySegment<byte> nal, List<byte[]> payloads)
@@ -155,6 +160,7 @@ public sealed partial class DemoCamera : IAsyncDisposable
                     await Send(response.ToBytes());
                     if (play && streaming is null)
                     {
+                        Interlocked.Increment(ref _plays);
                         streaming = StreamAsync(cts.Token);
                     }
                     if (teardown)
@@ -203,6 +209,7 @@ public sealed partial class DemoCamera : IAsyncDisposable
             var tick = (uint)(90000 / _fps);
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1.0 / _fps), _time);
             var frame = 0;
+            Interlocked.Increment(ref _streaming);
             try
             {
                 do
@@ -233,6 +240,10 @@ public sealed partial class DemoCamera : IAsyncDisposable
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
             {
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _streaming);
             }
         }
     }
