@@ -43,6 +43,9 @@ public sealed class RtspOptions : IValidatableOptions
     /// <summary>A viewer whose socket accepts nothing for this long is disconnected. Default 10.</summary>
     public int StalledViewerSeconds { get; set; } = 10;
 
+    /// <summary>Kernel send buffer per viewer socket, KiB (the queue above it applies the keyframe-skip policy). Default 256.</summary>
+    public int ViewerSendBufferKiB { get; set; } = 256;
+
     /// <summary>The GOP cache per stream (from the last keyframe), KiB. Default 4096.</summary>
     public int GopCacheKiB { get; set; } = 4096;
 
@@ -68,6 +71,7 @@ public sealed class RtspOptions : IValidatableOptions
         Positive("SlowViewerWindowSeconds", SlowViewerWindowSeconds, "30");
         Positive("StalledViewerSeconds", StalledViewerSeconds, "10");
         Positive("GopCacheKiB", GopCacheKiB, "4096");
+        Positive("ViewerSendBufferKiB", ViewerSendBufferKiB, "256");
         Positive("IdleTimeoutSeconds", IdleTimeoutSeconds, "60");
         if (UpstreamLingerSeconds < 0)
         {
@@ -91,7 +95,7 @@ public sealed class RtspOptions : IValidatableOptions
     };
 
     public ViewerQueueLimits ToQueueLimits() => new(ViewerQueueKiB * 1024, TimeSpan.FromMilliseconds(ViewerQueueMilliseconds),
-        SlowViewerMaxOverflows, TimeSpan.FromSeconds(SlowViewerWindowSeconds), TimeSpan.FromSeconds(StalledViewerSeconds));
+        SlowViewerMaxOverflows, TimeSpan.FromSeconds(SlowViewerWindowSeconds), TimeSpan.FromSeconds(StalledViewerSeconds), ViewerSendBufferKiB * 1024);
 
     public UpstreamOptions ToUpstreamOptions(string userAgent) => new(TimeSpan.FromSeconds(Math.Min(5, UpstreamTimeoutSeconds)),
         TimeSpan.FromSeconds(UpstreamTimeoutSeconds), TimeSpan.FromSeconds(UpstreamTimeoutSeconds), userAgent);

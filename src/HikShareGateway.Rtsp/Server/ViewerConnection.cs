@@ -69,6 +69,14 @@ public sealed partial class ViewerConnection
         _remote = ep is null ? "unknown" : new IPEndPoint(_remoteAddress!, ep.Port).ToString();
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
         _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort);
+        try
+        {
+            socket.SendBufferSize = services.QueueLimits.SendBufferBytes;
+        }
+        catch (SocketException)
+        {
+            // Some platforms refuse; the kernel default then applies.
+        }
     }
 
     public string Remote => _remote;

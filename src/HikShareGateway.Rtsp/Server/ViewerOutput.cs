@@ -5,7 +5,11 @@ using HikShareGateway.Rtsp.Relay;
 namespace HikShareGateway.Rtsp.Server;
 
 /// <summary>Per-viewer queue bounds (section <c>Rtsp</c>, see <see cref="RtspOptions"/>).</summary>
-public sealed record ViewerQueueLimits(int MaxBytes, TimeSpan MaxDelay, int MaxOverflows, TimeSpan OverflowWindow, TimeSpan StalledSend)
+/// <param name="SendBufferBytes">
+/// The socket's kernel send buffer. Kept modest (instead of Linux autotuning up to 4 MiB) so that a slow
+/// viewer shows up in our queue, where the keyframe-skip policy applies, within a second or two.
+/// </param>
+public sealed record ViewerQueueLimits(int MaxBytes, TimeSpan MaxDelay, int MaxOverflows, TimeSpan OverflowWindow, TimeSpan StalledSend, int SendBufferBytes = 256 * 1024)
 {
     public static ViewerQueueLimits Default { get; } = new(4 * 1024 * 1024, TimeSpan.FromSeconds(2), 3, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10));
 }

@@ -95,11 +95,11 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw new DeviceException(DeviceErrorKind.Timeout, $"connecting to the device's RTSP port {port} timed out");
+                throw new DeviceException(DeviceErrorKind.Timeout, "connecting to the device's RTSP port timed out");
             }
             catch (SocketException e)
             {
-                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port {port}: {e.SocketErrorCode}", e);
+                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port ({e.SocketErrorCode})", e);
             }
         }
         _stream = new NetworkStream(_socket, ownsSocket: false);
