@@ -16,12 +16,12 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        var clients = new List<RtspTestClient>();
+        var clients = new List<RelayTestClient>();
         try
         {
             for (var i = 0; i < 8; i++)
             {
-                var c = await RtspTestClient.ConnectAsync(h.Port);
+                var c = await RelayTestClient.ConnectAsync(h.Port);
                 clients.Add(c);
                 Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
             }
@@ -47,8 +47,8 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var main = await RtspTestClient.ConnectAsync(h.Port);
-        await using var sub = await RtspTestClient.ConnectAsync(h.Port);
+        await using var main = await RelayTestClient.ConnectAsync(h.Port);
+        await using var sub = await RelayTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await main.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await sub.PlayAsync(h.Url("/live/" + Device + "/1/sub", Token(Bob)))).Play.StatusCode);
         Assert.NotEmpty(await sub.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
@@ -61,13 +61,13 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var first = await RtspTestClient.ConnectAsync(h.Port);
+        await using var first = await RelayTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await first.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         // Let the stream run into the middle of a GOP (one IDR per second in the clip).
         Assert.NotEmpty(await first.ReadPacketsAsync(60, TimeSpan.FromSeconds(10)));
         for (var round = 0; round < 3; round++)
         {
-            await using var joiner = await RtspTestClient.ConnectAsync(h.Port);
+            await using var joiner = await RelayTestClient.ConnectAsync(h.Port);
             var (describe, play) = await joiner.PlayAsync(h.Url(token: Token(Bob)));
             Assert.Equal(200, play.StatusCode);
             var sw = Stopwatch.StartNew();
@@ -86,7 +86,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RtspTestClient.ConnectAsync(h.Port);
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         var packets = await c.ReadPacketsAsync(300, TimeSpan.FromSeconds(15));
         Assert.Equal(300, packets.Count);
@@ -107,7 +107,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RtspTestClient.ConnectAsync(h.Port);
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
         var url = h.Url(token: Token(Bob));
         Assert.Equal(200, (await c.RequestAsync("DESCRIBE", url)).StatusCode);
         var setup = await c.RequestAsync("SETUP", h.Url() + "/trackID=0", ("Transport", "RTP/AVP/TCP;unicast;interleaved=6-7"));
@@ -122,13 +122,13 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
+        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
         {
             Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
             Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
         }
         // Back within the linger time (300 ms in the harness): same upstream.
-        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
+        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
         {
             Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
             Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
@@ -142,7 +142,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RtspTestClient.ConnectAsync(h.Port);
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.NotEmpty(await c.ReadPacketsAsync(10, TimeSpan.FromSeconds(10)));
         await h.RestartCameraAsync(TimeSpan.FromMilliseconds(500));
@@ -159,7 +159,7 @@ public sealed class RelayFanoutTests
         var dead = Infrastructure.PortAllocator.GetFreeTcpPort();
         await using var h = await StartAsync(new Options { MainUri = new Uri($"rtsp://127.0.0.1:{dead}/Streaming/Channels/101") });
         h.Grant(LiveShare(Bob));
-        await using var c = await RtspTestClient.ConnectAsync(h.Port);
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
         var sw = Stopwatch.StartNew();
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
         Assert.Equal(502, r.StatusCode);
@@ -175,7 +175,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync(new Options { Credentials = new HikShareGateway.Core.Devices.DeviceCredentials(CameraUser, "wrong-password") });
         h.Grant(LiveShare(Bob));
-        await using var c = await RtspTestClient.ConnectAsync(h.Port);
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
         Assert.Equal(502, r.StatusCode);
         Assert.Contains("credentials", r.BodyText);
@@ -187,7 +187,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RtspTestClient.ConnectAsync(h.Port);
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
         Assert.Equal(200, r.StatusCode);
         Assert.Equal("application/sdp", r.Headers.Get("Content-Type"));
@@ -213,8 +213,8 @@ public sealed class RelayFanoutTests
         var limits = new ViewerQueueLimits(MaxBytes: 48 * 1024, MaxDelay: TimeSpan.FromMilliseconds(300), MaxOverflows: 2, OverflowWindow: TimeSpan.FromSeconds(30), StalledSend: TimeSpan.FromSeconds(3), SendBufferBytes: 32 * 1024);
         await using var h = await StartAsync(new Options { QueueLimits = limits });
         h.Grant(LiveShare(Bob));
-        await using var fast = await RtspTestClient.ConnectAsync(h.Port);
-        await using var slow = await RtspTestClient.ConnectAsync(h.Port, receiveBuffer: 4096);
+        await using var fast = await RelayTestClient.ConnectAsync(h.Port);
+        await using var slow = await RelayTestClient.ConnectAsync(h.Port, receiveBuffer: 4096);
         Assert.Equal(200, (await fast.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await slow.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         var slowConnection = h.Server.Connections.Single(x => x.Remote.EndsWith(":" + ((System.Net.IPEndPoint)slow.Socket.LocalEndPoint!).Port));

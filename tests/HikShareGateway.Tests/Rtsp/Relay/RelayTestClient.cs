@@ -6,7 +6,7 @@ using HikShareGateway.Rtsp.Protocol;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>A raw RTSP client for precise assertions: sends requests, reads responses and interleaved frames in order.</summary>
-internal sealed class RtspTestClient : IAsyncDisposable
+internal sealed class RelayTestClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
@@ -14,7 +14,7 @@ internal sealed class RtspTestClient : IAsyncDisposable
     private int _start, _end;
     private int _cseq;
 
-    private RtspTestClient(Socket socket)
+    private RelayTestClient(Socket socket)
     {
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: true);
@@ -22,7 +22,7 @@ internal sealed class RtspTestClient : IAsyncDisposable
 
     public Socket Socket => _socket;
 
-    public static async Task<RtspTestClient> ConnectAsync(int port, int? receiveBuffer = null)
+    public static async Task<RelayTestClient> ConnectAsync(int port, int? receiveBuffer = null)
     {
         var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         if (receiveBuffer is { } rb)
@@ -30,7 +30,7 @@ internal sealed class RtspTestClient : IAsyncDisposable
             s.ReceiveBufferSize = rb;
         }
         await s.ConnectAsync("127.0.0.1", port);
-        return new RtspTestClient(s);
+        return new RelayTestClient(s);
     }
 
     public Task SendRawAsync(string text) => _stream.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask();
