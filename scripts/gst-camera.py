@@ -43,9 +43,13 @@ FPS = 25
 # element up by that name to create the sendonly stream), and the sink must not be async or the
 # media never prerolls (nothing flows into a backchannel until a client sends, so an async sink would
 # wait forever and DESCRIBE would time out).
+# buffer-mode=unbuffered: filesink otherwise holds 64 KB (8 s of PCMU) until the media is torn down,
+# and tests want to see the bytes while the talker is still talking.
+# Backchannel media are never shared (RTSPOnvifMediaFactory's gen_key refuses), so every DESCRIBE
+# with the backchannel Require builds its own pipeline and re-creates (truncates) this file.
 BACKCHANNEL_LAUNCH = (
     '( capsfilter caps="application/x-rtp, media=audio, payload=0, clock-rate=8000, encoding-name=PCMU" '
-    "name=depay_backchannel ! rtppcmudepay ! filesink location={location} async=false )"
+    'name=depay_backchannel ! rtppcmudepay ! filesink location="{location}" async=false buffer-mode=unbuffered )'
 )
 
 
@@ -101,7 +105,7 @@ def build_factories(args):
         for f in (main, sub):
             f.set_shared(True)  # one encoder per mount, however many viewers
         if not args.no_backchannel:
-            main.set_backchannel_launch(BACKCHANNEL_LAUNCH.format(location=args.backchannel_file))
+            main.set_backchannel_launch(BACKCHANNEL_LAUNCH.format(location=GLib.strescape(args.backchannel_file)))
         return [(args.path or LIVE_MAIN_PATH, main), (LIVE_SUB_PATH, sub)]
 
     if args.mode == "replay":
