@@ -41,8 +41,7 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
     {
         var r = await GstLaunch.ReadVideoAsync(_camera.Url(), buffers: 100, timeout: TimeSpan.FromSeconds(15));
 
-        Assert.True(r.Succeeded, r.ToString());
-        Assert.Contains("Got EOS from element", r.Stdout); // fakesink's num-buffers ran out, not an error
+        Assert.True(r.ReachedEos, r.ToString()); // fakesink got its 100 buffers, no error before
     }
 
     [Fact]
@@ -59,7 +58,7 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
 
         var (p, g) = (await ffprobe, await gst);
         Assert.True(p.ExitCode == 0 && p.VideoPackets >= 50, p.ToString());
-        Assert.True(g.Succeeded, g.ToString());
+        Assert.True(g.ReachedEos, g.ToString());
         Assert.NotNull(ssrcA);
         Assert.Equal(ssrcA, ssrcB);
     }
@@ -171,7 +170,7 @@ public sealed class GstRtspCameraAuthTests
         Assert.Equal("h264", ok.CodecName);
 
         var gst = await GstLaunch.ReadVideoAsync(camera.Url(), 50, User, Password, TimeSpan.FromSeconds(15));
-        Assert.True(gst.Succeeded, gst.ToString());
+        Assert.True(gst.ReachedEos, gst.ToString());
     }
 
     [Fact]
@@ -327,5 +326,17 @@ public sealed class GstRtspCameraLifecycleTests
             GstRtspCamera.StartAsync(new GstCameraOptions { Mode = GstCameraMode.Replay, ReplayFile = "/nonexistent/missing.mp4" }));
 
         Assert.Contains("needs --file pointing at an MP4", e.Message);
+    }
+}
+
+/// <summary>The viewers' own plumbing that needs no peer.</summary>
+public sealed class GstRtspCameraViewerPlumbingTests
+{
+    [Fact]
+    public void GstLaunchTokenize_SplitsLikeAShell_KeepingQuotedSpacesInOneToken()
+    {
+        var tokens = GstLaunch.Tokenize("rtspsrc location=\"rtsp://h/x y\" user-pw=\"a b!\"  ! fakesink num-buffers=3");
+
+        Assert.Equal(["rtspsrc", "location=rtsp://h/x y", "user-pw=a b!", "!", "fakesink", "num-buffers=3"], tokens);
     }
 }

@@ -220,6 +220,32 @@ public static class FfmpegRecord
     }
 }
 
+/// <summary>What gst-launch did; <see cref="ReachedEos"/> is the verdict for a pipeline ending in <c>fakesink num-buffers=N</c>.</summary>
+public sealed record GstLaunchResult(ToolResult Run)
+{
+    public int ExitCode => Run.ExitCode;
+
+    /// <summary>stdout then stderr.</summary>
+    public string Output => Run.Stdout + Run.Stderr;
+
+    /// <summary>
+    /// The pipeline ran to EOS, i.e. the sink got all its buffers, and no error came before that.
+    /// Not the same as exit 0: rtspsrc (1.22) over TCP sometimes fails its PAUSE after TEARDOWN while
+    /// shutting down ("Could not send message. (Received end-of-file)", gst_rtspsrc_pause) because
+    /// gst-rtsp-server closes the connection after TEARDOWN; the run then exits 1 after a good EOS.
+    /// </summary>
+    public bool ReachedEos
+    {
+        get
+        {
+            var eos = Run.Stdout.IndexOf("Got EOS from element \"pipeline0\"", StringComparison.Ordinal);
+            return eos >= 0 && !Run.TimedOut && !Run.Stdout[..eos].Contains("ERROR", StringComparison.Ordinal);
+        }
+    }
+
+    public override string ToString() => $"reached EOS: {ReachedEos}; {Run}";
+}
+
 /// <summary>gst-launch-1.0 as a viewer (GStreamer's rtspsrc is a different RTSP client from ffmpeg's).</summary>
 public static class GstLaunch
 {
@@ -230,14 +256,14 @@ public static class GstLaunch
     /// error, while a token such as <c>user-pw=two words</c> needs no quoting.
     /// Output is stdout (state changes, "Got EOS") and stderr (errors).
     /// </summary>
-    public static Task<ToolResult> RunAsync(IEnumerable<string> pipeline, TimeSpan timeout, CancellationToken ct = default) =>
-        ToolRunner.RunAsync("gst-launch-1.0", ["-e", .. pipeline], timeout, ct);
+    public static async Task<GstLaunchResult> RunAsync(IEnumerable<string> pipeline, TimeSpan timeout, CancellationToken ct = default) =>
+        new(await ToolRunner.RunAsync("gst-launch-1.0", ["-e", .. pipeline], timeout, ct));
 
     /// <summary>
     /// As <see cref="RunAsync(IEnumerable{string}, TimeSpan, CancellationToken)"/> for a pipeline written
     /// as on a shell command line: split on spaces outside double quotes, the quotes removed.
     /// </summary>
-    public static Task<ToolResult> RunAsync(string pipeline, TimeSpan timeout, CancellationToken ct = default) =>
+    public static Task<GstLaunchResult> RunAsync(string pipeline, TimeSpan timeout, CancellationToken ct = default) =>
         RunAsync(Tokenize(pipeline), timeout, ct);
 
     internal static List<string> Tokenize(string pipeline)
@@ -276,7 +302,7 @@ public static class GstLaunch
     }
 
     /// <summary>rtspsrc (TCP) → video RTP → fakesink that stops after <paramref name="buffers"/> RTP packets.</summary>
-    public static Task<ToolResult> ReadVideoAsync(Uri url, int buffers, string? user = null, string? password = null, TimeSpan? timeout = null, CancellationToken ct = default)
+    public static Task<GstLaunchResult> ReadVideoAsync(Uri url, int buffers, string? user = null, string? password = null, TimeSpan? timeout = null, CancellationToken ct = default)
     {
         List<string> pipeline = ["rtspsrc", $"location={url}", "protocols=tcp", "latency=0"];
         if (user is not null)
