@@ -186,6 +186,18 @@ public sealed partial class SdpTests
         Assert.Equal("trackID=0", media.Control);
     }
 
+    [Fact]
+    public void Parse_BrokenMediaLine_ItsAttributesAreIgnoredNotTakenAsSessionLevel()
+    {
+        var sdp = SessionDescription.Parse("v=0\r\ns=x\r\nm=video\r\na=control:trackID=9\r\na=rtpmap:96 H264/90000\r\nm=audio 0 RTP/AVP 0\r\na=control:trackID=1\r\n");
+
+        Assert.Null(sdp.SessionControl);
+        Assert.Empty(sdp.SessionAttributes);
+        var audio = Assert.Single(sdp.Media);
+        Assert.Equal("PCMU", audio.EncodingName);
+        Assert.Equal("trackID=1", audio.Control);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("\r\n\r\n")]
