@@ -61,7 +61,7 @@ internal static class RtspTestKit
     public static (RtspReadStatus Status, RtspMessage? Message, InterleavedHeader Frame, string? Error, long Consumed) Read(byte[] bytes, RtspLimits? limits = null) =>
         Read(new ReadOnlySequence<byte>(bytes), limits);
 
-    /// <summary>The header of the body-less part of a fixture: the status line and fields, for comparisons.</summary>
+    /// <summary>Start line, header fields in order and body (hex) of a message, for comparing two parses.</summary>
     public static string Describe(RtspMessage m) =>
         $"{m.IsRequest}|{m.Method}|{m.Uri}|{m.StatusCode}|{m.Reason}|" +
         string.Join("|", m.Headers.Fields.Select(f => f.Key + "=" + f.Value)) + "|" + Convert.ToHexString(m.Body);
