@@ -84,6 +84,7 @@ public sealed class SessionDescription
     {
         var sdp = new SessionDescription();
         SdpMedia? current = null;
+        var skippingMedia = false; // inside the section of a broken m= line
         foreach (var rawLine in text.Split('\n'))
         {
             var line = rawLine.TrimEnd('\r', ' ', '\t');
@@ -102,15 +103,17 @@ public sealed class SessionDescription
                     if (parts.Length < 3)
                     {
                         current = null; // a broken m= line: ignore it and its attributes
+                        skippingMedia = true;
                         continue;
                     }
+                    skippingMedia = false;
                     current = new SdpMedia { Type = parts[0].ToLowerInvariant(), Protocol = parts[2], Formats = parts[3..] };
                     sdp.Media.Add(current);
                     break;
                 case 'b' when current is not null:
                     current.Bandwidths.Add(value);
                     break;
-                case 'a':
+                case 'a' when !skippingMedia:
                     var colon = value.IndexOf(':');
                     var attr = colon < 0 ? new KeyValuePair<string, string?>(value.Trim(), null) : new(value[..colon].Trim(), value[(colon + 1)..].Trim());
                     if (current is null)
