@@ -162,10 +162,14 @@ public static class SdpBuilder
         for (var i = 0; i < tracks.Count; i++)
         {
             var m = tracks[i];
-            sb.Append("m=").Append(m.Type).Append(" 0 RTP/AVP");
+            sb.Append("m=").Append(m.Type is "video" or "audio" or "application" ? m.Type : "application").Append(" 0 RTP/AVP");
             foreach (var f in m.Formats)
             {
-                sb.Append(' ').Append(f);
+                // RTP/AVP formats are payload type numbers; anything else (an address, a URL) is not passed on.
+                if (f.Length is > 0 and <= 3 && f.All(char.IsAsciiDigit))
+                {
+                    sb.Append(' ').Append(f);
+                }
             }
             sb.Append("\r\n");
             foreach (var b in m.Bandwidths)
