@@ -50,6 +50,7 @@ public sealed partial class ViewerConnection
     private readonly IPAddress? _remoteAddress;
     private readonly string _connectionId;
     private string? _account;
+    private ViewerCredentials _verified;
     private string? _sessionId;
     private IViewerMedia? _media;
     private ViewerRequestPath? _mediaPath;
@@ -338,6 +339,12 @@ public sealed partial class ViewerConnection
             // Players send the token once (ffmpeg drops the query from some URLs); the connection keeps the identity.
             return _account;
         }
+        if (_account is not null && credentials == _verified)
+        {
+            // The same token as before on this connection: its signature was verified once already
+            // (tokens are checked at session start; grants, not tokens, cut running sessions).
+            return _account;
+        }
         var result = _s.Authenticator.Authenticate(credentials, _remoteAddress);
         if (result.Status != AuthStatus.Ok)
         {
@@ -352,6 +359,7 @@ public sealed partial class ViewerConnection
             throw new RtspRefusal(403, "this connection belongs to another account");
         }
         _account = result.Account;
+        _verified = credentials;
         return _account!;
     }
 

@@ -32,14 +32,17 @@ public sealed class ViewerOutput
     /// allocates beyond that, so larger batches are sent as several calls.
     /// </summary>
     private const int MaxSegmentsPerSend = 8;
-    private const int RingCapacity = 8192;
+    // The queue starts small and doubles up to the maximum: a thousand idle-ish viewers must not cost
+    // a thousand full-size rings (the byte and delay limits usually bite long before the maximum).
+    private const int InitialRingCapacity = 64;
+    private const int MaxRingCapacity = 16384;
 
     private readonly Socket _socket;
     private readonly ViewerQueueLimits _limits;
     private readonly TimeProvider _time;
     private readonly Action<string> _abort;
     private readonly Lock _gate = new();
-    private readonly Entry[] _ring = new Entry[RingCapacity];
+    private Entry[] _ring = new Entry[InitialRingCapacity];
     private readonly AsyncSignal _signal = new();
     private readonly SocketSender _sender = new();
     private readonly List<ArraySegment<byte>> _segments = new(MaxSegmentsPerSend);
@@ -102,11 +105,11 @@ public sealed class ViewerOutput
     {
         lock (_gate)
         {
-            if (_completed || _count == RingCapacity)
+            if (_completed || !EnsureRoom())
             {
                 return;
             }
-            ref var e = ref _ring[(_head + _count) % RingCapacity];
+            ref var e = ref _ring[(_head + _count) % _ring.Length];
             e.Control = message;
             e.Buffer = null;
             _count++;
@@ -141,7 +144,7 @@ public sealed class ViewerOutput
             {
                 disconnect = $"no send progress for {_limits.StalledSend.TotalSeconds:0} s";
             }
-            else if (_count == RingCapacity || _queuedBytes + buffer.Length > _limits.MaxBytes || OldestPacketAge(now) > _limits.MaxDelay)
+            else if (!EnsureRoom() || _queuedBytes + buffer.Length > _limits.MaxBytes || OldestPacketAge(now) > _limits.MaxDelay)
             {
                 disconnect = Overflow(now);
                 if (disconnect is null && buffer.IsKeyframeStart)
@@ -171,10 +174,31 @@ public sealed class ViewerOutput
         }
     }
 
+    /// <summary>Grows the ring when full (under the lock); false at the maximum.</summary>
+    private bool EnsureRoom()
+    {
+        if (_count < _ring.Length)
+        {
+            return true;
+        }
+        if (_ring.Length >= MaxRingCapacity)
+        {
+            return false;
+        }
+        var bigger = new Entry[_ring.Length * 2];
+        for (var i = 0; i < _count; i++)
+        {
+            bigger[i] = _ring[(_head + i) % _ring.Length];
+        }
+        _ring = bigger;
+        _head = 0;
+        return true;
+    }
+
     private void Append(RtpBuffer buffer, long now)
     {
         buffer.AddRef();
-        ref var e = ref _ring[(_head + _count) % RingCapacity];
+        ref var e = ref _ring[(_head + _count) % _ring.Length];
         e.Buffer = buffer;
         e.Control = null;
         e.Channel = (byte)(_channelOfTrack[buffer.Track] + (buffer.IsRtcp ? 1 : 0));
@@ -188,7 +212,7 @@ public sealed class ViewerOutput
     {
         for (var i = 0; i < _count; i++)
         {
-            ref var e = ref _ring[(_head + i) % RingCapacity];
+            ref var e = ref _ring[(_head + i) % _ring.Length];
             if (e.Buffer is not null)
             {
                 return _time.GetElapsedTime(e.EnqueuedAt, now);
@@ -203,7 +227,7 @@ public sealed class ViewerOutput
         var kept = 0;
         for (var i = 0; i < _count; i++)
         {
-            ref var e = ref _ring[(_head + i) % RingCapacity];
+            ref var e = ref _ring[(_head + i) % _ring.Length];
             if (e.Buffer is { } b)
             {
                 b.Release();
@@ -213,7 +237,7 @@ public sealed class ViewerOutput
             }
             else if (e.Control is not null)
             {
-                _ring[(_head + kept++) % RingCapacity] = e;
+                _ring[(_head + kept++) % _ring.Length] = e;
             }
         }
         _count = kept;
@@ -300,7 +324,7 @@ public sealed class ViewerOutput
                 ref var e = ref _ring[_head];
                 _inflight[n] = e;
                 e = default;
-                _head = (_head + 1) % RingCapacity;
+                _head = (_head + 1) % _ring.Length;
                 _count--;
                 if (_inflight[n].Buffer is { } b)
                 {
@@ -375,7 +399,7 @@ public sealed class ViewerOutput
             _completed = true;
             for (var i = 0; i < _count; i++)
             {
-                ref var e = ref _ring[(_head + i) % RingCapacity];
+                ref var e = ref _ring[(_head + i) % _ring.Length];
                 e.Buffer?.Release();
                 e = default;
             }
