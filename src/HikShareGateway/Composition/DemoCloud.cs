@@ -136,8 +136,9 @@ public sealed partial class DemoCloud
                   grants                 version {version}: {Owner} owns {DemoDefaults.DeviceId}; share {ShareId} gives
                                          {Viewer} liveView+playback+ptz+twoWayAudio+alarmPush on channel 1
                   watch (token valid 24 h):
-                    ffplay "rtsp://viewer%40example.com:{token}@127.0.0.1:{demo.RtspPort}{path}"
                     ffplay "rtsp://127.0.0.1:{demo.RtspPort}{path}?token={token}"
+                  or in VLC / GStreamer, the token as the password (ffmpeg cuts URL passwords at 127 bytes, too short for a token):
+                    vlc "rtsp://viewer%40example.com:{token}@127.0.0.1:{demo.RtspPort}{path}"
                   revoke the share (the running session is cut within 100 ms):
                     dotnet run --project src/HikShareCloud -- delta --key {demo.KeyFile} --gateway {demo.GatewayId} --base {version} --version {version + 1} --remove-share {ShareId} \
                       | dotnet run --project src/HikShareCloud -- publish --broker mqtt://127.0.0.1:{port} --gateway {demo.GatewayId} --delta -

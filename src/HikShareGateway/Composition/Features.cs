@@ -45,6 +45,7 @@ public static class Features
         OnvifFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
+        RtspFeature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
 

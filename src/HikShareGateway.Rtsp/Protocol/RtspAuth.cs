@@ -1,0 +1,167 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace HikShareGateway.Rtsp.Protocol;
+
+/// <summary>One <c>WWW-Authenticate</c> challenge.</summary>
+public sealed record AuthChallenge(string Scheme, string? Realm, string? Nonce, string? Opaque, string? Qop, string? Algorithm)
+{
+    public bool IsDigest => Scheme.Equals("Digest", StringComparison.OrdinalIgnoreCase);
+    public bool IsBasic => Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>Client side of RTSP authentication as cameras do it (RFC 2617; Basic on older Hikvision).</summary>
+public static class RtspAuth
+{
+    public static AuthChallenge? ParseChallenge(string header)
+    {
+        var h = header.Trim();
+        var sp = h.IndexOf(' ');
+        var scheme = sp < 0 ? h : h[..sp];
+        var parameters = ParseParameters(sp < 0 ? "" : h[(sp + 1)..]);
+        parameters.TryGetValue("realm", out var realm);
+        parameters.TryGetValue("nonce", out var nonce);
+        parameters.TryGetValue("opaque", out var opaque);
+        parameters.TryGetValue("qop", out var qop);
+        parameters.TryGetValue("algorithm", out var algorithm);
+        return scheme.Length == 0 ? null : new AuthChallenge(scheme, realm, nonce, opaque, qop, algorithm);
+    }
+
+    /// <summary>Digest preferred over Basic; null when none is usable.</summary>
+    public static AuthChallenge? Choose(IEnumerable<string> headers)
+    {
+        AuthChallenge? basic = null;
+        foreach (var h in headers)
+        {
+            var c = ParseChallenge(h);
+            if (c is { IsDigest: true, Nonce: not null } && (c.Algorithm is null || c.Algorithm.Equals("MD5", StringComparison.OrdinalIgnoreCase)))
+            {
+                return c;
+            }
+            if (c is { IsBasic: true })
+            {
+                basic = c;
+            }
+        }
+        return basic;
+    }
+
+    /// <summary>The <c>Authorization</c> value for a request; <paramref name="nc"/> counts uses of the nonce.</summary>
+    public static string Authorization(AuthChallenge c, string user, string password, string method, string uri, int nc = 1, string? cnonce = null)
+    {
+        if (c.IsBasic)
+        {
+            return "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password));
+        }
+        var ha1 = Md5Hex($"{user}:{c.Realm}:{password}");
+        var ha2 = Md5Hex($"{method}:{uri}");
+        var sb = new StringBuilder("Digest ");
+        sb.Append("username=\"").Append(user).Append("\", realm=\"").Append(c.Realm).Append("\", nonce=\"").Append(c.Nonce)
+          .Append("\", uri=\"").Append(uri).Append('"');
+        var qopAuth = c.Qop is not null && c.Qop.Split(',').Any(q => q.Trim().Equals("auth", StringComparison.OrdinalIgnoreCase));
+        if (qopAuth)
+        {
+            cnonce ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(8)).ToLowerInvariant();
+            var ncText = nc.ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+            var response = Md5Hex($"{ha1}:{c.Nonce}:{ncText}:{cnonce}:auth:{ha2}");
+            sb.Append(", response=\"").Append(response).Append("\", qop=auth, nc=").Append(ncText).Append(", cnonce=\"").Append(cnonce).Append('"');
+        }
+        else
+        {
+            sb.Append(", response=\"").Append(Md5Hex($"{ha1}:{c.Nonce}:{ha2}")).Append('"');
+        }
+        if (c.Opaque is not null)
+        {
+            sb.Append(", opaque=\"").Append(c.Opaque).Append('"');
+        }
+        if (c.Algorithm is not null)
+        {
+            sb.Append(", algorithm=").Append(c.Algorithm);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Parses <c>name=value</c> or <c>name="value"</c> pairs separated by commas (quoted commas allowed).</summary>
+    public static Dictionary<string, string> ParseParameters(string s)
+    {
+        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var i = 0;
+        while (i < s.Length)
+        {
+            while (i < s.Length && (s[i] == ' ' || s[i] == ',' || s[i] == '\t'))
+            {
+                i++;
+            }
+            var eq = s.IndexOf('=', i);
+            if (eq < 0)
+            {
+                break;
+            }
+            var name = s[i..eq].Trim();
+            i = eq + 1;
+            while (i < s.Length && s[i] == ' ')
+            {
+                i++;
+            }
+            string value;
+            if (i < s.Length && s[i] == '"')
+            {
+                var end = s.IndexOf('"', i + 1);
+                if (end < 0)
+                {
+                    end = s.Length;
+                }
+                value = s[(i + 1)..end];
+                i = end + 1;
+            }
+            else
+            {
+                var end = s.IndexOf(',', i);
+                if (end < 0)
+                {
+                    end = s.Length;
+                }
+                value = s[i..end].Trim();
+                i = end;
+            }
+            result[name] = value;
+        }
+        return result;
+    }
+
+    /// <summary>Server side: the user and password of <c>Authorization: Basic</c>, or false.</summary>
+    public static bool TryParseBasic(string? header, out string user, out string password)
+    {
+        user = password = "";
+        if (header is null || !header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        try
+        {
+            var text = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+            var colon = text.IndexOf(':');
+            if (colon < 0)
+            {
+                return false;
+            }
+            user = text[..colon];
+            password = text[(colon + 1)..];
+            // Some players send the URL's user info still percent-encoded (bob%40example.com).
+            if (user.Contains('%'))
+            {
+                user = Uri.UnescapeDataString(user);
+            }
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    public static string? TryParseBearer(string? header)
+        => header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
+
+    private static string Md5Hex(string s) => Convert.ToHexString(MD5.HashData(Encoding.UTF8.GetBytes(s))).ToLowerInvariant();
+}

@@ -1,0 +1,371 @@
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Rtsp.Protocol;
+using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Upstream;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.Rtsp.Relay;
+
+/// <summary>Opens an upstream session for a stream; the relay's seam for tests and other sources.</summary>
+public interface IUpstreamConnector
+{
+    /// <summary>Resolves the stream's upstream URI from the device catalog and connects, up to PLAY.</summary>
+    Task<RtspUpstreamClient> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct);
+}
+
+/// <summary>
+/// One live stream (device, channel, main/sub) and its single upstream session, shared by every viewer.
+/// <para>
+/// :: Step 1: the first viewer's DESCRIBE starts the upstream; later viewers wait for the same start.
+/// :: Step 2: the upstream read loop hands each packet here once; it is appended to the GOP cache
+///    (from the last keyframe start, bounded) and queued to every subscribed viewer with a reference
+///    count, never copied. After each read batch every viewer's writer is woken once.
+/// :: Step 3: a viewer joining a running stream gets the cached GOP first, so its first picture is
+///    immediate rather than at the next IDR.
+/// :: Step 4: when the upstream drops, it is reconnected with backoff while viewers remain; viewers stay.
+/// :: Step 5: some seconds after the last viewer left (<c>Rtsp:UpstreamLingerSeconds</c>) the upstream closes.
+/// </para>
+/// </summary>
+public sealed partial class LiveStream : IUpstreamSink
+{
+    private readonly LiveRelay _relay;
+    private readonly IUpstreamConnector _connector;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly RelayOptions _options;
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource<UpstreamDescription> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<RtpBuffer> _gop = [];
+    private ViewerOutput[] _subscribers = [];
+    private long _gopBytes;
+    private bool _gopValid, _inPrelude;
+    private int _users;
+    private ITimer? _lingerTimer;
+    private VideoCodec _codec;
+    private int _videoTrack = -1;
+    private Task? _loop;
+
+    internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILogger logger)
+    {
+        _relay = relay;
+        Key = key;
+        DeviceId = deviceId;
+        Channel = channel;
+        Kind = kind;
+        _connector = connector;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    public string Key { get; }
+    public string DeviceId { get; }
+    public int Channel { get; }
+    public StreamKind Kind { get; }
+    public int SubscriberCount => Volatile.Read(ref _subscribers).Length;
+    public bool IsRunning { get; private set; }
+    /// <summary>Raised (on the upstream loop) when the upstream came back with different tracks: viewers must leave.</summary>
+    public event Action<string>? Invalidated;
+
+    /// <summary>Resolves when the upstream first plays; faults with a <see cref="DeviceException"/> if that fails.</summary>
+    public Task<UpstreamDescription> Ready => _ready.Task;
+
+    internal void Start() => _loop = Task.Run(RunAsync);
+
+    /// <summary>Counts a user (a viewer connection) of the stream; cancels a pending linger close.</summary>
+    internal bool TryAddUser()
+    {
+        lock (_gate)
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                return false;
+            }
+            _users++;
+            _lingerTimer?.Dispose();
+            _lingerTimer = null;
+            return true;
+        }
+    }
+
+    internal void RemoveUser()
+    {
+        lock (_gate)
+        {
+            if (--_users > 0 || _stop.IsCancellationRequested)
+            {
+                return;
+            }
+            if (!_ready.Task.IsCompletedSuccessfully)
+            {
+                // Never played (or failed): nothing to keep warm.
+                StopLocked();
+                return;
+            }
+            _lingerTimer = _time.CreateTimer(static s => ((LiveStream)s!).LingerExpired(), this, _options.UpstreamLinger, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void LingerExpired()
+    {
+        lock (_gate)
+        {
+            if (_users == 0)
+            {
+                LogLingerClose(_logger, DeviceId, Channel, Kind);
+                StopLocked();
+            }
+        }
+    }
+
+    private void StopLocked()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+        _stop.Cancel();
+        _relay.Remove(this);
+    }
+
+    /// <summary>Stops the upstream now (gateway shutdown).</summary>
+    internal async Task StopAsync()
+    {
+        lock (_gate)
+        {
+            _lingerTimer?.Dispose();
+            StopLocked();
+        }
+        if (_loop is not null)
+        {
+            await _loop;
+        }
+    }
+
+    /// <summary>Adds a viewer: replays the cached GOP into its queue and subscribes it, atomically with the packet flow.</summary>
+    public void Subscribe(ViewerOutput output)
+    {
+        lock (_gate)
+        {
+            output.WaitForKeyframe(_videoTrack >= 0);
+            if (_gopValid)
+            {
+                var now = _time.GetTimestamp();
+                foreach (var b in _gop)
+                {
+                    output.Enqueue(b, now);
+                }
+                output.Flush();
+            }
+            _subscribers = [.. _subscribers, output];
+        }
+    }
+
+    public void Unsubscribe(ViewerOutput output)
+    {
+        lock (_gate)
+        {
+            var list = _subscribers;
+            var i = Array.IndexOf(list, output);
+            if (i >= 0)
+            {
+                _subscribers = [.. list[..i], .. list[(i + 1)..]];
+            }
+        }
+    }
+
+    void IUpstreamSink.OnPacket(RtpBuffer buffer)
+    {
+        lock (_gate)
+        {
+            if (buffer.Track == _videoTrack && !buffer.IsRtcp)
+            {
+                UpdateGop(buffer);
+            }
+            else if (_gopValid && _gopBytes < _options.GopCacheBytes)
+            {
+                // Audio and RTCP between keyframes belong to the GOP too, in arrival order.
+                buffer.AddRef();
+                _gop.Add(buffer);
+                _gopBytes += buffer.Length;
+            }
+            var now = buffer.ReceivedAt;
+            foreach (var s in _subscribers)
+            {
+                s.Enqueue(buffer, now);
+            }
+        }
+        buffer.Release();
+    }
+
+    void IUpstreamSink.OnBatchEnd()
+    {
+        foreach (var s in Volatile.Read(ref _subscribers))
+        {
+            s.Flush();
+        }
+    }
+
+    private void UpdateGop(RtpBuffer buffer)
+    {
+        var mark = KeyframeDetector.Classify(_codec, buffer.PacketSpan[Math.Min(buffer.Length, PayloadOffset(buffer))..]);
+        var startsGop = mark switch
+        {
+            KeyframeMark.ParameterSets => !_inPrelude,
+            KeyframeMark.KeyframeSlice => !_inPrelude,
+            _ => false,
+        };
+        _inPrelude = mark switch
+        {
+            KeyframeMark.ParameterSets or KeyframeMark.KeyframeSlice => true,
+            KeyframeMark.OtherSlice => false,
+            _ => _inPrelude,
+        };
+        if (startsGop)
+        {
+            ClearGop();
+            _gopValid = true;
+            buffer.IsKeyframeStart = true;
+        }
+        if (_gopValid)
+        {
+            if (_gopBytes + buffer.Length > _options.GopCacheBytes)
+            {
+                // A GOP larger than the cache: joiners will wait for the next keyframe instead.
+                ClearGop();
+                return;
+            }
+            buffer.AddRef();
+            _gop.Add(buffer);
+            _gopBytes += buffer.Length;
+        }
+    }
+
+    private static int PayloadOffset(RtpBuffer b) => RtpPacket.TryParse(b.PacketSpan, out var p) ? p.PayloadOffset : b.Length;
+
+    private void ClearGop()
+    {
+        foreach (var b in _gop)
+        {
+            b.Release();
+        }
+        _gop.Clear();
+        _gopBytes = 0;
+        _gopValid = false;
+    }
+
+    private async Task RunAsync()
+    {
+        var ct = _stop.Token;
+        var backoff = _options.ReconnectMin;
+        UpstreamDescription? first = null;
+        while (!ct.IsCancellationRequested)
+        {
+            RtspUpstreamClient? client = null;
+            try
+            {
+                client = await _connector.ConnectAsync(DeviceId, Channel, Kind, ct);
+                var description = client.Description!;
+                if (first is null)
+                {
+                    first = description;
+                    _codec = description.VideoCodec;
+                    _videoTrack = description.VideoTrack;
+                    _ready.TrySetResult(description);
+                }
+                else if (!SameTracks(first, description))
+                {
+                    Invalidated?.Invoke("the device's stream changed its tracks");
+                    LogTracksChanged(_logger, DeviceId, Channel, Kind);
+                    _ready.TrySetException(new DeviceException(DeviceErrorKind.Failed, "stream changed"));
+                    lock (_gate)
+                    {
+                        StopLocked();
+                    }
+                    return;
+                }
+                IsRunning = true;
+                GatewayMetrics.UpstreamSessions.Add(1);
+                backoff = _options.ReconnectMin;
+                try
+                {
+                    await client.RunAsync(this, ct);
+                }
+                finally
+                {
+                    IsRunning = false;
+                    GatewayMetrics.UpstreamSessions.Add(-1);
+                    lock (_gate)
+                    {
+                        ClearGop();
+                        _inPrelude = false;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                var ex = e as DeviceException ?? new DeviceException(DeviceErrorKind.Failed, "upstream error: " + e.Message, e);
+                if (first is null)
+                {
+                    LogStartFailed(_logger, DeviceId, Channel, Kind, ex.Message);
+                    _ready.TrySetException(ex);
+                    lock (_gate)
+                    {
+                        StopLocked();
+                    }
+                    break;
+                }
+                LogUpstreamLost(_logger, DeviceId, Channel, Kind, ex.Message, backoff.TotalSeconds);
+            }
+            finally
+            {
+                if (client is not null)
+                {
+                    await client.DisposeAsync();
+                }
+            }
+            if (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            GatewayMetrics.UpstreamReconnects.Add(1);
+            try
+            {
+                // Jitter spreads the reconnects of many streams of one recorder.
+                var jitter = TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)Math.Max(1, backoff.TotalMilliseconds / 5)));
+                await Task.Delay(backoff + jitter, _time, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMax.Ticks));
+        }
+        _ready.TrySetException(new DeviceException(DeviceErrorKind.Failed, "the stream was closed"));
+        lock (_gate)
+        {
+            ClearGop();
+        }
+    }
+
+    private static bool SameTracks(UpstreamDescription a, UpstreamDescription b)
+        => a.Tracks.Count == b.Tracks.Count && a.Tracks.Zip(b.Tracks).All(p => p.First.Type == p.Second.Type && p.First.EncodingName == p.Second.EncodingName);
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Warning, Message = "Upstream of {DeviceId}/{Channel}/{Kind} could not start: {Reason}")]
+    private static partial void LogStartFailed(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);
+
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Upstream of {DeviceId}/{Channel}/{Kind} lost: {Reason}; reconnecting in {Seconds} s, viewers stay connected")]
+    private static partial void LogUpstreamLost(ILogger logger, string deviceId, int channel, StreamKind kind, string reason, double seconds);
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Upstream of {DeviceId}/{Channel}/{Kind} closed: no viewer left")]
+    private static partial void LogLingerClose(ILogger logger, string deviceId, int channel, StreamKind kind);
+
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Warning, Message = "Upstream of {DeviceId}/{Channel}/{Kind} came back with other tracks; its viewers are disconnected")]
+    private static partial void LogTracksChanged(ILogger logger, string deviceId, int channel, StreamKind kind);
+}

@@ -1,0 +1,98 @@
+using HikShareGateway.Core.Configuration;
+using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Upstream;
+
+namespace HikShareGateway.Rtsp;
+
+/// <summary>Section <c>Rtsp</c>: the viewer-facing RTSP server and the live relay.</summary>
+public sealed class RtspOptions : IValidatableOptions
+{
+    public const string Section = "Rtsp";
+
+    /// <summary>Viewer RTSP port (contract §5). Default 8554. 0 disables the RTSP server.</summary>
+    public int Port { get; set; } = 8554;
+
+    /// <summary>Address to listen on. Default <c>*</c> (every interface, IPv4 and IPv6).</summary>
+    public string BindAddress { get; set; } = "*";
+
+    /// <summary>Viewer connections at once; more are refused (503). Default 2000.</summary>
+    public int MaxConnections { get; set; } = 2000;
+
+    /// <summary>Seconds an upstream stays open after its last viewer left, so a quick reconnect is instant. Default 5.</summary>
+    public int UpstreamLingerSeconds { get; set; } = 5;
+
+    /// <summary>Seconds to wait for a device's RTSP answer (connect, DESCRIBE, SETUP, PLAY), and for media once playing. Default 10.</summary>
+    public int UpstreamTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Upper bound of the reconnect backoff to a device, in seconds (starts at 1, doubles, with jitter). Default 30.</summary>
+    public int UpstreamReconnectMaxSeconds { get; set; } = 30;
+
+    /// <summary>Per-viewer send queue in KiB; beyond it the viewer skips to the next keyframe. Default 4096.</summary>
+    public int ViewerQueueKiB { get; set; } = 4096;
+
+    /// <summary>Longest a packet may wait in a viewer's queue before the viewer skips to the next keyframe, ms. Default 2000.</summary>
+    public int ViewerQueueMilliseconds { get; set; } = 2000;
+
+    /// <summary>A viewer that falls behind this many times within <see cref="SlowViewerWindowSeconds"/> is disconnected. Default 3.</summary>
+    public int SlowViewerMaxOverflows { get; set; } = 3;
+
+    /// <summary>Default 30.</summary>
+    public int SlowViewerWindowSeconds { get; set; } = 30;
+
+    /// <summary>A viewer whose socket accepts nothing for this long is disconnected. Default 10.</summary>
+    public int StalledViewerSeconds { get; set; } = 10;
+
+    /// <summary>The GOP cache per stream (from the last keyframe), KiB. Default 4096.</summary>
+    public int GopCacheKiB { get; set; } = 4096;
+
+    /// <summary>Seconds a viewer connection may stay without a playing session (and a request may take to arrive whole). Default 60.</summary>
+    public int IdleTimeoutSeconds { get; set; } = 60;
+
+    public void Validate(ICollection<string> errors)
+    {
+        if (Port is < 0 or > 65535)
+        {
+            errors.Add($"Rtsp:Port {Port} is out of range: use 1-65535 (default 8554), or 0 to disable the RTSP server.");
+        }
+        if (BindAddress is not ("*" or "") && !System.Net.IPAddress.TryParse(BindAddress, out _))
+        {
+            errors.Add($"Rtsp:BindAddress \"{BindAddress}\" is not an IP address: use * (default, every interface), 0.0.0.0, :: or one address of this machine.");
+        }
+        Positive("MaxConnections", MaxConnections, "2000");
+        Positive("UpstreamTimeoutSeconds", UpstreamTimeoutSeconds, "10");
+        Positive("UpstreamReconnectMaxSeconds", UpstreamReconnectMaxSeconds, "30");
+        Positive("ViewerQueueKiB", ViewerQueueKiB, "4096");
+        Positive("ViewerQueueMilliseconds", ViewerQueueMilliseconds, "2000");
+        Positive("SlowViewerMaxOverflows", SlowViewerMaxOverflows, "3");
+        Positive("SlowViewerWindowSeconds", SlowViewerWindowSeconds, "30");
+        Positive("StalledViewerSeconds", StalledViewerSeconds, "10");
+        Positive("GopCacheKiB", GopCacheKiB, "4096");
+        Positive("IdleTimeoutSeconds", IdleTimeoutSeconds, "60");
+        if (UpstreamLingerSeconds < 0)
+        {
+            errors.Add($"Rtsp:UpstreamLingerSeconds {UpstreamLingerSeconds} must be 0 or more (default 5).");
+        }
+
+        void Positive(string key, int value, string def)
+        {
+            if (value <= 0)
+            {
+                errors.Add($"Rtsp:{key} {value} must be greater than 0 (default {def}).");
+            }
+        }
+    }
+
+    public RelayOptions ToRelayOptions() => new()
+    {
+        UpstreamLinger = TimeSpan.FromSeconds(UpstreamLingerSeconds),
+        ReconnectMax = TimeSpan.FromSeconds(UpstreamReconnectMaxSeconds),
+        GopCacheBytes = GopCacheKiB * 1024L,
+    };
+
+    public ViewerQueueLimits ToQueueLimits() => new(ViewerQueueKiB * 1024, TimeSpan.FromMilliseconds(ViewerQueueMilliseconds),
+        SlowViewerMaxOverflows, TimeSpan.FromSeconds(SlowViewerWindowSeconds), TimeSpan.FromSeconds(StalledViewerSeconds));
+
+    public UpstreamOptions ToUpstreamOptions(string userAgent) => new(TimeSpan.FromSeconds(Math.Min(5, UpstreamTimeoutSeconds)),
+        TimeSpan.FromSeconds(UpstreamTimeoutSeconds), TimeSpan.FromSeconds(UpstreamTimeoutSeconds), userAgent);
+}

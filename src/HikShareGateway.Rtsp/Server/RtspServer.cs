@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.Rtsp.Server;
+
+/// <summary>
+/// The transport of the viewer-facing RTSP server: accepts TCP connections and hands each to a
+/// <see cref="ViewerConnection"/>. Knows nothing of RTSP beyond the 503 it sends when full.
+/// </summary>
+public sealed partial class RtspServer : IAsyncDisposable
+{
+    private readonly ViewerServices _services;
+    private readonly int _maxConnections;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<ViewerConnection, Task> _connections = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private Task? _acceptLoop;
+
+    public RtspServer(ViewerServices services, int maxConnections, ILogger<RtspServer> logger)
+    {
+        _services = services;
+        _maxConnections = maxConnections;
+        _logger = logger;
+    }
+
+    public int Port { get; private set; }
+    public IReadOnlyCollection<ViewerConnection> Connections => [.. _connections.Keys];
+
+    /// <param name="bindAddress"><c>*</c> for every interface (dual-stack where IPv6 exists), or one address.</param>
+    public void Start(string bindAddress, int port)
+    {
+        Socket listener;
+        if (bindAddress is "*" or "" && Socket.OSSupportsIPv6)
+        {
+            listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
+            listener.Bind(new IPEndPoint(IPAddress.IPv6Any, port));
+        }
+        else
+        {
+            var address = bindAddress is "*" or "" ? IPAddress.Any : IPAddress.Parse(bindAddress);
+            listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(address, port));
+        }
+        listener.Listen(512);
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        _acceptLoop = AcceptLoopAsync();
+        LogListening(_logger, Port);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener!.AcceptAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // EMFILE and friends: back off instead of spinning.
+                LogAcceptFailed(_logger, e.SocketErrorCode.ToString());
+                await Task.Delay(100);
+                continue;
+            }
+            socket.NoDelay = true;
+            if (_connections.Count >= _maxConnections)
+            {
+                LogFull(_logger, _maxConnections);
+                _ = RefuseAsync(socket);
+                continue;
+            }
+            var connection = new ViewerConnection(socket, _services);
+            _connections[connection] = Task.CompletedTask;
+            var task = Task.Run(async () =>
+            {
+                try
+                {
+                    await connection.RunAsync();
+                }
+                finally
+                {
+                    _connections.TryRemove(connection, out _);
+                }
+            });
+            // Only while it is still listed (it may have ended already).
+            _connections.TryUpdate(connection, task, Task.CompletedTask);
+        }
+    }
+
+    private static async Task RefuseAsync(Socket socket)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await socket.SendAsync(Encoding.ASCII.GetBytes("RTSP/1.0 503 Service Unavailable\r\nCSeq: 0\r\nServer: HikShareGateway\r\n\r\n"), SocketFlags.None, cts.Token);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+        }
+        socket.Dispose();
+    }
+
+    /// <summary>Stops accepting, closes every viewer connection, and waits for them to end (each records its end).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+        await _stop.CancelAsync();
+        _listener?.Dispose();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop;
+        }
+        foreach (var c in _connections.Keys)
+        {
+            c.Abort("gateway shutting down");
+        }
+        await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "RTSP server listening on port {Port}")]
+    private static partial void LogListening(ILogger logger, int port);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "RTSP accept failed: {Error}")]
+    private static partial void LogAcceptFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "RTSP server full ({Max} connections, Rtsp:MaxConnections): new viewer refused with 503")]
+    private static partial void LogFull(ILogger logger, int max);
+}

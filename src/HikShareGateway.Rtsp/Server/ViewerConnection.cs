@@ -1,0 +1,534 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Rtsp.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.Rtsp.Server;
+
+/// <summary>What every viewer connection needs; one instance per server.</summary>
+public sealed record ViewerServices(
+    IViewerAuthenticator Authenticator,
+    IAccessPolicy Policy,
+    ISessionRegistry Sessions,
+    IAuditSink Audit,
+    ViewerMediaResolver Media,
+    ViewerQueueLimits QueueLimits,
+    TimeSpan IdleTimeout,
+    TimeProvider Time,
+    ILogger Logger);
+
+/// <summary>
+/// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).
+/// <para>
+/// :: Step 1: requests are parsed from the socket's <see cref="PipeReader"/> (pure parser, bounded sizes).
+/// :: Step 2: every DESCRIBE, SETUP and PLAY authenticates the viewer (token in the query, Basic or
+///    Bearer; an earlier success on this connection counts when a player omits it) and checks the
+///    privilege with <see cref="IAccessPolicy"/>: 401 for who, 403 for what, never revealing a device.
+/// :: Step 3: PLAY registers the session with <see cref="ISessionRegistry"/>; a grant change that removes
+///    it calls <see cref="Abort"/>, which closes the socket at once.
+/// :: Step 4: all output — responses and packets — goes through one <see cref="ViewerOutput"/>.
+/// </para>
+/// </summary>
+public sealed partial class ViewerConnection
+{
+    private const string Realm = "HikShareGateway";
+    private const int SessionTimeoutSeconds = 60;
+    private static long s_nextConnection;
+
+    private readonly Socket _socket;
+    private readonly ViewerServices _s;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly ViewerOutput _output;
+    private readonly string _remote;
+    private readonly IPAddress? _remoteAddress;
+    private readonly string _connectionId;
+    private string? _account;
+    private string? _sessionId;
+    private IViewerMedia? _media;
+    private ViewerRequestPath? _mediaPath;
+    private int[] _trackChannels = [];
+    private IDisposable? _registration;
+    private bool _playing;
+    private int _aborted;
+    private string? _endReason;
+    private bool _revoked;
+
+    public ViewerConnection(Socket socket, ViewerServices services)
+    {
+        _socket = socket;
+        _s = services;
+        var ep = socket.RemoteEndPoint as IPEndPoint;
+        _remoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
+        _remote = ep is null ? "unknown" : new IPEndPoint(_remoteAddress!, ep.Port).ToString();
+        _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort);
+    }
+
+    public string Remote => _remote;
+    public string? Account => _account;
+    public bool Playing => _playing;
+    public ViewerOutput Output => _output;
+
+    /// <summary>Closes the connection now (revocation, slow viewer, shutdown). Safe from any thread, never blocks on I/O.</summary>
+    public void Abort(string reason)
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+        _endReason = reason;
+        _cts.Cancel();
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        _socket.Dispose();
+    }
+
+    public async Task RunAsync()
+    {
+        var writer = _output.RunAsync();
+        var stream = new NetworkStream(_socket, ownsSocket: false);
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024));
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
+        try
+        {
+            idle.CancelAfter(_s.IdleTimeout);
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await reader.ReadAsync(idle.Token);
+                }
+                catch (OperationCanceledException) when (!_cts.IsCancellationRequested)
+                {
+                    LogIdle(_s.Logger, _remote, (int)_s.IdleTimeout.TotalSeconds);
+                    _endReason = "idle";
+                    break;
+                }
+                var (request, close) = ParseBatch(reader, result);
+                if (request is not null)
+                {
+                    // One request per pass: the reader was advanced past it, so nothing is held across the await.
+                    close = await HandleAsync(request);
+                    idle.CancelAfter(_playing ? Timeout.InfiniteTimeSpan : _s.IdleTimeout); // a playing TCP session lives as long as its connection
+                    if (!close)
+                    {
+                        continue;
+                    }
+                }
+                if (close || result.IsCompleted)
+                {
+                    _endReason ??= result.IsCompleted ? "viewer closed the connection" : null;
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            _endReason ??= "connection lost";
+        }
+        catch (Exception e)
+        {
+            LogUnexpected(_s.Logger, e, _remote);
+            _endReason ??= "internal error";
+        }
+        finally
+        {
+            await EndAsync();
+            // Let the writer send what is queued (a final response), then close.
+            _output.Complete();
+            var done = await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(2), _s.Time));
+            if (done != writer)
+            {
+                Abort("closing");
+            }
+            await reader.CompleteAsync();
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+            _socket.Dispose();
+            _output.Drain();
+        }
+    }
+
+    /// <summary>
+    /// Consumes interleaved frames from the viewer and stops after the first request (returned). Incomplete
+    /// input stays in the pipe. True when the input was malformed (a 400 was queued).
+    /// </summary>
+    private (RtspMessage? Request, bool Close) ParseBatch(PipeReader reader, ReadResult result)
+    {
+        var buffer = result.Buffer;
+        var parse = new SequenceReader<byte>(buffer);
+        RtspMessage? request = null;
+        var close = false;
+        while (request is null)
+        {
+            var status = RtspParser.TryRead(ref parse, RtspLimits.Default, out var message, out var frame, out var error);
+            if (status == RtspReadStatus.NeedMore)
+            {
+                break;
+            }
+            if (status == RtspReadStatus.Error)
+            {
+                LogBadInput(_s.Logger, _remote, error!);
+                _output.EnqueueControl(Error(-1, 400, error!).ToBytes());
+                _endReason = "malformed request: " + error;
+                close = true;
+                break;
+            }
+            if (status == RtspReadStatus.Interleaved)
+            {
+                OnViewerFrame(frame, parse.UnreadSequence.Slice(0, frame.Length));
+                parse.Advance(frame.Length);
+            }
+            else if (message is { IsRequest: true })
+            {
+                request = message;
+            }
+        }
+        reader.AdvanceTo(parse.Position, buffer.End);
+        return (request, close);
+    }
+
+    private void OnViewerFrame(InterleavedHeader frame, ReadOnlySequence<byte> payload)
+    {
+        if (_media is null || !_playing)
+        {
+            return;
+        }
+        var track = Array.FindIndex(_trackChannels, c => c >= 0 && (c == frame.Channel || c + 1 == frame.Channel));
+        if (track >= 0)
+        {
+            _media.OnViewerPacket(track, frame.Channel == _trackChannels[track] + 1, payload);
+        }
+    }
+
+    /// <summary>Handles one request; true when the connection should close after the response.</summary>
+    private async Task<bool> HandleAsync(RtspMessage request)
+    {
+        var cseq = request.CSeq;
+        RtspMessage response;
+        Action? after = null;
+        var close = false;
+        try
+        {
+            switch (request.Method)
+            {
+                case "OPTIONS":
+                    response = RtspMessage.Response(200);
+                    response.Headers.Add("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER");
+                    break;
+                case "DESCRIBE":
+                    response = await DescribeAsync(request);
+                    break;
+                case "SETUP":
+                    response = await SetupAsync(request);
+                    break;
+                case "PLAY":
+                    (response, after) = await PlayAsync(request);
+                    break;
+                case "PAUSE":
+                    response = _media is null || _sessionId is null
+                        ? Error(cseq, 455, "nothing is playing")
+                        : await _media.PauseAsync(request, _output, _cts.Token);
+                    _playing = false;
+                    break;
+                case "TEARDOWN":
+                    response = RtspMessage.Response(200);
+                    _endReason = "teardown";
+                    close = true;
+                    break;
+                case "GET_PARAMETER" or "SET_PARAMETER":
+                    response = RtspMessage.Response(200);
+                    break;
+                case "ANNOUNCE" or "RECORD":
+                    response = Error(cseq, 405, "this gateway does not accept published streams");
+                    response.Headers.Add("Allow", "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER");
+                    break;
+                default:
+                    response = Error(cseq, 501, "method not implemented");
+                    break;
+            }
+        }
+        catch (RtspRefusal r)
+        {
+            response = Error(cseq, r.Status, r.Message);
+            foreach (var (n, v) in r.Headers)
+            {
+                response.Headers.Add(n, v);
+            }
+            // A refused session start (401/403) leaves the connection usable for another try.
+        }
+        if (response.Headers.Get("CSeq") is null)
+        {
+            response.Headers.Set("CSeq", cseq < 0 ? "0" : cseq.ToString(CultureInfo.InvariantCulture));
+        }
+        response.Headers.Add("Server", "HikShareGateway");
+        if (_sessionId is not null && request.Method is "SETUP" or "PLAY" or "PAUSE" or "TEARDOWN" or "GET_PARAMETER")
+        {
+            response.Headers.Set("Session", $"{_sessionId};timeout={SessionTimeoutSeconds}");
+        }
+        _output.EnqueueControl(response.ToBytes());
+        after?.Invoke();
+        return close;
+    }
+
+    private RtspMessage Error(int cseq, int status, string reason)
+    {
+        var response = RtspMessage.Response(status);
+        response.Headers.Add("CSeq", cseq < 0 ? "0" : cseq.ToString(CultureInfo.InvariantCulture));
+        if (status == 401)
+        {
+            response.Headers.Add("WWW-Authenticate", $"Basic realm=\"{Realm}\"");
+        }
+        if (status >= 500 || status == 404 || status == 400)
+        {
+            // The reason is for people reading a player's log; it never names a device address or a secret.
+            response.Body = Encoding.UTF8.GetBytes(reason + "\n");
+            response.Headers.Add("Content-Type", "text/plain; charset=utf-8");
+        }
+        return response;
+    }
+
+    private ViewerRequestPath ParsePath(RtspMessage request)
+    {
+        if (!ViewerRequestPath.TryParse(request.Uri ?? "", out var path))
+        {
+            throw new RtspRefusal(404, "unknown path: use /live/{deviceId}/{channel}/{main|sub} or /playback/{deviceId}/{channel}?start=…");
+        }
+        return path!;
+    }
+
+    /// <summary>Who is asking (contract §4). Throws 401 on missing or bad credentials.</summary>
+    private string Authenticate(RtspMessage request, ViewerRequestPath path, Privilege action)
+    {
+        var authorization = request.Headers.Get("Authorization");
+        string? basicUser = null, basicPassword = null;
+        if (RtspAuth.TryParseBasic(authorization, out var u, out var p))
+        {
+            (basicUser, basicPassword) = (u, p);
+        }
+        var credentials = new ViewerCredentials(path.Token, basicUser, basicPassword, RtspAuth.TryParseBearer(authorization));
+        if (credentials.IsEmpty && _account is not null)
+        {
+            // Players send the token once (ffmpeg drops the query from some URLs); the connection keeps the identity.
+            return _account;
+        }
+        var result = _s.Authenticator.Authenticate(credentials, _remoteAddress);
+        if (result.Status != AuthStatus.Ok)
+        {
+            if (result.Status != AuthStatus.NoCredentials)
+            {
+                LogAuthFailed(_s.Logger, _remote, result.Reason ?? "invalid");
+            }
+            throw new RtspRefusal(401, result.Reason ?? "authentication required");
+        }
+        if (_account is not null && !string.Equals(_account, result.Account, StringComparison.Ordinal))
+        {
+            throw new RtspRefusal(403, "this connection belongs to another account");
+        }
+        _account = result.Account;
+        return _account!;
+    }
+
+    /// <summary>Authentication then authorization; a denial is audited.</summary>
+    private string Authorize(RtspMessage request, ViewerRequestPath path, out Privilege action)
+    {
+        action = _s.Media.RequiredPrivilege(path, request);
+        var account = Authenticate(request, path, action);
+        if (!_s.Policy.IsAllowed(account, path.DeviceId, path.Channel, action))
+        {
+            _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId ?? _connectionId, account, path.DeviceId, path.Channel, action, AuditDecision.Deny,
+                $"no {action.ToContractName()} grant", _remote));
+            throw new RtspRefusal(403, "not permitted");
+        }
+        return account;
+    }
+
+    private async Task<RtspMessage> DescribeAsync(RtspMessage request)
+    {
+        var path = ParsePath(request);
+        var account = Authorize(request, path, out _);
+        await OpenMediaAsync(path, request, account);
+        var response = RtspMessage.Response(200);
+        response.Headers.Add("Content-Type", "application/sdp");
+        response.Body = Encoding.UTF8.GetBytes(_media!.Sdp);
+        return response;
+    }
+
+    private async Task OpenMediaAsync(ViewerRequestPath path, RtspMessage request, string account)
+    {
+        if (_media is not null)
+        {
+            if (_mediaPath!.StreamKey == path.StreamKey && !_playing)
+            {
+                return; // a repeated DESCRIBE
+            }
+            if (_playing)
+            {
+                throw new RtspRefusal(455, "a session is already playing on this connection");
+            }
+            await _media.DisposeAsync();
+            _media = null;
+        }
+        var sdpId = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8)) & long.MaxValue;
+        var viewer = new ViewerContext(account, _sessionId ?? _connectionId, sdpId, _remote);
+        _media = await _s.Media.OpenAsync(path, request, viewer, _cts.Token);
+        _media.Ended += reason => Abort(reason);
+        _mediaPath = path;
+        _trackChannels = Enumerable.Repeat(-1, _media.TrackCount).ToArray();
+    }
+
+    private async Task<RtspMessage> SetupAsync(RtspMessage request)
+    {
+        var path = ParsePath(request);
+        var account = Authorize(request, path, out _);
+        if (_media is null || _mediaPath!.StreamKey != path.StreamKey)
+        {
+            // Some clients SETUP without DESCRIBE.
+            await OpenMediaAsync(path, request, account);
+        }
+        var track = path.Track ?? 0;
+        if (track >= _media!.TrackCount)
+        {
+            throw new RtspRefusal(404, $"no track {track}");
+        }
+        if (_sessionId is not null && request.Headers.Get("Session") is { } s && SessionIdOf(s) != _sessionId)
+        {
+            throw new RtspRefusal(454, "session not found");
+        }
+        var offered = TransportHeader.Parse(request.Headers.Get("Transport"));
+        var tcp = offered.FirstOrDefault(t => t.Tcp && !t.Multicast);
+        if (tcp is null)
+        {
+            // Only RTP over the RTSP connection: an immediate 461 makes ffmpeg, VLC and GStreamer retry with TCP.
+            throw new RtspRefusal(461, "only RTP/AVP/TCP (interleaved) is supported");
+        }
+        var (rtp, rtcp) = tcp.Interleaved ?? (2 * track, 2 * track + 1);
+        if (rtp is < 0 or > 254 || Array.Exists(_trackChannels, c => c >= 0 && (c == rtp || c + 1 == rtp)) && _trackChannels[track] != rtp)
+        {
+            (rtp, rtcp) = FreeChannelPair();
+        }
+        _trackChannels[track] = rtp;
+        _sessionId ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
+        var response = RtspMessage.Response(200);
+        response.Headers.Add("Transport", new TransportSpec { Tcp = true, Interleaved = (rtp, rtp + 1), Mode = tcp.Mode }.ToString());
+        return response;
+    }
+
+    private (int, int) FreeChannelPair()
+    {
+        for (var c = 0; c < 254; c += 2)
+        {
+            if (!Array.Exists(_trackChannels, x => x == c))
+            {
+                return (c, c + 1);
+            }
+        }
+        throw new RtspRefusal(453, "no interleaved channel left");
+    }
+
+    private static string SessionIdOf(string header)
+    {
+        var semi = header.IndexOf(';');
+        return (semi < 0 ? header : header[..semi]).Trim();
+    }
+
+    private async Task<(RtspMessage, Action?)> PlayAsync(RtspMessage request)
+    {
+        if (_media is null || _sessionId is null || !Array.Exists(_trackChannels, c => c >= 0))
+        {
+            throw new RtspRefusal(455, "SETUP first");
+        }
+        if (request.Headers.Get("Session") is { } s && SessionIdOf(s) != _sessionId)
+        {
+            throw new RtspRefusal(454, "session not found");
+        }
+        var path = ParsePath(request);
+        // The aggregate PLAY URL may omit the path a player used for SETUP; authorize against the media's.
+        var mediaPath = path.StreamKey == _mediaPath!.StreamKey ? path : _mediaPath with { Token = path.Token };
+        var account = Authorize(request, mediaPath, out var action);
+        _output.SetTrackChannels(_trackChannels);
+        var (response, after) = await _media.PlayAsync(request, _output, _cts.Token);
+        if (response.StatusCode == 200 && _registration is null)
+        {
+            _registration = _s.Sessions.Register(new ViewerSession
+            {
+                SessionId = _sessionId,
+                Account = account,
+                DeviceId = _mediaPath.DeviceId,
+                Channel = _mediaPath.Channel,
+                Action = _media.Action,
+                Remote = _remote,
+                Revoke = reason =>
+                {
+                    _revoked = true;
+                    Abort("revoked: " + reason);
+                },
+            });
+            if (_aborted == 0)
+            {
+                _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId, account, _mediaPath.DeviceId, _mediaPath.Channel, _media.Action, AuditDecision.Allow, "session started", _remote));
+                GatewayMetrics.ViewerSessions.Add(1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
+            }
+        }
+        _playing = response.StatusCode == 200;
+        return (response, after);
+    }
+
+    private async Task EndAsync()
+    {
+        if (_media is not null)
+        {
+            _media.Stop(_output);
+            if (_registration is not null)
+            {
+                _registration.Dispose();
+                GatewayMetrics.ViewerSessions.Add(-1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
+                if (!_revoked)
+                {
+                    // The registry audited the revocation itself.
+                    _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId!, _account!, _mediaPath!.DeviceId, _mediaPath.Channel, _media.Action, AuditDecision.End,
+                        _endReason ?? "ended", _remote));
+                }
+            }
+            try
+            {
+                await _media.DisposeAsync();
+            }
+            catch (Exception e)
+            {
+                LogUnexpected(_s.Logger, e, _remote);
+            }
+            _media = null;
+        }
+    }
+
+    [LoggerMessage(EventId = 2300, Level = LogLevel.Warning, Message = "Viewer {Remote} sent malformed RTSP: {Error}; connection closed")]
+    private static partial void LogBadInput(ILogger logger, string remote, string error);
+
+    [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Viewer {Remote} failed authentication: {Reason}")]
+    private static partial void LogAuthFailed(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Viewer {Remote} closed after {Seconds} s without a playing session")]
+    private static partial void LogIdle(ILogger logger, string remote, int seconds);
+
+    [LoggerMessage(EventId = 2303, Level = LogLevel.Error, Message = "Viewer connection {Remote} failed unexpectedly")]
+    private static partial void LogUnexpected(ILogger logger, Exception e, string remote);
+}

@@ -1,0 +1,385 @@
+using System.Net.Sockets;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Rtsp.Relay;
+
+namespace HikShareGateway.Rtsp.Server;
+
+/// <summary>Per-viewer queue bounds (section <c>Rtsp</c>, see <see cref="RtspOptions"/>).</summary>
+public sealed record ViewerQueueLimits(int MaxBytes, TimeSpan MaxDelay, int MaxOverflows, TimeSpan OverflowWindow, TimeSpan StalledSend)
+{
+    public static ViewerQueueLimits Default { get; } = new(4 * 1024 * 1024, TimeSpan.FromSeconds(2), 3, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10));
+}
+
+/// <summary>
+/// The send side of one viewer connection, and its only writer: RTSP responses and relayed packets
+/// go through one bounded queue, in order, and one writer loop sends them in batches with gather I/O.
+/// <para>
+/// Backpressure is a decision: when the queue holds more than <see cref="ViewerQueueLimits.MaxBytes"/> or
+/// its oldest packet waited longer than <see cref="ViewerQueueLimits.MaxDelay"/>, the queued packets are
+/// dropped and the viewer resumes at the next keyframe (it sees a jump, not a smear). A viewer that
+/// overflows <see cref="ViewerQueueLimits.MaxOverflows"/> times within the window, or whose send makes
+/// no progress for <see cref="ViewerQueueLimits.StalledSend"/>, is disconnected. The producer never waits.
+/// </para>
+/// </summary>
+public sealed class ViewerOutput
+{
+    /// <summary>
+    /// Segments per sendmsg. The runtime pins and builds iovecs on the stack for up to 8 buffers and
+    /// allocates beyond that, so larger batches are sent as several calls.
+    /// </summary>
+    private const int MaxSegmentsPerSend = 8;
+    private const int RingCapacity = 8192;
+
+    private readonly Socket _socket;
+    private readonly ViewerQueueLimits _limits;
+    private readonly TimeProvider _time;
+    private readonly Action<string> _abort;
+    private readonly Lock _gate = new();
+    private readonly Entry[] _ring = new Entry[RingCapacity];
+    private readonly AsyncSignal _signal = new();
+    private readonly SocketSender _sender = new();
+    private readonly List<ArraySegment<byte>> _segments = new(MaxSegmentsPerSend);
+    private readonly Entry[] _inflight = new Entry[MaxSegmentsPerSend];
+    private readonly byte[] _headers = new byte[MaxSegmentsPerSend * 4];
+    private readonly long[] _overflowTimes;
+    // Interleaved RTP channel per track as the viewer chose it in SETUP; -1 = track not set up.
+    private int[] _channelOfTrack = [];
+    private int _head, _count, _overflowIndex;
+    private long _queuedBytes;
+    private bool _waitingForKeyframe, _completed, _pendingSignal;
+    private long _sendStartedAt;
+    private string? _failure;
+
+    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort)
+    {
+        _socket = socket;
+        _limits = limits;
+        _time = time;
+        _abort = abort;
+        _overflowTimes = new long[Math.Max(1, limits.MaxOverflows)];
+    }
+
+    public long PacketsSent { get; private set; }
+    public long BytesSent { get; private set; }
+    public long PacketsDropped { get; private set; }
+    public int Overflows { get; private set; }
+
+    private struct Entry
+    {
+        public RtpBuffer? Buffer;
+        public byte[]? Control;
+        public byte Channel;
+        public long EnqueuedAt;
+    }
+
+    /// <summary>Which interleaved channel carries each track for this viewer (from its SETUPs).</summary>
+    public void SetTrackChannels(int[] channelOfTrack)
+    {
+        lock (_gate)
+        {
+            _channelOfTrack = channelOfTrack;
+        }
+    }
+
+    /// <summary>
+    /// Starting or resuming delivery: with video, nothing is sent before a keyframe start
+    /// (the relay replays its cached GOP, which begins with one).
+    /// </summary>
+    public void WaitForKeyframe(bool hasVideo)
+    {
+        lock (_gate)
+        {
+            _waitingForKeyframe = hasVideo;
+        }
+    }
+
+    /// <summary>Queues an RTSP message (response or request); never dropped.</summary>
+    public void EnqueueControl(byte[] message)
+    {
+        lock (_gate)
+        {
+            if (_completed || _count == RingCapacity)
+            {
+                return;
+            }
+            ref var e = ref _ring[(_head + _count) % RingCapacity];
+            e.Control = message;
+            e.Buffer = null;
+            _count++;
+        }
+        _signal.Set();
+    }
+
+    /// <summary>
+    /// Queues a packet (taking a reference) unless this viewer does not receive its track or is skipping
+    /// to a keyframe. Does not wake the writer: the producer calls <see cref="Flush"/> after a batch.
+    /// </summary>
+    public void Enqueue(RtpBuffer buffer, long now)
+    {
+        string? disconnect = null;
+        lock (_gate)
+        {
+            var track = buffer.Track;
+            if (_completed || track >= _channelOfTrack.Length || _channelOfTrack[track] < 0)
+            {
+                return;
+            }
+            if (_waitingForKeyframe)
+            {
+                if (!buffer.IsKeyframeStart)
+                {
+                    PacketsDropped++;
+                    return;
+                }
+                _waitingForKeyframe = false;
+            }
+            if (_sendStartedAt != 0 && _time.GetElapsedTime(_sendStartedAt, now) > _limits.StalledSend)
+            {
+                disconnect = $"no send progress for {_limits.StalledSend.TotalSeconds:0} s";
+            }
+            else if (_count == RingCapacity || _queuedBytes + buffer.Length > _limits.MaxBytes || OldestPacketAge(now) > _limits.MaxDelay)
+            {
+                disconnect = Overflow(now);
+                if (disconnect is null && buffer.IsKeyframeStart)
+                {
+                    _waitingForKeyframe = false;
+                    Append(buffer, now);
+                }
+            }
+            else
+            {
+                Append(buffer, now);
+            }
+        }
+        if (disconnect is not null)
+        {
+            Fail(disconnect);
+        }
+    }
+
+    /// <summary>Wakes the writer if packets were queued since the last flush.</summary>
+    public void Flush()
+    {
+        if (_pendingSignal)
+        {
+            _pendingSignal = false;
+            _signal.Set();
+        }
+    }
+
+    private void Append(RtpBuffer buffer, long now)
+    {
+        buffer.AddRef();
+        ref var e = ref _ring[(_head + _count) % RingCapacity];
+        e.Buffer = buffer;
+        e.Control = null;
+        e.Channel = (byte)(_channelOfTrack[buffer.Track] + (buffer.IsRtcp ? 1 : 0));
+        e.EnqueuedAt = now;
+        _count++;
+        _queuedBytes += buffer.Length + 4;
+        _pendingSignal = true;
+    }
+
+    private TimeSpan OldestPacketAge(long now)
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            ref var e = ref _ring[(_head + i) % RingCapacity];
+            if (e.Buffer is not null)
+            {
+                return _time.GetElapsedTime(e.EnqueuedAt, now);
+            }
+        }
+        return TimeSpan.Zero;
+    }
+
+    /// <summary>Drops every queued packet (keeps RTSP messages) and skips to the next keyframe. Returns a reason to disconnect, or null.</summary>
+    private string? Overflow(long now)
+    {
+        var kept = 0;
+        for (var i = 0; i < _count; i++)
+        {
+            ref var e = ref _ring[(_head + i) % RingCapacity];
+            if (e.Buffer is { } b)
+            {
+                b.Release();
+                PacketsDropped++;
+                GatewayMetrics.DroppedPackets.Add(1);
+                e.Buffer = null;
+            }
+            else if (e.Control is not null)
+            {
+                _ring[(_head + kept++) % RingCapacity] = e;
+            }
+        }
+        _count = kept;
+        _queuedBytes = 0;
+        _waitingForKeyframe = true;
+        Overflows++;
+        // Disconnect when the oldest of the last MaxOverflows overflows is within the window.
+        var oldest = _overflowTimes[_overflowIndex];
+        _overflowTimes[_overflowIndex] = now;
+        _overflowIndex = (_overflowIndex + 1) % _overflowTimes.Length;
+        if (oldest != 0 && _time.GetElapsedTime(oldest, now) < _limits.OverflowWindow)
+        {
+            return $"fell behind {_limits.MaxOverflows} times within {_limits.OverflowWindow.TotalSeconds:0} s";
+        }
+        return null;
+    }
+
+    private void Fail(string reason)
+    {
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                return;
+            }
+            _failure = reason;
+        }
+        GatewayMetrics.SlowViewerDisconnects.Add(1);
+        // Never close a socket on the producer's thread.
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Item1(s.Item2), (_abort, "too slow: " + reason), preferLocal: false);
+    }
+
+    /// <summary>The writer loop: runs until the socket fails or <see cref="Complete"/> was called and the queue is empty.</summary>
+    public async Task RunAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                await _signal.WaitAsync();
+                while (true)
+                {
+                    var n = TakeBatch(out var done);
+                    if (n == 0)
+                    {
+                        if (done)
+                        {
+                            return;
+                        }
+                        break;
+                    }
+                    _sendStartedAt = _time.GetTimestamp();
+                    try
+                    {
+                        await _sender.SendAsync(_socket, _segments);
+                    }
+                    finally
+                    {
+                        _sendStartedAt = 0;
+                        ReleaseInflight(n);
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The connection's read side sees the same failure and ends the session.
+        }
+        finally
+        {
+            Drain();
+        }
+    }
+
+    private int TakeBatch(out bool done)
+    {
+        _segments.Clear();
+        long packets = 0, bytes = 0;
+        lock (_gate)
+        {
+            var n = 0;
+            while (n < MaxSegmentsPerSend - 1 && _count > 0)
+            {
+                ref var e = ref _ring[_head];
+                _inflight[n] = e;
+                e = default;
+                _head = (_head + 1) % RingCapacity;
+                _count--;
+                if (_inflight[n].Buffer is { } b)
+                {
+                    _queuedBytes -= b.Length + 4;
+                    packets++;
+                    bytes += b.Length + 4;
+                    if (_inflight[n].Channel == b.CanonicalChannel)
+                    {
+                        _segments.Add(b.WithHeader);
+                    }
+                    else
+                    {
+                        // Rewrite only the 4-byte interleaved header, in this viewer's own scratch space.
+                        var h = new ArraySegment<byte>(_headers, n * 4, 4);
+                        h[0] = (byte)'$';
+                        h[1] = _inflight[n].Channel;
+                        h[2] = (byte)(b.Length >> 8);
+                        h[3] = (byte)b.Length;
+                        _segments.Add(h);
+                        _segments.Add(b.Packet);
+                    }
+                }
+                else
+                {
+                    _segments.Add(_inflight[n].Control!);
+                }
+                n++;
+                if (_segments.Count >= MaxSegmentsPerSend - 1)
+                {
+                    break;
+                }
+            }
+            done = n == 0 && _completed;
+            if (n > 0)
+            {
+                PacketsSent += packets;
+                BytesSent += bytes;
+            }
+            if (packets > 0)
+            {
+                GatewayMetrics.RelayedPackets.Add(packets);
+                GatewayMetrics.RelayedBytes.Add(bytes);
+            }
+            return n;
+        }
+    }
+
+    private void ReleaseInflight(int n)
+    {
+        for (var i = 0; i < n; i++)
+        {
+            _inflight[i].Buffer?.Release();
+            _inflight[i] = default;
+        }
+    }
+
+    /// <summary>No more input; the writer sends what is queued (e.g. a final response) and ends.</summary>
+    public void Complete()
+    {
+        lock (_gate)
+        {
+            _completed = true;
+        }
+        _signal.Set();
+    }
+
+    /// <summary>Drops everything queued (releasing buffers); used when the connection is gone.</summary>
+    public void Drain()
+    {
+        lock (_gate)
+        {
+            _completed = true;
+            for (var i = 0; i < _count; i++)
+            {
+                ref var e = ref _ring[(_head + i) % RingCapacity];
+                e.Buffer?.Release();
+                e = default;
+            }
+            _count = 0;
+            _queuedBytes = 0;
+        }
+    }
+
+    /// <summary>Packets queued now (for tests and status).</summary>
+    public int QueuedEntries { get { lock (_gate) { return _count; } } }
+}

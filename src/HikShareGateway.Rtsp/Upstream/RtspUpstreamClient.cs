@@ -1,0 +1,450 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Rtsp.Protocol;
+using HikShareGateway.Rtsp.Relay;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.Rtsp.Upstream;
+
+/// <summary>Receives what an upstream session produces. Called on the session's read loop only.</summary>
+public interface IUpstreamSink
+{
+    /// <summary>One packet; the sink takes over the caller's reference (it must <see cref="RtpBuffer.Release"/> it).</summary>
+    void OnPacket(RtpBuffer buffer);
+
+    /// <summary>The end of one read batch: a good moment to wake viewers' writers.</summary>
+    void OnBatchEnd();
+}
+
+/// <summary>The media the upstream session set up: the relayed tracks in order (track i = index i).</summary>
+public sealed record UpstreamDescription(SessionDescription Sdp, IReadOnlyList<SdpMedia> Tracks)
+{
+    public int VideoTrack => Tracks.ToList().FindIndex(t => t.Type == "video");
+    public VideoCodec VideoCodec => VideoTrack < 0 ? VideoCodec.None : Tracks[VideoTrack].VideoCodec;
+}
+
+public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseTimeout, TimeSpan StallTimeout, string UserAgent)
+{
+    public static UpstreamOptions Default { get; } = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), "HikShareGateway");
+}
+
+/// <summary>
+/// One RTSP client session to a recorder: DESCRIBE (Digest or Basic on 401), SETUP of every video and
+/// audio track as RTP over the RTSP connection (interleaved, RFC 2326 §10.12), PLAY, then a read loop
+/// that turns interleaved frames into pooled <see cref="RtpBuffer"/>s, with keep-alives at half the
+/// session timeout and a stall timeout. Where a camera refuses TCP (461) the tracks are set up over
+/// UDP instead. Failures surface as <see cref="DeviceException"/> and never carry credentials.
+/// </summary>
+public sealed partial class RtspUpstreamClient : IAsyncDisposable
+{
+    private readonly Uri _uri;
+    private readonly DeviceCredentials _credentials;
+    private readonly UpstreamOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly RtpBufferPool _pool;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly string _requestUri;
+    private Socket? _socket;
+    private NetworkStream? _stream;
+    private PipeReader? _reader;
+    private int _cseq;
+    private AuthChallenge? _challenge;
+    private int _nonceCount;
+    private string? _session;
+    private TimeSpan _sessionTimeout = TimeSpan.FromSeconds(60);
+    private string _keepAliveMethod = "GET_PARAMETER";
+    private readonly Dictionary<int, (int Track, bool Rtcp)> _channels = [];
+    private UdpReceiver[] _udp = [];
+    private long _lastData;
+
+    public RtspUpstreamClient(Uri uri, DeviceCredentials credentials, UpstreamOptions options, TimeProvider time, ILogger logger, RtpBufferPool? pool = null)
+    {
+        _uri = uri;
+        _credentials = credentials;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _pool = pool ?? RtpBufferPool.Shared;
+        // Credentials never go into the request line: strip any user info.
+        _requestUri = new UriBuilder(uri) { UserName = "", Password = "" }.Uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.PathAndQuery, UriFormat.UriEscaped);
+        if (string.IsNullOrEmpty(_credentials.Username) && !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            _credentials = new DeviceCredentials(Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+        }
+    }
+
+    /// <summary>Set after <see cref="ConnectAsync"/>.</summary>
+    public UpstreamDescription? Description { get; private set; }
+
+    /// <summary>Connects and sets the session up, up to PLAY.</summary>
+    public async Task<UpstreamDescription> ConnectAsync(CancellationToken ct)
+    {
+        var port = _uri.Port > 0 ? _uri.Port : 554;
+        _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            connectCts.CancelAfter(_options.ConnectTimeout);
+            try
+            {
+                await _socket.ConnectAsync(_uri.Host, port, connectCts.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new DeviceException(DeviceErrorKind.Timeout, $"connecting to the device's RTSP port {port} timed out");
+            }
+            catch (SocketException e)
+            {
+                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port {port}: {e.SocketErrorCode}", e);
+            }
+        }
+        _stream = new NetworkStream(_socket, ownsSocket: false);
+        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+
+        var describe = await RequestAsync("DESCRIBE", _requestUri, ct, ("Accept", "application/sdp"));
+        ExpectOk(describe, "DESCRIBE");
+        var sdp = SessionDescription.Parse(describe.BodyText);
+        var tracks = sdp.Media.Where(m => m.Type is "video" or "audio" && m.Direction != "sendonly").ToList();
+        if (tracks.Count == 0)
+        {
+            throw new DeviceException(DeviceErrorKind.Failed, "the device's SDP has no video or audio track");
+        }
+        var baseUri = describe.Headers.Get("Content-Base") ?? describe.Headers.Get("Content-Location") ?? _requestUri;
+        var useUdp = false;
+        for (var i = 0; i < tracks.Count; i++)
+        {
+            var control = ResolveControl(baseUri, tracks[i].Control ?? sdp.SessionControl);
+            var setup = useUdp ? null : await SetupAsync(control, new TransportSpec { Tcp = true, Interleaved = (2 * i, 2 * i + 1) }, ct);
+            if (setup is { StatusCode: 461 } || useUdp)
+            {
+                // RTSP 461: the camera will not interleave; take RTP over UDP from it.
+                useUdp = true;
+                var udp = UdpReceiver.Open(i, _pool, _time);
+                _udp = [.. _udp, udp];
+                setup = await SetupAsync(control, new TransportSpec { ClientPort = (udp.RtpPort, udp.RtcpPort) }, ct);
+                ExpectOk(setup, "SETUP");
+                var answered = TransportHeader.Parse(setup.Headers.Get("Transport")).FirstOrDefault();
+                udp.Connect(((System.Net.IPEndPoint)_socket.RemoteEndPoint!).Address, answered?.ServerPort);
+                continue;
+            }
+            ExpectOk(setup!, "SETUP");
+            var transport = TransportHeader.Parse(setup!.Headers.Get("Transport")).FirstOrDefault();
+            var (rtp, rtcp) = transport?.Interleaved ?? (2 * i, 2 * i + 1);
+            _channels[rtp] = (i, false);
+            _channels[rtcp] = (i, true);
+        }
+
+        var play = await RequestAsync("PLAY", ResolveControl(baseUri, sdp.SessionControl ?? "*"), ct, ("Range", "npt=0.000-"));
+        ExpectOk(play, "PLAY");
+        Description = new UpstreamDescription(sdp, tracks);
+        LogConnected(_logger, Redacted, tracks.Count, useUdp ? "UDP" : "TCP interleaved");
+        return Description;
+    }
+
+    /// <summary>The URI for logs: no user info, no query.</summary>
+    public string Redacted => _uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
+
+    private async Task<RtspMessage> SetupAsync(string control, TransportSpec transport, CancellationToken ct)
+    {
+        var headers = new List<(string, string)> { ("Transport", transport.ToString()) };
+        if (_session is not null)
+        {
+            headers.Add(("Session", _session));
+        }
+        var response = await RequestAsync("SETUP", control, ct, [.. headers]);
+        if (response.StatusCode == 200 && response.Headers.Get("Session") is { } session)
+        {
+            var semi = session.IndexOf(';');
+            _session = (semi < 0 ? session : session[..semi]).Trim();
+            if (semi >= 0 && RtspAuth.ParseParameters(session[(semi + 1)..].Replace(';', ',')).TryGetValue("timeout", out var t)
+                && int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= 5)
+            {
+                _sessionTimeout = TimeSpan.FromSeconds(seconds);
+            }
+        }
+        return response;
+    }
+
+    /// <summary>
+    /// Relative controls are appended to the base (what cameras expect, rather than RFC 3986 resolution);
+    /// absolute ones keep their path but use the address we reached the device on (Hikvision names its own IP).
+    /// </summary>
+    internal static string ResolveControl(string baseUri, string? control)
+    {
+        if (string.IsNullOrEmpty(control) || control == "*")
+        {
+            return baseUri;
+        }
+        if (control.StartsWith("rtsp://", StringComparison.OrdinalIgnoreCase) || control.StartsWith("rtsps://", StringComparison.OrdinalIgnoreCase))
+        {
+            if (Uri.TryCreate(control, UriKind.Absolute, out var abs) && Uri.TryCreate(baseUri, UriKind.Absolute, out var b))
+            {
+                return b.GetLeftPart(UriPartial.Authority) + abs.PathAndQuery;
+            }
+            return control;
+        }
+        return baseUri.EndsWith('/') ? baseUri + control : baseUri + "/" + control;
+    }
+
+    private static void ExpectOk(RtspMessage response, string method)
+    {
+        switch (response.StatusCode)
+        {
+            case 200:
+                return;
+            case 401 or 403:
+                throw new DeviceException(DeviceErrorKind.Unauthorized, $"the device refused the gateway's credentials on {method} ({response.StatusCode})");
+            case 404:
+                throw new DeviceException(DeviceErrorKind.NotSupported, $"the device has no such stream ({method}: 404)");
+            default:
+                throw new DeviceException(DeviceErrorKind.Failed, $"the device answered {method} with {response.StatusCode} {response.Reason}");
+        }
+    }
+
+    /// <summary>Sends a request and waits for its response, answering one authentication challenge.</summary>
+    private async Task<RtspMessage> RequestAsync(string method, string uri, CancellationToken ct, params (string Name, string Value)[] headers)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var request = BuildRequest(method, uri, headers);
+            await WriteAsync(request.ToBytes(), ct);
+            var response = await ReadResponseAsync(request.CSeq, ct);
+            if (response.StatusCode == 401 && attempt == 0 && _credentials.Username is not null)
+            {
+                var challenge = RtspAuth.Choose(response.Headers.GetAll("WWW-Authenticate"));
+                if (challenge is not null)
+                {
+                    _challenge = challenge;
+                    _nonceCount = 0;
+                    continue;
+                }
+            }
+            return response;
+        }
+    }
+
+    private RtspMessage BuildRequest(string method, string uri, (string Name, string Value)[] headers)
+    {
+        var request = RtspMessage.Request(method, uri);
+        request.Headers.Add("CSeq", (++_cseq).ToString(CultureInfo.InvariantCulture));
+        request.Headers.Add("User-Agent", _options.UserAgent);
+        if (_challenge is not null && _credentials.Username is not null)
+        {
+            request.Headers.Add("Authorization", RtspAuth.Authorization(_challenge, _credentials.Username, _credentials.Password ?? "", method, uri, ++_nonceCount));
+        }
+        if (_session is not null && method is not "SETUP")
+        {
+            request.Headers.Add("Session", _session);
+        }
+        foreach (var (n, v) in headers)
+        {
+            request.Headers.Add(n, v);
+        }
+        return request;
+    }
+
+    private async Task WriteAsync(byte[] bytes, CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await _stream!.WriteAsync(bytes, ct);
+        }
+        catch (IOException e)
+        {
+            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>During set-up: reads until the response with that CSeq, skipping interleaved data and stray messages.</summary>
+    private async Task<RtspMessage> ReadResponseAsync(int cseq, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.ResponseTimeout);
+        try
+        {
+            while (true)
+            {
+                var result = await _reader!.ReadAsync(timeout.Token);
+                var buffer = result.Buffer;
+                var reader = new SequenceReader<byte>(buffer);
+                RtspMessage? found = null;
+                while (found is null)
+                {
+                    var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out var error);
+                    if (status == RtspReadStatus.NeedMore)
+                    {
+                        break;
+                    }
+                    if (status == RtspReadStatus.Error)
+                    {
+                        throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + error);
+                    }
+                    if (status == RtspReadStatus.Interleaved)
+                    {
+                        reader.Advance(frame.Length);
+                    }
+                    else if (message is { IsRequest: false } && (message.CSeq == cseq || message.CSeq < 0))
+                    {
+                        found = message;
+                    }
+                }
+                _reader.AdvanceTo(reader.Position, buffer.End);
+                if (found is not null)
+                {
+                    return found;
+                }
+                if (result.IsCompleted)
+                {
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new DeviceException(DeviceErrorKind.Timeout, "the device did not answer in time");
+        }
+        catch (IOException e)
+        {
+            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
+        }
+    }
+
+    /// <summary>
+    /// The read loop after PLAY, until the device closes, stalls, or <paramref name="ct"/> fires. Each
+    /// interleaved frame is copied once, into a pooled buffer the sink takes over.
+    /// </summary>
+    public async Task RunAsync(IUpstreamSink sink, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _lastData = _time.GetTimestamp();
+        var keepAlive = KeepAliveLoopAsync(cts.Token);
+        var udpLoops = _udp.Select(u => u.RunAsync(sink, () => _lastData = _time.GetTimestamp(), cts.Token)).ToArray();
+        try
+        {
+            while (true)
+            {
+                var result = await _reader!.ReadAsync(cts.Token);
+                var buffer = result.Buffer;
+                var reader = new SequenceReader<byte>(buffer);
+                var now = _time.GetTimestamp();
+                while (true)
+                {
+                    var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out var error);
+                    if (status == RtspReadStatus.NeedMore)
+                    {
+                        break;
+                    }
+                    if (status == RtspReadStatus.Error)
+                    {
+                        throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + error);
+                    }
+                    if (status == RtspReadStatus.Interleaved)
+                    {
+                        if (_channels.TryGetValue(frame.Channel, out var map) && frame.Length > 0)
+                        {
+                            var b = _pool.Rent();
+                            reader.UnreadSequence.Slice(0, frame.Length).CopyTo(b.Prepare(frame.Length));
+                            b.Commit(frame.Length, map.Track, map.Rtcp, now);
+                            sink.OnPacket(b);
+                        }
+                        reader.Advance(frame.Length);
+                        _lastData = now;
+                    }
+                    else if (message is { IsRequest: false, StatusCode: 405 or 501 })
+                    {
+                        // The keep-alive method is not supported: OPTIONS works everywhere.
+                        _keepAliveMethod = "OPTIONS";
+                    }
+                }
+                _reader.AdvanceTo(reader.Position, buffer.End);
+                sink.OnBatchEnd();
+                if (result.IsCompleted)
+                {
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new DeviceException(DeviceErrorKind.Timeout, $"no media from the device for {_options.StallTimeout.TotalSeconds:0} s");
+        }
+        catch (IOException e)
+        {
+            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await keepAlive;
+            await Task.WhenAll(udpLoops);
+        }
+
+        async Task KeepAliveLoopAsync(CancellationToken token)
+        {
+            var interval = TimeSpan.FromTicks(Math.Min(_sessionTimeout.Ticks / 2, _options.StallTimeout.Ticks / 2));
+            var sinceKeepAlive = TimeSpan.Zero;
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(interval, _time, token);
+                    sinceKeepAlive += interval;
+                    if (_time.GetElapsedTime(Volatile.Read(ref _lastData)) > _options.StallTimeout)
+                    {
+                        await cts.CancelAsync(); // stalled: end the read loop
+                        return;
+                    }
+                    if (sinceKeepAlive >= _sessionTimeout / 2)
+                    {
+                        sinceKeepAlive = TimeSpan.Zero;
+                        await WriteAsync(BuildRequest(_keepAliveMethod, _requestUri, []).ToBytes(), token);
+                    }
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or DeviceException or ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_socket is null)
+        {
+            return;
+        }
+        try
+        {
+            if (_session is not null && _socket.Connected)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                await WriteAsync(BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), cts.Token);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or DeviceException or ObjectDisposedException or SocketException)
+        {
+        }
+        foreach (var u in _udp)
+        {
+            u.Dispose();
+        }
+        if (_reader is not null)
+        {
+            await _reader.CompleteAsync();
+        }
+        _socket.Dispose();
+        _writeLock.Dispose();
+    }
+
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Upstream {Uri} playing: {Tracks} track(s) over {Transport}")]
+    private static partial void LogConnected(ILogger logger, string uri, int tracks, string transport);
+}

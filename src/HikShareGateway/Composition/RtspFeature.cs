@@ -1,0 +1,84 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Rtsp;
+using HikShareGateway.Rtsp.Demo;
+using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Upstream;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>
+/// The viewer-facing RTSP server and the live relay (section <c>Rtsp</c>), and in demo mode the demo
+/// recorder the demo's device points at. Every viewer request goes through the registered
+/// <see cref="IViewerAuthenticator"/> and <see cref="IAccessPolicy"/> (default: deny).
+/// </summary>
+public static class RtspFeature
+{
+    public const string DemoClipFile = "demo-640x360-25fps.h264";
+
+    public static void Register(WebApplicationBuilder builder, GatewayContext context, List<string> errors)
+    {
+        var options = Features.Bind<RtspOptions>(builder.Configuration, RtspOptions.Section, errors);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        if (context.Demo)
+        {
+            services.AddHostedService<DemoCameraService>();
+        }
+        services.AddSingleton(sp => new LiveRelay(
+            new CatalogUpstreamConnector(sp.GetRequiredService<IDeviceCatalog>(), options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
+            options.ToRelayOptions(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(), TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds)));
+        services.AddSingleton(sp => new RtspServer(
+            new ViewerServices(
+                sp.GetRequiredService<IViewerAuthenticator>(),
+                sp.GetRequiredService<IAccessPolicy>(),
+                sp.GetRequiredService<ISessionRegistry>(),
+                sp.GetRequiredService<IAuditSink>(),
+                sp.GetRequiredService<ViewerMediaResolver>(),
+                options.ToQueueLimits(),
+                TimeSpan.FromSeconds(options.IdleTimeoutSeconds),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>()),
+            options.MaxConnections, sp.GetRequiredService<ILogger<RtspServer>>()));
+        services.AddHostedService<RtspHostedService>();
+    }
+
+    /// <summary>Finds the demo clip next to the program (published) or in the repository's assets (dotnet run).</summary>
+    public static string? FindDemoClip()
+    {
+        foreach (var dir in new[] { Path.Combine(AppContext.BaseDirectory, "assets"), AppContext.BaseDirectory })
+        {
+            var p = Path.Combine(dir, DemoClipFile);
+            if (File.Exists(p))
+            {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The demo recorder on 127.0.0.1:<see cref="DemoDefaults.DemoCameraPort"/>, with the demo device's credentials.</summary>
+    private sealed partial class DemoCameraService(IConfiguration configuration, TimeProvider time, ILogger<DemoCamera> logger) : IHostedService
+    {
+        private DemoCamera? _camera;
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            var clip = FindDemoClip() ?? throw new FileNotFoundException($"the demo clip {DemoClipFile} is missing beside the program (assets/)");
+            var user = configuration["Devices:0:Username"];
+            var password = configuration["Devices:0:Password"];
+            _camera = await DemoCamera.StartAsync(clip, DemoDefaults.DemoCameraPort, user, password, time, logger);
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_camera is not null)
+            {
+                await _camera.DisposeAsync();
+            }
+        }
+    }
+}
