@@ -39,7 +39,7 @@ public static class FanoutBench
         public required int Viewers { get; init; }
         public string? Error { get; set; }
         public int Playing, Failed, Closed;
-        public double MbpsPerViewer, MbpsTotal, LossPct, DeliveredPct, P50, P99, Max, CpuPct, RssMb, PeakRssMb, BenchCpuPct, MachinePct;
+        public double SetupSeconds, MbpsPerViewer, MbpsTotal, LossPct, DeliveredPct, P50, P99, Max, CpuPct, RssMb, PeakRssMb, BenchCpuPct, MachinePct;
         public long Packets, Stamps, Gen0, Gen2;
         public double? BytesPerPacket, AllocsPerPacket;
         public List<AllocationProbeClient.TypeSample> AllocTypes = [];
@@ -214,6 +214,7 @@ public static class FanoutBench
                     }));
                 }
                 await Task.WhenAll(setups);
+                row.SetupSeconds = connectWatch.Elapsed.TotalSeconds;
                 row.Playing = viewers.Count(v => v.Playing);
                 row.Failed = n - row.Playing;
                 Console.WriteLine($"  {relay,-7} {n,5} viewers: {row.Playing} playing after {connectWatch.Elapsed.TotalSeconds:F1} s" + (row.Failed > 0 ? $", {row.Failed} failed" : ""));
@@ -474,7 +475,7 @@ public static class FanoutBench
     private static void PrintTable(List<Row> rows, Options o, string command)
     {
         Console.WriteLine();
-        Console.WriteLine("relay     viewers  playing  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  CPU %  RSS MB  peak MB  machine %  B/packet  allocs/packet");
+        Console.WriteLine("relay     viewers  playing  setup s  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  CPU %  RSS MB  peak MB  machine %  B/packet  allocs/packet");
         foreach (var r in rows)
         {
             if (r.Error is not null)
@@ -483,7 +484,7 @@ public static class FanoutBench
                 continue;
             }
             var bpp = r.BytesPerPacket is { } b ? $"{b,8:F2}  {(r.AllocsPerPacket is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : "<=" + (b / MinObjectBytes).ToString("F4", CultureInfo.InvariantCulture)),13}" : $"{"-",8}  {"-",13}";
-            Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Playing,7}  {r.Closed,6}  {r.MbpsPerViewer,13:F2}  {r.MbpsTotal,12:F0}  {r.LossPct,6:F3}  {r.DeliveredPct,7:F1}  {r.P50,10:F2}  {r.P99,6:F2}  {r.Max,7:F1}  {r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}  {r.MachinePct,9:F0}  {bpp}");
+            Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Playing,7}  {r.SetupSeconds,7:F1}  {r.Closed,6}  {r.MbpsPerViewer,13:F2}  {r.MbpsTotal,12:F0}  {r.LossPct,6:F3}  {r.DeliveredPct,7:F1}  {r.P50,10:F2}  {r.P99,6:F2}  {r.Max,7:F1}  {r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}  {r.MachinePct,9:F0}  {bpp}");
         }
         var ratios = o.Viewers.Select(n => (n, g: rows.FirstOrDefault(r => r.Relay == "gateway" && r.Viewers == n && r.Error is null),
             s: rows.FirstOrDefault(r => r.Relay == "gst" && r.Viewers == n && r.Error is null))).Where(x => x.g is not null && x.s is not null).ToList();
