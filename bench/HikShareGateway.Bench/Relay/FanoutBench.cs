@@ -1,0 +1,547 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using HikShareGateway.Access.Grants;
+using HikShareGateway.Access.Jose;
+using HikShareGateway.Access.Tokens;
+using HikShareGateway.Core.Access;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace HikShareGateway.Bench.Relay;
+
+/// <summary>
+/// <c>fanout</c>: one 4 Mbit/s H.264 camera (<see cref="BenchCamera"/>, in this process) relayed to N viewers
+/// (<see cref="BenchViewer"/>, in this process) by the gateway and by gst-rtsp-server (bench/gst-relay.py), each
+/// relay a child process started afresh for every row so that its CPU and memory are its own.
+/// </summary>
+/// <remarks>
+/// Per row:
+/// 1. start the relay (the gateway with a signed grants file in a fresh state directory and an allocation probe
+///    loaded as a startup hook; or gst-rtsp-server with a shared rtspsrc ! rtph264depay ! rtph264pay factory);
+/// 2. connect N viewers (DESCRIBE, SETUP interleaved TCP, PLAY; 32 at a time), then warm up;
+/// 3. measuring window: viewer counters, relay CPU time (/proc/pid/stat), allocation probe and the camera's
+///    own counters are read at both ends; latency samples are taken only inside the window;
+/// 4. viewers TEARDOWN, the relay is stopped (SIGTERM).
+/// </remarks>
+public static class FanoutBench
+{
+    private const string Gw = "gw-bench";
+    private const string Device = "cam-bench-1";
+    private const string Owner = "owner@example.com";
+    private const string Viewer = "viewer@example.com";
+
+    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync);
+
+    private sealed class Row
+    {
+        public required string Relay { get; init; }
+        public required int Viewers { get; init; }
+        public string? Error { get; set; }
+        public int Playing, Failed, Closed;
+        public double SetupSeconds, MbpsPerViewer, MbpsTotal, LossPct, DeliveredPct, P50, P99, Max, CpuPct, RssMb, PeakRssMb, BenchCpuPct, MachinePct;
+        public long Packets, Stamps, Gen0, Gen2;
+        public double? BytesPerPacket, AllocsPerPacket;
+        public List<AllocationProbeClient.TypeSample> AllocTypes = [];
+        public long? MetricsPackets;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var o = new Options(
+            ArgString(args, "--viewers", "100,500,1000").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray(),
+            ArgInt(args, "--seconds", 15),
+            ArgInt(args, "--warmup", 5),
+            ArgString(args, "--relay", "both"),
+            Enum.Parse<ViewerAuth>(ArgString(args, "--auth", "bearer"), ignoreCase: true),
+            args.Contains("--keep"),
+            args.Contains("--gst-nosync"));
+        if (o.Relay is not ("gateway" or "gst" or "both"))
+        {
+            Console.Error.WriteLine("--relay must be gateway, gst or both");
+            return 2;
+        }
+        var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- fanout --viewers {string.Join(',', o.Viewers)} --seconds {o.Seconds} --warmup {o.Warmup} --relay {o.Relay}"
+            + (o.Auth != ViewerAuth.Bearer ? $" --auth {o.Auth.ToString().ToLowerInvariant()}" : "")
+            + (o.GstNoSync ? " --gst-nosync" : "");
+        var repo = FindRepo();
+        var dir = Directory.CreateTempSubdirectory("hikshare-bench-fanout").FullName;
+        try
+        {
+            Console.WriteLine($"fanout: one 4 Mbit/s H.264 camera relayed to {string.Join(", ", o.Viewers)} viewers; {Environment.ProcessorCount} cores; window {o.Seconds} s after {o.Warmup} s warm-up");
+            var clip = await H264Clip.EncodeAsync(dir);
+            var packetsPerSecond = clip.Units.Sum(u => u.PacketCount) / clip.Seconds;
+            Console.WriteLine($"  camera: ffmpeg {H264Clip.FfmpegArguments("clip.h264", 10, 4000)}");
+            Console.WriteLine($"          {clip.Units.Count} access units, {clip.Mbps:F2} Mbit/s of H.264 + stamps, {packetsPerSecond:F0} RTP packets/s, MTU payload {H264Clip.MaxPayload}, IDR every {H264Clip.Fps} frames");
+            await using var camera = new BenchCamera(clip);
+            camera.Start();
+
+            var baseline = await DirectBaselineAsync(camera);
+            Console.WriteLine($"  baseline (camera -> 1 viewer, no relay): latency p50 {baseline.P50:F3} ms  p99 {baseline.P99:F3} ms");
+
+            var rows = new List<Row>();
+            string? gatewayDll = null;
+            if (o.Relay is "gateway" or "both")
+            {
+                gatewayDll = await EnsureGatewayBuiltAsync(repo);
+            }
+            foreach (var n in o.Viewers)
+            {
+                if (gatewayDll is not null)
+                {
+                    rows.Add(await MeasureAsync("gateway", n, o, camera, dir, repo, gatewayDll));
+                    Print(rows[^1]);
+                }
+                if (o.Relay is "gst" or "both")
+                {
+                    rows.Add(await MeasureAsync("gst", n, o, camera, dir, repo, null));
+                    Print(rows[^1]);
+                }
+            }
+            PrintTable(rows, o, command);
+            return rows.Any(r => r.Error is not null) ? 1 : 0;
+        }
+        finally
+        {
+            if (o.Keep)
+            {
+                Console.WriteLine($"  kept: {dir}");
+            }
+            else
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    private static async Task<Row> DirectBaselineAsync(BenchCamera camera)
+    {
+        var histogram = new LatencyHistogram();
+        using var v = new BenchViewer(camera.Url, null, ViewerAuth.None, histogram);
+        if (!await v.StartAsync(CancellationToken.None))
+        {
+            throw new InvalidOperationException("the bench camera does not serve: " + v.Failure);
+        }
+        var loop = v.ReadLoopAsync();
+        await Task.Delay(1000);
+        histogram.Enabled = true;
+        await Task.Delay(3000);
+        histogram.Enabled = false;
+        return new Row { Relay = "direct", Viewers = 1, P50 = histogram.PercentileMs(0.5), P99 = histogram.PercentileMs(0.99) };
+    }
+
+    private static async Task<Row> MeasureAsync(string relay, int n, Options o, BenchCamera camera, string dir, string repo, string? gatewayDll)
+    {
+        var row = new Row { Relay = relay, Viewers = n };
+        var runDir = Directory.CreateDirectory(Path.Combine(dir, $"{relay}-{n}")).FullName;
+        var log = Path.Combine(runDir, relay + ".log");
+        var rtspPort = RelayProcess.FreePort();
+        string url;
+        string? token = null;
+        var auth = ViewerAuth.None;
+        RelayProcess process;
+        string? probePath = null;
+        int? httpPort = null;
+        if (relay == "gateway")
+        {
+            var key = Ed25519SigningKey.Generate("bench-cloud");
+            httpPort = RelayProcess.FreePort();
+            var config = WriteGatewayConfig(runDir, key, rtspPort, httpPort.Value, RelayProcess.FreePort(), camera.Url);
+            probePath = Path.Combine(runDir, "alloc.sock");
+            process = RelayProcess.Start("gateway", $"dotnet '{gatewayDll}' run --config '{config}'", log, new Dictionary<string, string>
+            {
+                ["DOTNET_STARTUP_HOOKS"] = AllocationProbeClient.HookAssembly,
+                [AllocationProbeClient.SocketVariable] = probePath,
+            });
+            token = ViewerTokens.Mint(key, Viewer, [Gw], TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
+            auth = o.Auth;
+            url = $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
+        }
+        else
+        {
+            process = RelayProcess.Start("gst", $"/usr/bin/python3 '{Path.Combine(repo, "bench", "gst-relay.py")}' --port {rtspPort} --source '{camera.Url}'" + (o.GstNoSync ? " --nosync" : ""), log);
+            url = $"rtsp://127.0.0.1:{rtspPort}/relay";
+        }
+        var viewers = new List<BenchViewer>();
+        var loops = new List<Task>();
+        using var stopKeepAlive = new CancellationTokenSource();
+        await using (process)
+        {
+            try
+            {
+                if (!await process.WaitListeningAsync(rtspPort, TimeSpan.FromSeconds(30)))
+                {
+                    row.Error = process.HasExited ? "the relay exited at start" : $"nothing listens on the RTSP port {rtspPort} after 30 s";
+                    PrintFailure(row, process);
+                    return row;
+                }
+
+                // :: Connect the viewers, 32 setups at a time.
+                var histogram = new LatencyHistogram();
+                var failures = new Dictionary<string, int>();
+                using var gate = new SemaphoreSlim(32);
+                var setups = new List<Task>();
+                var connectWatch = Stopwatch.StartNew();
+                for (var i = 0; i < n; i++)
+                {
+                    var v = new BenchViewer(url, token, auth, histogram);
+                    viewers.Add(v);
+                    setups.Add(Task.Run(async () =>
+                    {
+                        await gate.WaitAsync();
+                        try
+                        {
+                            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                            if (await v.StartAsync(cts.Token))
+                            {
+                                lock (loops)
+                                {
+                                    loops.Add(Task.Run(v.ReadLoopAsync));
+                                }
+                            }
+                            else
+                            {
+                                lock (failures)
+                                {
+                                    failures[v.Failure!] = failures.GetValueOrDefault(v.Failure!) + 1;
+                                }
+                            }
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                    }));
+                }
+                await Task.WhenAll(setups);
+                row.SetupSeconds = connectWatch.Elapsed.TotalSeconds;
+                row.Playing = viewers.Count(v => v.Playing);
+                row.Failed = n - row.Playing;
+                Console.WriteLine($"  {relay,-7} {n,5} viewers: {row.Playing} playing after {connectWatch.Elapsed.TotalSeconds:F1} s" + (row.Failed > 0 ? $", {row.Failed} failed" : ""));
+                foreach (var (why, count) in failures.OrderByDescending(f => f.Value).Take(3))
+                {
+                    Console.WriteLine($"          {count} x {why}");
+                }
+                if (row.Playing == 0)
+                {
+                    row.Error = "no viewer could play: " + failures.Keys.FirstOrDefault();
+                    PrintFailure(row, process);
+                    return row;
+                }
+                _ = KeepAliveAsync(viewers, stopKeepAlive.Token);
+
+                // :: Warm up (JIT tiering, socket buffers), then the measuring window.
+                await Task.Delay(TimeSpan.FromSeconds(o.Warmup));
+                using var probe = probePath is not null ? new AllocationProbeClient(probePath) : null;
+                var metricsBefore = httpPort is { } hp ? await ScrapeRelayedPacketsAsync(hp) : null;
+                probe?.StartSampling();
+                var v0 = viewers.Select(v => (v.RtpBytes, v.RtpPackets, v.Gaps)).ToArray();
+                var a0 = probe?.Read();
+                var cpu0 = ProcStats.CpuSeconds(process.Pid);
+                var bench0 = ProcStats.CpuSeconds(Environment.ProcessId);
+                var m0 = ProcStats.Machine();
+                var sent0 = camera.RtpPacketsSent;
+                var t0 = Stopwatch.GetTimestamp();
+                histogram.Reset();
+                histogram.Enabled = true;
+                for (var s = 0; s < o.Seconds; s++)
+                {
+                    await Task.Delay(1000);
+                    if (process.HasExited)
+                    {
+                        break;
+                    }
+                    row.PeakRssMb = Math.Max(row.PeakRssMb, ProcStats.Memory(process.Pid).Rss);
+                }
+                histogram.Enabled = false;
+                var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (process.HasExited)
+                {
+                    row.Error = "the relay exited during the window";
+                    PrintFailure(row, process);
+                    return row;
+                }
+                var sent = camera.RtpPacketsSent - sent0;
+                var m1 = ProcStats.Machine();
+                var bench1 = ProcStats.CpuSeconds(Environment.ProcessId);
+                var cpu1 = ProcStats.CpuSeconds(process.Pid);
+                var a1 = probe?.Read();
+                var types = probe?.StopSampling();
+                var metricsAfter = httpPort is { } hp2 ? await ScrapeRelayedPacketsAsync(hp2) : null;
+                var (rss, peak) = ProcStats.Memory(process.Pid);
+
+                // :: Figures.
+                long bytes = 0, packets = 0, gaps = 0;
+                var perViewerMbps = new List<double>();
+                for (var i = 0; i < viewers.Count; i++)
+                {
+                    var v = viewers[i];
+                    if (!v.Playing)
+                    {
+                        continue;
+                    }
+                    var b = v.RtpBytes - v0[i].RtpBytes;
+                    bytes += b;
+                    packets += v.RtpPackets - v0[i].RtpPackets;
+                    gaps += v.Gaps - v0[i].Gaps;
+                    perViewerMbps.Add(b * 8 / elapsed / 1e6);
+                }
+                row.Closed = viewers.Count(v => v.Playing && v.Closed);
+                row.Packets = packets;
+                row.MbpsTotal = bytes * 8 / elapsed / 1e6;
+                row.MbpsPerViewer = perViewerMbps.Average();
+                row.LossPct = packets + gaps == 0 ? 0 : 100.0 * gaps / (packets + gaps);
+                row.DeliveredPct = sent == 0 ? 0 : 100.0 * packets / ((double)sent * row.Playing);
+                row.Stamps = histogram.Count;
+                row.P50 = histogram.PercentileMs(0.50);
+                row.P99 = histogram.PercentileMs(0.99);
+                row.Max = histogram.MaxMs;
+                row.CpuPct = 100 * (cpu1 - cpu0) / elapsed;
+                row.BenchCpuPct = 100 * (bench1 - bench0) / elapsed;
+                row.MachinePct = 100.0 * Environment.ProcessorCount * (m1.Busy - m0.Busy) / Math.Max(1, m1.Total - m0.Total);
+                row.RssMb = rss;
+                row.PeakRssMb = Math.Max(row.PeakRssMb, peak);
+                if (a0 is { } x0 && a1 is { } x1 && packets > 0)
+                {
+                    var allocated = x1.AllocatedBytes - x0.AllocatedBytes - (x1.ProbeBytes - x0.ProbeBytes);
+                    row.BytesPerPacket = (double)allocated / packets;
+                    // Allocation count from the sampled types: each type's share of the bytes over its mean object size.
+                    var sampledBytes = types!.Sum(t => t.Bytes);
+                    row.AllocTypes = types!;
+                    // No tick in the window (under ~100 KB allocated): only the bound B/packet / 24 is known.
+                    row.AllocsPerPacket = sampledBytes == 0 ? null : types!.Sum(t => allocated * ((double)t.Bytes / sampledBytes) / Math.Max(24, t.MeanSize)) / packets;
+                    row.Gen0 = x1.Gen0 - x0.Gen0;
+                    row.Gen2 = x1.Gen2 - x0.Gen2;
+                }
+                if (metricsBefore is { } mb && metricsAfter is { } ma)
+                {
+                    row.MetricsPackets = ma - mb;
+                }
+                return row;
+            }
+            finally
+            {
+                await stopKeepAlive.CancelAsync();
+                foreach (var v in viewers)
+                {
+                    v.Dispose();
+                }
+                Task[] pending;
+                lock (loops)
+                {
+                    pending = [.. loops];
+                }
+                await Task.WhenAll(pending);
+            }
+        }
+    }
+
+    /// <summary>GET_PARAMETER on every session every 20 s, spread over the 20 s.</summary>
+    private static async Task KeepAliveAsync(List<BenchViewer> viewers, CancellationToken ct)
+    {
+        try
+        {
+            for (var tick = 0; ; tick++)
+            {
+                await Task.Delay(1000, ct);
+                for (var i = tick % 20; i < viewers.Count; i += 20)
+                {
+                    viewers[i].SendKeepAlive();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task<long?> ScrapeRelayedPacketsAsync(int port)
+    {
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            double sum = 0;
+            var found = false;
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.StartsWith("hiksharegateway_hikshare_relayed_packets", StringComparison.Ordinal))
+                {
+                    sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                    found = true;
+                }
+            }
+            return found ? (long)sum : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The gateway's configuration (contract §9) and its grants: a signed snapshot applied to a
+    /// <see cref="GrantsStore"/> on the state directory, which persists it as the gateway would have.
+    /// </summary>
+    private static string WriteGatewayConfig(string runDir, Ed25519SigningKey key, int rtspPort, int httpPort, int adminPort, string cameraUrl)
+    {
+        var state = Directory.CreateDirectory(Path.Combine(runDir, "state")).FullName;
+        using (var store = new GrantsStore(new GrantsStoreSettings(Gw, state), new TrustedKeySet([key.Public]), TimeProvider.System, NullLogger<GrantsStore>.Instance))
+        {
+            var share = new Share("sh-bench", Owner, Viewer, null, ShareState.Accepted, null, [new ShareDevice(Device, [], Privilege.LiveView)]);
+            var snapshot = new GrantsSnapshot(Gw, 1, DateTimeOffset.UtcNow, [new GrantDevice(Device, Owner)], [share]);
+            var result = store.Apply(GrantMessageKind.Snapshot, Encoding.ASCII.GetBytes(Jws.Sign(GrantsJson.Write(snapshot), key)));
+            if (result.Outcome != GrantApplyOutcome.Applied || !File.Exists(Path.Combine(state, GrantsStoreSettings.StateFileName)))
+            {
+                throw new InvalidOperationException($"the grants could not be written: {result.Outcome} {result.Reason}");
+            }
+        }
+        var jwk = JsonNode.Parse(key.Public.ToJson())!;
+        var config = new JsonObject
+        {
+            ["Gateway"] = new JsonObject { ["Id"] = Gw, ["StateDirectory"] = state },
+            ["Rtsp"] = new JsonObject { ["Port"] = rtspPort },
+            // /metrics is scraped outside the measuring window only (hikshare_relayed_packets, a cross-check).
+            ["Http"] = new JsonObject { ["Port"] = httpPort, ["BindAddress"] = "127.0.0.1" },
+            ["Admin"] = new JsonObject { ["Port"] = adminPort },
+            ["Cloud"] = new JsonObject { ["TrustedKeys"] = new JsonArray(jwk) },
+            ["Discovery"] = new JsonObject { ["Enabled"] = false },
+            ["Onvif"] = new JsonObject { ["Events"] = false },
+            ["Devices"] = new JsonArray(new JsonObject
+            {
+                ["DeviceId"] = Device,
+                ["Channels"] = new JsonArray(new JsonObject { ["Channel"] = 1, ["Name"] = "bench", ["Main"] = cameraUrl }),
+            }),
+        };
+        var path = Path.Combine(runDir, "gw.json");
+        File.WriteAllText(path, config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        return path;
+    }
+
+    private static async Task<string> EnsureGatewayBuiltAsync(string repo)
+    {
+        var dll = Path.Combine(repo, "src", "HikShareGateway", "bin", "Release", "net10.0", "hikshare-gateway.dll");
+        if (!File.Exists(dll))
+        {
+            Console.WriteLine("  building the gateway: dotnet build src/HikShareGateway -c Release");
+            using var p = Process.Start(new ProcessStartInfo("dotnet", $"build \"{Path.Combine(repo, "src", "HikShareGateway")}\" -c Release -v quiet") { UseShellExecute = false })!;
+            await p.WaitForExitAsync();
+            if (p.ExitCode != 0 || !File.Exists(dll))
+            {
+                throw new InvalidOperationException("the gateway did not build");
+            }
+        }
+        return dll;
+    }
+
+    private static string FindRepo()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "bench", "gst-relay.py")) && Directory.Exists(Path.Combine(d.FullName, "src", "HikShareGateway")))
+            {
+                return d.FullName;
+            }
+        }
+        return Directory.GetCurrentDirectory();
+    }
+
+    private static void PrintFailure(Row row, RelayProcess process)
+    {
+        Console.WriteLine($"  {row.Relay} with {row.Viewers} viewers FAILED: {row.Error}");
+        Console.WriteLine($"  --- last lines of {process.Log} ---");
+        foreach (var line in process.Tail().Split('\n'))
+        {
+            Console.WriteLine("  | " + line);
+        }
+    }
+
+    private static void Print(Row r)
+    {
+        if (r.Error is null)
+        {
+            Console.WriteLine($"  {r.Relay,-7} {r.Viewers,5} viewers: {r.MbpsPerViewer:F2} Mbit/s each, loss {r.LossPct:F3} %, delivered {r.DeliveredPct:F1} %, "
+                + $"latency p50 {r.P50:F2} p99 {r.P99:F2} max {r.Max:F1} ms, CPU {r.CpuPct:F0} %, RSS {r.RssMb:F0} MB"
+                + (r.BytesPerPacket is { } b ? $", {b:F2} B/packet (gen0 {r.Gen0}, gen2 {r.Gen2})" : "")
+                + $"; bench {r.BenchCpuPct:F0} %, machine {r.MachinePct:F0} % of {Environment.ProcessorCount * 100} %");
+            var sampled = r.AllocTypes.Sum(t => t.Bytes);
+            if (sampled > 0)
+            {
+                Console.WriteLine($"          allocated types (GCAllocationTick samples): {string.Join("; ", r.AllocTypes.Take(5).Select(t => $"{t.Type} {100.0 * t.Bytes / sampled:F0} % ({t.Samples} ticks, ~{t.MeanSize:F0} B each)"))}");
+            }
+        }
+    }
+
+    private static void PrintTable(List<Row> rows, Options o, string command)
+    {
+        Console.WriteLine();
+        Console.WriteLine("relay     viewers  playing  setup s  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  CPU %  RSS MB  peak MB  machine %  B/packet  allocs/packet");
+        foreach (var r in rows)
+        {
+            if (r.Error is not null)
+            {
+                Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  FAILED: {r.Error}");
+                continue;
+            }
+            var bpp = r.BytesPerPacket is { } b ? $"{b,8:F2}  {(r.AllocsPerPacket is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : "<=" + (b / MinObjectBytes).ToString("F4", CultureInfo.InvariantCulture)),13}" : $"{"-",8}  {"-",13}";
+            Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Playing,7}  {r.SetupSeconds,7:F1}  {r.Closed,6}  {r.MbpsPerViewer,13:F2}  {r.MbpsTotal,12:F0}  {r.LossPct,6:F3}  {r.DeliveredPct,7:F1}  {r.P50,10:F2}  {r.P99,6:F2}  {r.Max,7:F1}  {r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}  {r.MachinePct,9:F0}  {bpp}");
+        }
+        var ratios = o.Viewers.Select(n => (n, g: rows.FirstOrDefault(r => r.Relay == "gateway" && r.Viewers == n && r.Error is null),
+            s: rows.FirstOrDefault(r => r.Relay == "gst" && r.Viewers == n && r.Error is null))).Where(x => x.g is not null && x.s is not null).ToList();
+        if (ratios.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("gateway / gst-rtsp-server   viewers  delivered  lat p50  lat p99   CPU    RSS");
+            foreach (var (n, g, s) in ratios)
+            {
+                Console.WriteLine($"{"",26} {n,8}  {g!.MbpsTotal / s!.MbpsTotal,9:F2}  {g.P50 / s.P50,7:F2}  {g.P99 / s.P99,7:F2}  {g.CpuPct / s.CpuPct,5:F2}  {g.RssMb / s.RssMb,5:F2}");
+            }
+        }
+        var gw = rows.Where(r => r.Relay == "gateway").ToList();
+        if (gw.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("targets (gateway):");
+            var at500 = gw.FirstOrDefault(r => r.Viewers == 500);
+            Target("500 viewers, no loss", at500, r => r.Playing == 500 && r.Closed == 0 && r.LossPct == 0 && r.DeliveredPct > 99.5, r => $"playing {r.Playing}, closed {r.Closed}, loss {r.LossPct:F3} %, delivered {r.DeliveredPct:F1} %");
+            var at100 = gw.FirstOrDefault(r => r.Viewers == 100);
+            Target("p99 added latency < 5 ms at 100 viewers", at100, r => r.P99 < 5, r => $"p99 {r.P99:F2} ms");
+            foreach (var r in gw.Where(r => r.BytesPerPacket is not null))
+            {
+                Target($"< 0.1 allocation per packet (steady state), {r.Viewers} viewers", r, r => (r.AllocsPerPacket ?? r.BytesPerPacket / MinObjectBytes) < 0.1,
+                    r => (r.AllocsPerPacket is { } a ? $"~{a:F4} allocations/packet" : "no GCAllocationTick sample in the window")
+                        + $" ({r.BytesPerPacket:F2} B/packet; at most {r.BytesPerPacket / MinObjectBytes:F3} even if every allocation were {MinObjectBytes} B)");
+            }
+            var gst100 = rows.FirstOrDefault(r => r.Relay == "gst" && r.Viewers == 100 && r.Error is null);
+            Target("CPU below gst-rtsp-server's at 100 viewers", at100 is not null && gst100 is not null ? at100 : null,
+                r => r.CpuPct < gst100!.CpuPct, r => $"{r.CpuPct:F0} % vs {gst100!.CpuPct:F0} %");
+        }
+        Console.WriteLine();
+        Console.WriteLine("  Mbit/s counts RTP headers and payloads; loss = RTP sequence gaps / (received + gaps); deliv = RTP packets received / (camera packets x viewers);");
+        Console.WriteLine("  latency = viewer receive time - camera send time of each access unit's SEI stamp (includes the readers' own scheduling on this machine);");
+        Console.WriteLine("  CPU % of one core and RSS of the relay process only; machine % = all processes (of 100 x cores); B/packet = gateway GC.GetTotalAllocatedBytes delta / RTP packets delivered;");
+        Console.WriteLine("  allocs/packet = those bytes split by GCAllocationTick type samples, each share over its mean object size (an estimate; B/packet / 24 bounds it).");
+        Console.WriteLine($"  command: {command}");
+    }
+
+    /// <summary>The smallest .NET object on 64-bit (header, method table, one field): bytes/24 bounds the allocation count.</summary>
+    private const double MinObjectBytes = 24;
+
+    private static void Target(string what, Row? r, Func<Row, bool> ok, Func<Row, string> detail)
+    {
+        if (r is null || r.Error is not null)
+        {
+            Console.WriteLine($"  [ -- ] {what}: not measured");
+            return;
+        }
+        Console.WriteLine($"  [{(ok(r) ? " ok " : "FAIL")}] {what}: {detail(r)}");
+    }
+
+    private static string ArgString(string[] args, string name, string fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    private static int ArgInt(string[] args, string name, int fallback) => Access.AccessCheckBench.ArgInt(args, name, fallback);
+}
