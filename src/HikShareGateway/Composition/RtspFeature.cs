@@ -70,7 +70,16 @@ public static class RtspFeature
             var clip = FindDemoClip() ?? throw new FileNotFoundException($"the demo clip {DemoClipFile} is missing beside the program (assets/)");
             var user = configuration["Devices:0:Username"];
             var password = configuration["Devices:0:Password"];
-            _camera = await DemoCamera.StartAsync(clip, DemoDefaults.DemoCameraPort, user, password, time, logger);
+            // The demo device's main URL says where the demo recorder listens (overridable like any key).
+            var port = Uri.TryCreate(configuration["Devices:0:Channels:0:Main"], UriKind.Absolute, out var main) && main.Port > 0 ? main.Port : DemoDefaults.DemoCameraPort;
+            try
+            {
+                _camera = await DemoCamera.StartAsync(clip, port, user, password, time, logger);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new InvalidOperationException($"the demo recorder cannot listen on 127.0.0.1:{port} ({e.SocketErrorCode}); is another demo running? Set HIKSHARE_Devices__0__Channels__0__Main to another port.", e);
+            }
         }
 
         public async Task StopAsync(CancellationToken cancellationToken)
