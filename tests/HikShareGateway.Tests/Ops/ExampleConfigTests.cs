@@ -161,3 +161,19 @@ public class HttpFeatureConfigTests
         Assert.Empty(Errors(new()));
     }
 }
+
+public class ExampleConfigRtspTests
+{
+    [Fact]
+    public void ExampleConfig_DocumentsEveryRtspKeyWithItsDefault()
+    {
+        var text = File.ReadAllText(Path.Combine(RepoPaths.Root, "config", "gateway.example.json"));
+        var defaults = new HikShareGateway.Rtsp.RtspOptions();
+        foreach (var p in typeof(HikShareGateway.Rtsp.RtspOptions).GetProperties())
+        {
+            var value = p.GetValue(defaults);
+            var json = value is string s ? $"\"{s}\"" : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains($"\"{p.Name}\": {json}", text);
+        }
+    }
+}
