@@ -158,7 +158,7 @@ public sealed record RtspRange(RangeUnit Unit, TimeSpan? NptStart = null, TimeSp
         ? "npt=" + (NptStart is { } s ? Seconds(s) : "") + "-" + (NptEnd is { } e ? Seconds(e) : "")
         : "clock=" + (ClockStart is { } cs ? PlaybackTime.Format(cs) : "") + "-" + (ClockEnd is { } ce ? PlaybackTime.Format(ce) : "");
 
-    private static string Seconds(TimeSpan t) => Math.Max(0, t.TotalSeconds).ToString("0.000", CultureInfo.InvariantCulture);
+    private static string Seconds(TimeSpan t) => Math.Max(0, t.TotalSeconds).ToString("0.###", CultureInfo.InvariantCulture);
 }
 
 /// <summary>
