@@ -16,7 +16,7 @@ public sealed class PlaybackEndToEndTests(PlaybackRecorder recorder) : IAsyncLif
 
     public async Task InitializeAsync()
     {
-        _gateway = await PlaybackTestGateway.StartAsync(recorder.Camera.Url(GstRtspCamera.MainPath).ToString(), recorder.Template);
+        _gateway = await PlaybackTestGateway.StartAsync(recorder.Camera.Url(GstRtspCamera.ReplayPath).ToString(), recorder.Template);
         _gateway.Grant(Privilege.Playback | Privilege.LiveView);
     }
 
@@ -165,6 +165,17 @@ public sealed class PlaybackEndToEndTests(PlaybackRecorder recorder) : IAsyncLif
     {
         var r = await GstLaunch.ReadVideoAsync(new Uri(_gateway.PlaybackUrl()), buffers: 60, timeout: TimeSpan.FromSeconds(15));
         Assert.True(r.Succeeded, r.ToString());
+    }
+
+    [Fact]
+    public async Task LiveRelay_OnTheSameUpstreamClient_StillPlays()
+    {
+        // The live path (ConnectAsync with PLAY, then RunAsync) is unchanged by playback's additions to the client;
+        // channel 1's Main points at the recorder's mount, which plays like a camera.
+        var live = $"rtsp://127.0.0.1:{_gateway.RtspPort}/live/{Nvr}/1/main?token={PlaybackTestGateway.Token()}";
+        var r = await Ffprobe.CountPacketsAsync(live, packets: 50, timeout: TimeSpan.FromSeconds(15));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(("h264", 320, 240), (r.CodecName, r.Width, r.Height));
     }
 
     private string _url = "";
