@@ -3,10 +3,12 @@ using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Core.Playback;
 using HikShareGateway.Core.Ptz;
 using HikShareGateway.Http.Admin;
 using HikShareGateway.Http.Metrics;
 using HikShareGateway.Http.Ptz;
+using HikShareGateway.Http.Recordings;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,6 +38,7 @@ public static class HttpApi
         services.TryAddSingleton<IAuditSink, LogAuditSink>();
         services.TryAddSingleton<IGrantsStatus, NoGrantsStatus>();
         services.TryAddSingleton<IPtzService, UnavailablePtzService>();
+        services.TryAddSingleton<IRecordingService, UnavailableRecordingService>();
         services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog([]));
         services.TryAddSingleton<IReadOnlyList<DeviceOptions>>(Array.Empty<DeviceOptions>());
         services.TryAddSingleton(new GatewayOptions());
@@ -117,6 +120,7 @@ public static class HttpApi
             return Results.Empty;
         });
         PtzEndpoints.Map(api);
+        RecordingsEndpoint.Map(api);
 
         AdminEndpoints.Map(app);
     }

@@ -4,7 +4,11 @@ using HikShareGateway.Onvif.Soap;
 
 namespace HikShareGateway.Onvif.Parsers;
 
-public sealed record OnvifRecording(string Token, string? SourceName, DateTimeOffset? Earliest, DateTimeOffset? Latest);
+public sealed record OnvifRecording(string Token, string? SourceName, DateTimeOffset? Earliest, DateTimeOffset? Latest)
+{
+    /// <summary><c>Source/SourceId</c>: what the recording records (often a video source token or a profile address).</summary>
+    public string? SourceId { get; init; }
+}
 
 /// <summary>Pure parsers of Profile G (Search ver10, Recording ver10, Replay ver10) responses, for playback.</summary>
 public static class RecordingParsers
@@ -23,7 +27,10 @@ public static class RecordingParsers
         var recordings = list.Children("RecordingInformation")
             .Select(i => (Token: i.Text("RecordingToken"), Info: i))
             .Where(t => t.Token is not null)
-            .Select(t => new OnvifRecording(t.Token!, t.Info.Text("Source", "Name"), Xml.Time(t.Info.Text("EarliestRecording")), Xml.Time(t.Info.Text("LatestRecording"))))
+            .Select(t => new OnvifRecording(t.Token!, t.Info.Text("Source", "Name"), Xml.Time(t.Info.Text("EarliestRecording")), Xml.Time(t.Info.Text("LatestRecording")))
+            {
+                SourceId = t.Info.Text("Source", "SourceId"),
+            })
             .ToList();
         return (recordings, list.Text("SearchState") == "Completed");
     }

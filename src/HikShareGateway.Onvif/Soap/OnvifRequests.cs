@@ -57,6 +57,29 @@ public static class OnvifRequests
     public const string RenewAction = "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest";
     public const string UnsubscribeAction = "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest";
 
+    // Profile G: Search (ver10/search/wsdl) and Replay (ver10/replay/wsdl).
+
+    /// <summary>FindRecordings over every recording (an empty Scope); the results are fetched with <see cref="GetRecordingSearchResults"/>.</summary>
+    public static XElement FindRecordings(int maxMatches, TimeSpan keepAlive) => new(Ns.Tse + "FindRecordings",
+        new XElement(Ns.Tse + "Scope"),
+        new XElement(Ns.Tse + "MaxMatches", maxMatches.ToString(CultureInfo.InvariantCulture)),
+        new XElement(Ns.Tse + "KeepAliveTime", XmlConvert.ToString(keepAlive)));
+
+    public static XElement GetRecordingSearchResults(string searchToken, int maxResults, TimeSpan waitTime) => new(Ns.Tse + "GetRecordingSearchResults",
+        new XElement(Ns.Tse + "SearchToken", searchToken),
+        new XElement(Ns.Tse + "MinResults", "1"),
+        new XElement(Ns.Tse + "MaxResults", maxResults.ToString(CultureInfo.InvariantCulture)),
+        new XElement(Ns.Tse + "WaitTime", XmlConvert.ToString(waitTime)));
+
+    public static XElement EndSearch(string searchToken) => new(Ns.Tse + "EndSearch", new XElement(Ns.Tse + "SearchToken", searchToken));
+
+    /// <summary>Replay GetReplayUri: RTP-Unicast over RTSP (Replay Control spec §5.2.1).</summary>
+    public static XElement GetReplayUri(string recordingToken) => new(Ns.Trp + "GetReplayUri",
+        new XElement(Ns.Trp + "StreamSetup",
+            new XElement(Ns.Tt + "Stream", "RTP-Unicast"),
+            new XElement(Ns.Tt + "Transport", new XElement(Ns.Tt + "Protocol", "RTSP"))),
+        new XElement(Ns.Trp + "RecordingToken", recordingToken));
+
     // PTZ (ver20/ptz/wsdl).
     public static XElement GetPresets(string profileToken) => new(Ns.Tptz + "GetPresets", new XElement(Ns.Tptz + "ProfileToken", profileToken));
 

@@ -442,6 +442,7 @@ public sealed partial class ViewerConnection
             (rtp, rtcp) = FreeChannelPair();
         }
         _trackChannels[track] = rtp;
+        _media.OnSetup(track, request.Uri ?? "");
         _sessionId ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
         var response = RtspMessage.Response(200);
         response.Headers.Add("Transport", new TransportSpec { Tcp = true, Interleaved = (rtp, rtp + 1), Mode = tcp.Mode }.ToString());

@@ -23,6 +23,12 @@ public interface IViewerMedia : IAsyncDisposable
     bool HasVideo { get; }
 
     /// <summary>
+    /// SETUP of <paramref name="track"/> with <paramref name="requestUri"/>, exactly as the viewer sent it (players
+    /// match RTP-Info urls against it literally). Most media need not know.
+    /// </summary>
+    void OnSetup(int track, string requestUri) { }
+
+    /// <summary>
     /// PLAY: returns the response to send, and what to do right after it is queued (e.g. subscribe to the
     /// relay, so that packets follow the response on the wire).
     /// </summary>

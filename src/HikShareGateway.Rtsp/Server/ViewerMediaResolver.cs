@@ -1,5 +1,6 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Relay;
 
@@ -13,7 +14,8 @@ public sealed record ViewerContext(string Account, string SessionId, long SdpSes
 /// and the ONVIF backchannel to their own sessions. Also says which privilege a request needs, before
 /// anything touches a device.
 /// </summary>
-public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout)
+/// <param name="playback">Opens <c>/playback/…</c> sessions; null: playback answers 501.</param>
+public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout, PlaybackService? playback = null)
 {
     public const string BackchannelRequire = "www.onvif.org/ver20/backchannel";
     public const string ReplayRequire = "onvif-replay";
@@ -64,7 +66,9 @@ public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay,
         }
         if (path.Kind == ViewerPathKind.Playback)
         {
-            throw new RtspRefusal(501, "playback is not available on this gateway yet");
+            return playback is null
+                ? throw new RtspRefusal(501, "playback is not available on this gateway")
+                : await playback.OpenAsync(device, channel, path, viewer, ct);
         }
         if (IsBackchannel(request))
         {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net.Sockets;
@@ -37,6 +38,11 @@ public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseT
 /// that turns interleaved frames into pooled <see cref="RtpBuffer"/>s, with keep-alives at half the
 /// session timeout and a stall timeout. Where a camera refuses TCP (461) the tracks are set up over
 /// UDP instead. Failures surface as <see cref="DeviceException"/> and never carry credentials.
+/// <para>
+/// Playback uses the same session differently: <see cref="ConnectAsync(bool, IReadOnlyList{ValueTuple{string, string}}, CancellationToken)"/>
+/// stops after SETUP (the viewer's PLAY decides the position), and <see cref="SendAsync"/> sends PLAY/PAUSE while
+/// <see cref="RunAsync"/> reads: the read loop hands each response to the request with its CSeq.
+/// </para>
 /// </summary>
 public sealed partial class RtspUpstreamClient : IAsyncDisposable
 {
@@ -60,6 +66,17 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     private readonly Dictionary<int, (int Track, bool Rtcp)> _channels = [];
     private UdpReceiver[] _udp = [];
     private long _lastData;
+    private (string Name, string Value)[] _sessionHeaders = [];
+    private readonly ConcurrentDictionary<int, PendingRequest> _pending = new();
+    private volatile bool _readLoopRunning;
+    private volatile bool _stallDetection = true;
+
+    /// <summary>A request sent while the read loop runs, waiting for its response.</summary>
+    private sealed class PendingRequest(Action<RtspMessage>? onReadLoop)
+    {
+        public TaskCompletionSource<RtspMessage> Response { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Action<RtspMessage>? OnReadLoop { get; } = onReadLoop;
+    }
 
     public RtspUpstreamClient(Uri uri, DeviceCredentials credentials, UpstreamOptions options, TimeProvider time, ILogger logger, RtpBufferPool? pool = null)
     {
@@ -82,8 +99,39 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     public UpstreamDescription? Description { get; private set; }
 
     /// <summary>Connects and sets the session up, up to PLAY.</summary>
-    public async Task<UpstreamDescription> ConnectAsync(CancellationToken ct)
+    public Task<UpstreamDescription> ConnectAsync(CancellationToken ct) => ConnectAsync(play: true, [], ct);
+
+    /// <summary>The aggregate control URI (for PLAY, PAUSE) once set up; the device's address, never shown to viewers.</summary>
+    public string? ControlUri { get; private set; }
+
+    /// <summary>The resolved control URI of each track (index = track), as the device names them in RTP-Info.</summary>
+    public IReadOnlyList<string> TrackControls { get; private set; } = [];
+
+    /// <summary>
+    /// False while the device is not expected to send media (a paused playback): the read loop then does not end the
+    /// session for lack of data. Keep-alives go on. Setting it back to true restarts the stall clock.
+    /// </summary>
+    public bool StallDetection
     {
+        get => _stallDetection;
+        set
+        {
+            if (value)
+            {
+                Volatile.Write(ref _lastData, _time.GetTimestamp());
+            }
+            _stallDetection = value;
+        }
+    }
+
+    /// <summary>
+    /// Connects and sets the session up; PLAYs from the start only when <paramref name="play"/>.
+    /// <paramref name="sessionHeaders"/> go on every request of the session (ONVIF replay: <c>Require: onvif-replay</c>
+    /// on DESCRIBE, SETUP, PLAY and PAUSE, ONVIF Streaming §6.2).
+    /// </summary>
+    public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct)
+    {
+        _sessionHeaders = [.. sessionHeaders];
         var port = _uri.Port > 0 ? _uri.Port : 554;
         _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -115,9 +163,11 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         }
         var baseUri = describe.Headers.Get("Content-Base") ?? describe.Headers.Get("Content-Location") ?? _requestUri;
         var useUdp = false;
+        var controls = new string[tracks.Count];
         for (var i = 0; i < tracks.Count; i++)
         {
             var control = ResolveControl(baseUri, tracks[i].Control ?? sdp.SessionControl);
+            controls[i] = control;
             var setup = useUdp ? null : await SetupAsync(control, new TransportSpec { Tcp = true, Interleaved = (2 * i, 2 * i + 1) }, ct);
             if (setup is { StatusCode: 461 } || useUdp)
             {
@@ -138,8 +188,13 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
             _channels[rtcp] = (i, true);
         }
 
-        var play = await RequestAsync("PLAY", ResolveControl(baseUri, sdp.SessionControl ?? "*"), ct, ("Range", "npt=0.000-"));
-        ExpectOk(play, "PLAY");
+        TrackControls = controls;
+        ControlUri = ResolveControl(baseUri, sdp.SessionControl ?? "*");
+        if (play)
+        {
+            var response = await RequestAsync("PLAY", ControlUri, ct, ("Range", "npt=0.000-"));
+            ExpectOk(response, "PLAY");
+        }
         Description = new UpstreamDescription(sdp, tracks);
         LogConnected(_logger, Redacted, tracks.Count, useUdp ? "UDP" : "TCP interleaved");
         return Description;
@@ -190,7 +245,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         return baseUri.EndsWith('/') ? baseUri + control : baseUri + "/" + control;
     }
 
-    private static void ExpectOk(RtspMessage response, string method)
+    internal static void ExpectOk(RtspMessage response, string method)
     {
         switch (response.StatusCode)
         {
@@ -227,18 +282,80 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a request on the session's control URI while <see cref="RunAsync"/> reads, and returns its response
+    /// (answering one authentication challenge). <paramref name="onReadLoop"/> runs on the read loop when the
+    /// response arrives, before any packet that follows it is handed to the sink: the moment a seek takes effect.
+    /// </summary>
+    public async Task<RtspMessage> SendAsync(string method, IReadOnlyList<(string Name, string Value)> headers, Action<RtspMessage>? onReadLoop, CancellationToken ct)
+    {
+        if (!_readLoopRunning || ControlUri is null)
+        {
+            throw new InvalidOperationException("SendAsync needs a set-up session with its read loop running.");
+        }
+        for (var attempt = 0; ; attempt++)
+        {
+            var request = BuildRequest(method, ControlUri, [.. headers]);
+            var pending = new PendingRequest(onReadLoop);
+            _pending[request.CSeq] = pending;
+            RtspMessage response;
+            try
+            {
+                if (!_readLoopRunning)
+                {
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
+                }
+                await WriteAsync(request.ToBytes(), ct);
+                response = await pending.Response.Task.WaitAsync(_options.ResponseTimeout, _time, ct);
+            }
+            catch (TimeoutException)
+            {
+                throw new DeviceException(DeviceErrorKind.Timeout, $"the device did not answer {method} in time");
+            }
+            finally
+            {
+                _pending.TryRemove(request.CSeq, out _);
+            }
+            if (response.StatusCode == 401 && attempt == 0 && _credentials.Username is not null
+                && RtspAuth.Choose(response.Headers.GetAll("WWW-Authenticate")) is { } challenge)
+            {
+                // A stale nonce: take the new challenge and send once more.
+                _challenge = challenge;
+                _nonceCount = 0;
+                continue;
+            }
+            return response;
+        }
+    }
+
+    private void FailPending(Exception e)
+    {
+        _readLoopRunning = false;
+        foreach (var key in _pending.Keys)
+        {
+            if (_pending.TryRemove(key, out var p))
+            {
+                p.Response.TrySetException(e);
+            }
+        }
+    }
+
     private RtspMessage BuildRequest(string method, string uri, (string Name, string Value)[] headers)
     {
         var request = RtspMessage.Request(method, uri);
-        request.Headers.Add("CSeq", (++_cseq).ToString(CultureInfo.InvariantCulture));
+        request.Headers.Add("CSeq", Interlocked.Increment(ref _cseq).ToString(CultureInfo.InvariantCulture));
         request.Headers.Add("User-Agent", _options.UserAgent);
         if (_challenge is not null && _credentials.Username is not null)
         {
-            request.Headers.Add("Authorization", RtspAuth.Authorization(_challenge, _credentials.Username, _credentials.Password ?? "", method, uri, ++_nonceCount));
+            request.Headers.Add("Authorization", RtspAuth.Authorization(_challenge, _credentials.Username, _credentials.Password ?? "", method, uri, Interlocked.Increment(ref _nonceCount)));
         }
         if (_session is not null && method is not "SETUP")
         {
             request.Headers.Add("Session", _session);
+        }
+        foreach (var (n, v) in _sessionHeaders)
+        {
+            request.Headers.Add(n, v);
         }
         foreach (var (n, v) in headers)
         {
@@ -326,6 +443,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _lastData = _time.GetTimestamp();
+        _readLoopRunning = true;
         var keepAlive = KeepAliveLoopAsync(cts.Token);
         var udpLoops = _udp.Select(u => u.RunAsync(sink, () => _lastData = _time.GetTimestamp(), cts.Token)).ToArray();
         try
@@ -359,6 +477,13 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
                         reader.Advance(frame.Length);
                         _lastData = now;
                     }
+                    else if (message is { IsRequest: false } && _pending.TryRemove(message.CSeq, out var pending))
+                    {
+                        // RFC 2326 §10.12: responses arrive between interleaved frames; everything before this one
+                        // was sent before the device acted on the request, everything after it was sent after.
+                        pending.OnReadLoop?.Invoke(message);
+                        pending.Response.TrySetResult(message);
+                    }
                     else if (message is { IsRequest: false, StatusCode: 405 or 501 })
                     {
                         // The keep-alive method is not supported: OPTIONS works everywhere.
@@ -383,6 +508,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         }
         finally
         {
+            FailPending(new DeviceException(DeviceErrorKind.Failed, "the device's RTSP session ended"));
             await cts.CancelAsync();
             await keepAlive;
             await Task.WhenAll(udpLoops);
@@ -398,7 +524,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
                 {
                     await Task.Delay(interval, _time, token);
                     sinceKeepAlive += interval;
-                    if (_time.GetElapsedTime(Volatile.Read(ref _lastData)) > _options.StallTimeout)
+                    if (_stallDetection && _time.GetElapsedTime(Volatile.Read(ref _lastData)) > _options.StallTimeout)
                     {
                         await cts.CancelAsync(); // stalled: end the read loop
                         return;

@@ -3,11 +3,13 @@ using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Playback;
 using HikShareGateway.Core.Ptz;
 using HikShareGateway.Onvif.Catalog;
 using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
 using HikShareGateway.Onvif.Ptz;
+using HikShareGateway.Onvif.Recordings;
 
 namespace HikShareGateway.Composition;
 
@@ -27,6 +29,7 @@ public static class OnvifFeature
         services.AddSingleton(sp => new OnvifDeviceCatalog(StaticDeviceCatalog.FromOptions(sp.GetRequiredService<IReadOnlyList<DeviceOptions>>())));
         services.AddSingleton<IDeviceCatalog>(sp => sp.GetRequiredService<OnvifDeviceCatalog>());
         services.AddSingleton<IPtzService, OnvifPtzService>();
+        services.AddSingleton<IRecordingService, OnvifRecordingService>();
         services.AddSingleton(sp => new AlarmRouter(sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ICloudPublisher>(),
             sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>()));
         services.AddSingleton<OnvifDeviceManager>();

@@ -1,7 +1,9 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Playback;
 using HikShareGateway.Rtsp;
 using HikShareGateway.Rtsp.Demo;
+using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
@@ -30,7 +32,13 @@ public static class RtspFeature
             new CatalogUpstreamConnector(sp.GetRequiredService<IDeviceCatalog>(), options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
             options.ToRelayOptions(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
-        services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(), TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds)));
+        // Playback: one upstream session per viewer; recordings from ONVIF Profile G when the ONVIF feature provides them.
+        services.AddSingleton(sp => new PlaybackService(
+            sp.GetService<IRecordingService>() ?? new UnavailableRecordingService(),
+            options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
+            TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(),
+            TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<PlaybackService>()));
         services.AddSingleton(sp => new RtspServer(
             new ViewerServices(
                 sp.GetRequiredService<IViewerAuthenticator>(),
