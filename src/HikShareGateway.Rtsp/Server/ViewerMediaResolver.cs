@@ -2,6 +2,7 @@ using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Rtsp.Talk;
 
 namespace HikShareGateway.Rtsp.Server;
 
@@ -13,7 +14,8 @@ public sealed record ViewerContext(string Account, string SessionId, long SdpSes
 /// and the ONVIF backchannel to their own sessions. Also says which privilege a request needs, before
 /// anything touches a device.
 /// </summary>
-public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout)
+/// <param name="talk">Two-way audio; without it every backchannel DESCRIBE answers 551.</param>
+public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout, TalkService? talk = null)
 {
     public const string BackchannelRequire = "www.onvif.org/ver20/backchannel";
     public const string ReplayRequire = "onvif-replay";
@@ -66,11 +68,19 @@ public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay,
         {
             throw new RtspRefusal(501, "playback is not available on this gateway yet");
         }
+        var kind = path.Sub ? StreamKind.Sub : StreamKind.Main;
         if (IsBackchannel(request))
         {
-            throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", BackchannelRequire));
+            if (talk is null)
+            {
+                throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", BackchannelRequire));
+            }
+            if (!device.Online)
+            {
+                throw new RtspRefusal(503, "the device is offline");
+            }
+            return await talk.OpenAsync(device, channel, kind, viewer, ct);
         }
-        var kind = path.Sub ? StreamKind.Sub : StreamKind.Main;
         if (channel.StreamUri(kind) is null)
         {
             throw new RtspRefusal(404, $"channel {path.Channel} has no {(path.Sub ? "sub" : "main")} stream");

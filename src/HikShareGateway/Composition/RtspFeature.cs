@@ -1,9 +1,11 @@
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp;
 using HikShareGateway.Rtsp.Demo;
 using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Talk;
 using HikShareGateway.Rtsp.Upstream;
 
 namespace HikShareGateway.Composition;
@@ -30,7 +32,16 @@ public static class RtspFeature
             new CatalogUpstreamConnector(sp.GetRequiredService<IDeviceCatalog>(), options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
             options.ToRelayOptions(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
-        services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(), TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds)));
+        // Two-way audio: the camera's ONVIF backchannel, else the device's own API (ISAPI, registered by the ONVIF feature).
+        services.AddSingleton(sp => new TalkService(
+            sp.GetRequiredService<IAccessPolicy>(),
+            new RtspTalkTargetConnector(options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
+            sp.GetService<IDeviceTalkback>(),
+            sp.GetRequiredService<LiveRelay>(),
+            TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds),
+            sp.GetRequiredService<ILogger<TalkService>>()));
+        services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(), TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds),
+            sp.GetRequiredService<TalkService>()));
         services.AddSingleton(sp => new RtspServer(
             new ViewerServices(
                 sp.GetRequiredService<IViewerAuthenticator>(),
