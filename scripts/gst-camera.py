@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""A real RTSP "camera" for the gateway's integration tests and benchmarks, built on gst-rtsp-server.
+
+It is the peer that stands in for a Hikvision recorder: ONVIF RTSP server (RTSPOnvifServer), live
+H.264 + PCMU on Hikvision-style mount paths, an ONVIF audio backchannel, a seekable replay mount,
+optional RTSP authentication, and a plain relay mode the benchmark compares the gateway against.
+
+Contract with the test fixture (tests/HikShareGateway.Tests/Infrastructure/GstRtspCamera.cs):
+  * listens on 127.0.0.1:--port only (never on other interfaces);
+  * prints exactly "READY <port>" on stdout once the listening socket exists;
+  * exits 2 with a message on stderr if it cannot bind (the fixture then retries another port);
+  * exits 0 on SIGTERM/SIGINT, and when stdin is a pipe that closes. The fixture keeps stdin open,
+    so a test runner that dies (and with it the pipe's write end) never leaves a camera behind.
+
+Modes:
+  live   (default) /Streaming/Channels/101 (640x360) and /Streaming/Channels/102 (320x180), shared,
+         H.264 (pay0) + PCMU (pay1), ONVIF backchannel written to --backchannel-file.
+  replay --file X.mp4 served on --path (default /Streaming/tracks/101), one pipeline per client,
+         seekable (Range: npt=...), ONVIF replay (Require: onvif-replay) accepted.
+  relay  --source rtsp://... re-served on --path (default /relay): gst-rtsp-server as a relay.
+
+GStreamer 1.22 (Debian 12) findings are kept in tests/README.md ("Real camera harness").
+"""
+
+import argparse
+import os
+import signal
+import stat
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+LIVE_MAIN_PATH = "/Streaming/Channels/101"
+LIVE_SUB_PATH = "/Streaming/Channels/102"
+FPS = 25
+
+# The backchannel sink: the caps filter must be named depay_backchannel (RTSPOnvifMedia looks the
+# element up by that name to create the sendonly stream), and the sink must not be async or the
+# media never prerolls (nothing flows into a backchannel until a client sends, so an async sink would
+# wait forever and DESCRIBE would time out).
+# buffer-mode=unbuffered: filesink otherwise holds 64 KB (8 s of PCMU) until the media is torn down,
+# and tests want to see the bytes while the talker is still talking.
+# Backchannel media are never shared (RTSPOnvifMediaFactory's gen_key refuses), so every DESCRIBE
+# with the backchannel Require builds its own pipeline and re-creates (truncates) this file.
+BACKCHANNEL_LAUNCH = (
+    '( capsfilter caps="application/x-rtp, media=audio, payload=0, clock-rate=8000, encoding-name=PCMU" '
+    'name=depay_backchannel ! rtppcmudepay ! filesink location="{location}" async=false buffer-mode=unbuffered )'
+)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    p.add_argument("--mode", choices=["live", "replay", "relay"], default="live")
+    p.add_argument("--path", help="mount path (default depends on --mode)")
+    p.add_argument("--gop", type=int, default=25, help="live: x264enc key-int-max (frames)")
+    p.add_argument("--bitrate-kbps", type=int, default=1000, help="live: x264enc bitrate of the main stream")
+    p.add_argument("--backchannel-file", default="/tmp/gst-camera-backchannel.ulaw",
+                   help="live: where the ONVIF backchannel's PCMU payload is written")
+    p.add_argument("--no-backchannel", action="store_true", help="live: no ONVIF backchannel")
+    p.add_argument("--file", help="replay: the MP4 (H.264) to serve")
+    p.add_argument("--source", help="relay: the RTSP URL to pull")
+    p.add_argument("--user", help="require RTSP authentication as this user")
+    p.add_argument("--password", help="password for --user")
+    p.add_argument("--auth-method", choices=["digest", "basic"], default="digest")
+    return p.parse_args()
+
+
+def live_launch(width, height, gop, bitrate_kbps):
+    # is-live sources: the stream runs in real time whether or not anyone reads it, like a camera.
+    # tune=zerolatency drops B-frames and lookahead so the first frame leaves at once;
+    # config-interval=-1 repeats SPS/PPS with every IDR so a viewer can join mid-stream.
+    # threads=1: with zerolatency x264 otherwise uses sliced threads (one slice per core), and
+    # ffmpeg's RTSP demuxer then reports each keyframe as two packets with the same pts, which breaks
+    # frame counting in tests and benchmarks. One thread is plenty for ultrafast at 640x360.
+    return (
+        "( videotestsrc is-live=true pattern=ball "
+        f"! video/x-raw,format=I420,width={width},height={height},framerate={FPS}/1 "
+        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate_kbps} threads=1 "
+        "! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        "audiotestsrc is-live=true wave=sine volume=0.2 ! audio/x-raw,rate=8000,channels=1 "
+        "! mulawenc ! rtppcmupay name=pay1 pt=0 )"
+    )
+
+
+def onvif_factory(launch):
+    f = GstRtspServer.RTSPOnvifMediaFactory()
+    # Without this the factory builds plain RTSPMedia and every DESCRIBE answers 400 (protocols.md).
+    f.set_media_gtype(GstRtspServer.RTSPOnvifMedia)
+    f.set_launch(launch)
+    return f
+
+
+def build_factories(args):
+    """(path, factory) pairs for the chosen mode."""
+    if args.mode == "live":
+        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps))
+        # The sub stream gets a quarter of the bitrate, like a recorder's second channel.
+        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4)))
+        for f in (main, sub):
+            f.set_shared(True)  # one encoder per mount, however many viewers
+        if not args.no_backchannel:
+            main.set_backchannel_launch(BACKCHANNEL_LAUNCH.format(location=GLib.strescape(args.backchannel_file)))
+        return [(args.path or LIVE_MAIN_PATH, main), (LIVE_SUB_PATH, sub)]
+
+    if args.mode == "replay":
+        if not args.file or not os.path.isfile(args.file):
+            sys.exit(f"gst-camera: --mode replay needs --file pointing at an MP4 (got {args.file!r})")
+        location = GLib.strescape(os.path.abspath(args.file))
+        f = onvif_factory(f'( filesrc location="{location}" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )')
+        f.set_replay_support(True)  # accepts "Require: onvif-replay" (ONVIF Streaming spec §6)
+        f.set_shared(False)  # each client owns its pipeline, hence its own position and seeks
+        return [(args.path or "/Streaming/tracks/101", f)]
+
+    if not args.source:
+        sys.exit("gst-camera: --mode relay needs --source rtsp://...")
+    f = GstRtspServer.RTSPMediaFactory()
+    f.set_launch(
+        f'( rtspsrc location="{args.source}" latency=0 protocols=tcp ! rtph264depay '
+        "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    )
+    f.set_shared(True)  # one upstream session for all viewers, which is what a relay is for
+    return [(args.path or "/relay", f)]
+
+
+def configure_auth(server, factories, args):
+    """RTSP authentication for one user; unauthenticated requests get 401 with a challenge."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    # The token's role is what the factories' permissions are keyed on.
+    token.set_string("media.factory.role", args.user)
+    if args.auth_method == "digest":
+        # GStreamer >= 1.12 can challenge with Digest (RFC 2617, MD5, qop-less); credentials are
+        # registered per method, and only the methods set here are offered in WWW-Authenticate.
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        auth.add_digest(args.user, args.password or "", token)
+    else:
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password or ""), token)
+    server.set_auth(auth)
+    perms = Gst.Structure.new_from_string(
+        f"{args.user}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+    )
+    for _, f in factories:
+        f.add_role_from_structure(perms)
+
+
+def main():
+    args = parse_args()
+    Gst.init(None)
+
+    server = GstRtspServer.RTSPOnvifServer() if args.mode != "relay" else GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+
+    factories = build_factories(args)
+    if args.user:
+        configure_auth(server, factories, args)
+    mounts = server.get_mount_points()
+    for path, f in factories:
+        mounts.add_factory(path, f)
+
+    loop = GLib.MainLoop()
+    # attach() creates and binds the listening socket; 0 means it could not (port taken).
+    if server.attach(None) == 0:
+        print(f"gst-camera: cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+    def quit_loop(*_):
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, quit_loop)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, quit_loop)
+
+    # Stdin watch only for a pipe/socket (the fixture's case): a shell's </dev/null would read EOF at
+    # once and a terminal is better left to Ctrl-C.
+    mode = os.fstat(0).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        def on_stdin(fd, condition):
+            if condition & (GLib.IO_HUP | GLib.IO_ERR) or not os.read(fd, 4096):
+                loop.quit()
+                return GLib.SOURCE_REMOVE
+            return GLib.SOURCE_CONTINUE  # anything written is ignored
+
+        GLib.io_add_watch(0, GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP | GLib.IO_ERR, on_stdin)
+
+    print(f"READY {args.port}", flush=True)
+    print(f"gst-camera: {args.mode} on " + ", ".join(f"rtsp://127.0.0.1:{args.port}{p}" for p, _ in factories),
+          file=sys.stderr, flush=True)
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()
