@@ -50,6 +50,9 @@ public sealed class RtspTestClient : IAsyncDisposable
     /// <summary>The session id from the last response that carried one (without ";timeout=").</summary>
     public string? Session { get; private set; }
 
+    /// <summary>True once the server closed the connection (or the client was disposed).</summary>
+    public bool Closed => _reader.IsCompleted;
+
     public long InterleavedFrames(byte channel) => Interlocked.Read(ref _framesPerChannel[channel]);
 
     public long InterleavedBytes(byte channel) => Interlocked.Read(ref _bytesPerChannel[channel]);
