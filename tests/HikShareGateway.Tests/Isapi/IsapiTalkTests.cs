@@ -138,7 +138,8 @@ public sealed class IsapiTalkTests : IAsyncDisposable
         await Wait.UntilAsync(() => _sim.Authorized.Count == Sequence.Length, "the close", 5000);
         Assert.Equal(Sequence, _sim.Authorized);
         Assert.Equal(audio, _sim.Audio);
-        Assert.False(gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1));
+        // The floor is released once the close was answered.
+        await Wait.UntilAsync(() => !gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1), "the floor is free again", 3000);
     }
 
     [Fact]

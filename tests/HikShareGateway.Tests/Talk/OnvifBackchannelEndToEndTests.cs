@@ -91,8 +91,39 @@ public sealed class OnvifBackchannelEndToEndTests(BackchannelCameraFixture fixtu
         var media = TestSdp.ParseMedia(describe.Body);
         Assert.Single(media);
         Assert.True(media[0].IsSendOnly);
+        // SETUP and PLAY without the Require header (as GStreamer sends them) still belong to the talk session.
+        var url = gw.LiveUrl().ToString();
+        Assert.Equal(200, (await client.SendAsync("SETUP", url + "/trackID=0", [new("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])).StatusCode);
+        Assert.Equal(200, (await client.SendAsync("PLAY", url, [new("Range", "npt=0.000-")])).StatusCode);
+        Assert.True(gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1));
+        await client.SendAsync("TEARDOWN", url);
+
         // Without Require it is a plain live request: no liveView, 403.
-        Assert.Equal(403, (await client.SendAsync("DESCRIBE", gw.LiveUrl().ToString())).StatusCode);
+        await using var again = await RtspTestClient.ConnectAsync(gw.LiveUrl(), TalkTestGateway.Credential(Bob));
+        Assert.Equal(403, (await again.SendAsync("DESCRIBE", gw.LiveUrl().ToString())).StatusCode);
+    }
+
+    [Fact]
+    public async Task Talk_GrantLosesLiveView_StopsThePictures_ButNotTheTalk()
+    {
+        await using var gw = await TalkTestGateway.StartAsync(Camera.Url());
+        gw.Grant((Bob, Privilege.LiveView | Privilege.TwoWayAudio));
+        await using var client = await RtspTestClient.ConnectAsync(gw.LiveUrl(), TalkTestGateway.Credential(Bob));
+        var url = gw.LiveUrl().ToString();
+        Assert.Equal(200, (await client.SendAsync("DESCRIBE", url, [new("Require", Require)])).StatusCode);
+        Assert.Equal(200, (await client.SendAsync("SETUP", url + "/trackID=0", [new("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])).StatusCode);
+        Assert.Equal(200, (await client.SendAsync("SETUP", url + "/trackID=2", [new("Transport", "RTP/AVP/TCP;unicast;interleaved=4-5")])).StatusCode);
+        Assert.Equal(200, (await client.SendAsync("PLAY", url)).StatusCode);
+        await Wait.UntilAsync(() => client.InterleavedFrames(0) >= 10, "live video on the talk session", 10_000);
+
+        gw.Grant((Bob, Privilege.TwoWayAudio));
+        await Task.Delay(300); // what was already queued drains
+        var frames = client.InterleavedFrames(0);
+        await Task.Delay(1000); // 25 fps: ~25 frames would have come
+        Assert.Equal(frames, client.InterleavedFrames(0));
+        Assert.False(client.Closed);
+        Assert.True(gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1));
+        Assert.Equal(200, (await client.SendAsync("GET_PARAMETER", url)).StatusCode);
     }
 
     [Fact]
