@@ -19,7 +19,7 @@ namespace HikShareGateway.Onvif.Recordings;
 /// token; failing that, by position when the device has one recording per channel; or the only recording.
 /// </para>
 /// </summary>
-public sealed partial class OnvifRecordingService(IDeviceCatalog catalog, OnvifClientPool clients, ILogger<OnvifRecordingService> logger) : IRecordingService
+public sealed class OnvifRecordingService(IDeviceCatalog catalog, OnvifClientPool clients) : IRecordingService
 {
     private const int MaxMatches = 100;
     private const int MaxResultPages = 10;

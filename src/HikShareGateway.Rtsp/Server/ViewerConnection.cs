@@ -367,6 +367,12 @@ public sealed partial class ViewerConnection
     private string Authorize(RtspMessage request, ViewerRequestPath path, out Privilege action)
     {
         action = _s.Media.RequiredPrivilege(path, request);
+        if (_media is not null && _mediaPath!.StreamKey == path.StreamKey)
+        {
+            // SETUP/PLAY of an open media need what the media needs: ONVIF clients send the backchannel Require
+            // header on DESCRIBE, not always on SETUP and PLAY.
+            action = _media.Action;
+        }
         var account = Authenticate(request, path, action);
         if (!_s.Policy.IsAllowed(account, path.DeviceId, path.Channel, action))
         {
@@ -380,6 +386,13 @@ public sealed partial class ViewerConnection
     private async Task<RtspMessage> DescribeAsync(RtspMessage request)
     {
         var path = ParsePath(request);
+        var action = _s.Media.RequiredPrivilege(path, request);
+        if (_media is not null && _media.Action != action && !_playing)
+        {
+            // A DESCRIBE for other media on the same path (e.g. now with the backchannel): drop the old one first.
+            await _media.DisposeAsync();
+            _media = null;
+        }
         var account = Authorize(request, path, out _);
         await OpenMediaAsync(path, request, account);
         var response = RtspMessage.Response(200);

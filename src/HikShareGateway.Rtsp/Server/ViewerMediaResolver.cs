@@ -3,6 +3,7 @@ using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Rtsp.Talk;
 
 namespace HikShareGateway.Rtsp.Server;
 
@@ -15,7 +16,8 @@ public sealed record ViewerContext(string Account, string SessionId, long SdpSes
 /// anything touches a device.
 /// </summary>
 /// <param name="playback">Opens <c>/playback/…</c> sessions; null: playback answers 501.</param>
-public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout, PlaybackService? playback = null)
+/// <param name="talk">Two-way audio; without it every backchannel DESCRIBE answers 551.</param>
+public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout, PlaybackService? playback = null, TalkService? talk = null)
 {
     public const string BackchannelRequire = "www.onvif.org/ver20/backchannel";
     public const string ReplayRequire = "onvif-replay";
@@ -70,11 +72,19 @@ public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay,
                 ? throw new RtspRefusal(501, "playback is not available on this gateway")
                 : await playback.OpenAsync(device, channel, path, viewer, ct);
         }
+        var kind = path.Sub ? StreamKind.Sub : StreamKind.Main;
         if (IsBackchannel(request))
         {
-            throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", BackchannelRequire));
+            if (talk is null)
+            {
+                throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", BackchannelRequire));
+            }
+            if (!device.Online)
+            {
+                throw new RtspRefusal(503, "the device is offline");
+            }
+            return await talk.OpenAsync(device, channel, kind, viewer, ct);
         }
-        var kind = path.Sub ? StreamKind.Sub : StreamKind.Main;
         if (channel.StreamUri(kind) is null)
         {
             throw new RtspRefusal(404, $"channel {path.Channel} has no {(path.Sub ? "sub" : "main")} stream");

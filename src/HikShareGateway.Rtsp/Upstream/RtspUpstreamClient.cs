@@ -27,6 +27,9 @@ public sealed record UpstreamDescription(SessionDescription Sdp, IReadOnlyList<S
     public VideoCodec VideoCodec => VideoTrack < 0 ? VideoCodec.None : Tracks[VideoTrack].VideoCodec;
 }
 
+/// <summary>The device's backchannel as set up: its sendonly track and the interleaved channel that carries the talker's RTP.</summary>
+public sealed record BackchannelDescription(SdpMedia Track, byte RtpChannel);
+
 public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseTimeout, TimeSpan StallTimeout, string UserAgent)
 {
     public static UpstreamOptions Default { get; } = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), "HikShareGateway");
@@ -77,6 +80,8 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         public TaskCompletionSource<RtspMessage> Response { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public Action<RtspMessage>? OnReadLoop { get; } = onReadLoop;
     }
+
+    public const string BackchannelRequire = "www.onvif.org/ver20/backchannel";
 
     public RtspUpstreamClient(Uri uri, DeviceCredentials credentials, UpstreamOptions options, TimeProvider time, ILogger logger, RtpBufferPool? pool = null)
     {
@@ -132,26 +137,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct)
     {
         _sessionHeaders = [.. sessionHeaders];
-        var port = _uri.Port > 0 ? _uri.Port : 554;
-        _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
-        {
-            connectCts.CancelAfter(_options.ConnectTimeout);
-            try
-            {
-                await _socket.ConnectAsync(_uri.Host, port, connectCts.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new DeviceException(DeviceErrorKind.Timeout, "connecting to the device's RTSP port timed out");
-            }
-            catch (SocketException e)
-            {
-                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port ({e.SocketErrorCode})", e);
-            }
-        }
-        _stream = new NetworkStream(_socket, ownsSocket: false);
-        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+        await OpenAsync(ct);
 
         var describe = await RequestAsync("DESCRIBE", _requestUri, ct, ("Accept", "application/sdp"));
         ExpectOk(describe, "DESCRIBE");
@@ -178,7 +164,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
                 setup = await SetupAsync(control, new TransportSpec { ClientPort = (udp.RtpPort, udp.RtcpPort) }, ct);
                 ExpectOk(setup, "SETUP");
                 var answered = TransportHeader.Parse(setup.Headers.Get("Transport")).FirstOrDefault();
-                udp.Connect(((System.Net.IPEndPoint)_socket.RemoteEndPoint!).Address, answered?.ServerPort);
+                udp.Connect(((System.Net.IPEndPoint)_socket!.RemoteEndPoint!).Address, answered?.ServerPort);
                 continue;
             }
             ExpectOk(setup!, "SETUP");
@@ -198,6 +184,92 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         Description = new UpstreamDescription(sdp, tracks);
         LogConnected(_logger, Redacted, tracks.Count, useUdp ? "UDP" : "TCP interleaved");
         return Description;
+    }
+
+    /// <summary>Set after <see cref="ConnectBackchannelAsync"/>.</summary>
+    public BackchannelDescription? Backchannel { get; private set; }
+
+    /// <summary>
+    /// ONVIF audio backchannel (ONVIF Streaming spec §5.3): DESCRIBE with <c>Require: www.onvif.org/ver20/backchannel</c>
+    /// (kept on every later request of this session), SETUP of the first <c>a=sendonly</c> audio track only, interleaved,
+    /// then PLAY. Afterwards <see cref="WriteInterleavedAsync"/> carries the talker's RTP and <see cref="RunAsync"/> keeps the
+    /// session alive (the device sends nothing, so there is no stall timeout). Throws <see cref="DeviceException"/> with
+    /// <see cref="DeviceErrorKind.NotSupported"/> when the device answers 551 or offers no sendonly track.
+    /// </summary>
+    public async Task<BackchannelDescription> ConnectBackchannelAsync(CancellationToken ct)
+    {
+        _sessionHeaders = [("Require", BackchannelRequire)];
+        _stallDetection = false;
+        await OpenAsync(ct);
+        var describe = await RequestAsync("DESCRIBE", _requestUri, ct, ("Accept", "application/sdp"));
+        if (describe.StatusCode == 551)
+        {
+            throw new DeviceException(DeviceErrorKind.NotSupported, "the device has no audio backchannel (551)");
+        }
+        ExpectOk(describe, "DESCRIBE");
+        var sdp = SessionDescription.Parse(describe.BodyText);
+        var track = sdp.Media.Find(m => m.Type == "audio" && m.Direction == "sendonly")
+                    ?? throw new DeviceException(DeviceErrorKind.NotSupported, "the device's SDP has no sendonly audio track (no backchannel)");
+        var baseUri = describe.Headers.Get("Content-Base") ?? describe.Headers.Get("Content-Location") ?? _requestUri;
+        var setup = await SetupAsync(ResolveControl(baseUri, track.Control ?? sdp.SessionControl), new TransportSpec { Tcp = true, Interleaved = (0, 1) }, ct);
+        if (setup.StatusCode == 461)
+        {
+            throw new DeviceException(DeviceErrorKind.NotSupported, "the device refuses its backchannel over TCP (461)");
+        }
+        ExpectOk(setup, "SETUP");
+        var transport = TransportHeader.Parse(setup.Headers.Get("Transport")).FirstOrDefault();
+        var (rtp, _) = transport?.Interleaved ?? (0, 1);
+        var play = await RequestAsync("PLAY", ResolveControl(baseUri, sdp.SessionControl ?? "*"), ct, ("Range", "npt=0.000-"));
+        ExpectOk(play, "PLAY");
+        Backchannel = new BackchannelDescription(track, (byte)rtp);
+        LogBackchannel(_logger, Redacted, track.EncodingName ?? "?");
+        return Backchannel;
+    }
+
+    /// <summary>
+    /// Sends one interleaved frame (<c>$</c>, channel, length, then the RTP or RTCP packet: RFC 2326 §10.12) to the
+    /// device on the RTSP connection, serialised with requests (keep-alives) by the write lock. The caller keeps
+    /// <paramref name="frame"/>'s buffer and may reuse it once the task completed.
+    /// </summary>
+    public async ValueTask WriteInterleavedAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await _stream!.WriteAsync(frame, ct);
+        }
+        catch (IOException e)
+        {
+            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async Task OpenAsync(CancellationToken ct)
+    {
+        var port = _uri.Port > 0 ? _uri.Port : 554;
+        _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            connectCts.CancelAfter(_options.ConnectTimeout);
+            try
+            {
+                await _socket.ConnectAsync(_uri.Host, port, connectCts.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new DeviceException(DeviceErrorKind.Timeout, "connecting to the device's RTSP port timed out");
+            }
+            catch (SocketException e)
+            {
+                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port ({e.SocketErrorCode})", e);
+            }
+        }
+        _stream = new NetworkStream(_socket, ownsSocket: false);
+        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
     }
 
     /// <summary>The URI for logs: no user info, no query.</summary>
@@ -573,4 +645,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Upstream {Uri} playing: {Tracks} track(s) over {Transport}")]
     private static partial void LogConnected(ILogger logger, string uri, int tracks, string transport);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Upstream {Uri} backchannel open ({Encoding})")]
+    private static partial void LogBackchannel(ILogger logger, string uri, string encoding);
 }

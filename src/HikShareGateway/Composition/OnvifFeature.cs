@@ -1,5 +1,6 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Alarms;
+using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
@@ -8,6 +9,7 @@ using HikShareGateway.Core.Ptz;
 using HikShareGateway.Onvif.Catalog;
 using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
+using HikShareGateway.Onvif.Isapi;
 using HikShareGateway.Onvif.Ptz;
 using HikShareGateway.Onvif.Recordings;
 
@@ -28,8 +30,14 @@ public static class OnvifFeature
         services.AddSingleton(sp => new OnvifClientPool(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(sp => new OnvifDeviceCatalog(StaticDeviceCatalog.FromOptions(sp.GetRequiredService<IReadOnlyList<DeviceOptions>>())));
         services.AddSingleton<IDeviceCatalog>(sp => sp.GetRequiredService<OnvifDeviceCatalog>());
-        services.AddSingleton<IPtzService, OnvifPtzService>();
+        // PTZ: ONVIF where the channel has it, Hikvision ISAPI where the device has an IsapiUrl and no ONVIF PTZ.
+        services.AddSingleton(sp => new IsapiClientPool(options));
+        services.AddSingleton<OnvifPtzService>();
+        services.AddSingleton<IsapiPtzService>();
+        services.AddSingleton<IPtzService, DevicePtzService>();
         services.AddSingleton<IRecordingService, OnvifRecordingService>();
+        // Two-way audio for devices without an ONVIF backchannel (the RTSP feature tries the backchannel first).
+        services.AddSingleton<IDeviceTalkback, IsapiTalkback>();
         services.AddSingleton(sp => new AlarmRouter(sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ICloudPublisher>(),
             sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>()));
         services.AddSingleton<OnvifDeviceManager>();

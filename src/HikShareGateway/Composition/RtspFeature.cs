@@ -1,4 +1,5 @@
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Playback;
 using HikShareGateway.Rtsp;
@@ -6,6 +7,7 @@ using HikShareGateway.Rtsp.Demo;
 using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Talk;
 using HikShareGateway.Rtsp.Upstream;
 
 namespace HikShareGateway.Composition;
@@ -37,8 +39,16 @@ public static class RtspFeature
             sp.GetService<IRecordingService>() ?? new UnavailableRecordingService(),
             options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        // Two-way audio: the camera's ONVIF backchannel, else the device's own API (ISAPI, registered by the ONVIF feature).
+        services.AddSingleton(sp => new TalkService(
+            sp.GetRequiredService<IAccessPolicy>(),
+            new RtspTalkTargetConnector(options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
+            sp.GetService<IDeviceTalkback>(),
+            sp.GetRequiredService<LiveRelay>(),
+            TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds),
+            sp.GetRequiredService<ILogger<TalkService>>()));
         services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(),
-            TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<PlaybackService>()));
+            TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<PlaybackService>(), sp.GetRequiredService<TalkService>()));
         services.AddSingleton(sp => new RtspServer(
             new ViewerServices(
                 sp.GetRequiredService<IViewerAuthenticator>(),

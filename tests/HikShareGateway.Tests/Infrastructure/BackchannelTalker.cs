@@ -94,6 +94,9 @@ public sealed class BackchannelTalker : IAsyncDisposable
 
     public long PacketsSent { get; private set; }
 
+    /// <summary>True once the server closed the talker's connection (e.g. a gateway revoking it).</summary>
+    public bool ConnectionClosed => _client.IsClosed;
+
     /// <summary>DESCRIBE, SETUP (backchannel track only) and PLAY; throws with the camera's answer if a step fails.</summary>
     public static async Task<BackchannelTalker> StartAsync(Uri url, NetworkCredential? credentials = null, CancellationToken ct = default)
     {

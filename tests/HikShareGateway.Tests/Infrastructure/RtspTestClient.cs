@@ -53,6 +53,9 @@ public sealed class RtspTestClient : IAsyncDisposable
     /// <summary>Completes when the server closed the connection (or the client was disposed).</summary>
     public Task Closed => _reader;
 
+    /// <summary>True once the server closed the connection (or the client was disposed).</summary>
+    public bool IsClosed => _reader.IsCompleted;
+
     public long InterleavedFrames(byte channel) => Interlocked.Read(ref _framesPerChannel[channel]);
 
     public long InterleavedBytes(byte channel) => Interlocked.Read(ref _bytesPerChannel[channel]);

@@ -35,7 +35,7 @@ public sealed class PlaybackOnvifTests : IAsyncLifetime
         var creds = new DeviceCredentials(_sim.Device.Username, _sim.Device.Password);
         catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(_sim.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
         _id = _sim.Device.Serial;
-        _service = new OnvifRecordingService(catalog, _pool, NullLogger<OnvifRecordingService>.Instance);
+        _service = new OnvifRecordingService(catalog, _pool);
     }
 
     public async Task DisposeAsync()
