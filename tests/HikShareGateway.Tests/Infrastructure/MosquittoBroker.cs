@@ -125,7 +125,9 @@ public sealed class MosquittoBroker : IAsyncDisposable
             caReq.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
             caReq.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
                 System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign | System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.CrlSign, true));
-            using var ca = caReq.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7));
+            // One instant for both: two UtcNow reads can straddle a second and put the leaf's notAfter past the CA's.
+            var now = DateTimeOffset.UtcNow;
+            using var ca = caReq.CreateSelfSigned(now.AddDays(-1), now.AddDays(7));
 
             using var serverKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
             var req = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", serverKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
@@ -135,7 +137,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
             req.CertificateExtensions.Add(san.Build());
             req.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension(
                 [new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false));
-            using var server = req.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7), [1, 2, 3, 4, 5, 6, 7, 8]);
+            using var server = req.Create(ca, now.AddDays(-1), now.AddDays(6), [1, 2, 3, 4, 5, 6, 7, 8]);
 
             var caPath = Path.Combine(dir, "ca.pem");
             var certPath = Path.Combine(dir, "server.pem");
