@@ -28,10 +28,10 @@ public sealed record ViewerQueueLimits(int MaxBytes, TimeSpan MaxDelay, int MaxO
 public sealed class ViewerOutput
 {
     /// <summary>
-    /// Segments per sendmsg. The runtime pins and builds iovecs on the stack for up to 8 buffers and
-    /// allocates beyond that, so larger batches are sent as several calls.
+    /// Segments per send: up to 64 in one non-blocking sendmsg of our own (<see cref="GatherSend"/>) where supported;
+    /// otherwise 8, the most the runtime's gather send takes without allocating.
     /// </summary>
-    private const int MaxSegmentsPerSend = 8;
+    private static readonly int MaxSegmentsPerSend = GatherSend.IsSupported ? GatherSend.MaxSegments : 8;
     // The queue starts small and doubles up to the maximum: a thousand idle-ish viewers must not cost
     // a thousand full-size rings (the byte and delay limits usually bite long before the maximum).
     private const int InitialRingCapacity = 64;
@@ -47,7 +47,7 @@ public sealed class ViewerOutput
     private readonly SocketSender _sender = new();
     private readonly List<ArraySegment<byte>> _segments = new(MaxSegmentsPerSend);
     private readonly Entry[] _inflight = new Entry[MaxSegmentsPerSend];
-    private readonly byte[] _headers = new byte[MaxSegmentsPerSend * 4];
+    private readonly byte[] _headers = GC.AllocateArray<byte>(MaxSegmentsPerSend * 4, pinned: true);
     private readonly long[] _overflowTimes;
     // Interleaved RTP channel per track as the viewer chose it in SETUP; -1 = track not set up.
     private int[] _channelOfTrack = [];
@@ -280,7 +280,7 @@ public sealed class ViewerOutput
                 await _signal.WaitAsync();
                 while (true)
                 {
-                    var n = TakeBatch(out var done);
+                    var n = TakeBatch(out var done, out var bytes, out var hasControl);
                     if (n == 0)
                     {
                         if (done)
@@ -292,7 +292,13 @@ public sealed class ViewerOutput
                     _sendStartedAt = _time.GetTimestamp();
                     try
                     {
-                        await _sender.SendAsync(_socket, _segments);
+                        // RTSP messages live in ordinary (movable) arrays: those batches take the runtime's path.
+                        var sent = GatherSend.IsSupported && !hasControl ? GatherSend.TrySend(_socket, _segments) : 0;
+                        if (sent < bytes)
+                        {
+                            GatherSend.Advance(_segments, sent);
+                            await _sender.SendAsync(_socket, _segments);
+                        }
                     }
                     finally
                     {
@@ -312,10 +318,12 @@ public sealed class ViewerOutput
         }
     }
 
-    private int TakeBatch(out bool done)
+    private int TakeBatch(out bool done, out long total, out bool hasControl)
     {
         _segments.Clear();
         long packets = 0, bytes = 0;
+        total = 0;
+        hasControl = false;
         lock (_gate)
         {
             var n = 0;
@@ -350,6 +358,8 @@ public sealed class ViewerOutput
                 else
                 {
                     _segments.Add(_inflight[n].Control!);
+                    total += _inflight[n].Control!.Length;
+                    hasControl = true;
                 }
                 n++;
                 if (_segments.Count >= MaxSegmentsPerSend - 1)
@@ -358,6 +368,7 @@ public sealed class ViewerOutput
                 }
             }
             done = n == 0 && _completed;
+            total += bytes;
             if (n > 0)
             {
                 PacketsSent += packets;
