@@ -67,6 +67,8 @@ public sealed partial class DemoCamera : IAsyncDisposable
 
     public int Port { get; private set; }
     public int FrameCount => _frames.Count;
+    /// <summary>Refuse RTP over TCP (461) and send RTP over UDP to the client's ports, like some older DVRs (tests).</summary>
+    public bool UdpOnly { get; init; }
     /// <summary>PLAY requests served so far (tests: one upstream shared by many viewers).</summary>
     public int Plays => Volatile.Read(ref _plays);
     /// <summary>Clients streaming now.</summary>
@@ -144,6 +146,7 @@ public sealed partial class DemoCamera : IAsyncDisposable
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         Task? streaming = null;
         var session = Convert.ToHexString(RandomNumberGenerator.GetBytes(4));
+        var client = new ClientState();
         try
         {
             while (true)
@@ -156,7 +159,7 @@ public sealed partial class DemoCamera : IAsyncDisposable
                 }
                 if (request is not null)
                 {
-                    var response = Answer(request, session, out var play, out var teardown);
+                    var response = Answer(request, session, client, out var play, out var teardown);
                     await Send(response.ToBytes());
                     if (play && streaming is null)
                     {
@@ -208,6 +211,7 @@ public sealed partial class DemoCamera : IAsyncDisposable
             var ts = (uint)Random.Shared.Next();
             var tick = (uint)(90000 / _fps);
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1.0 / _fps), _time);
+            Socket? udpSocket = null;
             var frame = 0;
             Interlocked.Increment(ref _streaming);
             try
@@ -232,7 +236,21 @@ public sealed partial class DemoCamera : IAsyncDisposable
                         p.CopyTo(buffer.AsSpan(o + 16));
                         o += p.Length + 16;
                     }
-                    await Send(buffer);
+                    if (client.UdpRtpPort is { } udpPort)
+                    {
+                        // The same packets without their 4-byte interleaved headers, one datagram each.
+                        udpSocket ??= new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                        for (var at = 0; at < o;)
+                        {
+                            var len = BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(at + 2));
+                            await udpSocket.SendToAsync(buffer.AsMemory(at + 4, len), SocketFlags.None, new IPEndPoint(IPAddress.Loopback, udpPort), ct);
+                            at += 4 + len;
+                        }
+                    }
+                    else
+                    {
+                        await Send(buffer);
+                    }
                     ts += tick;
                     frame = (frame + 1) % _frames.Count;
                 }
@@ -243,6 +261,7 @@ public sealed partial class DemoCamera : IAsyncDisposable
             }
             finally
             {
+                udpSocket?.Dispose();
                 Interlocked.Decrement(ref _streaming);
             }
         }
@@ -279,7 +298,12 @@ public sealed partial class DemoCamera : IAsyncDisposable
         return (request, bad);
     }
 
-    private RtspMessage Answer(RtspMessage request, string session, out bool play, out bool teardown)
+    private sealed class ClientState
+    {
+        public int? UdpRtpPort;
+    }
+
+    private RtspMessage Answer(RtspMessage request, string session, ClientState client, out bool play, out bool teardown)
     {
         play = teardown = false;
         RtspMessage response;
@@ -309,8 +333,18 @@ public sealed partial class DemoCamera : IAsyncDisposable
                         "a=framerate:25\r\na=control:trackID=1\r\n");
                     break;
                 case "SETUP" when known:
-                    var t = TransportHeader.Parse(request.Headers.Get("Transport")).FirstOrDefault(x => x.Tcp);
-                    if (t is null)
+                    var offered = TransportHeader.Parse(request.Headers.Get("Transport"));
+                    var t = offered.FirstOrDefault(x => x.Tcp);
+                    var udp = offered.FirstOrDefault(x => !x.Tcp && x.ClientPort is not null);
+                    if (UdpOnly && udp is not null)
+                    {
+                        client.UdpRtpPort = udp.ClientPort!.Value.Rtp;
+                        response = RtspMessage.Response(200);
+                        response.Headers.Add("Transport", $"RTP/AVP;unicast;client_port={udp.ClientPort.Value.Rtp}-{udp.ClientPort.Value.Rtcp};server_port={Port}-{Port + 1}");
+                        response.Headers.Add("Session", session + ";timeout=60");
+                        break;
+                    }
+                    if (t is null || UdpOnly)
                     {
                         response = RtspMessage.Response(461);
                         break;

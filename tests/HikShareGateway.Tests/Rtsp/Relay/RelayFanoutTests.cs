@@ -154,6 +154,19 @@ public sealed class RelayFanoutTests
     }
 
     [Fact]
+    public async Task CameraRefusesTcp_461_GatewayTakesRtpOverUdp_ViewersStillGetTcpInterleaved()
+    {
+        await using var h = await StartAsync(new Options { UdpOnlyCamera = true });
+        h.Grant(LiveShare(Bob));
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
+        var packets = await c.ReadPacketsAsync(50, TimeSpan.FromSeconds(10));
+        Assert.Equal(50, packets.Count);
+        Assert.All(packets, p => Assert.True(RtpPacket.TryParse(p, out _)));
+        Assert.Equal(1, h.Camera!.Plays);
+    }
+
+    [Fact]
     public async Task UnreachableDevice_Describe502Quickly_AndTheGatewayCarriesOn()
     {
         var dead = Infrastructure.PortAllocator.GetFreeTcpPort();

@@ -61,6 +61,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         public DeviceCredentials? Credentials { get; init; }
         public bool StartCamera { get; init; } = true;
         public int MaxConnections { get; init; } = 1000;
+        /// <summary>The demo recorder refuses TCP (461) and sends RTP over UDP.</summary>
+        public bool UdpOnlyCamera { get; init; }
     }
 
     public static byte[] Clip => File.ReadAllBytes(RtspFeature.FindDemoClip() ?? throw new FileNotFoundException("demo clip"));
@@ -73,7 +75,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         var cameraPort = 0;
         if (options.StartCamera && options.MainUri is null)
         {
-            camera = new DemoCamera(Clip, 25, CameraUser, CameraPassword, time, NullLogger.Instance);
+            camera = new DemoCamera(Clip, 25, CameraUser, CameraPassword, time, NullLogger.Instance) { UdpOnly = options.UdpOnlyCamera };
             camera.Start(0);
             cameraPort = camera.Port;
         }
