@@ -231,22 +231,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     /// device on the RTSP connection, serialised with requests (keep-alives) by the write lock. The caller keeps
     /// <paramref name="frame"/>'s buffer and may reuse it once the task completed.
     /// </summary>
-    public async ValueTask WriteInterleavedAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
-    {
-        await _writeLock.WaitAsync(ct);
-        try
-        {
-            await _stream!.WriteAsync(frame, ct);
-        }
-        catch (IOException e)
-        {
-            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    public ValueTask WriteInterleavedAsync(ReadOnlyMemory<byte> frame, CancellationToken ct) => new(WriteAsync(frame, ct));
 
     private async Task OpenAsync(CancellationToken ct)
     {
@@ -436,7 +421,8 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         return request;
     }
 
-    private async Task WriteAsync(byte[] bytes, CancellationToken ct)
+    /// <summary>Requests and interleaved frames share the connection: one writer at a time.</summary>
+    private async Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
     {
         await _writeLock.WaitAsync(ct);
         try
