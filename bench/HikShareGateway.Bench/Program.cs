@@ -6,7 +6,7 @@ public static class Program
     private static readonly Dictionary<string, (string Description, Func<string[], Task<int>> Run)> Benchmarks = new(StringComparer.Ordinal)
     {
         ["access-check"] = ("IAccessPolicy.IsAllowed: ns and bytes allocated per check", Access.AccessCheckBench.RunAsync),
-        ["revocation"] = ("100 live TCP sessions cut by one delta via mosquitto: publish -> last close p50/p99", Access.RevocationBench.RunAsync),
+        ["revocation"] = ("100 live sessions (--rtsp: real RTSP viewers through the relay) cut by one delta via mosquitto: publish -> last close p50/p99", Access.RevocationBench.RunAsync),
         ["fanout"] = ("1 camera of 4 Mbit/s to 100/500/1000 RTSP viewers: gateway vs gst-rtsp-server (bitrate, loss, latency, CPU, RSS, B/packet)", Relay.FanoutBench.RunAsync),
         ["onvif-parse"] = ("ONVIF SOAP parse cost (GetProfiles of a 32-channel NVR, PullMessages → alarms)", OnvifParseBench.RunAsync),
     };

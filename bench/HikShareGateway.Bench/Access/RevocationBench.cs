@@ -33,6 +33,7 @@ public static class RevocationBench
         var rounds = AccessCheckBench.ArgInt(args, "--rounds", 100);
         var sessions = AccessCheckBench.ArgInt(args, "--sessions", 100);
         var noDelay = args.Contains("--broker-nodelay");
+        var rtsp = args.Contains("--rtsp");
         await using var mosquitto = await BenchMosquitto.StartAsync(noDelay);
         var key = Ed25519SigningKey.Generate("bench");
         using var store = new GrantsStore(new GrantsStoreSettings(Gw, null), new TrustedKeySet([key.Public]), TimeProvider.System, NullLogger<GrantsStore>.Instance);
@@ -57,6 +58,8 @@ public static class RevocationBench
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        // --rtsp: real viewer sessions through the gateway's RTSP server and live relay, fed by the demo recorder.
+        await using var relay = rtsp ? await RtspRig.StartAsync(store, registry, audit, key, Gw, Device) : null;
         var endToEnd = new List<double>();
         var fromApplied = new List<double>();
         long appliedAt = 0;
@@ -71,7 +74,19 @@ public static class RevocationBench
             var viewers = new List<Socket>();
             var closedAt = new long[sessions];
             var readers = new List<Task>();
-            for (var i = 0; i < sessions; i++)
+            for (var i = 0; i < sessions && relay is not null; i++)
+            {
+                var viewer = await relay.PlayAsync(Viewer);
+                viewers.Add(viewer);
+                var index = i;
+                readers.Add(Task.Run(async () =>
+                {
+                    var buf = new byte[64 * 1024];
+                    while (await viewer.ReceiveAsync(buf, SocketFlags.None) > 0) { }
+                    closedAt[index] = Stopwatch.GetTimestamp();
+                }));
+            }
+            for (var i = 0; i < sessions && relay is null; i++)
             {
                 var viewer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 await viewer.ConnectAsync(IPAddress.Loopback, port);
@@ -115,11 +130,13 @@ public static class RevocationBench
         await client.StopAsync(CancellationToken.None);
         endToEnd.Sort();
         fromApplied.Sort();
-        Console.WriteLine($"revocation: {sessions} live loopback TCP sessions, one signed delta removing their share via mosquitto");
+        Console.WriteLine(rtsp
+            ? $"revocation: {sessions} RTSP viewers playing through the gateway's RTSP server (demo recorder upstream), one signed delta removing their share via mosquitto"
+            : $"revocation: {sessions} live loopback TCP sessions, one signed delta removing their share via mosquitto");
         Console.WriteLine($"  rounds               {rounds}   (mosquitto set_tcp_nodelay {(noDelay ? "true" : "false, its default")})");
         Console.WriteLine($"  publish -> last close  p50 {Percentile(endToEnd, 0.50):F2} ms   p99 {Percentile(endToEnd, 0.99):F2} ms   max {endToEnd[^1]:F2} ms");
         Console.WriteLine($"  applied -> last close  p50 {Percentile(fromApplied, 0.50):F2} ms   p99 {Percentile(fromApplied, 0.99):F2} ms   max {fromApplied[^1]:F2} ms  (contract: 100 ms)");
-        Console.WriteLine("  command: dotnet run -c Release --project bench/HikShareGateway.Bench -- revocation [--rounds 100] [--sessions 100] [--broker-nodelay]");
+        Console.WriteLine("  command: dotnet run -c Release --project bench/HikShareGateway.Bench -- revocation [--rounds 100] [--sessions 100] [--broker-nodelay] [--rtsp]");
         return 0;
     }
 
