@@ -22,7 +22,7 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
         catch (System.Net.Sockets.SocketException e)
         {
             // Clear words for the installer instead of a stack trace; the host stops with an error.
-            throw new InvalidOperationException($"Rtsp:Port {options.Port}: cannot listen ({e.SocketErrorCode}). Is another RTSP server (or another gateway) using it? Pick a free port.", e);
+            throw new Core.Configuration.StartupException($"Rtsp:Port {options.Port}: cannot listen ({e.SocketErrorCode}). Is another RTSP server (or another gateway) using it? Pick a free port.", e);
         }
         return Task.CompletedTask;
     }

@@ -51,4 +51,6 @@ public static class ExitCodes
     public const int Usage = 2;
     /// <summary>sysexits.h EX_CONFIG: the unit does not restart on it (RestartPreventExitStatus=78).</summary>
     public const int Config = 78;
+    /// <summary>sysexits.h EX_UNAVAILABLE: a port in use or a missing file at start; systemd restarts (it may clear).</summary>
+    public const int Unavailable = 69;
 }

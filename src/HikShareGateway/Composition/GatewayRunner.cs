@@ -42,6 +42,13 @@ public static class GatewayRunner
             await app.RunAsync();
             return ExitCodes.Ok;
         }
+        catch (Exception e) when (Unwrap(e) is { } reason)
+        {
+            // Something the installer can fix: one clear line, no stack trace.
+            Log.Fatal("Cannot start: {Reason}", reason);
+            await Console.Error.WriteLineAsync("hikshare-gateway: cannot start: " + reason);
+            return ExitCodes.Unavailable;
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Log.Fatal(e, "The gateway stopped on an unexpected error");
@@ -52,6 +59,16 @@ public static class GatewayRunner
             await Log.CloseAndFlushAsync();
         }
     }
+
+    /// <summary>A start-up failure with an installer's fix (ours, or Kestrel's "address already in use"), or null.</summary>
+    private static string? Unwrap(Exception e) => e switch
+    {
+        StartupException s => s.Message,
+        AggregateException { InnerExceptions.Count: 1 } a => Unwrap(a.InnerExceptions[0]),
+        IOException io when io.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException
+            => io.Message + " (Http:Port or Admin:Port is used by another program: pick a free port)",
+        _ => null,
+    };
 
     /// <summary>
     /// Structured console logs. Under systemd (JOURNAL_STREAM set) timestamps are left to journald and
@@ -67,6 +84,8 @@ public static class GatewayRunner
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+            // A failed start is rethrown and reported once by RunAsync (one line for an installer's mistake).
+            .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", LogEventLevel.Fatal)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
             .Enrich.FromLogContext()
             .Enrich.With<SdPriorityEnricher>()

@@ -96,7 +96,7 @@ public static class RtspFeature
             }
             catch (System.Net.Sockets.SocketException e)
             {
-                throw new InvalidOperationException($"the demo recorder cannot listen on 127.0.0.1:{port} ({e.SocketErrorCode}); is another demo running? Set HIKSHARE_Devices__0__Channels__0__Main to another port.", e);
+                throw new Core.Configuration.StartupException($"the demo recorder cannot listen on 127.0.0.1:{port} ({e.SocketErrorCode}); is another demo running? Set HIKSHARE_Devices__0__Channels__0__Main to another port.", e);
             }
         }
 

@@ -103,6 +103,26 @@ public sealed partial class DemoProcessTests
         }
     }
 
+    [Fact]
+    public async Task RtspPortInUse_OneClearLine_ExitCode69()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Any, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var dir = Path.Combine(Path.GetTempPath(), "hikshare-port-test-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        var config = Path.Combine(dir, "gateway.json");
+        File.WriteAllText(config, $$"""
+            { "Gateway": { "Id": "gw-port", "StateDirectory": "{{dir}}" }, "Rtsp": { "Port": {{port}}, "BindAddress": "0.0.0.0" },
+              "Http": { "Port": 0 }, "Admin": { "Port": {{PortAllocator.GetFreeTcpPort()}} }, "Discovery": { "Enabled": false } }
+            """);
+        var run = await ToolRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "hikshare-gateway.dll"), "--config", config], TimeSpan.FromSeconds(60));
+        Directory.Delete(dir, recursive: true);
+        Assert.Equal(69, run.ExitCode);
+        Assert.Contains($"hikshare-gateway: cannot start: Rtsp:Port {port}: cannot listen (AddressAlreadyInUse)", run.Stderr);
+        Assert.DoesNotContain("   at ", run.Stdout + run.Stderr); // no stack trace for an installer's mistake
+    }
+
     private const string DemoDefaultsPassword = "demo-password";
 
     [GeneratedRegex(@"rtsp://127\.0\.0\.1:\d+/live/demo-nvr-1/1/main\?token=[A-Za-z0-9_\-\.]+")]
