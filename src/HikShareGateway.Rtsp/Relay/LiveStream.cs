@@ -157,10 +157,11 @@ public sealed partial class LiveStream : IUpstreamSink
                 {
                     output.Enqueue(b, now);
                 }
-                output.Flush();
             }
             _subscribers = [.. _subscribers, output];
         }
+        // Outside the lock: the flush may run the viewer's writer on this thread.
+        output.Flush();
     }
 
     public void Unsubscribe(ViewerOutput output)
@@ -200,11 +201,36 @@ public sealed partial class LiveStream : IUpstreamSink
         buffer.Release();
     }
 
+    /// <summary>
+    /// Wakes every viewer's writer once per upstream read. A flush runs the writer's non-blocking send on the calling
+    /// thread, so the viewers are split into one slice per core: the read loop takes the first, thread-pool work items
+    /// the others. Far fewer hops than one work item per viewer, and the sends of a frame spread over the cores.
+    /// </summary>
     void IUpstreamSink.OnBatchEnd()
     {
-        foreach (var s in Volatile.Read(ref _subscribers))
+        var subscribers = Volatile.Read(ref _subscribers);
+        var slices = subscribers.Length < FlushSliceMinimum ? 1 : Math.Min(Environment.ProcessorCount, subscribers.Length / (FlushSliceMinimum / 2));
+        var size = (subscribers.Length + slices - 1) / Math.Max(1, slices);
+        for (var i = 1; i < slices; i++)
         {
-            s.Flush();
+            ThreadPool.UnsafeQueueUserWorkItem(new FlushSlice(subscribers, i * size, Math.Min(subscribers.Length, (i + 1) * size)), preferLocal: false);
+        }
+        FlushSlice.Run(subscribers, 0, Math.Min(subscribers.Length, size));
+    }
+
+    /// <summary>Below this many viewers one thread flushes them all.</summary>
+    private const int FlushSliceMinimum = 16;
+
+    private sealed class FlushSlice(ViewerOutput[] outputs, int from, int to) : IThreadPoolWorkItem
+    {
+        public void Execute() => Run(outputs, from, to);
+
+        public static void Run(ViewerOutput[] outputs, int from, int to)
+        {
+            for (var i = from; i < to; i++)
+            {
+                outputs[i].Flush();
+            }
         }
     }
 

@@ -3,14 +3,16 @@ using System.Threading.Tasks.Sources;
 namespace HikShareGateway.Rtsp.Server;
 
 /// <summary>
-/// An allocation-free auto-reset signal for exactly one waiter (a viewer's writer loop). <see cref="Set"/>
-/// never blocks and never runs the waiter inline: the producer (an upstream read loop) must not send
-/// on viewers' sockets itself.
+/// An allocation-free auto-reset signal for exactly one waiter (a viewer's writer loop). <see cref="Set"/> runs a
+/// waiting writer inline, on the caller's thread: its sends are non-blocking (<see cref="GatherSend"/>; a full socket
+/// makes the writer continue asynchronously), so the caller gets its thread back at once, and the relay spreads
+/// its viewers' flushes over a few threads (<c>LiveStream.OnBatchEnd</c>) instead of one thread-pool hop per viewer.
+/// Callers must not hold a lock the writer takes.
 /// </summary>
 internal sealed class AsyncSignal : IValueTaskSource
 {
     private const int Idle = 0, Signaled = 1, Waiting = 2;
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
     private int _state;
 
     public ValueTask WaitAsync()

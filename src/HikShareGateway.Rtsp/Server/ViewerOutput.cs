@@ -53,7 +53,8 @@ public sealed class ViewerOutput
     private int[] _channelOfTrack = [];
     private int _head, _count, _overflowIndex;
     private long _queuedBytes;
-    private bool _waitingForKeyframe, _completed, _pendingSignal;
+    private bool _waitingForKeyframe, _completed;
+    private int _pendingSignal;
     private long _sendStartedAt;
     private string? _failure;
 
@@ -167,9 +168,9 @@ public sealed class ViewerOutput
     /// <summary>Wakes the writer if packets were queued since the last flush.</summary>
     public void Flush()
     {
-        if (_pendingSignal)
+        // Flushes may run on another thread than the enqueues (the relay spreads them): take the flag atomically.
+        if (Interlocked.Exchange(ref _pendingSignal, 0) != 0)
         {
-            _pendingSignal = false;
             _signal.Set();
         }
     }
@@ -205,7 +206,7 @@ public sealed class ViewerOutput
         e.EnqueuedAt = now;
         _count++;
         _queuedBytes += buffer.Length + 4;
-        _pendingSignal = true;
+        Volatile.Write(ref _pendingSignal, 1);
     }
 
     private TimeSpan OldestPacketAge(long now)
