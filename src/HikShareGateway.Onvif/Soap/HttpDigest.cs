@@ -29,54 +29,8 @@ public sealed record DigestChallenge(string Realm, string Nonce, string? Opaque,
         return true;
     }
 
-    /// <summary>Comma-separated <c>name=value</c> / <c>name="quoted, value"</c> pairs.</summary>
-    public static Dictionary<string, string> ParseParameters(string s)
-    {
-        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        var i = 0;
-        while (i < s.Length)
-        {
-            while (i < s.Length && (s[i] == ' ' || s[i] == ',' || s[i] == '\t'))
-            {
-                i++;
-            }
-            var eq = s.IndexOf('=', i);
-            if (eq < 0)
-            {
-                break;
-            }
-            var name = s[i..eq].Trim();
-            i = eq + 1;
-            string value;
-            if (i < s.Length && s[i] == '"')
-            {
-                var sb = new StringBuilder();
-                i++;
-                while (i < s.Length && s[i] != '"')
-                {
-                    if (s[i] == '\\' && i + 1 < s.Length)
-                    {
-                        i++;
-                    }
-                    sb.Append(s[i++]);
-                }
-                i++;
-                value = sb.ToString();
-            }
-            else
-            {
-                var end = s.IndexOf(',', i);
-                if (end < 0)
-                {
-                    end = s.Length;
-                }
-                value = s[i..end].Trim();
-                i = end;
-            }
-            result[name] = value;
-        }
-        return result;
-    }
+    /// <summary>Comma-separated <c>name=value</c> / <c>name="quoted, value"</c> pairs (see <see cref="Core.Protocols.AuthParameters"/>).</summary>
+    public static Dictionary<string, string> ParseParameters(string s) => Core.Protocols.AuthParameters.Parse(s);
 }
 
 /// <summary>RFC 2617 §3.2.2 digest response (MD5, qop=auth or none). Pure: cnonce and nc are inputs.</summary>

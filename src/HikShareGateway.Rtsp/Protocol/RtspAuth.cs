@@ -82,52 +82,7 @@ public static class RtspAuth
     }
 
     /// <summary>Parses <c>name=value</c> or <c>name="value"</c> pairs separated by commas (quoted commas allowed).</summary>
-    public static Dictionary<string, string> ParseParameters(string s)
-    {
-        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        var i = 0;
-        while (i < s.Length)
-        {
-            while (i < s.Length && (s[i] == ' ' || s[i] == ',' || s[i] == '\t'))
-            {
-                i++;
-            }
-            var eq = s.IndexOf('=', i);
-            if (eq < 0)
-            {
-                break;
-            }
-            var name = s[i..eq].Trim();
-            i = eq + 1;
-            while (i < s.Length && s[i] == ' ')
-            {
-                i++;
-            }
-            string value;
-            if (i < s.Length && s[i] == '"')
-            {
-                var end = s.IndexOf('"', i + 1);
-                if (end < 0)
-                {
-                    end = s.Length;
-                }
-                value = s[(i + 1)..end];
-                i = end + 1;
-            }
-            else
-            {
-                var end = s.IndexOf(',', i);
-                if (end < 0)
-                {
-                    end = s.Length;
-                }
-                value = s[i..end].Trim();
-                i = end;
-            }
-            result[name] = value;
-        }
-        return result;
-    }
+    public static Dictionary<string, string> ParseParameters(string s) => Core.Protocols.AuthParameters.Parse(s);
 
     /// <summary>Server side: the user and password of <c>Authorization: Basic</c>, or false.</summary>
     public static bool TryParseBasic(string? header, out string user, out string password)
