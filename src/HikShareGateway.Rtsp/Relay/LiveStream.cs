@@ -45,6 +45,7 @@ public sealed partial class LiveStream : IUpstreamSink
     private ITimer? _lingerTimer;
     private VideoCodec _codec;
     private int _videoTrack = -1;
+    private RtpContinuity? _continuity;
     private Task? _loop;
 
     internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILogger logger)
@@ -179,6 +180,8 @@ public sealed partial class LiveStream : IUpstreamSink
 
     void IUpstreamSink.OnPacket(RtpBuffer buffer)
     {
+        // Still ours alone: renumber in place before anyone else holds it.
+        _continuity?.Rewrite(buffer);
         lock (_gate)
         {
             if (buffer.Track == _videoTrack && !buffer.IsRtcp)
@@ -299,6 +302,7 @@ public sealed partial class LiveStream : IUpstreamSink
                     first = description;
                     _codec = description.VideoCodec;
                     _videoTrack = description.VideoTrack;
+                    _continuity = new RtpContinuity([.. description.Tracks.Select(RtpContinuity.ClockRate)], _time);
                     _ready.TrySetResult(description);
                 }
                 else if (!SameTracks(first, description))
@@ -312,6 +316,7 @@ public sealed partial class LiveStream : IUpstreamSink
                     }
                     return;
                 }
+                _continuity?.Reconnected();
                 IsRunning = true;
                 GatewayMetrics.UpstreamSessions.Add(1);
                 backoff = _options.ReconnectMin;

@@ -144,13 +144,36 @@ public sealed class RelayFanoutTests
         h.Grant(LiveShare(Bob));
         await using var c = await RelayTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
-        Assert.NotEmpty(await c.ReadPacketsAsync(10, TimeSpan.FromSeconds(10)));
+        var before = await c.ReadPacketsAsync(10, TimeSpan.FromSeconds(10));
+        Assert.NotEmpty(before);
         await h.RestartCameraAsync(TimeSpan.FromMilliseconds(500));
-        // Media again on the same viewer connection, starting at a keyframe.
-        var again = await c.ReadPacketsAsync(30, TimeSpan.FromSeconds(15));
-        Assert.True(again.Count >= 30, $"only {again.Count} packets after the camera came back");
+        // Media again on the same viewer connection: the new camera session picks a new SSRC, sequence and timestamp
+        // base; the viewer must see one continuous stream (same SSRC, sequence +1, timestamps moving on by the gap).
+        var again = await c.ReadPacketsAsync(150, TimeSpan.FromSeconds(15));
+        Assert.True(again.Count >= 150, $"only {again.Count} packets after the camera came back");
         Assert.True(h.Camera!.Plays >= 1);
         Assert.Single(h.Registry.ActiveSessions);
+        uint? ssrc = null;
+        ushort? lastSeq = null;
+        uint? lastTs = null;
+        var biggestJump = 0L;
+        foreach (var p in before.Concat(again))
+        {
+            Assert.True(RtpPacket.TryParse(p, out var rtp));
+            ssrc ??= rtp.Ssrc;
+            Assert.Equal(ssrc, rtp.Ssrc);
+            if (lastSeq is { } ls)
+            {
+                Assert.Equal((ushort)(ls + 1), rtp.SequenceNumber);
+                var step = (int)(rtp.Timestamp - lastTs!.Value);
+                Assert.True(step >= 0, $"timestamp went back by {-step}");
+                biggestJump = Math.Max(biggestJump, step);
+            }
+            lastSeq = rtp.SequenceNumber;
+            lastTs = rtp.Timestamp;
+        }
+        // The outage (camera down 0.5 s and reconnect backoff) shows as one timestamp jump of about its length at 90 kHz.
+        Assert.InRange(biggestJump, 90_000 / 4, 90_000 * 10);
     }
 
     [Fact]
