@@ -50,4 +50,28 @@ public class ConfigurationValidationTests
         var errors = Validate(DemoDefaults.Values);
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public void Build_RtspMistakes_AllReportedWithKeyAndDefault()
+    {
+        var errors = Validate(new()
+        {
+            ["Gateway:Id"] = "gw-1",
+            ["Rtsp:Port"] = "70000",
+            ["Rtsp:BindAddress"] = "not-an-ip",
+            ["Rtsp:ViewerQueueKiB"] = "0",
+            ["Rtsp:UpstreamLingerSeconds"] = "-1",
+        });
+        Assert.Contains(errors, e => e.StartsWith("Rtsp:Port 70000 is out of range", StringComparison.Ordinal) && e.Contains("default 8554"));
+        Assert.Contains(errors, e => e.StartsWith("Rtsp:BindAddress \"not-an-ip\"", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Rtsp:ViewerQueueKiB 0", StringComparison.Ordinal) && e.Contains("default 4096"));
+        Assert.Contains(errors, e => e.StartsWith("Rtsp:UpstreamLingerSeconds -1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_RtspValueOfTheWrongType_NamesTheKey()
+    {
+        var errors = Validate(new() { ["Gateway:Id"] = "gw-1", ["Rtsp:MaxConnections"] = "abc" });
+        Assert.Contains(errors, e => e.StartsWith("Rtsp", StringComparison.Ordinal) && e.Contains("MaxConnections") && e.Contains("'abc'"));
+    }
 }
