@@ -48,6 +48,21 @@ public sealed class RelayAccessTests
     }
 
     [Fact]
+    public async Task RepeatedBadTokens_FromOneAddress_AreRefusedWithoutCheckingEvenAGoodOne()
+    {
+        await using var h = await StartAsync(new Options { AuthFailureLimit = 3 });
+        h.Grant(LiveShare(Bob));
+        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(401, (await c.RequestAsync("DESCRIBE", h.Url(token: "forged." + i))).StatusCode);
+        }
+        var limited = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
+        Assert.Equal(401, limited.StatusCode);
+        Assert.Equal(0, h.Camera!.Plays);
+    }
+
+    [Fact]
     public async Task Describe_BasicUserDifferentFromSub_401()
     {
         await using var h = await StartAsync();

@@ -61,6 +61,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         public DeviceCredentials? Credentials { get; init; }
         public bool StartCamera { get; init; } = true;
         public int MaxConnections { get; init; } = 1000;
+        public int AuthFailureLimit { get; init; } = 1000;
         /// <summary>The demo recorder refuses TCP (461) and sends RTP over UDP.</summary>
         public bool UdpOnlyCamera { get; init; }
     }
@@ -91,7 +92,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         var store = new GrantsStore(new GrantsStoreSettings(GatewayId, stateDir), Keys, time, NullLogger<GrantsStore>.Instance);
         var audit = new RecordingAuditSink();
         var registry = new SessionRegistry(store, audit, time, NullLogger<SessionRegistry>.Instance);
-        var authenticator = new ViewerAuthenticator(Keys, GatewayId, new AccessOptions { AuthFailureLimit = 1000 }, time, NullLogger<ViewerAuthenticator>.Instance);
+        var authenticator = new ViewerAuthenticator(Keys, GatewayId, new AccessOptions { AuthFailureLimit = options.AuthFailureLimit }, time, NullLogger<ViewerAuthenticator>.Instance);
         var relay = new LiveRelay(new CatalogUpstreamConnector(catalog, UpstreamOptions.Default with { StallTimeout = TimeSpan.FromSeconds(3) }, time, NullLoggerFactory.Instance),
             options.Relay, time, NullLoggerFactory.Instance);
         var resolver = new ViewerMediaResolver(catalog, relay, TimeSpan.FromSeconds(10));
