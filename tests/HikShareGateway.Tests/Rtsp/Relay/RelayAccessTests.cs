@@ -1,3 +1,4 @@
+using HikShareGateway.Tests.Infrastructure;
 using System.Diagnostics;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Access.Grants;
@@ -153,7 +154,7 @@ public sealed class RelayAccessTests
             Assert.NotEmpty(await c.ReadPacketsAsync(3, TimeSpan.FromSeconds(10)));
             Assert.Single(h.Registry.ActiveSessions);
         }
-        await WaitUntil(() => h.Audit.Events.Any(e => e.Decision == AuditDecision.End));
+        await Wait.UntilAsync(() => h.Audit.Events.Any(e => e.Decision == AuditDecision.End), "h.Audit.Events.Any(e => e.Decision == AuditDecision.End)");
         var events = h.Audit.Events.ToArray();
         Assert.Equal([AuditDecision.Allow, AuditDecision.End], events.Select(e => e.Decision));
         Assert.All(events, e => Assert.Equal(events[0].SessionId, e.SessionId));
@@ -186,7 +187,7 @@ public sealed class RelayAccessTests
         Assert.Equal(Bob, revoked.Account);
         // The other viewer is untouched.
         Assert.Equal(10, (await carol.ReadPacketsAsync(10, TimeSpan.FromSeconds(10))).Count);
-        await WaitUntil(() => h.Registry.ActiveSessions.Count == 1);
+        await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1, "h.Registry.ActiveSessions.Count == 1");
         Assert.DoesNotContain(h.Audit.Events, e => e.Decision == AuditDecision.End && e.Account == Bob);
     }
 
@@ -212,7 +213,7 @@ public sealed class RelayAccessTests
         Assert.True(await c.WaitClosedAsync(TimeSpan.FromSeconds(5)));
         Assert.True(DateTimeOffset.UtcNow >= expires);
         // The expiry timer cuts the session first and records the audit event right after.
-        await WaitUntil(() => h.Audit.Events.Any(e => e.Decision == AuditDecision.Revoked));
+        await Wait.UntilAsync(() => h.Audit.Events.Any(e => e.Decision == AuditDecision.Revoked), "h.Audit.Events.Any(e => e.Decision == AuditDecision.Revoked)");
     }
 
     [Fact]
@@ -227,18 +228,5 @@ public sealed class RelayAccessTests
         Assert.Equal(200, setup.StatusCode);
         var play = await c.RequestAsync("PLAY", h.Url(token: Token(Carol)), ("Session", setup.Headers.Get("Session")!.Split(';')[0]));
         Assert.Equal(403, play.StatusCode);
-    }
-
-    internal static async Task WaitUntil(Func<bool> condition, int timeoutMs = 5000)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.ElapsedMilliseconds > timeoutMs)
-            {
-                Assert.Fail("condition not met in time");
-            }
-            await Task.Delay(20);
-        }
     }
 }

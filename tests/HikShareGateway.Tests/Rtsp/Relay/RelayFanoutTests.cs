@@ -1,3 +1,4 @@
+using HikShareGateway.Tests.Infrastructure;
 using System.Diagnostics;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Rtsp.Protocol;
@@ -134,7 +135,7 @@ public sealed class RelayFanoutTests
             Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
         }
         Assert.Equal(1, h.Camera!.Plays);
-        await RelayAccessTests.WaitUntil(() => h.Relay.Streams.Count == 0 && h.Camera.Streaming == 0);
+        await Wait.UntilAsync(() => h.Relay.Streams.Count == 0 && h.Camera.Streaming == 0, "h.Relay.Streams.Count == 0 && h.Camera.Streaming == 0");
     }
 
     [Fact]
@@ -257,8 +258,8 @@ public sealed class RelayFanoutTests
         // The slow viewer stops reading; the fast one keeps up for several seconds.
         var fastPackets = await fast.ReadPacketsAsync(400, TimeSpan.FromSeconds(20));
         Assert.Equal(400, fastPackets.Count);
-        await RelayAccessTests.WaitUntil(() => slowConnection.Output.PacketsDropped > 0 || !h.Server.Connections.Contains(slowConnection), 10000);
-        await RelayAccessTests.WaitUntil(() => !h.Server.Connections.Contains(slowConnection), 15000);
+        await Wait.UntilAsync(() => slowConnection.Output.PacketsDropped > 0 || !h.Server.Connections.Contains(slowConnection), "slowConnection.Output.PacketsDropped > 0 || !h.Server.Connections.Contains(slowConnection)", 10000);
+        await Wait.UntilAsync(() => !h.Server.Connections.Contains(slowConnection), "!h.Server.Connections.Contains(slowConnection)", 15000);
         Assert.True(await slow.WaitClosedAsync(TimeSpan.FromSeconds(10)));
         // Still flowing to the fast viewer, in sequence.
         Assert.Equal(50, (await fast.ReadPacketsAsync(50, TimeSpan.FromSeconds(10))).Count);

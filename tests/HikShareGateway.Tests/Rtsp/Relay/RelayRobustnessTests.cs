@@ -1,3 +1,4 @@
+using HikShareGateway.Tests.Infrastructure;
 using System.Net.Sockets;
 using System.Text;
 using static HikShareGateway.Tests.Access.AccessTestKit;
@@ -141,7 +142,7 @@ public sealed class RelayRobustnessTests
                 await c.DisposeAsync();
             }
         }
-        await RelayAccessTests.WaitUntil(() => h.Server.Connections.Count == 0);
+        await Wait.UntilAsync(() => h.Server.Connections.Count == 0, "h.Server.Connections.Count == 0");
         await using var again = await RelayTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await again.RequestAsync("OPTIONS", "*")).StatusCode);
     }
@@ -156,8 +157,8 @@ public sealed class RelayRobustnessTests
         Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
         c.Socket.LingerState = new LingerOption(true, 0); // RST, no goodbye
         await c.DisposeAsync();
-        await RelayAccessTests.WaitUntil(() => h.Registry.ActiveSessions.Count == 0);
-        await RelayAccessTests.WaitUntil(() => h.Relay.Streams.Count == 0, 5000);
+        await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 0, "h.Registry.ActiveSessions.Count == 0");
+        await Wait.UntilAsync(() => h.Relay.Streams.Count == 0, "h.Relay.Streams.Count == 0", 5000);
         Assert.Contains(h.Audit.Events, e => e.Decision == HikShareGateway.Core.Access.AuditDecision.End);
     }
 
