@@ -66,7 +66,6 @@ public sealed partial class DemoCamera : IAsyncDisposable
     }
 
     public int Port { get; private set; }
-    public int FrameCount => _frames.Count;
     /// <summary>Refuse RTP over TCP (461) and send RTP over UDP to the client's ports, like some older DVRs (tests).</summary>
     public bool UdpOnly { get; init; }
     /// <summary>PLAY requests served so far (tests: one upstream shared by many viewers).</summary>

@@ -66,7 +66,6 @@ public sealed partial class LiveStream : IUpstreamSink
     public int Channel { get; }
     public StreamKind Kind { get; }
     public int SubscriberCount => Volatile.Read(ref _subscribers).Length;
-    public bool IsRunning { get; private set; }
     /// <summary>Raised (on the upstream loop) when the upstream came back with different tracks: viewers must leave.</summary>
     public event Action<string>? Invalidated;
 
@@ -317,7 +316,6 @@ public sealed partial class LiveStream : IUpstreamSink
                     return;
                 }
                 _continuity?.Reconnected();
-                IsRunning = true;
                 GatewayMetrics.UpstreamSessions.Add(1);
                 backoff = _options.ReconnectMin;
                 try
@@ -326,7 +324,6 @@ public sealed partial class LiveStream : IUpstreamSink
                 }
                 finally
                 {
-                    IsRunning = false;
                     GatewayMetrics.UpstreamSessions.Add(-1);
                     lock (_gate)
                     {

@@ -12,16 +12,14 @@ public sealed class LiveViewerMedia : IViewerMedia
     private readonly LiveStreamLease _lease;
     private bool _subscribed;
 
-    private LiveViewerMedia(LiveStreamLease lease, UpstreamDescriptionView description, string sdp)
+    private LiveViewerMedia(LiveStreamLease lease, int trackCount, bool hasVideo, string sdp)
     {
         _lease = lease;
         Sdp = sdp;
-        TrackCount = description.TrackCount;
-        HasVideo = description.HasVideo;
+        TrackCount = trackCount;
+        HasVideo = hasVideo;
         _lease.Stream.Invalidated += OnInvalidated;
     }
-
-    private readonly record struct UpstreamDescriptionView(int TrackCount, bool HasVideo);
 
     public Privilege Action => Privilege.LiveView;
     public string Sdp { get; }
@@ -38,7 +36,7 @@ public sealed class LiveViewerMedia : IViewerMedia
             var description = await lease.Stream.Ready.WaitAsync(timeout, ct);
             var name = $"{deviceId} channel {channel} {(kind == StreamKind.Sub ? "sub" : "main")}";
             var sdp = SdpBuilder.Build(name, sessionId, description.Tracks);
-            return new LiveViewerMedia(lease, new UpstreamDescriptionView(description.Tracks.Count, description.VideoTrack >= 0), sdp);
+            return new LiveViewerMedia(lease, description.Tracks.Count, description.VideoTrack >= 0, sdp);
         }
         catch (TimeoutException)
         {

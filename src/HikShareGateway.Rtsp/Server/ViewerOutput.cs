@@ -67,10 +67,7 @@ public sealed class ViewerOutput
         _overflowTimes = new long[Math.Max(1, limits.MaxOverflows)];
     }
 
-    public long PacketsSent { get; private set; }
-    public long BytesSent { get; private set; }
     public long PacketsDropped { get; private set; }
-    public int Overflows { get; private set; }
 
     private struct Entry
     {
@@ -244,7 +241,6 @@ public sealed class ViewerOutput
         _count = kept;
         _queuedBytes = 0;
         _waitingForKeyframe = true;
-        Overflows++;
         // Disconnect when the oldest of the last MaxOverflows overflows is within the window.
         var oldest = _overflowTimes[_overflowIndex];
         _overflowTimes[_overflowIndex] = now;
@@ -328,7 +324,8 @@ public sealed class ViewerOutput
         lock (_gate)
         {
             var n = 0;
-            while (n < MaxSegmentsPerSend - 1 && _count > 0)
+            // Each entry adds one or two segments; stop with room for a two-segment one.
+            while (_count > 0 && _segments.Count < MaxSegmentsPerSend - 1)
             {
                 ref var e = ref _ring[_head];
                 _inflight[n] = e;
@@ -363,18 +360,9 @@ public sealed class ViewerOutput
                     hasControl = true;
                 }
                 n++;
-                if (_segments.Count >= MaxSegmentsPerSend - 1)
-                {
-                    break;
-                }
             }
             done = n == 0 && _completed;
             total += bytes;
-            if (n > 0)
-            {
-                PacketsSent += packets;
-                BytesSent += bytes;
-            }
             if (packets > 0)
             {
                 GatewayMetrics.RelayedPackets.Add(packets);
