@@ -46,6 +46,10 @@ public sealed class OnvifBackchannelTarget : ITalkTarget
     private readonly Task _pump;
     private readonly Task _run;
     private int _disposed;
+    private static long s_framesWritten;
+
+    /// <summary>Frames written to cameras' backchannels by this process (diagnostics).</summary>
+    public static long FramesWritten => Interlocked.Read(ref s_framesWritten);
 
     private OnvifBackchannelTarget(RtspUpstreamClient client, BackchannelDescription description)
     {
@@ -112,6 +116,7 @@ public sealed class OnvifBackchannelTarget : ITalkTarget
                     try
                     {
                         await _client.WriteInterleavedAsync(item.Frame.AsMemory(0, item.Length), _stop.Token);
+                        Interlocked.Increment(ref s_framesWritten);
                     }
                     finally
                     {

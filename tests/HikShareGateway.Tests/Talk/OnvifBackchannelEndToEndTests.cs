@@ -24,7 +24,6 @@ public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
     {
         await using var gw = await TalkTestGateway.StartAsync(Camera.Url());
         gw.Grant((Bob, Privilege.LiveView | Privilege.TwoWayAudio));
-        File.Delete(Camera.BackchannelFile);
         // Seconds of PCMU, 50 packets of 160 bytes each; every packet is one distinct byte value so order shows.
         static byte[] Chunk(int second)
         {
@@ -36,9 +35,16 @@ public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
             return audio;
         }
 
+        // gst-rtsp-server 1.22's backchannel pipeline sometimes starts late and drops what came first, and about one
+        // session in ten it writes nothing at all although every frame reached it (the gateway's count below proves
+        // the forwarding). A new talk session builds a new pipeline there: up to three sessions.
         var sent = new List<byte>();
-        await using (var talker = await BackchannelTalker.StartAsync(gw.LiveUrl(), TalkTestGateway.Credential(Bob)))
+        var log = new List<string>();
+        for (var attempt = 0; attempt < 3 && FileLength(Camera.BackchannelFile) < 4000; attempt++)
         {
+            sent.Clear();
+            var forwardedBefore = HikShareGateway.Rtsp.Talk.OnvifBackchannelTarget.FramesWritten;
+            await using var talker = await BackchannelTalker.StartAsync(gw.LiveUrl(), TalkTestGateway.Credential(Bob));
             // The viewer's SDP: the live tracks, then the backchannel as sendonly PCMU; nothing of the camera.
             var media = TestSdp.ParseMedia(talker.Describe.Body);
             Assert.Equal(["video", "audio", "audio"], media.Select(m => m.Media));
@@ -51,8 +57,7 @@ public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
             Assert.Equal(0, talker.PayloadType);
             Assert.True(gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1));
 
-            // gst-rtsp-server 1.22 sometimes starts its backchannel pipeline late and drops what came before:
-            // keep talking (up to 4 s) until the camera has written half a second.
+            // Keep talking (up to 4 s) until the camera has written half a second.
             for (var second = 0; second < 4 && FileLength(Camera.BackchannelFile) < 4000; second++)
             {
                 var chunk = Chunk(second);
@@ -60,16 +65,18 @@ public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
                 await talker.SendPcmuAsync(chunk);
                 await Task.Delay(300);
             }
-            try
+            // Every packet the talker sent went out on the camera's RTSP connection.
+            await Wait.UntilAsync(() => HikShareGateway.Rtsp.Talk.OnvifBackchannelTarget.FramesWritten - forwardedBefore >= talker.PacketsSent,
+                "the gateway forwards every talker packet to the camera", 5000);
+            for (var wait = 0; wait < 20 && FileLength(Camera.BackchannelFile) < 4000; wait++)
             {
-                await Wait.UntilAsync(() => FileLength(Camera.BackchannelFile) >= 4000, "backchannel bytes in the camera's file", 10_000);
+                await Task.Delay(100); // a late start of the camera's pipeline
             }
-            catch (TimeoutException e)
-            {
-                throw new TimeoutException($"{e.Message}; talker sent {talker.PacketsSent} packets; camera log:\n{Camera.Log}");
-            }
+            log.Add($"session {attempt + 1}: talker sent {talker.PacketsSent} packets, {FileLength(Camera.BackchannelFile)} bytes in the camera's file");
             Assert.Equal(200, (await talker.TeardownAsync()).StatusCode);
+            await Wait.UntilAsync(() => !gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1), "the floor is free again", 3000);
         }
+        Assert.True(FileLength(Camera.BackchannelFile) >= 4000, string.Join("; ", log) + "\ncamera log:\n" + Camera.Log);
 
         // The gateway tears its backchannel session down; the camera's filesink flushes when the media is unprepared.
         // What arrived is the end of what the talker sent, byte for byte and in order (the camera may miss the start).
@@ -77,7 +84,6 @@ public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
         var landed = await File.ReadAllBytesAsync(Camera.BackchannelFile);
         Assert.True(landed.Length >= 4000 && landed.Length % BackchannelTalker.SamplesPer20Ms == 0, $"{landed.Length} bytes landed");
         Assert.Equal(sent.Skip(sent.Count - landed.Length), landed);
-        await Wait.UntilAsync(() => !gw.Talk.Floor.IsHeld(TalkTestGateway.DeviceId, 1), "the floor is free again", 3000);
     }
 
     [Fact]
