@@ -31,12 +31,15 @@ public static class FanoutBench
     private const string Owner = "owner@example.com";
     private const string Viewer = "viewer@example.com";
 
-    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync);
+    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat);
 
     private sealed class Row
     {
         public required string Relay { get; init; }
         public required int Viewers { get; init; }
+        public int Round { get; init; }
+        /// <summary>Latency over the direct row of the same viewer count and round (camera → the same N viewers, no relay).</summary>
+        public double? AddedP50, AddedP99;
         public string? Error { get; set; }
         public int Playing, Failed, Closed;
         public double SetupSeconds, MbpsPerViewer, MbpsTotal, LossPct, DeliveredPct, P50, P99, Max, CpuPct, RssMb, PeakRssMb, BenchCpuPct, MachinePct;
@@ -55,7 +58,8 @@ public static class FanoutBench
             ArgString(args, "--relay", "both"),
             Enum.Parse<ViewerAuth>(ArgString(args, "--auth", "bearer"), ignoreCase: true),
             args.Contains("--keep"),
-            args.Contains("--gst-nosync"));
+            args.Contains("--gst-nosync"),
+            Math.Max(1, ArgInt(args, "--repeat", 1)));
         if (o.Relay is not ("gateway" or "gst" or "both"))
         {
             Console.Error.WriteLine("--relay must be gateway, gst or both");
@@ -63,7 +67,8 @@ public static class FanoutBench
         }
         var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- fanout --viewers {string.Join(',', o.Viewers)} --seconds {o.Seconds} --warmup {o.Warmup} --relay {o.Relay}"
             + (o.Auth != ViewerAuth.Bearer ? $" --auth {o.Auth.ToString().ToLowerInvariant()}" : "")
-            + (o.GstNoSync ? " --gst-nosync" : "");
+            + (o.GstNoSync ? " --gst-nosync" : "")
+            + (o.Repeat > 1 ? $" --repeat {o.Repeat}" : "");
         var repo = FindRepo();
         var dir = Directory.CreateTempSubdirectory("hikshare-bench-fanout").FullName;
         try
@@ -85,17 +90,30 @@ public static class FanoutBench
             {
                 gatewayDll = await EnsureGatewayBuiltAsync(repo);
             }
-            foreach (var n in o.Viewers)
+            // Each round measures, per viewer count, the camera serving the viewers itself ("direct"), then each
+            // relay: a relay's added latency is its figure minus the direct one of the same round.
+            for (var round = 1; round <= o.Repeat; round++)
             {
-                if (gatewayDll is not null)
+                if (o.Repeat > 1)
                 {
-                    rows.Add(await MeasureAsync("gateway", n, o, camera, dir, repo, gatewayDll));
-                    Print(rows[^1]);
+                    Console.WriteLine($"  round {round} of {o.Repeat}");
                 }
-                if (o.Relay is "gst" or "both")
+                foreach (var n in o.Viewers)
                 {
-                    rows.Add(await MeasureAsync("gst", n, o, camera, dir, repo, null));
-                    Print(rows[^1]);
+                    var direct = await MeasureAsync("direct", n, round, o, camera, dir, repo, null);
+                    rows.Add(direct);
+                    Print(direct);
+                    foreach (var relay in (string[])[.. gatewayDll is not null ? ["gateway"] : Array.Empty<string>(), .. o.Relay is "gst" or "both" ? ["gst"] : Array.Empty<string>()])
+                    {
+                        var row = await MeasureAsync(relay, n, round, o, camera, dir, repo, relay == "gateway" ? gatewayDll : null);
+                        if (row.Error is null && direct.Error is null)
+                        {
+                            row.AddedP50 = row.P50 - direct.P50;
+                            row.AddedP99 = row.P99 - direct.P99;
+                        }
+                        rows.Add(row);
+                        Print(row);
+                    }
                 }
             }
             PrintTable(rows, o, command);
@@ -130,16 +148,16 @@ public static class FanoutBench
         return new Row { Relay = "direct", Viewers = 1, P50 = histogram.PercentileMs(0.5), P99 = histogram.PercentileMs(0.99) };
     }
 
-    private static async Task<Row> MeasureAsync(string relay, int n, Options o, BenchCamera camera, string dir, string repo, string? gatewayDll)
+    private static async Task<Row> MeasureAsync(string relay, int n, int round, Options o, BenchCamera camera, string dir, string repo, string? gatewayDll)
     {
-        var row = new Row { Relay = relay, Viewers = n };
-        var runDir = Directory.CreateDirectory(Path.Combine(dir, $"{relay}-{n}")).FullName;
+        var row = new Row { Relay = relay, Viewers = n, Round = round };
+        var runDir = Directory.CreateDirectory(Path.Combine(dir, $"{relay}-{n}-{round}")).FullName;
         var log = Path.Combine(runDir, relay + ".log");
         var rtspPort = RelayProcess.FreePort();
         string url;
         string? token = null;
         var auth = ViewerAuth.None;
-        RelayProcess process;
+        RelayProcess? process;
         string? probePath = null;
         int? httpPort = null;
         if (relay == "gateway")
@@ -157,6 +175,12 @@ public static class FanoutBench
             auth = o.Auth;
             url = $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
         }
+        else if (relay == "direct")
+        {
+            // No relay: the camera serves the N viewers itself. The floor a relay's latency is compared with.
+            process = null;
+            url = camera.Url;
+        }
         else
         {
             process = RelayProcess.Start("gst", $"/usr/bin/python3 '{Path.Combine(repo, "bench", "gst-relay.py")}' --port {rtspPort} --source '{camera.Url}'" + (o.GstNoSync ? " --nosync" : ""), log);
@@ -169,7 +193,7 @@ public static class FanoutBench
         {
             try
             {
-                if (!await process.WaitListeningAsync(rtspPort, TimeSpan.FromSeconds(30)))
+                if (process is not null && !await process.WaitListeningAsync(rtspPort, TimeSpan.FromSeconds(30)))
                 {
                     row.Error = process.HasExited ? "the relay exited at start" : $"nothing listens on the RTSP port {rtspPort} after 30 s";
                     PrintFailure(row, process);
@@ -237,7 +261,7 @@ public static class FanoutBench
                 probe?.StartSampling();
                 var v0 = viewers.Select(v => (v.RtpBytes, v.RtpPackets, v.Gaps)).ToArray();
                 var a0 = probe?.Read();
-                var cpu0 = ProcStats.CpuSeconds(process.Pid);
+                var cpu0 = process is null ? 0 : ProcStats.CpuSeconds(process.Pid);
                 var bench0 = ProcStats.CpuSeconds(Environment.ProcessId);
                 var m0 = ProcStats.Machine();
                 var sent0 = camera.RtpPacketsSent;
@@ -247,6 +271,10 @@ public static class FanoutBench
                 for (var s = 0; s < o.Seconds; s++)
                 {
                     await Task.Delay(1000);
+                    if (process is null)
+                    {
+                        continue;
+                    }
                     if (process.HasExited)
                     {
                         break;
@@ -255,7 +283,7 @@ public static class FanoutBench
                 }
                 histogram.Enabled = false;
                 var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                if (process.HasExited)
+                if (process is { HasExited: true })
                 {
                     row.Error = "the relay exited during the window";
                     PrintFailure(row, process);
@@ -264,11 +292,11 @@ public static class FanoutBench
                 var sent = camera.RtpPacketsSent - sent0;
                 var m1 = ProcStats.Machine();
                 var bench1 = ProcStats.CpuSeconds(Environment.ProcessId);
-                var cpu1 = ProcStats.CpuSeconds(process.Pid);
+                var cpu1 = process is null ? 0 : ProcStats.CpuSeconds(process.Pid);
                 var a1 = probe?.Read();
                 var types = probe?.StopSampling();
                 var metricsAfter = httpPort is { } hp2 ? await ScrapeRelayedPacketsAsync(hp2) : null;
-                var (rss, peak) = ProcStats.Memory(process.Pid);
+                var (rss, peak) = process is null ? (0, 0) : ProcStats.Memory(process.Pid);
 
                 // :: Figures.
                 long bytes = 0, packets = 0, gaps = 0;
@@ -446,9 +474,13 @@ public static class FanoutBench
         return Directory.GetCurrentDirectory();
     }
 
-    private static void PrintFailure(Row row, RelayProcess process)
+    private static void PrintFailure(Row row, RelayProcess? process)
     {
         Console.WriteLine($"  {row.Relay} with {row.Viewers} viewers FAILED: {row.Error}");
+        if (process is null)
+        {
+            return;
+        }
         Console.WriteLine($"  --- last lines of {process.Log} ---");
         foreach (var line in process.Tail().Split('\n'))
         {
@@ -460,10 +492,13 @@ public static class FanoutBench
     {
         if (r.Error is null)
         {
+            var cost = r.Relay == "direct"
+                ? "camera in the bench process"
+                : $"CPU {r.CpuPct:F0} %, RSS {r.RssMb:F0} MB" + (r.BytesPerPacket is { } b ? $", {b:F2} B/packet (gen0 {r.Gen0}, gen2 {r.Gen2})" : "");
             Console.WriteLine($"  {r.Relay,-7} {r.Viewers,5} viewers: {r.MbpsPerViewer:F2} Mbit/s each, loss {r.LossPct:F3} %, delivered {r.DeliveredPct:F1} %, "
-                + $"latency p50 {r.P50:F2} p99 {r.P99:F2} max {r.Max:F1} ms, CPU {r.CpuPct:F0} %, RSS {r.RssMb:F0} MB"
-                + (r.BytesPerPacket is { } b ? $", {b:F2} B/packet (gen0 {r.Gen0}, gen2 {r.Gen2})" : "")
-                + $"; bench {r.BenchCpuPct:F0} %, machine {r.MachinePct:F0} % of {Environment.ProcessorCount * 100} %");
+                + $"latency p50 {r.P50:F2} p99 {r.P99:F2} max {r.Max:F1} ms"
+                + (r.AddedP99 is { } a ? $" (added p50 {r.AddedP50:F2} p99 {a:F2})" : "")
+                + $", {cost}; bench {r.BenchCpuPct:F0} %, machine {r.MachinePct:F0} % of {Environment.ProcessorCount * 100} %");
             var sampled = r.AllocTypes.Sum(t => t.Bytes);
             if (sampled > 0)
             {
@@ -472,53 +507,97 @@ public static class FanoutBench
         }
     }
 
+    private static string Added(double? v, int width) => v is { } x ? x.ToString("F2", CultureInfo.InvariantCulture).PadLeft(width) : "-".PadLeft(width);
+
+    /// <summary>One relay at one viewer count over all rounds: medians, and the worst case where a target needs every round.</summary>
+    private sealed record Summary(string Relay, int Viewers, int Rounds, double P50, double P99, double? AddedP50, double? AddedP99,
+        double CpuPct, double RssMb, double MbpsTotal, double WorstLossPct, double WorstDeliveredPct, int WorstPlaying, int WorstClosed,
+        double? WorstBytesPerPacket, double? WorstAllocsPerPacket);
+
+    private static Summary? Summarize(List<Row> rows, string relay, int n)
+    {
+        var ok = rows.Where(r => r.Relay == relay && r.Viewers == n && r.Error is null).ToList();
+        if (ok.Count == 0 || ok.Count < rows.Count(r => r.Relay == relay && r.Viewers == n))
+        {
+            return null; // a failed round fails the whole summary
+        }
+        static double? MedianOrNull(IEnumerable<double?> xs) => xs.All(x => x is not null) ? Median(xs.Select(x => x!.Value)) : null;
+        return new Summary(relay, n, ok.Count, Median(ok.Select(r => r.P50)), Median(ok.Select(r => r.P99)),
+            MedianOrNull(ok.Select(r => r.AddedP50)), MedianOrNull(ok.Select(r => r.AddedP99)),
+            Median(ok.Select(r => r.CpuPct)), Median(ok.Select(r => r.RssMb)), Median(ok.Select(r => r.MbpsTotal)),
+            ok.Max(r => r.LossPct), ok.Min(r => r.DeliveredPct), ok.Min(r => r.Playing), ok.Max(r => r.Closed),
+            ok.All(r => r.BytesPerPacket is not null) ? ok.Max(r => r.BytesPerPacket!.Value) : null,
+            ok.All(r => r.BytesPerPacket is not null) ? ok.Max(r => r.AllocsPerPacket ?? r.BytesPerPacket!.Value / MinObjectBytes) : null);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
     private static void PrintTable(List<Row> rows, Options o, string command)
     {
         Console.WriteLine();
-        Console.WriteLine("relay     viewers  playing  setup s  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  CPU %  RSS MB  peak MB  machine %  B/packet  allocs/packet");
+        Console.WriteLine("relay     viewers  round  playing  setup s  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  added p50  p99   CPU %  RSS MB  peak MB  machine %  B/packet  allocs/packet");
         foreach (var r in rows)
         {
             if (r.Error is not null)
             {
-                Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  FAILED: {r.Error}");
+                Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Round,5}  FAILED: {r.Error}");
                 continue;
             }
             var bpp = r.BytesPerPacket is { } b ? $"{b,8:F2}  {(r.AllocsPerPacket is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : "<=" + (b / MinObjectBytes).ToString("F4", CultureInfo.InvariantCulture)),13}" : $"{"-",8}  {"-",13}";
-            Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Playing,7}  {r.SetupSeconds,7:F1}  {r.Closed,6}  {r.MbpsPerViewer,13:F2}  {r.MbpsTotal,12:F0}  {r.LossPct,6:F3}  {r.DeliveredPct,7:F1}  {r.P50,10:F2}  {r.P99,6:F2}  {r.Max,7:F1}  {r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}  {r.MachinePct,9:F0}  {bpp}");
+            var cost = r.Relay == "direct" ? $"{"-",5}  {"-",6}  {"-",7}" : $"{r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}";
+            Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Round,5}  {r.Playing,7}  {r.SetupSeconds,7:F1}  {r.Closed,6}  {r.MbpsPerViewer,13:F2}  {r.MbpsTotal,12:F0}  {r.LossPct,6:F3}  {r.DeliveredPct,7:F1}  {r.P50,10:F2}  {r.P99,6:F2}  {r.Max,7:F1}  {Added(r.AddedP50, 9)}  {Added(r.AddedP99, 5)}  {cost}  {r.MachinePct,9:F0}  {bpp}");
         }
-        var ratios = o.Viewers.Select(n => (n, g: rows.FirstOrDefault(r => r.Relay == "gateway" && r.Viewers == n && r.Error is null),
-            s: rows.FirstOrDefault(r => r.Relay == "gst" && r.Viewers == n && r.Error is null))).Where(x => x.g is not null && x.s is not null).ToList();
+        var relays = rows.Select(r => r.Relay).Distinct().ToList();
+        var summaries = o.Viewers.SelectMany(n => relays.Select(relay => Summarize(rows, relay, n))).Where(s => s is not null).Select(s => s!).ToList();
+        if (o.Repeat > 1)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"medians over {o.Repeat} rounds   viewers  lat p50 ms  p99 ms  added p50  p99   CPU %  RSS MB");
+            foreach (var s in summaries)
+            {
+                var cost = s.Relay == "direct" ? $"{"-",5}  {"-",6}" : $"{s.CpuPct,5:F0}  {s.RssMb,6:F0}";
+                Console.WriteLine($"{s.Relay,-27} {s.Viewers,8}  {s.P50,10:F2}  {s.P99,6:F2}  {Added(s.AddedP50, 9)}  {Added(s.AddedP99, 5)}  {cost}");
+            }
+        }
+        var ratios = o.Viewers.Select(n => (n, g: summaries.FirstOrDefault(s => s.Relay == "gateway" && s.Viewers == n),
+            s: summaries.FirstOrDefault(s => s.Relay == "gst" && s.Viewers == n))).Where(x => x.g is not null && x.s is not null).ToList();
         if (ratios.Count > 0)
         {
             Console.WriteLine();
-            Console.WriteLine("gateway / gst-rtsp-server   viewers  delivered  lat p50  lat p99   CPU    RSS");
+            Console.WriteLine("gateway / gst-rtsp-server   viewers  delivered  lat p50  lat p99   CPU    RSS" + (o.Repeat > 1 ? "   (of the medians)" : ""));
             foreach (var (n, g, s) in ratios)
             {
                 Console.WriteLine($"{"",26} {n,8}  {g!.MbpsTotal / s!.MbpsTotal,9:F2}  {g.P50 / s.P50,7:F2}  {g.P99 / s.P99,7:F2}  {g.CpuPct / s.CpuPct,5:F2}  {g.RssMb / s.RssMb,5:F2}");
             }
         }
-        var gw = rows.Where(r => r.Relay == "gateway").ToList();
-        if (gw.Count > 0)
+        if (relays.Contains("gateway"))
         {
             Console.WriteLine();
-            Console.WriteLine("targets (gateway):");
-            var at500 = gw.FirstOrDefault(r => r.Viewers == 500);
-            Target("500 viewers, no loss", at500, r => r.Playing == 500 && r.Closed == 0 && r.LossPct == 0 && r.DeliveredPct > 99.5, r => $"playing {r.Playing}, closed {r.Closed}, loss {r.LossPct:F3} %, delivered {r.DeliveredPct:F1} %");
-            var at100 = gw.FirstOrDefault(r => r.Viewers == 100);
-            Target("p99 added latency < 5 ms at 100 viewers", at100, r => r.P99 < 5, r => $"p99 {r.P99:F2} ms");
-            foreach (var r in gw.Where(r => r.BytesPerPacket is not null))
+            Console.WriteLine("targets (gateway" + (o.Repeat > 1 ? $"; medians over {o.Repeat} rounds, loss and allocations in the worst round" : "") + "):");
+            var at500 = summaries.FirstOrDefault(s => s.Relay == "gateway" && s.Viewers == 500);
+            Target("500 viewers, no loss", o.Viewers.Contains(500), at500, s => s.WorstPlaying == 500 && s.WorstClosed == 0 && s.WorstLossPct == 0 && s.WorstDeliveredPct > 99.5,
+                s => $"playing {s.WorstPlaying}, closed {s.WorstClosed}, loss {s.WorstLossPct:F3} %, delivered {s.WorstDeliveredPct:F1} %");
+            var at100 = summaries.FirstOrDefault(s => s.Relay == "gateway" && s.Viewers == 100);
+            var direct100 = summaries.FirstOrDefault(s => s.Relay == "direct" && s.Viewers == 100);
+            Target("p99 added latency < 5 ms at 100 viewers", o.Viewers.Contains(100), at100, s => s.AddedP99 < 5,
+                s => $"added p99 {Added(s.AddedP99, 0)} ms (gateway p99 {s.P99:F2} ms, direct p99 {direct100?.P99:F2} ms)");
+            foreach (var s in summaries.Where(s => s.Relay == "gateway" && s.WorstBytesPerPacket is not null))
             {
-                Target($"< 0.1 allocation per packet (steady state), {r.Viewers} viewers", r, r => (r.AllocsPerPacket ?? r.BytesPerPacket / MinObjectBytes) < 0.1,
-                    r => (r.AllocsPerPacket is { } a ? $"~{a:F4} allocations/packet" : "no GCAllocationTick sample in the window")
-                        + $" ({r.BytesPerPacket:F2} B/packet; at most {r.BytesPerPacket / MinObjectBytes:F3} even if every allocation were {MinObjectBytes} B)");
+                Target($"< 0.1 allocation per packet (steady state), {s.Viewers} viewers", true, s, s => s.WorstAllocsPerPacket < 0.1,
+                    s => $"~{s.WorstAllocsPerPacket:F4} allocations/packet ({s.WorstBytesPerPacket:F2} B/packet; at most {s.WorstBytesPerPacket / MinObjectBytes:F3} even if every allocation were {MinObjectBytes} B)");
             }
-            var gst100 = rows.FirstOrDefault(r => r.Relay == "gst" && r.Viewers == 100 && r.Error is null);
-            Target("CPU below gst-rtsp-server's at 100 viewers", at100 is not null && gst100 is not null ? at100 : null,
-                r => r.CpuPct < gst100!.CpuPct, r => $"{r.CpuPct:F0} % vs {gst100!.CpuPct:F0} %");
+            var gst100 = summaries.FirstOrDefault(s => s.Relay == "gst" && s.Viewers == 100);
+            Target("CPU below gst-rtsp-server's at 100 viewers", o.Viewers.Contains(100) && relays.Contains("gst"), at100 is not null && gst100 is not null ? at100 : null,
+                s => s.CpuPct < gst100!.CpuPct, s => $"{s.CpuPct:F0} % vs {gst100!.CpuPct:F0} %");
         }
         Console.WriteLine();
         Console.WriteLine("  Mbit/s counts RTP headers and payloads; loss = RTP sequence gaps / (received + gaps); deliv = RTP packets received / (camera packets x viewers);");
         Console.WriteLine("  latency = viewer receive time - camera send time of each access unit's SEI stamp (includes the readers' own scheduling on this machine);");
+        Console.WriteLine("  direct = the camera serves the same N viewers itself, no relay; added = a relay's latency percentile minus the direct one of the same N and round;");
         Console.WriteLine("  CPU % of one core and RSS of the relay process only; machine % = all processes (of 100 x cores); B/packet = gateway GC.GetTotalAllocatedBytes delta / RTP packets delivered;");
         Console.WriteLine("  allocs/packet = those bytes split by GCAllocationTick type samples, each share over its mean object size (an estimate; B/packet / 24 bounds it).");
         Console.WriteLine($"  command: {command}");
@@ -527,11 +606,16 @@ public static class FanoutBench
     /// <summary>The smallest .NET object on 64-bit (header, method table, one field): bytes/24 bounds the allocation count.</summary>
     private const double MinObjectBytes = 24;
 
-    private static void Target(string what, Row? r, Func<Row, bool> ok, Func<Row, string> detail)
+    private static void Target(string what, bool measured, Summary? r, Func<Summary, bool> ok, Func<Summary, string> detail)
     {
-        if (r is null || r.Error is not null)
+        if (!measured)
         {
             Console.WriteLine($"  [ -- ] {what}: not measured");
+            return;
+        }
+        if (r is null)
+        {
+            Console.WriteLine($"  [FAIL] {what}: a round failed");
             return;
         }
         Console.WriteLine($"  [{(ok(r) ? " ok " : "FAIL")}] {what}: {detail(r)}");
