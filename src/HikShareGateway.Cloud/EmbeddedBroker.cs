@@ -1,5 +1,5 @@
 using System.Net;
-using System.Net.Sockets;
+using HikShareGateway.Core.Diagnostics;
 using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
 
@@ -19,9 +19,9 @@ public sealed partial class EmbeddedBroker(ILogger<EmbeddedBroker> logger) : IAs
     public async Task<int> StartAsync(int wantedPort, CancellationToken ct = default)
     {
         var port = wantedPort;
-        if (port == 0 || !IsFree(port))
+        if (port == 0 || !LoopbackPorts.IsFree(port))
         {
-            var fallback = FreePort();
+            var fallback = LoopbackPorts.Free();
             if (port != 0)
             {
                 LogPortTaken(port, fallback);
@@ -40,27 +40,6 @@ public sealed partial class EmbeddedBroker(ILogger<EmbeddedBroker> logger) : IAs
         Port = port;
         LogStarted(port);
         return port;
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var l = new TcpListener(IPAddress.Loopback, port);
-            l.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using HikShareGateway.Access;
 using HikShareGateway.Access.Grants;
@@ -8,6 +6,7 @@ using HikShareGateway.Access.Tokens;
 using HikShareGateway.Cloud;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Configuration;
+using HikShareGateway.Core.Diagnostics;
 
 namespace HikShareGateway.Composition;
 
@@ -75,7 +74,7 @@ public sealed partial class DemoCloud
         cloud.TrustedKeys.Add(new JwkOptions { Kid = key!.Kid, Kty = "OKP", Crv = "Ed25519", X = Base64UrlStrict.Encode(key.Public.PublicKey) });
 
         var wanted = cloud.EmbeddedBrokerPort;
-        var port = wanted != 0 && IsFree(wanted) ? wanted : FreePort();
+        var port = wanted != 0 && LoopbackPorts.IsFree(wanted) ? wanted : LoopbackPorts.Free();
         var rtspPort = configuration.GetValue("Rtsp:Port", 8554);
         return new DemoCloud(key, keyFile, gateway.Id, port, port != wanted && wanted != 0 ? wanted : null, rtspPort);
     }
@@ -85,27 +84,6 @@ public sealed partial class DemoCloud
         [new GrantDevice(DemoDefaults.DeviceId, Owner)],
         [new Share(ShareId, Owner, Viewer, "demo share", ShareState.Accepted, null,
             [new ShareDevice(DemoDefaults.DeviceId, [1], Privilege.LiveView | Privilege.Playback | Privilege.Ptz | Privilege.TwoWayAudio | Privilege.AlarmPush)])]);
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var l = new TcpListener(IPAddress.Loopback, port);
-            l.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     /// <summary>Starts the embedded broker, publishes the signed demo snapshot (retained) and prints how to watch and revoke.</summary>
     internal sealed partial class Service(DemoCloud demo, EmbeddedBroker broker, CloudOptions cloud, TimeProvider time, ILogger<DemoCloud> logger) : IHostedService
