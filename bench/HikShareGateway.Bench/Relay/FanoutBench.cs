@@ -42,7 +42,7 @@ public static class FanoutBench
         public double? AddedP50, AddedP99;
         public string? Error { get; set; }
         public int Playing, Failed, Closed;
-        public double SetupSeconds, MbpsPerViewer, MbpsTotal, LossPct, DeliveredPct, P50, P99, Max, CpuPct, RssMb, PeakRssMb, BenchCpuPct, MachinePct;
+        public double SetupSeconds, MbpsPerViewer, MbpsTotal, LossPct, DeliveredPct, P50, P99, Max, CpuPct, RssMb, PeakRssMb, AnonMb, BenchCpuPct, MachinePct;
         public long Packets, Stamps, Gen0, Gen2;
         public double? BytesPerPacket, AllocsPerPacket;
         public List<AllocationProbeClient.TypeSample> AllocTypes = [];
@@ -296,7 +296,7 @@ public static class FanoutBench
                 var a1 = probe?.Read();
                 var types = probe?.StopSampling();
                 var metricsAfter = httpPort is { } hp2 ? await ScrapeRelayedPacketsAsync(hp2) : null;
-                var (rss, peak) = process is null ? (0, 0) : ProcStats.Memory(process.Pid);
+                var (rss, peak, anon) = process is null ? (0, 0, 0) : ProcStats.Memory(process.Pid);
 
                 // :: Figures.
                 long bytes = 0, packets = 0, gaps = 0;
@@ -328,6 +328,7 @@ public static class FanoutBench
                 row.BenchCpuPct = 100 * (bench1 - bench0) / elapsed;
                 row.MachinePct = 100.0 * Environment.ProcessorCount * (m1.Busy - m0.Busy) / Math.Max(1, m1.Total - m0.Total);
                 row.RssMb = rss;
+                row.AnonMb = anon;
                 row.PeakRssMb = Math.Max(row.PeakRssMb, peak);
                 if (a0 is { } x0 && a1 is { } x1 && packets > 0)
                 {
@@ -494,7 +495,7 @@ public static class FanoutBench
         {
             var cost = r.Relay == "direct"
                 ? "camera in the bench process"
-                : $"CPU {r.CpuPct:F0} %, RSS {r.RssMb:F0} MB" + (r.BytesPerPacket is { } b ? $", {b:F2} B/packet (gen0 {r.Gen0}, gen2 {r.Gen2})" : "");
+                : $"CPU {r.CpuPct:F0} %, RSS {r.RssMb:F0} MB (not file-backed {r.AnonMb:F0} MB)" + (r.BytesPerPacket is { } b ? $", {b:F2} B/packet (gen0 {r.Gen0}, gen2 {r.Gen2})" : "");
             Console.WriteLine($"  {r.Relay,-7} {r.Viewers,5} viewers: {r.MbpsPerViewer:F2} Mbit/s each, loss {r.LossPct:F3} %, delivered {r.DeliveredPct:F1} %, "
                 + $"latency p50 {r.P50:F2} p99 {r.P99:F2} max {r.Max:F1} ms"
                 + (r.AddedP99 is { } a ? $" (added p50 {r.AddedP50:F2} p99 {a:F2})" : "")
@@ -511,7 +512,7 @@ public static class FanoutBench
 
     /// <summary>One relay at one viewer count over all rounds: medians, and the worst case where a target needs every round.</summary>
     private sealed record Summary(string Relay, int Viewers, int Rounds, double P50, double P99, double? AddedP50, double? AddedP99,
-        double CpuPct, double RssMb, double MbpsTotal, double WorstLossPct, double WorstDeliveredPct, int WorstPlaying, int WorstClosed,
+        double CpuPct, double RssMb, double AnonMb, double MbpsTotal, double WorstLossPct, double WorstDeliveredPct, int WorstPlaying, int WorstClosed,
         double? WorstBytesPerPacket, double? WorstAllocsPerPacket);
 
     private static Summary? Summarize(List<Row> rows, string relay, int n)
@@ -524,7 +525,7 @@ public static class FanoutBench
         static double? MedianOrNull(IEnumerable<double?> xs) => xs.All(x => x is not null) ? Median(xs.Select(x => x!.Value)) : null;
         return new Summary(relay, n, ok.Count, Median(ok.Select(r => r.P50)), Median(ok.Select(r => r.P99)),
             MedianOrNull(ok.Select(r => r.AddedP50)), MedianOrNull(ok.Select(r => r.AddedP99)),
-            Median(ok.Select(r => r.CpuPct)), Median(ok.Select(r => r.RssMb)), Median(ok.Select(r => r.MbpsTotal)),
+            Median(ok.Select(r => r.CpuPct)), Median(ok.Select(r => r.RssMb)), Median(ok.Select(r => r.AnonMb)), Median(ok.Select(r => r.MbpsTotal)),
             ok.Max(r => r.LossPct), ok.Min(r => r.DeliveredPct), ok.Min(r => r.Playing), ok.Max(r => r.Closed),
             ok.All(r => r.BytesPerPacket is not null) ? ok.Max(r => r.BytesPerPacket!.Value) : null,
             ok.All(r => r.BytesPerPacket is not null) ? ok.Max(r => r.AllocsPerPacket ?? r.BytesPerPacket!.Value / MinObjectBytes) : null);
@@ -539,7 +540,7 @@ public static class FanoutBench
     private static void PrintTable(List<Row> rows, Options o, string command)
     {
         Console.WriteLine();
-        Console.WriteLine("relay     viewers  round  playing  setup s  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  added p50  p99   CPU %  RSS MB  peak MB  machine %  B/packet  allocs/packet");
+        Console.WriteLine("relay     viewers  round  playing  setup s  closed  Mbit/s/viewer  Mbit/s total  loss %   deliv %  lat p50 ms  p99 ms   max ms  added p50  p99   CPU %  RSS MB  peak MB  anon MB  machine %  B/packet  allocs/packet");
         foreach (var r in rows)
         {
             if (r.Error is not null)
@@ -548,7 +549,7 @@ public static class FanoutBench
                 continue;
             }
             var bpp = r.BytesPerPacket is { } b ? $"{b,8:F2}  {(r.AllocsPerPacket is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : "<=" + (b / MinObjectBytes).ToString("F4", CultureInfo.InvariantCulture)),13}" : $"{"-",8}  {"-",13}";
-            var cost = r.Relay == "direct" ? $"{"-",5}  {"-",6}  {"-",7}" : $"{r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}";
+            var cost = r.Relay == "direct" ? $"{"-",5}  {"-",6}  {"-",7}  {"-",7}" : $"{r.CpuPct,5:F0}  {r.RssMb,6:F0}  {r.PeakRssMb,7:F0}  {r.AnonMb,7:F0}";
             Console.WriteLine($"{r.Relay,-9} {r.Viewers,7}  {r.Round,5}  {r.Playing,7}  {r.SetupSeconds,7:F1}  {r.Closed,6}  {r.MbpsPerViewer,13:F2}  {r.MbpsTotal,12:F0}  {r.LossPct,6:F3}  {r.DeliveredPct,7:F1}  {r.P50,10:F2}  {r.P99,6:F2}  {r.Max,7:F1}  {Added(r.AddedP50, 9)}  {Added(r.AddedP99, 5)}  {cost}  {r.MachinePct,9:F0}  {bpp}");
         }
         var relays = rows.Select(r => r.Relay).Distinct().ToList();
@@ -556,10 +557,10 @@ public static class FanoutBench
         if (o.Repeat > 1)
         {
             Console.WriteLine();
-            Console.WriteLine($"medians over {o.Repeat} rounds   viewers  lat p50 ms  p99 ms  added p50  p99   CPU %  RSS MB");
+            Console.WriteLine($"medians over {o.Repeat} rounds   viewers  lat p50 ms  p99 ms  added p50  p99   CPU %  RSS MB  anon MB");
             foreach (var s in summaries)
             {
-                var cost = s.Relay == "direct" ? $"{"-",5}  {"-",6}" : $"{s.CpuPct,5:F0}  {s.RssMb,6:F0}";
+                var cost = s.Relay == "direct" ? $"{"-",5}  {"-",6}  {"-",7}" : $"{s.CpuPct,5:F0}  {s.RssMb,6:F0}  {s.AnonMb,7:F0}";
                 Console.WriteLine($"{s.Relay,-27} {s.Viewers,8}  {s.P50,10:F2}  {s.P99,6:F2}  {Added(s.AddedP50, 9)}  {Added(s.AddedP99, 5)}  {cost}");
             }
         }
@@ -568,10 +569,10 @@ public static class FanoutBench
         if (ratios.Count > 0)
         {
             Console.WriteLine();
-            Console.WriteLine("gateway / gst-rtsp-server   viewers  delivered  lat p50  lat p99   CPU    RSS" + (o.Repeat > 1 ? "   (of the medians)" : ""));
+            Console.WriteLine("gateway / gst-rtsp-server   viewers  delivered  lat p50  lat p99   CPU    RSS   anon" + (o.Repeat > 1 ? "   (of the medians)" : ""));
             foreach (var (n, g, s) in ratios)
             {
-                Console.WriteLine($"{"",26} {n,8}  {g!.MbpsTotal / s!.MbpsTotal,9:F2}  {g.P50 / s.P50,7:F2}  {g.P99 / s.P99,7:F2}  {g.CpuPct / s.CpuPct,5:F2}  {g.RssMb / s.RssMb,5:F2}");
+                Console.WriteLine($"{"",26} {n,8}  {g!.MbpsTotal / s!.MbpsTotal,9:F2}  {g.P50 / s.P50,7:F2}  {g.P99 / s.P99,7:F2}  {g.CpuPct / s.CpuPct,5:F2}  {g.RssMb / s.RssMb,5:F2}  {g.AnonMb / s.AnonMb,5:F2}");
             }
         }
         if (relays.Contains("gateway"))
@@ -598,7 +599,8 @@ public static class FanoutBench
         Console.WriteLine("  Mbit/s counts RTP headers and payloads; loss = RTP sequence gaps / (received + gaps); deliv = RTP packets received / (camera packets x viewers);");
         Console.WriteLine("  latency = viewer receive time - camera send time of each access unit's SEI stamp (includes the readers' own scheduling on this machine);");
         Console.WriteLine("  direct = the camera serves the same N viewers itself, no relay; added = a relay's latency percentile minus the direct one of the same N and round;");
-        Console.WriteLine("  CPU % of one core and RSS of the relay process only; machine % = all processes (of 100 x cores); B/packet = gateway GC.GetTotalAllocatedBytes delta / RTP packets delivered;");
+        Console.WriteLine("  CPU % of one core and RSS of the relay process only; anon = RssAnon + RssShmem, the resident memory not backed by a file (RSS minus mapped program and library files);");
+        Console.WriteLine("  machine % = all processes (of 100 x cores); B/packet = gateway GC.GetTotalAllocatedBytes delta / RTP packets delivered;");
         Console.WriteLine("  allocs/packet = those bytes split by GCAllocationTick type samples, each share over its mean object size (an estimate; B/packet / 24 bounds it).");
         Console.WriteLine($"  command: {command}");
     }

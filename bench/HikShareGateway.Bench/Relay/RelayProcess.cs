@@ -31,16 +31,21 @@ public static class ProcStats
         return (long.Parse(f[11]) + long.Parse(f[12])) / (double)ClockTicks.Value;
     }
 
-    /// <summary>(VmRSS, VmHWM) in MiB: resident now and the peak.</summary>
-    public static (double Rss, double Peak) Memory(int pid)
+    /// <summary>
+    /// (VmRSS, VmHWM, RssAnon + RssShmem) in MiB: resident now, the peak, and the resident memory not backed by a
+    /// file: RSS also counts the mapped pages of the program and its libraries (page cache, shared with other
+    /// processes, dropped under pressure), which for a .NET process are most of it.
+    /// </summary>
+    public static (double Rss, double Peak, double Anon) Memory(int pid)
     {
-        double rss = 0, hwm = 0;
+        double rss = 0, hwm = 0, anon = 0;
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) { rss = Kib(line) / 1024.0; }
             else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) { hwm = Kib(line) / 1024.0; }
+            else if (line.StartsWith("RssAnon:", StringComparison.Ordinal) || line.StartsWith("RssShmem:", StringComparison.Ordinal)) { anon += Kib(line) / 1024.0; }
         }
-        return (rss, hwm);
+        return (rss, hwm, anon);
 
         static long Kib(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
     }
