@@ -90,6 +90,15 @@ public static class FanoutBench
             {
                 gatewayDll = await EnsureGatewayBuiltAsync(repo);
             }
+            var relays = new List<string>();
+            if (gatewayDll is not null)
+            {
+                relays.Add("gateway");
+            }
+            if (o.Relay is "gst" or "both")
+            {
+                relays.Add("gst");
+            }
             // Each round measures, per viewer count, the camera serving the viewers itself ("direct"), then each
             // relay: a relay's added latency is its figure minus the direct one of the same round.
             for (var round = 1; round <= o.Repeat; round++)
@@ -103,7 +112,7 @@ public static class FanoutBench
                     var direct = await MeasureAsync("direct", n, round, o, camera, dir, repo, null);
                     rows.Add(direct);
                     Print(direct);
-                    foreach (var relay in (string[])[.. gatewayDll is not null ? ["gateway"] : Array.Empty<string>(), .. o.Relay is "gst" or "both" ? ["gst"] : Array.Empty<string>()])
+                    foreach (var relay in relays)
                     {
                         var row = await MeasureAsync(relay, n, round, o, camera, dir, repo, relay == "gateway" ? gatewayDll : null);
                         if (row.Error is null && direct.Error is null)
