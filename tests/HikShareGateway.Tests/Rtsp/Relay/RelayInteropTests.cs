@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Tests.Infrastructure;
@@ -104,5 +106,40 @@ public sealed class RelayInteropTests
         Assert.True((await probe2).VideoPackets >= 40, (await probe2).ToString());
         Assert.True((await gst).ReachedEos, (await gst).ToString());
         Assert.Equal(1, h.Camera!.Plays);
+    }
+
+    [Fact]
+    public async Task GstCameraRestarts_FfmpegKeepsRecording_AcrossTheReconnect()
+    {
+        var options = new GstCameraOptions { User = "admin", Password = "Gst-Pa55", AuthMethod = GstAuthMethod.Digest, Backchannel = false, Port = PortAllocator.GetFreeTcpPort() };
+        var camera = await GstRtspCamera.StartAsync(options);
+        try
+        {
+            await using var h = await StartAsync(new Options { MainUri = camera.Url(), Credentials = new DeviceCredentials("admin", "Gst-Pa55") });
+            h.Grant(LiveShare(Bob));
+            var started = Stopwatch.StartNew();
+            var recording = FfmpegRecord.RunAsync(h.Url(token: Token(Bob)), duration: TimeSpan.FromSeconds(12), timeout: TimeSpan.FromSeconds(60));
+            await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1, "ffmpeg is playing");
+            await Task.Delay(1500);
+
+            // The camera goes away mid-stream and comes back on the same address a second later.
+            await camera.DisposeAsync();
+            var killedAfter = started.Elapsed;
+            await Task.Delay(1000);
+            camera = await GstRtspCamera.StartAsync(options);
+
+            var result = await recording;
+            Assert.True(result.ExitCode == 0, result.ToString());
+            // At 25 fps, before the camera went away ffmpeg can have had at most the time so far plus the cached GOP
+            // it was given at the start (one second): anything above that came from the camera's second life.
+            var possibleBeforeKill = (long)(killedAfter.TotalSeconds * 25) + 25;
+            Assert.True(result.Frames > possibleBeforeKill + 50, $"{result.Frames} frames, at most {possibleBeforeKill} before the camera went away; {result}");
+            // ffmpeg does not reconnect by itself: those frames came over its one RTSP session, which the gateway kept.
+            Assert.Single(h.Audit.Events, e => e.Decision == AuditDecision.Allow && e.Account == Bob);
+        }
+        finally
+        {
+            await camera.DisposeAsync();
+        }
     }
 }
