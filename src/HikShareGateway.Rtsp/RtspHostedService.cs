@@ -10,21 +10,35 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (options.Port == 0)
+        if (options.Port == 0 && !options.TlsEnabled)
         {
             LogDisabled(logger);
             return Task.CompletedTask;
         }
-        try
+        if (options.Port != 0)
         {
-            server.Start(options.BindAddress, options.Port);
+            Listen("Port", options.Port, () => server.Start(options.BindAddress, options.Port));
         }
-        catch (System.Net.Sockets.SocketException e)
+        if (options.TlsEnabled)
         {
-            // Clear words for the installer instead of a stack trace; the host stops with an error.
-            throw new Core.Configuration.StartupException($"Rtsp:Port {options.Port}: cannot listen ({e.SocketErrorCode}). Is another RTSP server (or another gateway) using it? Pick a free port.", e);
+            // Validated at start-up; loaded again here, where the server takes it over.
+            var certificate = options.LoadTlsCertificate();
+            Listen("TlsPort", options.TlsPort, () => server.StartTls(options.BindAddress, options.TlsPort, certificate));
         }
         return Task.CompletedTask;
+
+        static void Listen(string key, int port, Action start)
+        {
+            try
+            {
+                start();
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                // Clear words for the installer instead of a stack trace; the host stops with an error.
+                throw new Core.Configuration.StartupException($"Rtsp:{key} {port}: cannot listen ({e.SocketErrorCode}). Is another RTSP server (or another gateway) using it? Pick a free port.", e);
+            }
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -33,6 +47,6 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
         await relay.DisposeAsync();
     }
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Rtsp:Port is 0: the RTSP server is disabled")]
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Rtsp:Port is 0 and no Rtsp:TlsCertificateFile is set: the RTSP server is disabled")]
     private static partial void LogDisabled(ILogger logger);
 }

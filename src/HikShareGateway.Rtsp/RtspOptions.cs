@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
@@ -52,6 +54,29 @@ public sealed class RtspOptions : IValidatableOptions
     /// <summary>Seconds a viewer connection may stay without a playing session (and a request may take to arrive whole). Default 60.</summary>
     public int IdleTimeoutSeconds { get; set; } = 60;
 
+    /// <summary>RTSPS (RTSP over TLS) port for viewers (contract §5), used when <see cref="TlsCertificateFile"/> is set. Default 8322.</summary>
+    public int TlsPort { get; set; } = 8322;
+
+    /// <summary>PEM certificate (leaf first, then its chain) for RTSPS. Null (default): no RTSPS.</summary>
+    public string? TlsCertificateFile { get; set; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificateFile"/> (PKCS#8, or PKCS#1/SEC1). Null: the key is in the certificate file.</summary>
+    public string? TlsKeyFile { get; set; }
+
+    public bool TlsEnabled => !string.IsNullOrWhiteSpace(TlsCertificateFile);
+
+    /// <summary>The RTSPS certificate with its private key; throws <see cref="CryptographicException"/> or an I/O exception when unusable.</summary>
+    public X509Certificate2 LoadTlsCertificate()
+    {
+        var certificate = X509Certificate2.CreateFromPemFile(TlsCertificateFile!, string.IsNullOrWhiteSpace(TlsKeyFile) ? null : TlsKeyFile);
+        if (!certificate.HasPrivateKey)
+        {
+            certificate.Dispose();
+            throw new CryptographicException("no private key for the certificate (set Rtsp:TlsKeyFile)");
+        }
+        return certificate;
+    }
+
     public void Validate(ICollection<string> errors)
     {
         if (Port is < 0 or > 65535)
@@ -77,6 +102,10 @@ public sealed class RtspOptions : IValidatableOptions
         {
             errors.Add($"Rtsp:UpstreamLingerSeconds {UpstreamLingerSeconds} must be 0 or more (default 5).");
         }
+        if (TlsEnabled)
+        {
+            ValidateTls(errors);
+        }
 
         void Positive(string key, int value, string def)
         {
@@ -84,6 +113,35 @@ public sealed class RtspOptions : IValidatableOptions
             {
                 errors.Add($"Rtsp:{key} {value} must be greater than 0 (default {def}).");
             }
+        }
+    }
+
+    private void ValidateTls(ICollection<string> errors)
+    {
+        if (TlsPort is < 1 or > 65535)
+        {
+            errors.Add($"Rtsp:TlsPort {TlsPort} is out of range: use 1-65535 (default 8322).");
+        }
+        else if (TlsPort == Port)
+        {
+            errors.Add($"Rtsp:TlsPort {TlsPort} is also Rtsp:Port: RTSPS needs a port of its own (default 8322).");
+        }
+        foreach (var (key, file) in new[] { ("TlsCertificateFile", TlsCertificateFile), ("TlsKeyFile", TlsKeyFile) })
+        {
+            if (!string.IsNullOrWhiteSpace(file) && !File.Exists(file))
+            {
+                errors.Add($"Rtsp:{key} \"{file}\" does not exist (or this user cannot see it).");
+                return;
+            }
+        }
+        try
+        {
+            using var certificate = LoadTlsCertificate();
+        }
+        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // The exception says what is wrong with the PEM; it never quotes the key.
+            errors.Add($"Rtsp:TlsCertificateFile \"{TlsCertificateFile}\" cannot be used for RTSPS: {e.Message}");
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 
@@ -9,6 +10,8 @@ namespace HikShareGateway.Rtsp.Server;
 /// <summary>
 /// The transport of the viewer-facing RTSP server: accepts TCP connections and hands each to a
 /// <see cref="ViewerConnection"/>. Knows nothing of RTSP beyond the 503 it sends when full.
+/// Listens for RTSP (<see cref="Start"/>) and, with a certificate, for RTSPS (<see cref="StartTls"/>);
+/// both share the connection limit.
 /// </summary>
 public sealed partial class RtspServer : IAsyncDisposable
 {
@@ -17,8 +20,9 @@ public sealed partial class RtspServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ViewerConnection, Task> _connections = new();
     private readonly CancellationTokenSource _stop = new();
-    private Socket? _listener;
-    private Task? _acceptLoop;
+    private readonly List<Socket> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly List<X509Certificate2> _certificates = [];
 
     public RtspServer(ViewerServices services, int maxConnections, ILogger<RtspServer> logger)
     {
@@ -27,11 +31,29 @@ public sealed partial class RtspServer : IAsyncDisposable
         _logger = logger;
     }
 
+    /// <summary>The RTSP port (0 until <see cref="Start"/>).</summary>
     public int Port { get; private set; }
+
+    /// <summary>The RTSPS port (0 until <see cref="StartTls"/>).</summary>
+    public int TlsPort { get; private set; }
     public IReadOnlyCollection<ViewerConnection> Connections => [.. _connections.Keys];
 
     /// <param name="bindAddress"><c>*</c> for every interface (dual-stack where IPv6 exists), or one address.</param>
     public void Start(string bindAddress, int port)
+    {
+        Port = Listen(bindAddress, port, null);
+        LogListening(_logger, Port);
+    }
+
+    /// <summary>RTSPS: the same server behind TLS with <paramref name="certificate"/> (which this server then owns).</summary>
+    public void StartTls(string bindAddress, int port, X509Certificate2 certificate)
+    {
+        _certificates.Add(certificate);
+        TlsPort = Listen(bindAddress, port, certificate);
+        LogListeningTls(_logger, TlsPort, certificate.Subject, certificate.NotAfter);
+    }
+
+    private int Listen(string bindAddress, int port, X509Certificate2? certificate)
     {
         Socket listener;
         if (bindAddress is "*" or "" && Socket.OSSupportsIPv6)
@@ -46,20 +68,19 @@ public sealed partial class RtspServer : IAsyncDisposable
             listener.Bind(new IPEndPoint(address, port));
         }
         listener.Listen(512);
-        _listener = listener;
-        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        _acceptLoop = AcceptLoopAsync();
-        LogListening(_logger, Port);
+        _listeners.Add(listener);
+        _acceptLoops.Add(AcceptLoopAsync(listener, certificate));
+        return ((IPEndPoint)listener.LocalEndPoint!).Port;
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(Socket listener, X509Certificate2? certificate)
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket socket;
             try
             {
-                socket = await _listener!.AcceptAsync(_stop.Token);
+                socket = await listener.AcceptAsync(_stop.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
@@ -76,10 +97,11 @@ public sealed partial class RtspServer : IAsyncDisposable
             if (_connections.Count >= _maxConnections)
             {
                 LogFull(_logger, _maxConnections);
-                _ = RefuseAsync(socket);
+                // Plain text only: a TLS client sees its handshake fail, which is refusal enough.
+                _ = certificate is null ? RefuseAsync(socket) : Task.Run(socket.Dispose);
                 continue;
             }
-            var connection = new ViewerConnection(socket, _services);
+            var connection = new ViewerConnection(socket, _services, certificate);
             _connections[connection] = Task.CompletedTask;
             var task = Task.Run(async () =>
             {
@@ -118,20 +140,27 @@ public sealed partial class RtspServer : IAsyncDisposable
             return;
         }
         await _stop.CancelAsync();
-        _listener?.Dispose();
-        if (_acceptLoop is not null)
+        foreach (var listener in _listeners)
         {
-            await _acceptLoop;
+            listener.Dispose();
         }
+        await Task.WhenAll(_acceptLoops);
         foreach (var c in _connections.Keys)
         {
             c.Abort("gateway shutting down");
         }
         await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        foreach (var certificate in _certificates)
+        {
+            certificate.Dispose();
+        }
     }
 
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "RTSP server listening on port {Port}")]
     private static partial void LogListening(ILogger logger, int port);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "RTSPS server listening on port {Port} (certificate {Subject}, valid until {NotAfter:u})")]
+    private static partial void LogListeningTls(ILogger logger, int port, string subject, DateTime notAfter);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "RTSP accept failed: {Error}")]
     private static partial void LogAcceptFailed(ILogger logger, string error);

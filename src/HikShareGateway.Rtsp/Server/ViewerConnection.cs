@@ -2,8 +2,11 @@ using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Diagnostics;
@@ -27,7 +30,8 @@ public sealed record ViewerServices(
 /// <summary>
 /// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).
 /// <para>
-/// :: Step 1: requests are parsed from the socket's <see cref="PipeReader"/> (pure parser, bounded sizes).
+/// :: Step 1: requests are parsed from the socket's <see cref="PipeReader"/> (pure parser, bounded sizes);
+///    on the RTSPS port the connection is first a TLS server handshake, and both directions go through TLS.
 /// :: Step 2: every DESCRIBE, SETUP and PLAY authenticates the viewer (token in the query, Basic or
 ///    Bearer; an earlier success on this connection counts when a player omits it) and checks the
 ///    privilege with <see cref="IAccessPolicy"/>: 401 for who, 403 for what, never revealing a device.
@@ -43,6 +47,8 @@ public sealed partial class ViewerConnection
     private static long s_nextConnection;
 
     private readonly Socket _socket;
+    private readonly SslStream? _tls;
+    private readonly X509Certificate2? _certificate;
     private readonly ViewerServices _s;
     private readonly CancellationTokenSource _cts = new();
     private readonly ViewerOutput _output;
@@ -61,15 +67,18 @@ public sealed partial class ViewerConnection
     private string? _endReason;
     private bool _revoked;
 
-    public ViewerConnection(Socket socket, ViewerServices services)
+    /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
+    public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null)
     {
         _socket = socket;
         _s = services;
+        _certificate = tlsCertificate;
+        _tls = tlsCertificate is null ? null : new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
         var ep = socket.RemoteEndPoint as IPEndPoint;
         _remoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
         _remote = ep is null ? "unknown" : new IPEndPoint(_remoteAddress!, ep.Port).ToString();
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
-        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort);
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _tls);
         try
         {
             socket.SendBufferSize = services.QueueLimits.SendBufferBytes;
@@ -106,8 +115,15 @@ public sealed partial class ViewerConnection
 
     public async Task RunAsync()
     {
+        if (_tls is not null && !await HandshakeAsync())
+        {
+            _output.Drain();
+            await _tls.DisposeAsync();
+            _socket.Dispose();
+            return;
+        }
         var writer = _output.RunAsync();
-        var stream = new NetworkStream(_socket, ownsSocket: false);
+        Stream stream = _tls is not null ? _tls : new NetworkStream(_socket, ownsSocket: false);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024));
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
         try
@@ -172,7 +188,31 @@ public sealed partial class ViewerConnection
             {
             }
             _socket.Dispose();
+            _tls?.Dispose();
             _output.Drain();
+        }
+    }
+
+    /// <summary>RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most); false (logged) when it fails.</summary>
+    private async Task<bool> HandshakeAsync()
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds)));
+        try
+        {
+            await _tls!.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = _certificate,
+                ClientCertificateRequired = false,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            }, timeout.Token);
+            return true;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            var reason = e is OperationCanceledException ? "no TLS handshake in time" : e.InnerException?.Message ?? e.Message;
+            LogTlsFailed(_s.Logger, _remote, reason);
+            return false;
         }
     }
 
@@ -558,6 +598,9 @@ public sealed partial class ViewerConnection
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Viewer {Remote} closed after {Seconds} s without a playing session")]
     private static partial void LogIdle(ILogger logger, string remote, int seconds);
+
+    [LoggerMessage(EventId = 2304, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: TLS handshake failed ({Reason}); connection closed")]
+    private static partial void LogTlsFailed(ILogger logger, string remote, string reason);
 
     [LoggerMessage(EventId = 2303, Level = LogLevel.Error, Message = "Viewer connection {Remote} failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception e, string remote);

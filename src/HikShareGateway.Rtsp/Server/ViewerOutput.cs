@@ -38,6 +38,9 @@ public sealed class ViewerOutput
     private const int MaxRingCapacity = 16384;
 
     private readonly Socket _socket;
+    // RTSPS: everything goes through TLS (encrypted per viewer, so copied into one record-sized chunk at a time).
+    private readonly Stream? _tls;
+    private byte[]? _tlsChunk;
     private readonly ViewerQueueLimits _limits;
     private readonly TimeProvider _time;
     private readonly Action<string> _abort;
@@ -58,9 +61,11 @@ public sealed class ViewerOutput
     private long _sendStartedAt;
     private string? _failure;
 
-    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort)
+    /// <param name="tls">RTSPS: the connection's TLS stream, which then carries every byte; null for plain RTSP.</param>
+    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls = null)
     {
         _socket = socket;
+        _tls = tls;
         _limits = limits;
         _time = time;
         _abort = abort;
@@ -289,12 +294,19 @@ public sealed class ViewerOutput
                     _sendStartedAt = _time.GetTimestamp();
                     try
                     {
-                        // RTSP messages live in ordinary (movable) arrays: those batches take the runtime's path.
-                        var sent = GatherSend.IsSupported && !hasControl ? GatherSend.TrySend(_socket, _segments) : 0;
-                        if (sent < bytes)
+                        if (_tls is not null)
                         {
-                            GatherSend.Advance(_segments, sent);
-                            await _sender.SendAsync(_socket, _segments);
+                            await WriteTlsAsync(_tls);
+                        }
+                        else
+                        {
+                            // RTSP messages live in ordinary (movable) arrays: those batches take the runtime's path.
+                            var sent = GatherSend.IsSupported && !hasControl ? GatherSend.TrySend(_socket, _segments) : 0;
+                            if (sent < bytes)
+                            {
+                                GatherSend.Advance(_segments, sent);
+                                await _sender.SendAsync(_socket, _segments);
+                            }
                         }
                     }
                     finally
@@ -305,7 +317,7 @@ public sealed class ViewerOutput
                 }
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
         {
             // The connection's read side sees the same failure and ends the session.
         }
@@ -314,6 +326,35 @@ public sealed class ViewerOutput
             Drain();
         }
     }
+
+    /// <summary>The batch's segments through TLS, gathered into chunks of one TLS record (16 KiB) each.</summary>
+    private async ValueTask WriteTlsAsync(Stream tls)
+    {
+        var chunk = _tlsChunk ??= new byte[TlsRecordBytes];
+        var filled = 0;
+        foreach (var segment in _segments)
+        {
+            for (var done = 0; done < segment.Count;)
+            {
+                var n = Math.Min(segment.Count - done, chunk.Length - filled);
+                Buffer.BlockCopy(segment.Array!, segment.Offset + done, chunk, filled, n);
+                done += n;
+                filled += n;
+                if (filled == chunk.Length)
+                {
+                    await tls.WriteAsync(chunk.AsMemory(0, filled));
+                    filled = 0;
+                }
+            }
+        }
+        if (filled > 0)
+        {
+            await tls.WriteAsync(chunk.AsMemory(0, filled));
+        }
+    }
+
+    /// <summary>The largest TLS record's plaintext (RFC 8446 §5.1).</summary>
+    private const int TlsRecordBytes = 16 * 1024;
 
     private int TakeBatch(out bool done, out long total, out bool hasControl)
     {

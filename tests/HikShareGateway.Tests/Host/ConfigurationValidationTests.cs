@@ -69,6 +69,13 @@ public class ConfigurationValidationTests
     }
 
     [Fact]
+    public void Build_RtspsCertificateMissing_ReportedWithTheKey()
+    {
+        var errors = Validate(new() { ["Gateway:Id"] = "gw-1", ["Rtsp:TlsCertificateFile"] = "/nonexistent/rtsps.crt" });
+        Assert.Contains(errors, e => e.StartsWith("Rtsp:TlsCertificateFile \"/nonexistent/rtsps.crt\" does not exist", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Build_RtspValueOfTheWrongType_NamesTheKey()
     {
         var errors = Validate(new() { ["Gateway:Id"] = "gw-1", ["Rtsp:MaxConnections"] = "abc" });

@@ -302,9 +302,14 @@ public static class GstLaunch
     }
 
     /// <summary>rtspsrc (TCP) → video RTP → fakesink that stops after <paramref name="buffers"/> RTP packets.</summary>
+    /// <param name="url">rtsp:// or rtsps:// (then any server certificate is accepted: the tests' are self-signed).</param>
     public static Task<GstLaunchResult> ReadVideoAsync(Uri url, int buffers, string? user = null, string? password = null, TimeSpan? timeout = null, CancellationToken ct = default)
     {
         List<string> pipeline = ["rtspsrc", $"location={url}", "protocols=tcp", "latency=0"];
+        if (url.Scheme == "rtsps")
+        {
+            pipeline.Add("tls-validation-flags=0");
+        }
         if (user is not null)
         {
             pipeline.AddRange([$"user-id={user}", $"user-pw={password}"]);

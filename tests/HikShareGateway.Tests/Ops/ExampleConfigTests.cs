@@ -47,7 +47,7 @@ public class ExampleConfigTests
         var text = File.ReadAllText(Example);
         foreach (var key in new[] { "\"Port\": 8080", "\"BindAddress\": \"*\"", "\"DefaultTimeoutMs\": 1000", "\"MaxTimeoutMs\": 60000", "\"CommandTimeoutMs\": 10000",
                      "\"RatePerSecond\": 5", "\"Burst\": 10", "\"Port\": 8081", "\"BindAddress\": \"127.0.0.1\"", "\"Token\": null", "\"TokenFile\": null",
-                     "\"SecretsFile\": null", "\"Port\": 8554", "\"StateDirectory\": \"/var/lib/hikshare-gateway\"", "\"TopicPrefix\": \"hikshare/v1\"", "\"ProbeIntervalSeconds\": 300" })
+                     "\"SecretsFile\": null", "\"Port\": 8554", "\"TlsPort\": 8322", "\"TlsCertificateFile\": null", "\"StateDirectory\": \"/var/lib/hikshare-gateway\"", "\"TopicPrefix\": \"hikshare/v1\"", "\"ProbeIntervalSeconds\": 300" })
         {
             Assert.Contains(key, text);
         }
@@ -169,10 +169,16 @@ public class ExampleConfigRtspTests
     {
         var text = File.ReadAllText(Path.Combine(RepoPaths.Root, "config", "gateway.example.json"));
         var defaults = new HikShareGateway.Rtsp.RtspOptions();
-        foreach (var p in typeof(HikShareGateway.Rtsp.RtspOptions).GetProperties())
+        // The keys: settable properties (a computed one such as TlsEnabled is not configuration).
+        foreach (var p in typeof(HikShareGateway.Rtsp.RtspOptions).GetProperties().Where(p => p.CanWrite))
         {
             var value = p.GetValue(defaults);
-            var json = value is string s ? $"\"{s}\"" : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+            var json = value switch
+            {
+                null => "null",
+                string s => $"\"{s}\"",
+                _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
+            };
             Assert.Contains($"\"{p.Name}\": {json}", text);
         }
     }

@@ -64,6 +64,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         public int AuthFailureLimit { get; init; } = 1000;
         /// <summary>The demo recorder refuses TCP (461) and sends RTP over UDP.</summary>
         public bool UdpOnlyCamera { get; init; }
+        /// <summary>RTSPS too, with this certificate (on <see cref="TlsPort"/>).</summary>
+        public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; init; }
     }
 
     public static byte[] Clip => File.ReadAllBytes(RtspFeature.FindDemoClip() ?? throw new FileNotFoundException("demo clip"));
@@ -99,6 +101,10 @@ internal sealed class RelayHarness : IAsyncDisposable
         var server = new RtspServer(new ViewerServices(authenticator, store, registry, audit, resolver, options.QueueLimits, options.IdleTimeout, time,
             NullLogger.Instance), options.MaxConnections, NullLogger<RtspServer>.Instance);
         server.Start("127.0.0.1", 0);
+        if (options.TlsCertificate is { } certificate)
+        {
+            server.StartTls("127.0.0.1", 0, certificate);
+        }
         return new RelayHarness(stateDir, store, registry, audit, catalog, relay, server, camera) { CameraPort = cameraPort };
     }
 
@@ -127,6 +133,10 @@ internal sealed class RelayHarness : IAsyncDisposable
 
     public string Url(string path = "/live/" + Device + "/1/main", string? token = null)
         => $"rtsp://127.0.0.1:{Port}{path}" + (token is null ? "" : (path.Contains('?') ? "&" : "?") + "token=" + token);
+
+    /// <summary>The RTSPS URL (<see cref="Options.TlsCertificate"/>).</summary>
+    public string TlsUrl(string path = "/live/" + Device + "/1/main", string? token = null)
+        => $"rtsps://127.0.0.1:{Server.TlsPort}{path}" + (token is null ? "" : (path.Contains('?') ? "&" : "?") + "token=" + token);
 
     public async ValueTask DisposeAsync()
     {
