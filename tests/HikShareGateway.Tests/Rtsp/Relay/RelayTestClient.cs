@@ -9,15 +9,15 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 internal sealed class RelayTestClient : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private byte[] _buffer = new byte[256 * 1024];
     private int _start, _end;
     private int _cseq;
 
-    private RelayTestClient(Socket socket)
+    private RelayTestClient(Socket socket, Stream? stream = null)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream ?? new NetworkStream(socket, ownsSocket: true);
     }
 
     public Socket Socket => _socket;
@@ -31,6 +31,16 @@ internal sealed class RelayTestClient : IAsyncDisposable
         }
         await s.ConnectAsync("127.0.0.1", port);
         return new RelayTestClient(s);
+    }
+
+    /// <summary>RTSPS: the same client through TLS, accepting any server certificate (the tests' are self-signed).</summary>
+    public static async Task<RelayTestClient> ConnectTlsAsync(int port)
+    {
+        var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await s.ConnectAsync("127.0.0.1", port);
+        var tls = new System.Net.Security.SslStream(new NetworkStream(s, ownsSocket: true), false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync("127.0.0.1");
+        return new RelayTestClient(s, tls);
     }
 
     public Task SendRawAsync(string text) => _stream.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask();

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -101,8 +100,9 @@ public sealed class RtspsTests : IDisposable
     public async Task PlainRtspOnTheRtspsPort_IsClosed_TlsViewerUndisturbed()
     {
         await using var h = await StartTlsAsync();
-        var viewer = await RawTlsClient.PlayAsync(h.Server.TlsPort, h.TlsUrl(token: Token(Bob)));
-        await using var _ = viewer;
+        await using var viewer = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort);
+        Assert.Equal(200, (await viewer.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
+        Assert.Equal(20, (await viewer.ReadPacketsAsync(20, TimeSpan.FromSeconds(10))).Count);
 
         // A plain-text RTSP request where TLS is expected: the handshake fails and the connection closes at once.
         using (var plain = new Socket(SocketType.Stream, ProtocolType.Tcp))
@@ -126,8 +126,7 @@ public sealed class RtspsTests : IDisposable
         // A peer that connects and says nothing does not hold the server either; the TLS viewer keeps receiving.
         using var silent = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await silent.ConnectAsync(IPAddress.Loopback, h.Server.TlsPort);
-        var before = viewer.Bytes;
-        await Wait.UntilAsync(() => viewer.Bytes > before + 100_000, "the TLS viewer keeps receiving");
+        Assert.Equal(100, (await viewer.ReadPacketsAsync(100, TimeSpan.FromSeconds(15))).Count);
         Assert.Single(h.Registry.ActiveSessions);
     }
 
@@ -189,98 +188,6 @@ public sealed class RtspsTests : IDisposable
             var list = new List<string>();
             o.Validate(list);
             return list;
-        }
-    }
-
-    /// <summary>A minimal RTSPS viewer: TLS (any certificate), DESCRIBE, SETUP interleaved, PLAY, then counts bytes.</summary>
-    private sealed class RawTlsClient : IAsyncDisposable
-    {
-        private readonly TcpClient _tcp;
-        private readonly SslStream _tls;
-        private readonly CancellationTokenSource _stop = new();
-        private Task _loop = Task.CompletedTask;
-        private long _bytes;
-
-        private RawTlsClient(TcpClient tcp, SslStream tls)
-        {
-            _tcp = tcp;
-            _tls = tls;
-        }
-
-        public long Bytes => Interlocked.Read(ref _bytes);
-
-        public static async Task<RawTlsClient> PlayAsync(int port, string url)
-        {
-            var tcp = new TcpClient();
-            await tcp.ConnectAsync(IPAddress.Loopback, port);
-            var tls = new SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
-            await tls.AuthenticateAsClientAsync("127.0.0.1");
-            var c = new RawTlsClient(tcp, tls);
-            var (path, query) = url.IndexOf('?') is var q and >= 0 ? (url[..q], url[q..]) : (url, "");
-            var describe = await c.RequestAsync($"DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n");
-            Assert.Contains("200 OK", describe);
-            var control = HikShareGateway.Rtsp.Protocol.SessionDescription.Parse(describe[(describe.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]).Media[0].Control;
-            var setup = await c.RequestAsync($"SETUP {path}/{control}{query} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n");
-            Assert.Contains("200 OK", setup);
-            var session = setup.Split("\r\n").First(l => l.StartsWith("Session:", StringComparison.OrdinalIgnoreCase))[8..].Split(';')[0].Trim();
-            await c.SendAsync($"PLAY {url} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\nRange: npt=0.000-\r\n\r\n");
-            c._loop = c.CountAsync();
-            return c;
-        }
-
-        private Task SendAsync(string text) => _tls.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask();
-
-        /// <summary>Sends a request and reads until its response head and body are complete (nothing plays yet).</summary>
-        private async Task<string> RequestAsync(string text)
-        {
-            await SendAsync(text);
-            var buffer = new byte[16384];
-            var total = 0;
-            while (true)
-            {
-                var n = await _tls.ReadAsync(buffer.AsMemory(total));
-                Assert.True(n > 0, "closed before the response");
-                total += n;
-                var s = Encoding.ASCII.GetString(buffer, 0, total);
-                var end = s.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-                if (end < 0)
-                {
-                    continue;
-                }
-                var length = s.Split("\r\n").FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)) is { } cl ? int.Parse(cl[15..].Trim()) : 0;
-                if (total >= end + 4 + length)
-                {
-                    return s;
-                }
-            }
-        }
-
-        private async Task CountAsync()
-        {
-            var buffer = new byte[65536];
-            try
-            {
-                while (true)
-                {
-                    var n = await _tls.ReadAsync(buffer, _stop.Token);
-                    if (n == 0)
-                    {
-                        return;
-                    }
-                    Interlocked.Add(ref _bytes, n);
-                }
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
-            {
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            _tcp.Dispose();
-            await _loop;
-            _tls.Dispose();
         }
     }
 }
