@@ -50,7 +50,7 @@ public sealed partial class RtspServer : IAsyncDisposable
     {
         _certificates.Add(certificate);
         TlsPort = Listen(bindAddress, port, certificate);
-        LogListeningTls(_logger, TlsPort, certificate.Subject, certificate.NotAfter);
+        LogListeningTls(_logger, TlsPort, certificate.Subject, certificate.NotAfter.ToUniversalTime());
     }
 
     private int Listen(string bindAddress, int port, X509Certificate2? certificate)
