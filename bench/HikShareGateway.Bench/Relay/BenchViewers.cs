@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
@@ -21,6 +22,8 @@ public sealed class BenchViewer : IDisposable
     private readonly byte[] _buf = new byte[BufferSize];
     private int _start, _end;
     private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    // rtsps:// URLs: everything through TLS (any server certificate accepted: the bench's is self-signed).
+    private SslStream? _tls;
     private readonly string _url;
     private readonly string? _token;
     private readonly ViewerAuth _auth;
@@ -59,6 +62,11 @@ public sealed class BenchViewer : IDisposable
             var uri = new Uri(_url);
             await _socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(uri.Host), uri.Port), ct);
             _socket.NoDelay = true;
+            if (uri.Scheme == "rtsps")
+            {
+                _tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+                await _tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.Host, RemoteCertificateValidationCallback = (_, _, _, _) => true }, ct);
+            }
             var requestUrl = _url.Split('?')[0];
             var describe = await RequestAsync("DESCRIBE", requestUrl, "Accept: application/sdp\r\n", ct);
             if (describe.Response.Status != 200)
@@ -93,7 +101,7 @@ public sealed class BenchViewer : IDisposable
             Playing = true;
             return true;
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidDataException)
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidDataException or System.Security.Authentication.AuthenticationException)
         {
             Failure = $"{e.GetType().Name}: {e.Message}";
             return false;
@@ -163,6 +171,19 @@ public sealed class BenchViewer : IDisposable
     private string WithToken(string url) => _auth == ViewerAuth.Query && _token is not null
         ? url + (url.Contains('?') ? "&" : "?") + "token=" + _token : url;
 
+    /// <summary>A request outside the read loop (keep-alive, TEARDOWN); callers hold the send lock.</summary>
+    private void SendNow(byte[] request)
+    {
+        if (_tls is null)
+        {
+            _socket.Send(request);
+        }
+        else
+        {
+            _tls.Write(request);
+        }
+    }
+
     private byte[] BuildRequest(string method, string url, string headers)
     {
         var auth = _auth == ViewerAuth.Bearer && _token is not null ? $"Authorization: Bearer {_token}\r\n" : "";
@@ -172,7 +193,14 @@ public sealed class BenchViewer : IDisposable
 
     private async Task<(RtspText Response, string Body)> RequestAsync(string method, string url, string headers, CancellationToken ct)
     {
-        await _socket.SendAsync(BuildRequest(method, url, headers), SocketFlags.None, ct);
+        if (_tls is null)
+        {
+            await _socket.SendAsync(BuildRequest(method, url, headers), SocketFlags.None, ct);
+        }
+        else
+        {
+            await _tls.WriteAsync(BuildRequest(method, url, headers), ct);
+        }
         while (true)
         {
             // Skip interleaved frames that may precede the response (RFC 2326 §10.12).
@@ -202,7 +230,7 @@ public sealed class BenchViewer : IDisposable
             {
                 throw new InvalidDataException("response larger than 64 KiB");
             }
-            var n = await _socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None, ct);
+            var n = _tls is null ? await _socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None, ct) : await _tls.ReadAsync(_buf.AsMemory(_end), ct);
             if (n == 0)
             {
                 throw new IOException($"the server closed the connection after {method}");
@@ -233,9 +261,9 @@ public sealed class BenchViewer : IDisposable
         {
             try
             {
-                _socket.Send(request);
+                SendNow(request);
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
             }
         }
@@ -250,7 +278,7 @@ public sealed class BenchViewer : IDisposable
             {
                 Parse();
                 Compact();
-                var n = await _socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None);
+                var n = _tls is null ? await _socket.ReceiveAsync(_buf.AsMemory(_end), SocketFlags.None) : await _tls.ReadAsync(_buf.AsMemory(_end));
                 if (n == 0)
                 {
                     break;
@@ -258,7 +286,7 @@ public sealed class BenchViewer : IDisposable
                 _end += n;
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidDataException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidDataException or IOException)
         {
         }
         Volatile.Write(ref ClosedAt, Stopwatch.GetTimestamp());
@@ -404,14 +432,15 @@ public sealed class BenchViewer : IDisposable
             {
                 lock (_sendLock)
                 {
-                    _socket.Send(BuildRequest("TEARDOWN", _url.Split('?')[0], ""));
+                    SendNow(BuildRequest("TEARDOWN", _url.Split('?')[0], ""));
                 }
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
             }
         }
         _socket.Dispose();
+        _tls?.Dispose();
     }
 }
 

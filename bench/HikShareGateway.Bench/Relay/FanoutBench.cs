@@ -31,7 +31,7 @@ public static class FanoutBench
     private const string Owner = "owner@example.com";
     private const string Viewer = "viewer@example.com";
 
-    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat);
+    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls);
 
     private sealed class Row
     {
@@ -59,7 +59,8 @@ public static class FanoutBench
             Enum.Parse<ViewerAuth>(ArgString(args, "--auth", "bearer"), ignoreCase: true),
             args.Contains("--keep"),
             args.Contains("--gst-nosync"),
-            Math.Max(1, ArgInt(args, "--repeat", 1)));
+            Math.Max(1, ArgInt(args, "--repeat", 1)),
+            args.Contains("--tls"));
         if (o.Relay is not ("gateway" or "gst" or "both"))
         {
             Console.Error.WriteLine("--relay must be gateway, gst or both");
@@ -68,7 +69,8 @@ public static class FanoutBench
         var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- fanout --viewers {string.Join(',', o.Viewers)} --seconds {o.Seconds} --warmup {o.Warmup} --relay {o.Relay}"
             + (o.Auth != ViewerAuth.Bearer ? $" --auth {o.Auth.ToString().ToLowerInvariant()}" : "")
             + (o.GstNoSync ? " --gst-nosync" : "")
-            + (o.Repeat > 1 ? $" --repeat {o.Repeat}" : "");
+            + (o.Repeat > 1 ? $" --repeat {o.Repeat}" : "")
+            + (o.Tls ? " --tls" : "");
         var repo = FindRepo();
         var dir = Directory.CreateTempSubdirectory("hikshare-bench-fanout").FullName;
         try
@@ -94,6 +96,11 @@ public static class FanoutBench
             if (gatewayDll is not null)
             {
                 relays.Add("gateway");
+                if (o.Tls)
+                {
+                    // The same gateway with its viewers on RTSPS (rtsps://, TLS 1.3 with a P-256 certificate).
+                    relays.Add("gw-tls");
+                }
             }
             if (o.Relay is "gst" or "both")
             {
@@ -114,7 +121,7 @@ public static class FanoutBench
                     Print(direct);
                     foreach (var relay in relays)
                     {
-                        var row = await MeasureAsync(relay, n, round, o, camera, dir, repo, relay == "gateway" ? gatewayDll : null);
+                        var row = await MeasureAsync(relay, n, round, o, camera, dir, repo, relay is "gateway" or "gw-tls" ? gatewayDll : null);
                         if (row.Error is null && direct.Error is null)
                         {
                             row.AddedP50 = row.P50 - direct.P50;
@@ -169,11 +176,20 @@ public static class FanoutBench
         RelayProcess? process;
         string? probePath = null;
         int? httpPort = null;
-        if (relay == "gateway")
+        var listenPort = rtspPort;
+        if (relay is "gateway" or "gw-tls")
         {
             var key = Ed25519SigningKey.Generate("bench-cloud");
             httpPort = RelayProcess.FreePort();
-            var config = WriteGatewayConfig(runDir, key, rtspPort, httpPort.Value, RelayProcess.FreePort(), camera.Url);
+            int? tlsPort = null;
+            (string, string, int)? tls = null;
+            if (relay == "gw-tls")
+            {
+                tlsPort = RelayProcess.FreePort();
+                var (certificate, keyFile) = WriteCertificate(dir);
+                tls = (certificate, keyFile, tlsPort.Value);
+            }
+            var config = WriteGatewayConfig(runDir, key, rtspPort, httpPort.Value, RelayProcess.FreePort(), camera.Url, tls);
             probePath = Path.Combine(runDir, "alloc.sock");
             process = RelayProcess.Start("gateway", $"dotnet '{gatewayDll}' run --config '{config}'", log, new Dictionary<string, string>
             {
@@ -182,7 +198,8 @@ public static class FanoutBench
             });
             token = ViewerTokens.Mint(key, Viewer, [Gw], TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
             auth = o.Auth;
-            url = $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
+            url = tlsPort is { } tp ? $"rtsps://127.0.0.1:{tp}/live/{Device}/1/main" : $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
+            listenPort = tlsPort ?? rtspPort;
         }
         else if (relay == "direct")
         {
@@ -202,9 +219,9 @@ public static class FanoutBench
         {
             try
             {
-                if (process is not null && !await process.WaitListeningAsync(rtspPort, TimeSpan.FromSeconds(30)))
+                if (process is not null && !await process.WaitListeningAsync(listenPort, TimeSpan.FromSeconds(30)))
                 {
-                    row.Error = process.HasExited ? "the relay exited at start" : $"nothing listens on the RTSP port {rtspPort} after 30 s";
+                    row.Error = process.HasExited ? "the relay exited at start" : $"nothing listens on the RTSP port {listenPort} after 30 s";
                     PrintFailure(row, process);
                     return row;
                 }
@@ -421,7 +438,23 @@ public static class FanoutBench
     /// The gateway's configuration (contract §9) and its grants: a signed snapshot applied to a
     /// <see cref="GrantsStore"/> on the state directory, which persists it as the gateway would have.
     /// </summary>
-    private static string WriteGatewayConfig(string runDir, Ed25519SigningKey key, int rtspPort, int httpPort, int adminPort, string cameraUrl)
+    /// <summary>A self-signed P-256 certificate for 127.0.0.1 as PEM files in <paramref name="dir"/> (written once).</summary>
+    private static (string Certificate, string Key) WriteCertificate(string dir)
+    {
+        var cert = Path.Combine(dir, "rtsps.crt");
+        var keyFile = Path.Combine(dir, "rtsps.key");
+        if (!File.Exists(cert))
+        {
+            using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=hikshare bench", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var c = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            File.WriteAllText(cert, c.ExportCertificatePem() + "\n");
+            File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem() + "\n");
+        }
+        return (cert, keyFile);
+    }
+
+    private static string WriteGatewayConfig(string runDir, Ed25519SigningKey key, int rtspPort, int httpPort, int adminPort, string cameraUrl, (string Certificate, string Key, int Port)? tls = null)
     {
         var state = Directory.CreateDirectory(Path.Combine(runDir, "state")).FullName;
         using (var store = new GrantsStore(new GrantsStoreSettings(Gw, state), new TrustedKeySet([key.Public]), TimeProvider.System, NullLogger<GrantsStore>.Instance))
@@ -438,7 +471,9 @@ public static class FanoutBench
         var config = new JsonObject
         {
             ["Gateway"] = new JsonObject { ["Id"] = Gw, ["StateDirectory"] = state },
-            ["Rtsp"] = new JsonObject { ["Port"] = rtspPort },
+            ["Rtsp"] = tls is { } t
+                ? new JsonObject { ["Port"] = rtspPort, ["TlsPort"] = t.Port, ["TlsCertificateFile"] = t.Certificate, ["TlsKeyFile"] = t.Key }
+                : new JsonObject { ["Port"] = rtspPort },
             // /metrics is scraped outside the measuring window only (hikshare_relayed_packets, a cross-check).
             ["Http"] = new JsonObject { ["Port"] = httpPort, ["BindAddress"] = "127.0.0.1" },
             ["Admin"] = new JsonObject { ["Port"] = adminPort },
