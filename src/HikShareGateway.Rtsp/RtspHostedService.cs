@@ -22,7 +22,15 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
         if (options.TlsEnabled)
         {
             // Validated at start-up; loaded again here, where the server takes it over.
-            var certificate = options.LoadTlsCertificate();
+            System.Security.Cryptography.X509Certificates.X509Certificate2 certificate;
+            try
+            {
+                certificate = options.LoadTlsCertificate();
+            }
+            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                throw new Core.Configuration.StartupException($"Rtsp:TlsCertificateFile \"{options.TlsCertificateFile}\" cannot be used for RTSPS: {e.Message}", e);
+            }
             Listen("TlsPort", options.TlsPort, () => server.StartTls(options.BindAddress, options.TlsPort, certificate));
         }
         return Task.CompletedTask;

@@ -148,6 +148,12 @@ public sealed class RtspsTests : IDisposable
         var clash = new RtspHostedService(options, other.Server, other.Relay, Microsoft.Extensions.Logging.Abstractions.NullLogger<RtspHostedService>.Instance);
         var e = await Assert.ThrowsAsync<HikShareGateway.Core.Configuration.StartupException>(() => clash.StartAsync(CancellationToken.None));
         Assert.StartsWith($"Rtsp:TlsPort {options.TlsPort}: cannot listen", e.Message);
+
+        // The key file gone between validation and start: one clear line, not a stack trace.
+        File.Delete(options.TlsKeyFile!);
+        options.TlsPort = PortAllocator.GetFreeTcpPort();
+        var gone = await Assert.ThrowsAsync<HikShareGateway.Core.Configuration.StartupException>(() => clash.StartAsync(CancellationToken.None));
+        Assert.StartsWith("Rtsp:TlsCertificateFile", gone.Message);
     }
 
     [Fact]
