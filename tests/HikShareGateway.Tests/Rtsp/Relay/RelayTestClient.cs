@@ -34,9 +34,13 @@ internal sealed class RelayTestClient : IAsyncDisposable
     }
 
     /// <summary>RTSPS: the same client through TLS, accepting any server certificate (the tests' are self-signed).</summary>
-    public static async Task<RelayTestClient> ConnectTlsAsync(int port)
+    public static async Task<RelayTestClient> ConnectTlsAsync(int port, int? receiveBuffer = null)
     {
         var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (receiveBuffer is { } rb)
+        {
+            s.ReceiveBufferSize = rb;
+        }
         await s.ConnectAsync("127.0.0.1", port);
         var tls = new System.Net.Security.SslStream(new NetworkStream(s, ownsSocket: true), false, (_, _, _, _) => true);
         await tls.AuthenticateAsClientAsync("127.0.0.1");

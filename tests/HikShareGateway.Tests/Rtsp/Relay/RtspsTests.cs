@@ -131,6 +131,25 @@ public sealed class RtspsTests : IDisposable
     }
 
     [Fact]
+    public async Task SlowRtspsViewer_IsDisconnected_TheOtherTlsViewerUntouched()
+    {
+        var limits = new HikShareGateway.Rtsp.Server.ViewerQueueLimits(MaxBytes: 48 * 1024, MaxDelay: TimeSpan.FromMilliseconds(300), MaxOverflows: 2,
+            OverflowWindow: TimeSpan.FromSeconds(30), StalledSend: TimeSpan.FromSeconds(3), SendBufferBytes: 32 * 1024);
+        await using var h = await StartAsync(new Options { QueueLimits = limits, TlsCertificate = WriteCertificate().LoadTlsCertificate() });
+        h.Grant(LiveShare(Bob));
+        await using var fast = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort);
+        await using var slow = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort, receiveBuffer: 4096);
+        Assert.Equal(200, (await fast.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
+        Assert.Equal(200, (await slow.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
+        var slowConnection = h.Server.Connections.Single(x => x.Remote.EndsWith(":" + ((IPEndPoint)slow.Socket.LocalEndPoint!).Port));
+        // The slow viewer stops reading: its TLS writes stall, its queue overflows, and it is cut.
+        Assert.Equal(400, (await fast.ReadPacketsAsync(400, TimeSpan.FromSeconds(20))).Count);
+        await Wait.UntilAsync(() => !h.Server.Connections.Contains(slowConnection), "the slow RTSPS viewer was disconnected", 15000);
+        Assert.True(await slow.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(50, (await fast.ReadPacketsAsync(50, TimeSpan.FromSeconds(10))).Count);
+    }
+
+    [Fact]
     public async Task HostedService_StartsRtspsFromTheOptions_AndNamesTheKeyWhenThePortIsTaken()
     {
         await using var h = await StartAsync();
