@@ -1,3 +1,6 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
 using Microsoft.Extensions.Hosting;
@@ -22,12 +25,12 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
         if (options.TlsEnabled)
         {
             // Validated at start-up; loaded again here, where the server takes it over.
-            System.Security.Cryptography.X509Certificates.X509Certificate2 certificate;
+            X509Certificate2 certificate;
             try
             {
                 certificate = options.LoadTlsCertificate();
             }
-            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
             {
                 throw new Core.Configuration.StartupException($"Rtsp:TlsCertificateFile \"{options.TlsCertificateFile}\" cannot be used for RTSPS: {e.Message}", e);
             }
@@ -41,7 +44,7 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
             {
                 start();
             }
-            catch (System.Net.Sockets.SocketException e)
+            catch (SocketException e)
             {
                 // Clear words for the installer instead of a stack trace; the host stops with an error.
                 throw new Core.Configuration.StartupException($"Rtsp:{key} {port}: cannot listen ({e.SocketErrorCode}). Is another RTSP server (or another gateway) using it? Pick a free port.", e);
