@@ -59,6 +59,12 @@ public sealed class ParserRobustnessTests
         return bytes;
     }
 
+    /// <summary>Even cases: one of the seeds, mutated; odd cases: random text over the alphabet.</summary>
+    private static string MutatedOrRandom(int c, Random random, string[] seeds, string alphabet, int maxLength)
+        => c % 2 == 0
+            ? Encoding.Latin1.GetString(Mutate(random, Encoding.Latin1.GetBytes(seeds[random.Next(seeds.Length)])))
+            : RandomText(random, alphabet, maxLength);
+
     private static string RandomText(Random random, string alphabet, int maxLength)
     {
         var chars = new char[random.Next(maxLength + 1)];
@@ -214,9 +220,7 @@ public sealed class ParserRobustnessTests
         ];
         for (var c = 0; c < Cases; c++)
         {
-            var text = c % 2 == 0
-                ? Encoding.Latin1.GetString(Mutate(random, Encoding.Latin1.GetBytes(seeds[random.Next(seeds.Length)])))
-                : RandomText(random, "RTP/AVPTCU;,=-\"0123456789 interleavedclient_portssrcmode", 120);
+            var text = MutatedOrRandom(c, random, seeds, "RTP/AVPTCU;,=-\"0123456789 interleavedclient_portssrcmode", 120);
             foreach (var spec in TransportHeader.Parse(text))
             {
                 _ = TransportHeader.Parse(spec.ToString());
@@ -238,9 +242,7 @@ public sealed class ParserRobustnessTests
         ];
         for (var c = 0; c < Cases; c++)
         {
-            var text = c % 2 == 0
-                ? Encoding.Latin1.GetString(Mutate(random, Encoding.Latin1.GetBytes(seeds[random.Next(seeds.Length)])))
-                : RandomText(random, "DigestBasicBearer realm=\"nonce,qop%:=/+", 120);
+            var text = MutatedOrRandom(c, random, seeds, "DigestBasicBearer realm=\"nonce,qop%:=/+", 120);
             _ = RtspAuth.ParseParameters(text);
             if (RtspAuth.ParseChallenge(text) is { } challenge)
             {
@@ -266,9 +268,7 @@ public sealed class ParserRobustnessTests
         ];
         for (var c = 0; c < Cases; c++)
         {
-            var text = c % 2 == 0
-                ? Encoding.Latin1.GetString(Mutate(random, Encoding.Latin1.GetBytes(seeds[random.Next(seeds.Length)])))
-                : RandomText(random, "/?&=%2F0123456789livesubmaintrackID=playbackrtsp:", 80);
+            var text = MutatedOrRandom(c, random, seeds, "/?&=%2F0123456789livesubmaintrackID=playbackrtsp:", 80);
             if (ViewerRequestPath.TryParse(text, out var path))
             {
                 Assert.NotNull(path);
