@@ -83,9 +83,6 @@ public static class FanoutBench
             await using var camera = new BenchCamera(clip);
             camera.Start();
 
-            var baseline = await DirectBaselineAsync(camera);
-            Console.WriteLine($"  baseline (camera -> 1 viewer, no relay): latency p50 {baseline.P50:F3} ms  p99 {baseline.P99:F3} ms");
-
             var rows = new List<Row>();
             string? gatewayDll = null;
             if (o.Relay is "gateway" or "both")
@@ -146,22 +143,6 @@ public static class FanoutBench
                 Directory.Delete(dir, recursive: true);
             }
         }
-    }
-
-    private static async Task<Row> DirectBaselineAsync(BenchCamera camera)
-    {
-        var histogram = new LatencyHistogram();
-        using var v = new BenchViewer(camera.Url, null, ViewerAuth.None, histogram);
-        if (!await v.StartAsync(CancellationToken.None))
-        {
-            throw new InvalidOperationException("the bench camera does not serve: " + v.Failure);
-        }
-        var loop = v.ReadLoopAsync();
-        await Task.Delay(1000);
-        histogram.Enabled = true;
-        await Task.Delay(3000);
-        histogram.Enabled = false;
-        return new Row { Relay = "direct", Viewers = 1, P50 = histogram.PercentileMs(0.5), P99 = histogram.PercentileMs(0.99) };
     }
 
     private static async Task<Row> MeasureAsync(string relay, int n, int round, Options o, BenchCamera camera, string dir, string repo, string? gatewayDll)
