@@ -23,6 +23,9 @@ internal sealed class RelayTestClient : IAsyncDisposable
     public Socket Socket => _socket;
 
     public static async Task<RelayTestClient> ConnectAsync(int port, int? receiveBuffer = null)
+        => new(await ConnectSocketAsync(port, receiveBuffer));
+
+    private static async Task<Socket> ConnectSocketAsync(int port, int? receiveBuffer)
     {
         var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         if (receiveBuffer is { } rb)
@@ -30,18 +33,13 @@ internal sealed class RelayTestClient : IAsyncDisposable
             s.ReceiveBufferSize = rb;
         }
         await s.ConnectAsync("127.0.0.1", port);
-        return new RelayTestClient(s);
+        return s;
     }
 
     /// <summary>RTSPS: the same client through TLS, accepting any server certificate (the tests' are self-signed).</summary>
     public static async Task<RelayTestClient> ConnectTlsAsync(int port, int? receiveBuffer = null)
     {
-        var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        if (receiveBuffer is { } rb)
-        {
-            s.ReceiveBufferSize = rb;
-        }
-        await s.ConnectAsync("127.0.0.1", port);
+        var s = await ConnectSocketAsync(port, receiveBuffer);
         var tls = new System.Net.Security.SslStream(new NetworkStream(s, ownsSocket: true), false, (_, _, _, _) => true);
         await tls.AuthenticateAsClientAsync("127.0.0.1");
         return new RelayTestClient(s, tls);
