@@ -62,6 +62,33 @@ public sealed class ParameterSetTests
         Assert.True(parsed < 20_000);
     }
 
+    /// <summary>libx265's SPS for 642x362 (coded 648x368, with a conformance window of 6 and 6 luma samples).</summary>
+    private static readonly byte[] X265Sps = Convert.FromHexString("42010101600000030090000003000003003fa005220171c449965654a4c2f0168080000003008000000c84");
+
+    [Fact]
+    public void H265Sps_Libx265_GivesTheConformanceWindowSizeAndMainProfileLevel()
+    {
+        Assert.True(H265Sps.TryParse(X265Sps, out H265Sps? info));
+
+        Assert.Equal(642, info!.Width);
+        Assert.Equal(362, info.Height);
+        Assert.Equal(1, info.ProfileIdc);
+        Assert.Equal(0x60000000u, info.ProfileCompatibilityFlags);
+        Assert.Equal(63, info.LevelIdc);
+        Assert.Equal(1, info.MaxSubLayers);
+        Assert.Equal("hvc1.1.6.L63.90", info.CodecString);
+    }
+
+    [Fact]
+    public void H265Sps_EveryPrefix_NeverThrowsAndNoShortPrefixParses()
+    {
+        for (int length = 0; length < X265Sps.Length; length++)
+        {
+            bool parsed = H265Sps.TryParse(X265Sps.AsSpan(0, length), out H265Sps? info);
+            Assert.True(!parsed || info!.Width == 642 || length > 20, $"prefix {length} parsed to {info}");
+        }
+    }
+
     [Fact]
     public void H265Sps_RandomAndMutatedBytes_NeverThrow()
     {
