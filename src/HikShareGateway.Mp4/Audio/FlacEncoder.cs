@@ -5,7 +5,7 @@ namespace HikShareGateway.Mp4.Audio;
 /// <summary>
 /// A small FLAC encoder for mono 16-bit PCM (decoded G.711), one FLAC frame per call, for FLAC in ISO BMFF
 /// (browsers' MSE play "flac" in MP4 but not G.711). Each subframe is CONSTANT, VERBATIM or FIXED (orders
-/// 0–4, one Rice partition), whichever is smallest, so a frame is never bigger than the PCM plus its headers.
+/// 0–4, one Rice partition, wasted bits), whichever is smallest, so a frame is never bigger than the PCM plus its headers.
 /// No allocation per frame: the residuals live on the stack (blocks of at most <see cref="MaxBlockSize"/>).
 /// </summary>
 /// <remarks>Layout from the FLAC format specification (RFC 9639): frame header §9.1, subframes §9.2, footer §9.3.</remarks>
@@ -36,8 +36,9 @@ public sealed class FlacEncoder
 
     public int BlockSize { get; }
 
-    /// <summary>The largest frame for <paramref name="samples"/> samples: header ≤ 16 bytes, verbatim PCM, CRC-16.</summary>
-    public static int MaxFrameBytes(int samples) => 16 + 1 + (samples * 2) + 2;
+    /// <summary>The largest frame for <paramref name="samples"/> samples: header ≤ 16 bytes, subframe header with
+    /// wasted bits ≤ 3 bytes, verbatim PCM, CRC-16.</summary>
+    public static int MaxFrameBytes(int samples) => 16 + 3 + (samples * 2) + 2;
 
     /// <summary>
     /// The STREAMINFO metadata block (§8.2) with its 4-byte block header, marked as the last metadata block: what
@@ -149,16 +150,32 @@ public sealed class FlacEncoder
             return;
         }
 
-        long verbatimBits = (long)pcm.Length * BitsPerSample;
+        // §9.2.2 wasted bits: decoded G.711 has low bits that are always zero (µ-law values are multiples of 4,
+        // A-law values of 8), so the samples are coded shifted right with fewer bits each.
+        int or = 0;
+        foreach (short sample in pcm)
+        {
+            or |= (ushort)sample;
+        }
+
+        int wasted = Math.Min(System.Numerics.BitOperations.TrailingZeroCount(or), BitsPerSample - 1);
+        int sampleBits = BitsPerSample - wasted;
+        Span<short> shifted = stackalloc short[pcm.Length];
+        for (int i = 0; i < pcm.Length; i++)
+        {
+            shifted[i] = (short)(pcm[i] >> wasted);
+        }
+
+        long verbatimBits = (long)pcm.Length * sampleBits;
         Span<int> residuals = stackalloc int[pcm.Length];
         int bestOrder = -1;
         int bestRice = 0;
         long bestBits = verbatimBits;
         for (int order = 0; order <= MaxFixedOrder && order < pcm.Length; order++)
         {
-            Residuals(pcm, order, residuals);
+            Residuals(shifted, order, residuals);
             (int rice, long riceBits) = BestRiceParameter(residuals[..(pcm.Length - order)]);
-            long total = (order * BitsPerSample) + 2 + 4 + 4 + riceBits;
+            long total = (order * sampleBits) + 2 + 4 + 4 + riceBits;
             if (total < bestBits)
             {
                 bestBits = total;
@@ -167,24 +184,29 @@ public sealed class FlacEncoder
             }
         }
 
+        int type = bestOrder < 0 ? 0b000001 : 0b001000 | bestOrder;
+        bits.Write((uint)((type << 1) | (wasted > 0 ? 1 : 0)), 8);
+        if (wasted > 0)
+        {
+            bits.WriteUnary((uint)(wasted - 1));
+        }
+
         if (bestOrder < 0)
         {
-            bits.Write(0b0_000001_0, 8);
-            foreach (short sample in pcm)
+            foreach (short sample in shifted)
             {
-                bits.Write((ushort)sample, BitsPerSample);
+                bits.Write((uint)sample, sampleBits);
             }
 
             return;
         }
 
-        bits.Write((uint)((0b001000 | bestOrder) << 1), 8);
         for (int i = 0; i < bestOrder; i++)
         {
-            bits.Write((ushort)pcm[i], BitsPerSample); // warm-up samples
+            bits.Write((uint)shifted[i], sampleBits); // warm-up samples
         }
 
-        Residuals(pcm, bestOrder, residuals);
+        Residuals(shifted, bestOrder, residuals);
         bits.Write(0b00, 2); // residual coding: Rice with 4-bit parameters
         bits.Write(0, 4); // partition order 0: one partition
         bits.Write((uint)bestRice, 4);

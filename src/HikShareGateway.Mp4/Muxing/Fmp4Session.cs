@@ -117,7 +117,15 @@ public sealed class Fmp4Session : IDisposable
     }
 
     /// <summary>Producer side: the stream ended; the reader gets what is queued, then false from <see cref="WaitToReadAsync"/>.</summary>
-    public void Complete() => _queue.Writer.TryComplete();
+    public void Complete()
+    {
+        if (_muxer.FlushAudio(_writer) && !Enqueue(Fmp4SegmentKind.Audio, isKeyframe: false, mustQueue: false))
+        {
+            DroppedForSlowReader++;
+        }
+
+        _queue.Writer.TryComplete();
+    }
 
     /// <summary>Reader side: waits until a segment is queued (true) or the stream is complete (false).</summary>
     public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>

@@ -57,6 +57,24 @@ public sealed class FlacEncoderTests
         Assert.True(tone < 160 * 2, $"a tone took {tone} bytes");
     }
 
+    [Theory]
+    [InlineData(false, 2)]
+    [InlineData(true, 3)]
+    public void DecodedG711_IsCodedWithItsWastedLowBits(bool aLaw, int wasted)
+    {
+        var encoder = new FlacEncoder(8000, 160);
+        var frame = new byte[FlacEncoder.MaxFrameBytes(160)];
+        byte[] tone = Infrastructure.StreamBuilder.MuLawTone(440, 0);
+        var pcm = new short[160];
+        G711.Decode(tone, pcm, aLaw);
+
+        int length = encoder.EncodeFrame(pcm, frame);
+
+        Assert.Equal(1, frame[7] & 1); // wasted-bits flag
+        Assert.Equal(wasted - 1, System.Numerics.BitOperations.LeadingZeroCount((uint)frame[8] << 24)); // unary k − 1
+        Assert.True(length < 160 * 2 * (16 - wasted) / 16, $"{length} bytes");
+    }
+
     [Fact]
     public void FullScaleNoiseAndEdgeValues_StayWithinMaxFrameBytes()
     {

@@ -20,12 +20,16 @@ public sealed class FlacFfmpegTests
         var frame = new byte[FlacEncoder.MaxFrameBytes(FlacEncoder.MaxBlockSize)];
         for (int f = 0; f < 200; f++)
         {
-            // Tones, silence, noise and extremes, so every subframe type and predictor order is decoded.
-            short[] pcm = (f % 5) switch
+            // Tones, silence, noise, extremes and decoded G.711 (wasted bits), so every subframe type,
+            // predictor order and the wasted-bits path are decoded.
+            short[] pcm = (f % 7) switch
             {
                 0 => new short[160],
                 1 => Enumerable.Range(0, 160).Select(_ => (short)random.Next(short.MinValue, short.MaxValue)).ToArray(),
                 2 => Enumerable.Range(0, 160).Select(i => i % 2 == 0 ? short.MaxValue : short.MinValue).ToArray(),
+                3 => Enumerable.Range(0, 160).Select(_ => G711.DecodeMuLaw((byte)random.Next(256))).ToArray(),
+                4 => StreamBuilder.MuLawTone(300 + f, f * 160).Select(G711.DecodeMuLaw).ToArray(),
+                5 => Enumerable.Range(0, 160).Select(_ => G711.DecodeALaw((byte)random.Next(256))).ToArray(),
                 _ => FlacEncoderTests.Tone(160, 300 + (f * 17), 8000, 100 + (f * 150), f * 160),
             };
             expected.AddRange(pcm);

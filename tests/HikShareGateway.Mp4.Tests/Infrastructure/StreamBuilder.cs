@@ -30,7 +30,9 @@ public sealed class StreamBuilder
 
     public int VideoFragments { get; private set; }
 
-    public int AudioFragments { get; private set; }
+    public int AudioPackets { get; private set; }
+
+    public int AudioPacketsPerFragment { get; init; } = 1;
 
     public int DroppedVideo { get; private set; }
 
@@ -47,6 +49,7 @@ public sealed class StreamBuilder
         {
             Video = H265 ? VideoCodec.H265 : VideoCodec.H264,
             Audio = ToneHz is null ? AudioCodec.None : AudioCodec.Pcmu,
+            AudioPacketsPerFragment = AudioPacketsPerFragment,
         });
         var output = new ArrayBufferWriter<byte>();
         var sink = new MuxingSink(muxer, output);
@@ -59,9 +62,9 @@ public sealed class StreamBuilder
             while (ToneHz is not null && audioPackets * 20 <= packets[p].AccessUnit * 40)
             {
                 byte[] pcmu = MuLawTone(ToneHz.Value, audioPackets * 160);
-                if (muxer.WriteAudio(output, pcmu, unchecked(FirstAudioTimestamp + (uint)(audioPackets * 160))) == MuxResult.Written)
+                if (muxer.WriteAudio(output, pcmu, unchecked(FirstAudioTimestamp + (uint)(audioPackets * 160))) is MuxResult.Written or MuxResult.Buffered)
                 {
-                    AudioFragments++;
+                    AudioPackets++;
                 }
 
                 audioPackets++;
@@ -73,6 +76,7 @@ public sealed class StreamBuilder
             }
         }
 
+        muxer.FlushAudio(output);
         VideoFragments = sink.Written[0];
         DroppedVideo = sink.Written[1];
         MimeType = muxer.MimeType;

@@ -15,11 +15,21 @@ public sealed class Fmp4FfprobeTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    [Fact]
-    public async Task DemoH264WithPcmuTone_FfprobeSeesH264AndFlac_AllFramesInOrder_AndTheToneDecodes()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    public async Task DemoH264WithPcmuTone_FfprobeSeesH264AndFlac_AllFramesInOrder_AndTheToneDecodes(int audioPacketsPerFragment)
     {
-        var builder = new StreamBuilder { H265 = false, AnnexBStream = File.ReadAllBytes(Tools.DemoAsset), ToneHz = 1000 };
-        string file = Write(builder.Build(), "demo.mp4");
+        var builder = new StreamBuilder
+        {
+            H265 = false,
+            AnnexBStream = File.ReadAllBytes(Tools.DemoAsset),
+            ToneHz = 1000,
+            AudioPacketsPerFragment = audioPacketsPerFragment,
+        };
+        byte[] mp4 = builder.Build();
+        string file = Write(mp4, "demo.mp4");
+        Assert.Equal(builder.VideoFragments + ((builder.AudioPackets + audioPacketsPerFragment - 1) / audioPacketsPerFragment), BoxReader.Read(mp4).Children.Count(b => b.Type == "moof"));
         Assert.Equal(250, builder.AccessUnits);
         Assert.Equal(250, builder.VideoFragments);
         Assert.Equal("video/mp4; codecs=\"avc1.42C01E,flac\"", builder.MimeType);
@@ -41,12 +51,12 @@ public sealed class Fmp4FfprobeTests : IDisposable
         Assert.Equal(249 * 3600, videoPts[^1]); // 90 kHz, carried over the RTP wrap
         Assert.Equal(10, KeyFrames(probe));
         List<long> audioPts = FramePts(probe, "audio");
-        Assert.Equal(builder.AudioFragments, audioPts.Count);
+        Assert.Equal(builder.AudioPackets, audioPts.Count);
         AssertStrictlyIncreasing(audioPts);
 
         await AssertDecodesWithoutErrorsAsync(file);
         short[] pcm = await DecodeAudioAsync(file);
-        Assert.Equal(builder.AudioFragments * 160, pcm.Length);
+        Assert.Equal(builder.AudioPackets * 160, pcm.Length);
         double tone = Goertzel(pcm, 1000, 8000);
         Assert.True(tone > 100 * Goertzel(pcm, 1300, 8000), "1 kHz does not dominate 1.3 kHz");
         Assert.True(tone > 100 * Goertzel(pcm, 700, 8000), "1 kHz does not dominate 700 Hz");
