@@ -34,6 +34,12 @@ public sealed record Fmp4MuxerOptions
     /// <summary>The audio RTP clock, which for G.711 is its sample rate (RFC 3551 §4.5.14: 8000).</summary>
     public int AudioSampleRate { get; init; } = 8000;
 
+    /// <summary>
+    /// Parameter sets from the SDP (sprop-parameter-sets, RFC 6184 §8.1; sprop-vps/sps/pps, RFC 7798 §7.1), as
+    /// NAL units: used when a keyframe carries none in band. In-band ones, when present, win.
+    /// </summary>
+    public IReadOnlyList<byte[]> ParameterSets { get; init; } = [];
+
     /// <summary>The usual G.711 samples per RTP packet (20 ms at 8 kHz), for FLAC's STREAMINFO.</summary>
     public int AudioSamplesPerPacket { get; init; } = 160;
 
@@ -60,6 +66,15 @@ public sealed record Fmp4MuxerOptions
         if (AudioSamplesPerPacket is < 16 or > FlacEncoder.MaxBlockSize)
         {
             errors.Add($"AudioSamplesPerPacket must be 16–{FlacEncoder.MaxBlockSize} (was {AudioSamplesPerPacket})");
+        }
+
+        foreach (byte[] nal in ParameterSets)
+        {
+            if (nal is null || nal.Length is 0 or > ParameterSet.MaxBytes)
+            {
+                errors.Add($"ParameterSets must be NAL units of 1–{ParameterSet.MaxBytes} bytes");
+                break;
+            }
         }
 
         if (AudioPacketsPerFragment is < 1 or > 50)
@@ -118,6 +133,7 @@ public sealed class Fmp4Muxer
     private bool _dropping;
     private bool _droppedSinceLastVideo;
     private byte[] _parameterSets = [];
+    private readonly byte[] _outOfBandParameterSets;
     private readonly byte[] _audioStaging = [];
     private readonly FragmentSample[] _audioSamples = [];
     private int _stagedCount;
@@ -135,6 +151,7 @@ public sealed class Fmp4Muxer
         }
 
         _options = options;
+        _outOfBandParameterSets = LengthPrefixed(options.ParameterSets);
         if (options.Audio != AudioCodec.None)
         {
             _flac = new FlacEncoder(options.AudioSampleRate, options.AudioSamplesPerPacket);
@@ -275,12 +292,18 @@ public sealed class Fmp4Muxer
     /// Writes an init segment when the keyframe's parameter sets are new. False when it has none (or they do not
     /// parse): then the current init segment, if any, stays.
     /// </summary>
-    private bool EnsureInitSegment(IBufferWriter<byte> output, ReadOnlySpan<byte> accessUnit)
+    private bool EnsureInitSegment(IBufferWriter<byte> output, ReadOnlySpan<byte> keyframe)
     {
         Span<Range> sets = stackalloc Range[3];
+        ReadOnlySpan<byte> accessUnit = keyframe;
         if (!FindParameterSets(accessUnit, sets))
         {
-            return false;
+            // A camera that announces its parameter sets only in the SDP: use those.
+            accessUnit = _outOfBandParameterSets;
+            if (accessUnit.IsEmpty || !FindParameterSets(accessUnit, sets))
+            {
+                return false;
+            }
         }
 
         bool h265 = _options.Video == VideoCodec.H265;
@@ -331,6 +354,26 @@ public sealed class Fmp4Muxer
         MimeType = $"video/mp4; codecs=\"{string.Join(',', tracks.Select(t => t.CodecString))}\"";
         InitSegments++;
         return true;
+    }
+
+    private static byte[] LengthPrefixed(IReadOnlyList<byte[]> nals)
+    {
+        int total = 0;
+        foreach (byte[] nal in nals)
+        {
+            total += 4 + nal.Length;
+        }
+
+        var joined = new byte[total];
+        int at = 0;
+        foreach (byte[] nal in nals)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(joined.AsSpan(at), nal.Length);
+            nal.CopyTo(joined, at + 4);
+            at += 4 + nal.Length;
+        }
+
+        return joined;
     }
 
     /// <summary>Finds SPS and PPS (H.264) or VPS, SPS and PPS (H.265) among the access unit's NAL units.</summary>

@@ -32,7 +32,7 @@ public sealed record Fmp4SessionOptions
 /// (<see cref="Overflows"/>).
 /// </summary>
 /// <remarks>Single producer, single reader. Segments left unread are returned to the pool by <see cref="Dispose"/>.</remarks>
-public sealed class Fmp4Session : IDisposable
+public sealed class Fmp4Session : IAccessUnitSink, IDisposable
 {
     private readonly Fmp4Muxer _muxer;
     private readonly int _maxQueuedBytes;
@@ -100,6 +100,9 @@ public sealed class Fmp4Session : IDisposable
             DroppedForSlowReader++;
         }
     }
+
+    /// <summary>So that a depacketizer can hand its access units straight to the session.</summary>
+    void IAccessUnitSink.OnAccessUnit(in AccessUnit accessUnit) => OnVideo(accessUnit);
 
     /// <summary>Producer side: one G.711 RTP payload.</summary>
     public void OnAudio(ReadOnlySpan<byte> g711, uint rtpTimestamp)

@@ -111,6 +111,50 @@ public sealed class Fmp4SessionTests
         Assert.Null(session.MimeType);
     }
 
+    [Fact]
+    public void KeyframeWithoutInBandParameterSets_UsesTheSdpOnes()
+    {
+        List<byte[]> first = DemoUnits[0];
+        byte[] sps = first.First(n => (n[0] & 0x1F) == 7);
+        byte[] pps = first.First(n => (n[0] & 0x1F) == 8);
+        List<byte[]> bare = first.Where(n => (n[0] & 0x1F) is not (7 or 8)).ToList();
+        var withoutSdp = new Fmp4Muxer(new Fmp4MuxerOptions());
+        var withSdp = new Fmp4Muxer(new Fmp4MuxerOptions { ParameterSets = [sps, pps] });
+        var output = new ArrayBufferWriter<byte>();
+        var unit = new AccessUnit(LengthPrefixed(bare), 0, isKeyframe: true, isDamaged: false);
+
+        Assert.Equal(MuxResult.WaitingForKeyframe, withoutSdp.WriteVideo(output, unit));
+        Assert.Equal(MuxResult.Written, withSdp.WriteVideo(output, unit));
+
+        Box file = BoxReader.Read(output.WrittenSpan.ToArray());
+        Assert.Equal(["ftyp", "moov", "moof", "mdat"], file.Children.Select(b => b.Type));
+        Assert.Equal("video/mp4; codecs=\"avc1.42C01E\"", withSdp.MimeType);
+    }
+
+    [Fact]
+    public void Depacketizer_FeedsTheSessionDirectly_AsItsSink()
+    {
+        using var session = new Fmp4Session(new Fmp4SessionOptions());
+        using var depacketizer = new H264Depacketizer();
+        var packets = new TestPacketizer(h265: false).Packetize(
+            DemoUnits.Take(30).Select((nals, i) => new TestAccessUnit((uint)(i * 3600), nals)).ToList());
+
+        Fmp4Session sink = session;
+        foreach (TestPacket packet in packets)
+        {
+            depacketizer.Push(packet.Bytes, ref sink);
+        }
+
+        int segments = 0;
+        while (session.TryRead(out Fmp4Segment segment))
+        {
+            segments++;
+            segment.Dispose();
+        }
+
+        Assert.Equal(30, segments);
+    }
+
     internal static byte[] LengthPrefixed(List<byte[]> nals)
     {
         var bytes = new byte[nals.Sum(n => n.Length + 4)];
