@@ -3,14 +3,17 @@ using System.Net.Sockets;
 
 namespace HikShareGateway.Mp4.Tests.Infrastructure;
 
-/// <summary>An HttpListener on 127.0.0.1 that serves fixed bodies by path, for the browser tests.</summary>
+/// <summary>Writes one response: sets its headers and body (may stream it in chunks).</summary>
+public delegate Task Responder(HttpListenerResponse response);
+
+/// <summary>An HttpListener on 127.0.0.1 that answers by path, for the browser tests.</summary>
 public sealed class TinyHttpServer : IAsyncDisposable
 {
     private readonly HttpListener _listener;
-    private readonly Dictionary<string, (string ContentType, byte[] Body)> _routes;
+    private readonly Dictionary<string, Responder> _routes;
     private readonly Task _loop;
 
-    private TinyHttpServer(HttpListener listener, int port, Dictionary<string, (string, byte[])> routes)
+    private TinyHttpServer(HttpListener listener, int port, Dictionary<string, Responder> routes)
     {
         _listener = listener;
         _routes = routes;
@@ -20,7 +23,7 @@ public sealed class TinyHttpServer : IAsyncDisposable
 
     public string BaseUrl { get; }
 
-    public static TinyHttpServer Start(Dictionary<string, (string ContentType, byte[] Body)> routes)
+    public static TinyHttpServer Start(Dictionary<string, Responder> routes)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -43,6 +46,14 @@ public sealed class TinyHttpServer : IAsyncDisposable
         }
     }
 
+    /// <summary>A fixed body.</summary>
+    public static Responder Body(string contentType, byte[] body) => async response =>
+    {
+        response.ContentType = contentType;
+        response.ContentLength64 = body.Length;
+        await response.OutputStream.WriteAsync(body);
+    };
+
     public async ValueTask DisposeAsync()
     {
         _listener.Stop();
@@ -64,25 +75,28 @@ public sealed class TinyHttpServer : IAsyncDisposable
                 return;
             }
 
-            try
-            {
-                if (_routes.TryGetValue(context.Request.Url!.AbsolutePath, out (string ContentType, byte[] Body) route))
-                {
-                    context.Response.ContentType = route.ContentType;
-                    context.Response.ContentLength64 = route.Body.Length;
-                    await context.Response.OutputStream.WriteAsync(route.Body);
-                }
-                else
-                {
-                    context.Response.StatusCode = 404;
-                }
+            _ = Task.Run(() => AnswerAsync(context));
+        }
+    }
 
-                context.Response.Close();
-            }
-            catch (Exception e) when (e is HttpListenerException or IOException)
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        try
+        {
+            if (_routes.TryGetValue(context.Request.Url!.AbsolutePath, out Responder? respond))
             {
-                // The browser went away mid-response.
+                await respond(context.Response);
             }
+            else
+            {
+                context.Response.StatusCode = 404;
+            }
+
+            context.Response.Close();
+        }
+        catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
+        {
+            // The browser went away mid-response, or the server stopped.
         }
     }
 }

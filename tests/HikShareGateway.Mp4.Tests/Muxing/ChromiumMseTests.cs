@@ -1,5 +1,7 @@
 using System.Text;
 using System.Text.Json;
+using HikShareGateway.Mp4.Muxing;
+using HikShareGateway.Mp4.Rtp;
 using HikShareGateway.Mp4.Tests.Infrastructure;
 using Microsoft.Playwright;
 
@@ -14,13 +16,16 @@ public sealed class ChromiumMseTests
 {
     private const string Page = """
         <!doctype html><html><body><video id="v" muted playsinline></video><script>
-        window.play = async (mime) => {
+        window.play = async (path) => {
           const video = document.getElementById('v');
           const source = new MediaSource();
           video.src = URL.createObjectURL(source);
           await new Promise(r => source.addEventListener('sourceopen', r, { once: true }));
+          const response = await fetch(path);
+          const mime = response.headers.get('Content-Type');
+          if (!MediaSource.isTypeSupported(mime)) throw new Error('not supported: ' + mime);
           const buffer = source.addSourceBuffer(mime);
-          const reader = (await fetch('/live.mp4')).body.getReader();
+          const reader = response.body.getReader();
           for (;;) {
             const { done, value } = await reader.read();
             if (done) break;
@@ -32,21 +37,83 @@ public sealed class ChromiumMseTests
           }
           source.endOfStream();
           await video.play();
-          return { buffered: video.buffered.length ? video.buffered.end(0) : 0, width: video.videoWidth, height: video.videoHeight };
+          return { mime, buffered: video.buffered.length ? video.buffered.end(0) : 0, width: video.videoWidth, height: video.videoHeight };
         };
         </script></body></html>
         """;
 
     [Fact]
-    public async Task Chromium_PlaysH264WithFlacAudioFromG711_CurrentTimeAdvancesAndAudioDecodes()
+    public async Task Chromium_PlaysTheMuxerFile_H264WithFlacAudioFromG711_CurrentTimeAdvancesAndAudioDecodes()
     {
         var builder = new StreamBuilder { H265 = false, AnnexBStream = File.ReadAllBytes(Tools.DemoAsset), ToneHz = 1000 };
         byte[] mp4 = builder.Build();
         await using var server = TinyHttpServer.Start(new()
         {
-            ["/"] = ("text/html", Encoding.UTF8.GetBytes(Page)),
-            ["/live.mp4"] = ("video/mp4", mp4),
+            ["/"] = TinyHttpServer.Body("text/html", Encoding.UTF8.GetBytes(Page)),
+            ["/file.mp4"] = TinyHttpServer.Body(builder.MimeType!, mp4),
         });
+
+        await PlayAndCheckAsync(server, "/file.mp4", builder.MimeType!);
+    }
+
+    [Fact]
+    public async Task Chromium_PlaysAnFmp4SessionStreamedInChunks_WithTheCodecsInContentType()
+    {
+        using var session = new Fmp4Session(new Fmp4SessionOptions { Muxer = new() { Audio = AudioCodec.Pcmu } });
+        List<List<byte[]>> units = AnnexB.AccessUnits(AnnexB.Split(File.ReadAllBytes(Tools.DemoAsset)), h265: false);
+        List<TestPacket> packets = new TestPacketizer(h265: false).Packetize(
+            units.Select((nals, i) => new TestAccessUnit((uint)(i * 3600), nals)).ToList());
+        Task producer = Task.Run(() =>
+        {
+            // The media core's side: RTP in, access units and G.711 packets to the session, never waiting.
+            using var depacketizer = new H264Depacketizer();
+            Fmp4Session sink = session;
+            int audio = 0;
+            foreach (TestPacket packet in packets)
+            {
+                depacketizer.Push(packet.Bytes, ref sink);
+                for (; audio * 20 <= packet.AccessUnit * 40; audio++)
+                {
+                    session.OnAudio(StreamBuilder.MuLawTone(1000, audio * 160), (uint)(audio * 160));
+                }
+            }
+
+            session.Complete();
+        });
+        await using var server = TinyHttpServer.Start(new()
+        {
+            ["/"] = TinyHttpServer.Body("text/html", Encoding.UTF8.GetBytes(Page)),
+            ["/live.mp4"] = async response =>
+            {
+                // The HTTP side: the first segment fixes the type, then each segment goes out as it is read.
+                if (!await session.WaitToReadAsync())
+                {
+                    response.StatusCode = 502;
+                    return;
+                }
+
+                response.ContentType = session.MimeType;
+                response.SendChunked = true;
+                while (await session.WaitToReadAsync())
+                {
+                    while (session.TryRead(out Fmp4Segment segment))
+                    {
+                        await response.OutputStream.WriteAsync(segment.Memory);
+                        segment.Dispose();
+                    }
+
+                    await response.OutputStream.FlushAsync();
+                }
+            },
+        });
+
+        await PlayAndCheckAsync(server, "/live.mp4", "video/mp4; codecs=\"avc1.42C01E,flac\"");
+        await producer;
+        Assert.Equal(0, session.DroppedForSlowReader);
+    }
+
+    private static async Task PlayAndCheckAsync(TinyHttpServer server, string path, string expectedMime)
+    {
         using IPlaywright playwright = await Playwright.CreateAsync();
         await using IBrowser browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
@@ -59,9 +126,9 @@ public sealed class ChromiumMseTests
         page.Console += (_, message) => console.Add(message.Text);
         await page.GotoAsync(server.BaseUrl + "/");
 
-        Assert.True(await page.EvaluateAsync<bool>("m => MediaSource.isTypeSupported(m)", builder.MimeType), builder.MimeType);
-        JsonElement started = (await page.EvaluateAsync("m => window.play(m)", builder.MimeType))!.Value;
+        JsonElement started = (await page.EvaluateAsync("p => window.play(p)", path))!.Value;
 
+        Assert.Equal(expectedMime, started.GetProperty("mime").GetString());
         Assert.Equal(640, started.GetProperty("width").GetInt32());
         Assert.Equal(360, started.GetProperty("height").GetInt32());
         Assert.InRange(started.GetProperty("buffered").GetDouble(), 9.5, 10.5);
