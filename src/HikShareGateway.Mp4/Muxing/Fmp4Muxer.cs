@@ -140,6 +140,7 @@ public sealed class Fmp4Muxer
     private int _stagedBytes;
     private ulong _stagedStart;
     private ulong _stagedEnd;
+    private ulong _audioEnd;
 
     public Fmp4Muxer(Fmp4MuxerOptions options)
     {
@@ -238,9 +239,16 @@ public sealed class Fmp4Muxer
             return MuxResult.WaitingForKeyframe;
         }
 
+        bool first = !_audioTime.IsStarted;
+        ulong time = _audioTime.Extend(rtpTimestamp);
+        if (!first && time < _audioEnd)
+        {
+            // Late or duplicated: it would overlap audio already written.
+            return MuxResult.DroppedInvalid;
+        }
+
         Span<short> pcm = stackalloc short[g711.Length];
         G711.Decode(g711, pcm, aLaw: _options.Audio == AudioCodec.Pcma);
-        ulong time = _audioTime.Extend(rtpTimestamp);
 
         // A trun's samples are back to back: a gap (lost packets) or a full staging buffer ends the fragment.
         bool written = false;
@@ -259,6 +267,7 @@ public sealed class Fmp4Muxer
         _audioSamples[_stagedCount++] = new FragmentSample((uint)pcm.Length, frameSize, IsSync: true);
         _stagedBytes += frameSize;
         _stagedEnd = time + (ulong)pcm.Length;
+        _audioEnd = _stagedEnd;
         if (_stagedCount == _audioSamples.Length)
         {
             FlushAudio(output);

@@ -31,7 +31,10 @@ public sealed record Fmp4SessionOptions
 /// dropped; an init segment is always queued. The caller decides when a reader that keeps overflowing must go
 /// (<see cref="Overflows"/>).
 /// </summary>
-/// <remarks>Single producer, single reader. Segments left unread are returned to the pool by <see cref="Dispose"/>.</remarks>
+/// <remarks>
+/// Single producer, single reader. Segments left unread are returned to the pool by <see cref="Dispose"/>, which
+/// the owner calls once the producer has stopped calling in.
+/// </remarks>
 public sealed class Fmp4Session : IAccessUnitSink, IDisposable
 {
     private readonly Fmp4Muxer _muxer;

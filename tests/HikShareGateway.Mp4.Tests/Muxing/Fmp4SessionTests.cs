@@ -132,6 +132,41 @@ public sealed class Fmp4SessionTests
     }
 
     [Fact]
+    public void ChangedParameterSets_WriteANewInitSegmentBeforeThatKeyframe()
+    {
+        var muxer = new Fmp4Muxer(new Fmp4MuxerOptions());
+        var output = new ArrayBufferWriter<byte>();
+        List<byte[]> second = DemoUnits[25].Select(n => (n[0] & 0x1F) == 8 ? [.. n, 0x80] : n).ToList();
+
+        muxer.WriteVideo(output, new AccessUnit(LengthPrefixed(DemoUnits[0]), 0, isKeyframe: true, isDamaged: false));
+        muxer.WriteVideo(output, new AccessUnit(LengthPrefixed(DemoUnits[1]), 3600, isKeyframe: false, isDamaged: false));
+        muxer.WriteVideo(output, new AccessUnit(LengthPrefixed(DemoUnits[25]), 7200, isKeyframe: true, isDamaged: false));
+        muxer.WriteVideo(output, new AccessUnit(LengthPrefixed(second), 10800, isKeyframe: true, isDamaged: false));
+
+        Assert.True(IsKeyframe(DemoUnits[25]));
+        Assert.Equal(2, muxer.InitSegments);
+        Box file = BoxReader.Read(output.WrittenSpan.ToArray());
+        Assert.Equal(
+            ["ftyp", "moov", "moof", "mdat", "moof", "mdat", "moof", "mdat", "ftyp", "moov", "moof", "mdat"],
+            file.Children.Select(b => b.Type));
+    }
+
+    [Fact]
+    public void LateOrDuplicatedAudio_IsDroppedRatherThanOverlapping()
+    {
+        var muxer = new Fmp4Muxer(new Fmp4MuxerOptions { Audio = AudioCodec.Pcmu });
+        var output = new ArrayBufferWriter<byte>();
+        muxer.WriteVideo(output, new AccessUnit(LengthPrefixed(DemoUnits[0]), 0, isKeyframe: true, isDamaged: false));
+        byte[] pcmu = new byte[160];
+
+        Assert.Equal(MuxResult.Written, muxer.WriteAudio(output, pcmu, 1000));
+        Assert.Equal(MuxResult.Written, muxer.WriteAudio(output, pcmu, 1160));
+        Assert.Equal(MuxResult.DroppedInvalid, muxer.WriteAudio(output, pcmu, 1160));
+        Assert.Equal(MuxResult.DroppedInvalid, muxer.WriteAudio(output, pcmu, 1000));
+        Assert.Equal(MuxResult.Written, muxer.WriteAudio(output, pcmu, 1640)); // after a gap of two packets
+    }
+
+    [Fact]
     public void Depacketizer_FeedsTheSessionDirectly_AsItsSink()
     {
         using var session = new Fmp4Session(new Fmp4SessionOptions());
