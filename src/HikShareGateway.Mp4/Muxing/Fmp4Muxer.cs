@@ -178,16 +178,16 @@ public sealed class Fmp4Muxer
     public MuxResult WriteVideo(IBufferWriter<byte> output, in AccessUnit accessUnit)
     {
         ArgumentNullException.ThrowIfNull(output);
-        if (accessUnit.Data.IsEmpty)
-        {
-            return MuxResult.DroppedInvalid;
-        }
-
         if (accessUnit.IsDamaged && _options.DropDamagedUntilKeyframe)
         {
             _dropping = true;
             _droppedSinceLastVideo = true;
             return MuxResult.DroppedDamaged;
+        }
+
+        if (accessUnit.Data.IsEmpty)
+        {
+            return MuxResult.DroppedInvalid;
         }
 
         if (accessUnit.IsKeyframe)

@@ -3,7 +3,8 @@ namespace HikShareGateway.Mp4.Rtp;
 /// <summary>
 /// One access unit (one picture) as an MP4 sample: NAL units each prefixed by a 4-byte big-endian length
 /// (ISO/IEC 14496-15 §5.3.2, lengthSizeMinusOne = 3). <see cref="Data"/> lives in the depacketizer's buffer
-/// and is valid only during the <see cref="IAccessUnitSink.OnAccessUnit"/> call.
+/// and is valid only during the <see cref="IAccessUnitSink.OnAccessUnit"/> call. It is empty (and damaged) when
+/// every NAL unit of the picture was lost.
 /// </summary>
 public readonly ref struct AccessUnit
 {

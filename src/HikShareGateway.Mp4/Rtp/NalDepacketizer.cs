@@ -50,7 +50,7 @@ public abstract class NalDepacketizer : IDisposable
     /// <summary>Sequence gaps seen (each gap counts once, whatever its length).</summary>
     public long Gaps { get; private set; }
 
-    /// <summary>Access units that ended with nothing usable in them (everything was lost or malformed).</summary>
+    /// <summary>Access units that ended with nothing usable in them (everything was lost or malformed); handed on empty and damaged.</summary>
     public long EmptyAccessUnits { get; private set; }
 
     /// <summary>Feeds one RTP packet; completed access units go to <paramref name="sink"/> before it returns.</summary>
@@ -250,14 +250,15 @@ public abstract class NalDepacketizer : IDisposable
             MarkDamaged();
         }
 
-        if (_length > 0)
-        {
-            sink.OnAccessUnit(new AccessUnit(_buffer.AsSpan(0, _length), _timestamp, _keyframe, _damaged));
-        }
-        else
+        // An access unit whose every NAL unit was lost is still handed on, empty and damaged: the frames after
+        // it may reference it, so the consumer must learn that it is missing.
+        if (_length == 0)
         {
             EmptyAccessUnits++;
+            _damaged = true;
         }
+
+        sink.OnAccessUnit(new AccessUnit(_buffer.AsSpan(0, _length), _timestamp, _keyframe, _damaged));
 
         _length = 0;
         _inAccessUnit = false;

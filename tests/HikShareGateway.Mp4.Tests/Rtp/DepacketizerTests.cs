@@ -112,6 +112,24 @@ public sealed class DepacketizerTests
 
     [Theory]
     [MemberData(nameof(Codecs))]
+    public void PictureWhoseOnlyNalUnitLostAFragment_IsHandedOnEmptyAndDamaged(bool h265)
+    {
+        // The frames after a picture that vanished reference it: the consumer must hear that it is gone.
+        List<TestAccessUnit> units = Stream(h265, seed: 9, count: 3, nalSizes: [3000]);
+        List<TestPacket> packets = new TestPacketizer(h265, mtu: 1000).Packetize(units);
+        int middleOfSecond = packets.FindIndex(p => p.AccessUnit == 1) + 1;
+
+        List<ReceivedAccessUnit> received = Depacketize(h265, packets.Where((_, i) => i != middleOfSecond).Select(p => p.Bytes));
+
+        Assert.Equal(3, received.Count);
+        Assert.Equal(units[1].Timestamp, received[1].Timestamp);
+        Assert.True(received[1].IsDamaged);
+        Assert.Empty(received[1].Nals);
+        Assert.False(received[2].IsDamaged);
+    }
+
+    [Theory]
+    [MemberData(nameof(Codecs))]
     public void DuplicateOrLatePacket_IsIgnored(bool h265)
     {
         List<TestAccessUnit> units = Stream(h265, seed: 4, count: 3);
