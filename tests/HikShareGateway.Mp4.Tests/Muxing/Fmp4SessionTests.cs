@@ -100,6 +100,28 @@ public sealed class Fmp4SessionTests
     }
 
     [Fact]
+    public void Options_WithEveryFieldWrong_ReportAllErrorsAtOnce()
+    {
+        var options = new Fmp4SessionOptions
+        {
+            MaxQueuedBytes = 1000,
+            Muxer = new Fmp4MuxerOptions
+            {
+                AudioSampleRate = 100,
+                AudioSamplesPerPacket = 5,
+                AudioPacketsPerFragment = 0,
+                ParameterSets = [[]],
+            },
+        };
+
+        IReadOnlyList<string> errors = options.Validate();
+
+        Assert.Equal(5, errors.Count);
+        ArgumentException thrown = Assert.Throws<ArgumentException>(() => new Fmp4Session(options));
+        Assert.All(errors, e => Assert.Contains(e, thrown.Message));
+    }
+
+    [Fact]
     public void NoKeyframeYet_QueuesNothing()
     {
         using var session = new Fmp4Session(new Fmp4SessionOptions { Muxer = new() { Audio = AudioCodec.Pcma } });
