@@ -121,13 +121,15 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
     /// window for this account or from this remote address refuse further tries without checking
     /// (429); an unknown account costs the same PBKDF2 time as a known one.
     /// </summary>
+    /// <param name="remote">The client's <c>ip:port</c> (or ip); throttled per IP address.</param>
     public async Task<(AccountRef Account, string Token)> SignInAsync(string? rawAddress, string? password, string remote, string kind = SessionKindApi, CancellationToken ct = default)
     {
         var address = Normalize(rawAddress);
         var now = Now;
         var windowStart = now - options.LoginWindowMinutes * 60_000L;
         var accountKey = "account:" + address;
-        var remoteKey = "remote:" + remote;
+        // Per address, not per connection: the port changes with every attempt.
+        var remoteKey = "remote:" + (System.Net.IPEndPoint.TryParse(remote, out var ep) ? ep.Address.ToString() : remote);
         var found = await db.InTransactionAsync(async tx =>
         {
             var failures = await tx.LongAsync("SELECT COUNT(*) FROM login_failures WHERE throttle_key IN (@k1, @k2) AND at > @since GROUP BY throttle_key ORDER BY COUNT(*) DESC LIMIT 1",
