@@ -156,6 +156,9 @@ public sealed class SqlDialect
     /// <summary>Serialises schema changes of several instances starting at once (SQLite: BEGIN IMMEDIATE already did).</summary>
     public string? MigrationLock => Kind == DbKind.Postgres ? "SELECT pg_advisory_xact_lock(7368616572)" : null;
 
+    /// <summary>Appended to a SELECT that reads a row the transaction will change (SQLite already holds the write lock).</summary>
+    public string ForUpdate => Kind == DbKind.Postgres ? " FOR UPDATE" : "";
+
     public bool IsUniqueViolation(Exception e) => e switch
     {
         SqliteException s => s.SqliteErrorCode == 19, // SQLITE_CONSTRAINT
