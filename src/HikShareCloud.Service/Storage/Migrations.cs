@@ -85,6 +85,14 @@ public static class Migrations
               PRIMARY KEY (gateway_id, version));
             CREATE INDEX grants_unpublished ON grants_versions(published_at);
             """),
+        new(5, "audit", """
+            CREATE TABLE audit_events (
+              id {identity},
+              gateway_id TEXT NOT NULL,
+              received_at BIGINT NOT NULL,
+              event TEXT NOT NULL);
+            CREATE INDEX audit_events_gateway ON audit_events(gateway_id, received_at);
+            """),
     ];
 }
 

@@ -17,6 +17,8 @@ public sealed class Harness
 {
     public const string Remote = "192.0.2.7:50000";
 
+    public static readonly ServiceOptions DefaultOptions = new() { SigningKeyFiles = ["unused"], SmsWebhook = "http://127.0.0.1:9/sms" };
+
     private Harness(ServiceDb db, ServiceOptions options, FakeTimeProvider time, IVerificationSender? sender)
     {
         Db = db;
@@ -97,7 +99,7 @@ public sealed class Harness
         var db = await factory.CreateAsync();
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
         await MigrationRunner.ApplyAsync(db, time);
-        return new Harness(db, options ?? new ServiceOptions { SigningKeyFiles = ["unused"], SmsWebhook = "http://127.0.0.1:9/sms" }, time, sender);
+        return new Harness(db, options ?? DefaultOptions, time, sender);
     }
 
     /// <summary>Signs up, verifies with the code sent and signs in; returns the account and an API token.</summary>
