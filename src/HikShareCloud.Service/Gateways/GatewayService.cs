@@ -61,7 +61,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
     /// Binds the gateway to <paramref name="owner"/> when <paramref name="code"/> matches its published
     /// hash. The code works once; wrong codes count against the gateway like sign-in failures.
     /// </summary>
-    public async Task BindAsync(AccountRef owner, string gatewayId, string? code, CancellationToken ct = default)
+    public async Task BindToOwnerAsync(AccountRef owner, string gatewayId, string? code, CancellationToken ct = default)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var windowStart = now - options.LoginWindowMinutes * 60_000L;

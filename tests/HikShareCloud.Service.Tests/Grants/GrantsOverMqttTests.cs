@@ -48,7 +48,7 @@ public sealed class GrantsOverMqttTests : IAsyncLifetime
             "the inventory received over MQTT");
         await Wait.UntilAsync(async () => await _h.Db.InTransactionAsync(tx => tx.ScalarAsync("SELECT binding_hash FROM gateways WHERE id = @g", ("@g", Gw))) is not null,
             "the binding hash received over MQTT");
-        await _h.Gateways.BindAsync(owner, Gw, "482-913");
+        await _h.Gateways.BindToOwnerAsync(owner, Gw, "482-913");
         await Wait.UntilAsync(() => gw.Store.IsAllowed("owner@example.com", Nvr, 1, Privilege.LiveView), "the owner's devices in the gateway's grants");
         return (owner, bob, gw);
     }

@@ -65,7 +65,7 @@ public sealed class Harness
     {
         await Gateways.RecordBindingAsync(gatewayId, BindingMessage("123-456"));
         await Gateways.RecordInventoryAsync(gatewayId, Inventory(devices));
-        await Gateways.BindAsync(owner, gatewayId, "123-456");
+        await Gateways.BindToOwnerAsync(owner, gatewayId, "123-456");
     }
 
     /// <summary>

@@ -45,17 +45,17 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
         var owner = (await h.VerifiedAccountAsync("owner@example.com")).Account;
         var mallory = (await h.VerifiedAccountAsync("mallory@example.com")).Account;
         await h.Gateways.RecordBindingAsync(Gw, Harness.BindingMessage("123-456"));
-        Assert.Equal("wrong-binding-code", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindAsync(mallory, Gw, "000-000"))).Code);
-        await h.Gateways.BindAsync(owner, Gw, "123-456");
-        Assert.Equal("gateway-bound", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindAsync(mallory, Gw, "123-456"))).Code);
-        Assert.Equal("unknown-gateway", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindAsync(mallory, "gw-nobody", "1"))).Code);
+        Assert.Equal("wrong-binding-code", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindToOwnerAsync(mallory, Gw, "000-000"))).Code);
+        await h.Gateways.BindToOwnerAsync(owner, Gw, "123-456");
+        Assert.Equal("gateway-bound", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindToOwnerAsync(mallory, Gw, "123-456"))).Code);
+        Assert.Equal("unknown-gateway", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindToOwnerAsync(mallory, "gw-nobody", "1"))).Code);
 
         await h.Gateways.RecordBindingAsync("gw-2", Harness.BindingMessage("999"));
         for (var i = 0; i < h.Options.LoginFailureLimit; i++)
         {
-            await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindAsync(mallory, "gw-2", $"guess-{i}"));
+            await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindToOwnerAsync(mallory, "gw-2", $"guess-{i}"));
         }
-        Assert.Equal(429, (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindAsync(owner, "gw-2", "999"))).Status);
+        Assert.Equal(429, (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindToOwnerAsync(owner, "gw-2", "999"))).Status);
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
     {
         var (h, owner, bob) = await SetUpAsync();
         await h.Gateways.RecordBindingAsync("gw-bob", Harness.BindingMessage("42"));
-        await h.Gateways.BindAsync(bob, "gw-bob", "42");
+        await h.Gateways.BindToOwnerAsync(bob, "gw-bob", "42");
         await h.Gateways.RecordInventoryAsync("gw-bob", Harness.Inventory((Nvr, 8), ("BOB-CAM", 1)));
         Assert.Equal(["BOB-CAM"], (await h.Gateways.ListAsync(bob)).Single().Devices.Select(d => d.DeviceId));
         Assert.Contains((await h.Gateways.ListAsync(owner)).Single().Devices, d => d.DeviceId == Nvr);
