@@ -188,6 +188,24 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
             """, r => new AccountRef(r.GetInt64(0), r.GetString(1)), ("@h", hash), ("@now", Now)), ct);
     }
 
+    /// <summary>
+    /// The portal's CSRF protection for cookie sessions: one token at a time per session, stored
+    /// hashed. <paramref name="presented"/> null issues the first; otherwise the presented token is
+    /// consumed (compare-and-set in one UPDATE) and its successor returned, so a replayed or another
+    /// session's token is refused (403).
+    /// </summary>
+    public async Task<string> RotateCsrfAsync(string sessionToken, string? presented, CancellationToken ct = default)
+    {
+        var next = "csrf_" + Base64UrlStrict.Encode(RandomNumberGenerator.GetBytes(24));
+        var sessionHash = SHA256.HashData(Encoding.UTF8.GetBytes(sessionToken));
+        var changed = await db.InTransactionAsync(tx => presented is null
+            ? tx.ExecuteAsync("UPDATE sessions SET csrf_hash = @n WHERE token_hash = @h AND kind = 'cookie' AND csrf_hash IS NULL",
+                ("@n", SHA256.HashData(Encoding.UTF8.GetBytes(next))), ("@h", sessionHash))
+            : tx.ExecuteAsync("UPDATE sessions SET csrf_hash = @n WHERE token_hash = @h AND kind = 'cookie' AND csrf_hash = @old",
+                ("@n", SHA256.HashData(Encoding.UTF8.GetBytes(next))), ("@h", sessionHash), ("@old", SHA256.HashData(Encoding.UTF8.GetBytes(presented)))), ct);
+        return changed == 1 ? next : throw ServiceException.Forbidden("csrf-token", "a cookie session needs the current X-CSRF-Token on every change (each token works once; use the one the last answer gave)");
+    }
+
     public Task SignOutAsync(string token, CancellationToken ct = default)
         => db.InTransactionAsync(tx => tx.ExecuteAsync("DELETE FROM sessions WHERE token_hash = @h", ("@h", SHA256.HashData(Encoding.UTF8.GetBytes(token)))), ct);
 

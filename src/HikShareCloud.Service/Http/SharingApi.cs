@@ -12,6 +12,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace HikShareCloud.Service.Http;
 
 public sealed record SignUpBody(string? Address, string? Password);
+/// <param name="Cookie">true: a portal session in an HttpOnly cookie with CSRF tokens instead of a Bearer token.</param>
+public sealed record SignInBody(string? Address, string? Password, bool Cookie = false);
 public sealed record VerifyBody(string? Address, string? Code);
 public sealed record AddressBody(string? Address);
 public sealed record BindBody(string? Code);
@@ -52,15 +54,30 @@ public static class SharingApi
             await accounts.ResendCodeAsync(body.Address, ct);
             return Results.Json(new { verification = "sent" }, Json, statusCode: 202);
         });
-        api.MapPost("/sessions", async (SignUpBody body, AccountService accounts, HttpContext context, CancellationToken ct) =>
+        api.MapPost("/sessions", async (SignInBody body, AccountService accounts, ServiceOptions options, HttpContext context, CancellationToken ct) =>
         {
-            var (account, token) = await accounts.SignInAsync(body.Address, body.Password, context.Connection.RemoteIpAddress?.ToString() ?? "unknown", AccountService.SessionKindApi, ct);
-            return Results.Json(new { token, account = account.Address }, Json, statusCode: 201);
+            var remote = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            if (!body.Cookie)
+            {
+                var (account, token) = await accounts.SignInAsync(body.Address, body.Password, remote, AccountService.SessionKindApi, ct);
+                return Results.Json(new { token, account = account.Address }, Json, statusCode: 201);
+            }
+            var (who, session) = await accounts.SignInAsync(body.Address, body.Password, remote, AccountService.SessionKindCookie, ct);
+            context.Response.Cookies.Append(SessionCookie, session, new CookieOptions
+            {
+                HttpOnly = true,
+                Secure = context.Request.IsHttps,
+                SameSite = SameSiteMode.Strict,
+                Path = "/",
+                MaxAge = TimeSpan.FromHours(options.SessionHours),
+            });
+            return Results.Json(new { account = who.Address, csrfToken = await accounts.RotateCsrfAsync(session, null, ct) }, Json, statusCode: 201);
         });
         api.MapDelete("/sessions/current", async (HttpContext context, AccountService accounts, CancellationToken ct) =>
         {
             await RequireAccountAsync(context);
-            await accounts.SignOutAsync(BearerToken(context)!, ct);
+            await accounts.SignOutAsync(BearerToken(context) ?? context.Request.Cookies[SessionCookie]!, ct);
+            context.Response.Cookies.Delete(SessionCookie);
             return Results.NoContent();
         });
         api.MapGet("/me", async (HttpContext context) => Results.Json(new { account = (await RequireAccountAsync(context)).Address }, Json));
@@ -109,11 +126,32 @@ public static class SharingApi
         });
     }
 
+    public const string SessionCookie = "hikshare_session";
+    public const string CsrfHeader = "X-CSRF-Token";
+
+    /// <summary>
+    /// Bearer first (API clients; no CSRF risk: a browser never adds it by itself), else the portal's
+    /// session cookie, which for anything but GET/HEAD also needs the current one-time CSRF token; the
+    /// next one comes back in the <c>X-CSRF-Token</c> response header.
+    /// </summary>
     private static async Task<AccountRef> RequireAccountAsync(HttpContext context)
     {
-        var token = BearerToken(context) ?? throw ServiceException.Unauthorized("send the session token as \"Authorization: Bearer <token>\" (POST /api/v1/sessions gives one)");
-        return await context.RequestServices.GetRequiredService<AccountService>().AuthenticateAsync(token, context.RequestAborted)
-            ?? throw ServiceException.Unauthorized("the session token is unknown or expired; sign in again");
+        var accounts = context.RequestServices.GetRequiredService<AccountService>();
+        if (BearerToken(context) is { } bearer)
+        {
+            return await accounts.AuthenticateAsync(bearer, context.RequestAborted)
+                ?? throw ServiceException.Unauthorized("the session token is unknown or expired; sign in again");
+        }
+        var cookie = context.Request.Cookies[SessionCookie]
+            ?? throw ServiceException.Unauthorized("send the session token as \"Authorization: Bearer <token>\" (POST /api/v1/sessions gives one)");
+        var account = await accounts.AuthenticateAsync(cookie, context.RequestAborted)
+            ?? throw ServiceException.Unauthorized("the session is unknown or expired; sign in again");
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            var presented = context.Request.Headers[CsrfHeader].ToString();
+            context.Response.Headers[CsrfHeader] = await accounts.RotateCsrfAsync(cookie, presented.Length == 0 ? "-" : presented, context.RequestAborted);
+        }
+        return account;
     }
 
     private static string? BearerToken(HttpContext context)
@@ -159,7 +197,12 @@ public static class SharingApi
     private static Task WriteProblemAsync(HttpContext context, ServiceException e)
     {
         var r = context.Response;
+        var csrf = r.Headers[CsrfHeader]; // the successor of a consumed CSRF token must reach the client even when the change is refused
         r.Clear();
+        if (csrf.Count > 0)
+        {
+            r.Headers[CsrfHeader] = csrf;
+        }
         r.StatusCode = e.Status;
         r.Headers.CacheControl = "no-store";
         if (e.Status == 401)

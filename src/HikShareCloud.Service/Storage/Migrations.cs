@@ -93,6 +93,9 @@ public static class Migrations
               event TEXT NOT NULL);
             CREATE INDEX audit_events_gateway ON audit_events(gateway_id, received_at);
             """),
+        new(6, "csrf", """
+            ALTER TABLE sessions ADD COLUMN csrf_hash {blob} NULL;
+            """),
     ];
 }
 

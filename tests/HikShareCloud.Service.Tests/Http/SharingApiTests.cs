@@ -152,4 +152,34 @@ public sealed class SharingApiTests : IAsyncLifetime
         await ProblemAsync(await _http.SendAsync(malformed), 400, "bad-request");
         Assert.Equal(0, (await (await SendAsync(HttpMethod.Get, "/api/v1/shares/outgoing", owner)).Content.ReadFromJsonAsync<JsonElement>()).GetArrayLength());
     }
+
+    [Fact]
+    public async Task CookieSession_ChangesNeedTheCurrentCsrfToken_AReplayedOneIsRefused()
+    {
+        await AccountAsync("owner@example.com");
+        var signIn = await _http.PostAsJsonAsync("/api/v1/sessions", new { address = "owner@example.com", password = "a long enough password", cookie = true });
+        Assert.Equal(HttpStatusCode.Created, signIn.StatusCode);
+        var setCookie = Assert.Single(signIn.Headers.GetValues("Set-Cookie"));
+        Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
+        var csrf = (await signIn.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("csrfToken").GetString()!;
+
+        // Reading needs only the cookie.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/api/v1/shares/outgoing", null)).StatusCode);
+        var share = new { recipient = "bob@example.com", devices = new[] { new { deviceId = "NOT-MINE", channels = new[] { 1 }, privileges = new[] { "liveView" } } } };
+        // A change without the token (what a cross-site form would send) is refused before anything is looked at.
+        await ProblemAsync(await SendAsync(HttpMethod.Post, "/api/v1/shares", null, share), 403, "csrf-token");
+
+        async Task<HttpResponseMessage> WithCsrf(string token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/shares") { Content = JsonContent.Create(share) };
+            request.Headers.Add("X-CSRF-Token", token);
+            return await _http.SendAsync(request);
+        }
+        var first = await WithCsrf(csrf);
+        await ProblemAsync(first, 403, "not-your-device"); // past the CSRF check; refused by the share rules
+        var next = Assert.Single(first.Headers.GetValues("X-CSRF-Token"));
+        await ProblemAsync(await WithCsrf(csrf), 403, "csrf-token"); // replayed
+        await ProblemAsync(await WithCsrf(next), 403, "not-your-device");
+    }
 }
