@@ -34,7 +34,23 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
         var hash = hasher.Hash(password);
         var code = NewCode();
         var now = Now;
-        var id = await db.InTransactionAsync(async tx =>
+        long id;
+        try
+        {
+            id = await SignUpRowsAsync(address, hash, code, now, ct);
+        }
+        catch (Exception e) when (db.Dialect.IsUniqueViolation(e))
+        {
+            // Two sign-ups of one address at the same moment (two instances): the loser is told, not failed.
+            throw ServiceException.Conflict("account-exists", "an account with this address was just created; verify it or sign in");
+        }
+        await sender.SendAsync(address, code, ct);
+        LogSignedUp(logger, id);
+        return id;
+    }
+
+    private Task<long> SignUpRowsAsync(string address, string hash, string code, long now, CancellationToken ct)
+        => db.InTransactionAsync(async tx =>
         {
             var existing = await tx.QueryAsync("SELECT id, verified_at FROM accounts WHERE address = @a", r => (Id: r.GetInt64(0), Verified: !r.IsDBNull(1)), ("@a", address));
             long accountId;
@@ -55,10 +71,6 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
             await StoreCodeAsync(tx, accountId, code, now);
             return accountId;
         }, ct);
-        await sender.SendAsync(address, code, ct);
-        LogSignedUp(logger, id);
-        return id;
-    }
 
     /// <summary>A fresh code for an unverified account (the old one stops working).</summary>
     public async Task ResendCodeAsync(string? rawAddress, CancellationToken ct = default)

@@ -26,7 +26,7 @@ public sealed record TokenBody(string? GatewayId);
 /// <c>application/problem+json</c> with a <c>urn:hikshare:problem:*</c> type. The endpoints only
 /// translate; the services decide and keep the invariants.
 /// </summary>
-public static class SharingApi
+public static partial class SharingApi
 {
     public const string ProblemContentType = "application/problem+json";
 
@@ -192,6 +192,13 @@ public static class SharingApi
         {
             await WriteProblemAsync(context, ServiceException.BadRequest("bad-request", "the request body is not the JSON this endpoint takes"));
         }
+        catch (Exception e) when (e is System.Data.Common.DbException && !context.Response.HasStarted)
+        {
+            // A database failure (unreachable, deadlock victim, …): the transaction rolled back; nothing changed.
+            context.RequestServices.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("HikShareCloud.Service.Http")
+                .LogDatabaseFailure(e.GetType().Name, LogText.Escape(e.Message));
+            await WriteProblemAsync(context, new ServiceException(503, "database", "the database did not complete the request; nothing changed, try again"));
+        }
     }
 
     private static Task WriteProblemAsync(HttpContext context, ServiceException e)
@@ -216,6 +223,9 @@ public static class SharingApi
         return r.WriteAsJsonAsync(new { type = e.Type, title = Title(e.Status), status = e.Status, detail = e.Message }, Json, ProblemContentType, context.RequestAborted);
     }
 
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 7030, Level = Microsoft.Extensions.Logging.LogLevel.Error, Message = "Request failed in the database ({Error}: {Message}); rolled back")]
+    private static partial void LogDatabaseFailure(this Microsoft.Extensions.Logging.ILogger logger, string error, string message);
+
     private static string Title(int status) => status switch
     {
         400 => "Bad request",
@@ -224,6 +234,7 @@ public static class SharingApi
         404 => "Not found",
         405 => "Method not allowed",
         409 => "Conflict",
+        503 => "Service unavailable",
         429 => "Too many requests",
         _ => "Error",
     };

@@ -19,13 +19,14 @@ public sealed class Harness
 
     public static readonly ServiceOptions DefaultOptions = new() { SigningKeyFiles = ["unused"], SmsWebhook = "http://127.0.0.1:9/sms" };
 
-    private Harness(ServiceDb db, ServiceOptions options, FakeTimeProvider time, IVerificationSender? sender)
+    private Harness(ServiceDb db, ServiceOptions options, FakeTimeProvider time, IVerificationSender? sender, SigningKeys? keys = null, RecordingSender? codes = null)
     {
+        Codes = codes ?? new RecordingSender();
         Db = db;
         Options = options;
         Time = time;
         Accounts = new AccountService(db, options, PasswordHasher.ForTests(1000), sender ?? Codes, time, NullLogger<AccountService>.Instance);
-        Keys = new SigningKeys([Ed25519SigningKey.Generate("cloud-test-1")]);
+        Keys = keys ?? new SigningKeys([Ed25519SigningKey.Generate("cloud-test-1")]);
         Builder = new GrantsBuilder(Keys, time);
         Gateways = new GatewayService(db, Builder, options, time, NullLogger<GatewayService>.Instance);
         Shares = new ShareService(db, Builder, Gateways, time);
@@ -91,7 +92,10 @@ public sealed class Harness
     public ServiceDb Db { get; }
     public ServiceOptions Options { get; }
     public FakeTimeProvider Time { get; }
-    public RecordingSender Codes { get; } = new();
+    public RecordingSender Codes { get; }
+
+    /// <summary>A second service instance over the same database, keys and clock (nothing shared in memory but those).</summary>
+    public Harness SecondInstance() => new(Db, Options, Time, null, Keys, new RecordingSender());
     public AccountService Accounts { get; }
 
     public static async Task<Harness> CreateAsync(IDbFactory factory, ServiceOptions? options = null, IVerificationSender? sender = null)

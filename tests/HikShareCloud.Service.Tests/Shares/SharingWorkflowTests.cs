@@ -217,6 +217,44 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
     }
 
     [Fact]
+    public async Task Share_WithExpiry_GatewayStopsAllowingAtThatInstant_AndNoTokenIsIssuedAfter()
+    {
+        var (h, owner, bob) = await SetUpAsync();
+        var share = await h.Shares.CreateAsync(owner, new ShareRequest("bob@example.com", [Device(Nvr, [1], "liveView")], null, h.Time.GetUtcNow().AddHours(1)));
+        await h.Shares.AcceptAsync(bob, share.ShareId);
+        using var store = await h.GatewayViewAsync(Gw);
+        Assert.True(store.IsAllowed("bob@example.com", Nvr, 1, Privilege.LiveView));
+        await h.Tokens.IssueAsync(bob, Gw);
+        h.Time.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
+        Assert.False(store.IsAllowed("bob@example.com", Nvr, 1, Privilege.LiveView));
+        Assert.Equal("no-access-to-gateway", (await Assert.ThrowsAsync<ServiceException>(() => h.Tokens.IssueAsync(bob, Gw))).Code);
+    }
+
+    [Fact]
+    public async Task TwoInstances_OneDatabase_CodesThrottlingSessionsAndShareVersionsAreShared()
+    {
+        var (a, owner, bob) = await SetUpAsync();
+        var b = a.SecondInstance();
+        // A code sent by instance A verifies on instance B.
+        await a.Accounts.SignUpAsync("carol@example.com", "correct horse battery");
+        await b.Accounts.VerifyAsync("carol@example.com", a.Codes.LastCode["carol@example.com"]);
+        // Failures on A count on B.
+        for (var i = 0; i < a.Options.LoginFailureLimit; i++)
+        {
+            await Assert.ThrowsAsync<ServiceException>(() => a.Accounts.SignInAsync("carol@example.com", "wrong password", $"198.51.100.{i}:1"));
+        }
+        Assert.Equal(429, (await Assert.ThrowsAsync<ServiceException>(() => b.Accounts.SignInAsync("carol@example.com", "correct horse battery", "203.0.113.1:1"))).Status);
+        // A session from A authenticates on B; a share created on A is accepted on B; A's stale edit then conflicts.
+        var (_, token) = await a.Accounts.SignInAsync("bob@example.com", "correct horse battery", "203.0.113.2:1");
+        Assert.Equal(bob, await b.Accounts.AuthenticateAsync(token));
+        var share = await a.Shares.CreateAsync(owner, Request("bob@example.com", Device(Nvr, [1], "liveView")));
+        await b.Shares.AcceptAsync(bob, share.ShareId, share.Version);
+        Assert.Equal("version-conflict", (await Assert.ThrowsAsync<ServiceException>(() => a.Shares.EditAsync(owner, share.ShareId, share.Version, Request("bob@example.com", Device(Nvr, [2], "liveView"))))).Code);
+        using var store = await a.GatewayViewAsync(Gw);
+        Assert.True(store.IsAllowed("bob@example.com", Nvr, 1, Privilege.LiveView));
+    }
+
+    [Fact]
     public async Task ViewerToken_OnlyForAGatewayTheAccountMayUse_AudIsTheGateway_ShortLived()
     {
         var (h, owner, bob) = await SetUpAsync();
