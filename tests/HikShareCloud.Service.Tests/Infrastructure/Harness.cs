@@ -73,9 +73,9 @@ public sealed class Harness
     /// A real gateway GrantsStore fed with every version written for <paramref name="gatewayId"/> in
     /// order: the first as a snapshot, the rest as deltas, so both forms are verified the gateway's way.
     /// </summary>
-    public async Task<GrantsStore> GatewayViewAsync(string gatewayId)
+    public async Task<GrantsStore> GatewayViewAsync(string gatewayId, TrustedKeySet? trusted = null)
     {
-        var store = new GrantsStore(new GrantsStoreSettings(gatewayId, null), Trusted, Time, NullLogger<GrantsStore>.Instance);
+        var store = new GrantsStore(new GrantsStoreSettings(gatewayId, null), trusted ?? Trusted, Time, NullLogger<GrantsStore>.Instance);
         var rows = await Db.InTransactionAsync(tx => tx.QueryAsync("SELECT version, snapshot_jws, delta_jws FROM grants_versions WHERE gateway_id = @g ORDER BY version",
             r => (Version: r.GetInt64(0), Snapshot: r.GetString(1), Delta: r.IsDBNull(2) ? null : r.GetString(2)), ("@g", gatewayId)));
         foreach (var (i, row) in rows.Index())
@@ -95,7 +95,7 @@ public sealed class Harness
     public RecordingSender Codes { get; }
 
     /// <summary>A second service instance over the same database, keys and clock (nothing shared in memory but those).</summary>
-    public Harness SecondInstance() => new(Db, Options, Time, null, Keys, new RecordingSender());
+    public Harness SecondInstance(SigningKeys? keys = null) => new(Db, Options, Time, null, keys ?? Keys, new RecordingSender());
     public AccountService Accounts { get; }
 
     public static async Task<Harness> CreateAsync(IDbFactory factory, ServiceOptions? options = null, IVerificationSender? sender = null)

@@ -255,6 +255,22 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
     }
 
     [Fact]
+    public async Task KeyRotation_NewKeyFirst_NewVersionsSignedWithIt_AGatewayTrustingBothFollowsWithoutAGap()
+    {
+        var (before, owner, bob) = await SetUpAsync();
+        var oldKey = before.Keys.Active;
+        var newKey = HikShareGateway.Access.Jose.Ed25519SigningKey.Generate("cloud-test-2");
+        var share = await before.Shares.CreateAsync(owner, Request("bob@example.com", Device(Nvr, [1], "liveView")));
+        var after = before.SecondInstance(new Service.Grants.SigningKeys([newKey, oldKey])); // restarted with the new key first
+        await after.Shares.AcceptAsync(bob, share.ShareId);
+
+        using var both = await after.GatewayViewAsync(Gw, new HikShareGateway.Access.Jose.TrustedKeySet([oldKey.Public, newKey.Public]));
+        Assert.True(both.IsAllowed("bob@example.com", Nvr, 1, Privilege.LiveView));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => after.GatewayViewAsync(Gw, new HikShareGateway.Access.Jose.TrustedKeySet([oldKey.Public])));
+        Assert.Contains("Rejected", error.Message); // a gateway not yet trusting the new key refuses it: trust first, then rotate
+    }
+
+    [Fact]
     public async Task ViewerToken_OnlyForAGatewayTheAccountMayUse_AudIsTheGateway_ShortLived()
     {
         var (h, owner, bob) = await SetUpAsync();
