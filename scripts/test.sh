@@ -10,7 +10,7 @@ rm -rf "$results"
 mkdir -p "$results"
 set +e
 dotnet test HikShareGateway.sln --nologo -c Release --no-restore \
-  --logger "trx;LogFileName=results.trx" --results-directory "$results" \
+  --logger "trx;LogFilePrefix=results" --results-directory "$results" \
   --blame-hang --blame-hang-timeout 10m -- RunConfiguration.TreatNoTestsAsError=true
 rc=$?
 set -e

@@ -28,6 +28,7 @@ public static class CloudTool
                    publish a signed message (snapshots retained) to {prefix}/gateways/{ID}/grants[/delta]
           token    --key FILE --sub ACCOUNT --aud GATEWAY [--aud ...] [--ttl 1h]
                    mint a viewer token (ttl as 90s, 30m, 12h, 7d)
+          serve    --config FILE                       run the sharing service (docs/sharing-service.md)
         """;
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, TextReader stdin, CancellationToken ct = default)
@@ -57,6 +58,7 @@ public static class CloudTool
                 case "delta": return await DeltaAsync(a, stdout, stdin);
                 case "publish": return await PublishAsync(a, stdout, stdin, ct);
                 case "token": return await TokenAsync(a, stdout);
+                case "serve": return await HikShareCloud.Service.ServeCommand.RunAsync(a.Required("config"), stdout, stderr, ct);
                 default:
                     await stderr.WriteLineAsync($"hikshare-cloud: unknown command \"{args[0]}\"\n\n{Usage}");
                     return 2;
