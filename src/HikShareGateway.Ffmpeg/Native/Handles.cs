@@ -8,7 +8,9 @@ namespace HikShareGateway.Ffmpeg.Native;
 /// </summary>
 internal abstract class FfmpegHandle : SafeHandle
 {
-    protected FfmpegHandle() : base(0, ownsHandle: true) { }
+    // Every FFmpeg object starts here, so no native call can come before the libraries are loaded (and the resolver
+    // installed): a missing FFmpeg is a MediaProcessingException(Unavailable), never a DllNotFoundException.
+    protected FfmpegHandle() : base(0, ownsHandle: true) => FfmpegLibraries.EnsureAvailable();
 
     public override bool IsInvalid => handle == 0;
 

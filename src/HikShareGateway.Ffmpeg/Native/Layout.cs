@@ -26,6 +26,7 @@ namespace HikShareGateway.Ffmpeg.Native;
 /// AVFrame.nb_samples = 112         AVPacket.flags = 40            AVCodecContext.height = 120
 /// AVFrame.format = 116                                            AVCodecContext.pix_fmt = 136
 /// AVFrame.key_frame = 120          AVChannelLayout.nb_channels = 4 AVCodecContext.sample_rate = 352
+/// AVFrame.pict_type = 124        AV_PICTURE_TYPE_I = 1
 /// AVFrame.pts = 136                sizeof(AVChannelLayout) = 24   AVCodecContext.sample_fmt = 360
 /// AVFrame.quality = 168                                           AVCodecContext.frame_size = 364
 /// AVFrame.sample_rate = 208                                       AVCodecContext.framerate = 712
@@ -45,6 +46,7 @@ internal static unsafe class Layout
     internal const int FrameNbSamples = 112;
     internal const int FrameFormat = 116;
     internal const int FrameKeyFrame = 120;
+    internal const int FramePictType = 124;
     internal const int FramePts = 136;
     internal const int FrameQuality = 168;
     internal const int FrameSampleRate = 208;
@@ -66,6 +68,12 @@ internal static unsafe class Layout
     internal static T Read<T>(nint obj, int offset) where T : unmanaged => Unsafe.ReadUnaligned<T>((byte*)obj + offset);
 
     internal static void Write<T>(nint obj, int offset, T value) where T : unmanaged => Unsafe.WriteUnaligned((byte*)obj + offset, value);
+}
+
+internal static class PictureType
+{
+    internal const int None = 0;
+    internal const int I = 1;
 }
 
 internal static class PixelFormat
