@@ -40,6 +40,7 @@ internal static unsafe partial class AvUtil
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int av_opt_get_int(nint obj, string name, int searchFlags, out long val);
 
+    [LibraryImport(Lib)] internal static partial nint av_mallocz(nuint size);
     [LibraryImport(Lib)] internal static partial void av_channel_layout_default(nint layout, int nbChannels);
     [LibraryImport(Lib)] internal static partial void av_channel_layout_uninit(nint layout);
 
