@@ -50,6 +50,27 @@ public sealed class AnnexBTests
     }
 
     [Fact]
+    public void SplitAccessUnits_EveryPrefix_UnitsConcatenateToTheNalsSeenSoFar()
+    {
+        var stream = Stream(Sps, Pps, Idr, P1, P1b, P1);
+        for (int cut = 0; cut <= stream.Length; cut++)
+        {
+            var prefix = stream.AsSpan(0, cut);
+            var expected = new ArrayBufferWriter<byte>();
+            ReadOnlySpan<byte> s = prefix;
+            while (AnnexB.TryReadNal(ref s, out var nal))
+            {
+                if (!nal.IsEmpty) AnnexB.WriteNal(expected, nal);
+            }
+
+            var units = AnnexB.SplitAccessUnits(VideoCodec.H264, prefix);
+
+            Assert.Equal(expected.WrittenSpan.ToArray(), units.SelectMany(u => u).ToArray());
+            Assert.InRange(units.Count, 0, 3);
+        }
+    }
+
+    [Fact]
     public void IsKeyframeSlice_H265IdrAndCra_AreKeyframesTrailIsNot()
     {
         Assert.True(AnnexB.IsKeyframeSlice(VideoCodec.H265, [19 << 1, 1, 0x80]));   // IDR_W_RADL

@@ -90,6 +90,37 @@ public sealed class SnapshotEncoderTests
     }
 
     [Fact]
+    public async Task Encode_SeededCorruptionOfARealGop_JpegOrInvalidInputNeverAnythingElse()
+    {
+        var clean = AnnexB.SplitAccessUnits(VideoCodec.H265, await Clips.SmpteBarsAsync(VideoCodec.H265, 320, 240, 6, 25));
+        var random = new Random(1234);
+        int jpegs = 0, refused = 0;
+        for (int round = 0; round < 40; round++)
+        {
+            var units = clean.Select(u =>
+            {
+                var m = (byte[])u.Clone();
+                int flips = random.Next(0, 8);
+                for (int f = 0; f < flips; f++) m[random.Next(4, m.Length)] = (byte)random.Next(256);
+                return (ReadOnlyMemory<byte>)m.AsMemory(0, random.Next(0, 4) == 0 ? random.Next(1, m.Length) : m.Length);
+            }).ToList();
+            try
+            {
+                var info = _encoder.Encode(VideoCodec.H265, [], units, 160, new ArrayBufferWriter<byte>());
+                Assert.Equal(160, info.Width);
+                jpegs++;
+            }
+            catch (MediaProcessingException e) when (e.Error == MediaError.InvalidInput)
+            {
+                refused++;
+            }
+        }
+
+        Assert.Equal(40, jpegs + refused);
+        Assert.True(jpegs > 0, "some corrupted GOPs still give a picture");
+    }
+
+    [Fact]
     public async Task Encode_ConcurrentCalls_EachGetsItsOwnCorrectJpeg()
     {
         var h264 = Clips.AccessUnits(VideoCodec.H264, await Clips.SmpteBarsAsync(VideoCodec.H264, 640, 360, 4, 25));
