@@ -29,7 +29,8 @@ public delegate void EncodedAudioHandler(ReadOnlySpan<byte> packet, long pts);
 /// </summary>
 /// <remarks>
 /// Not thread-safe: one owner feeds it, off the packet path. Memory is bounded: the resampler's delay plus less than
-/// one output frame of samples in the FIFO (<see cref="OutputFrameSamples"/>).
+/// one output frame of samples in the FIFO (<see cref="OutputFrameSamples"/>). A pushed packet allocates no managed
+/// memory. Output timestamps count samples: a gap in the input (lost packets) is not carried over.
 /// </remarks>
 public sealed unsafe class AudioTranscoder : IDisposable
 {
@@ -95,7 +96,8 @@ public sealed unsafe class AudioTranscoder : IDisposable
         return DrainDecoder(output);
     }
 
-    /// <summary>End of input: drains decoder and resampler, pads the last frame with silence, drains the encoder.</summary>
+    /// <summary>End of input: drains decoder and resampler, pads the last frame with silence, drains the encoder.
+    /// The transcoder is finished afterwards (FFmpeg's encoders take nothing after their flush).</summary>
     public int Flush(EncodedAudioHandler output)
     {
         AvCodec.avcodec_send_packet(_decoder.Ptr, 0);

@@ -54,7 +54,8 @@ public delegate void EncodedVideoHandler(ReadOnlySpan<byte> accessUnit, long pts
 /// Not thread-safe: one owner feeds it (a transcoding worker, off the packet path). Memory: one decoder's reference
 /// frames, one scaled picture, x264 without lookahead. The encoder opens at the first decoded picture (its size is
 /// not known before); <see cref="SequenceParameterSet"/>/<see cref="PictureParameterSet"/> are set from then on.
-/// Timestamps pass through in the caller's clock (90 kHz for RTP).
+/// Timestamps pass through in the caller's clock (90 kHz for RTP). A source that changes size mid-stream is scaled to
+/// the size the encoder opened with.
 /// </remarks>
 public sealed class VideoTranscoder : IDisposable
 {
@@ -111,7 +112,7 @@ public sealed class VideoTranscoder : IDisposable
         return _decoder.Decode(data, pts, _decoded) > 0 ? Encode(_decoded, output) : 0;
     }
 
-    /// <summary>End of input: drains decoder and encoder.</summary>
+    /// <summary>End of input: drains decoder and encoder. The transcoder is finished afterwards.</summary>
     public int Flush(EncodedVideoHandler output)
     {
         int n = 0;

@@ -98,6 +98,30 @@ public sealed class AudioTranscoderTests
 
     [Fact]
     [Trait("Category", "Integration")]
+    public async Task Push_AfterWarmUp_AllocatesNoManagedMemoryPerPacket()
+    {
+        var opus = await Tones.OpusPacketsAsync(1000, 1.0);
+        using var t = new AudioTranscoder(new AudioFormat(AudioCodec.Opus, 48000, 1), new AudioFormat(AudioCodec.Pcmu, 8000, 1));
+        long bytesOut = 0;
+        EncodedAudioHandler on = (p, _) => bytesOut += p.Length;
+        for (int i = 0; i < 10; i++)
+        {
+            t.Push(opus[i], on);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 10; i < 40; i++)
+        {
+            t.Push(opus[i], on);
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.True(bytesOut >= 30 * 160, $"{bytesOut} bytes of PCMU");
+    }
+
+    [Fact]
+    [Trait("Category", "Integration")]
     public void Push_GarbageOpusPacket_CountedAndSkippedNotThrown()
     {
         using var t = new AudioTranscoder(new AudioFormat(AudioCodec.Opus, 48000, 1), new AudioFormat(AudioCodec.Pcmu, 8000, 1));

@@ -72,6 +72,30 @@ public sealed class VideoTranscoderTests
     }
 
     [Fact]
+    [Trait("Category", "Integration")]
+    public async Task Push_AfterTheEncoderOpened_AllocatesNoManagedMemoryPerAccessUnit()
+    {
+        var units = Clips.AccessUnits(VideoCodec.H265, await Clips.SmpteBarsAsync(VideoCodec.H265, 320, 240, frames: 20, gop: 25));
+        using var transcoder = new VideoTranscoder(VideoCodec.H265, new VideoTranscoderOptions { MaxWidth = 160 });
+        int received = 0;
+        EncodedVideoHandler on = (_, _, _) => received++;
+        for (int i = 0; i < 5; i++)
+        {
+            transcoder.Push(units[i].Span, i * 3600L, on);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 5; i < 20; i++)
+        {
+            transcoder.Push(units[i].Span, i * 3600L, on);
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(20, received);
+    }
+
+    [Fact]
     [Trait("Category", "Unit")]
     public void Validate_SeveralBadValues_ReportsEveryOne()
     {
