@@ -30,12 +30,15 @@ public sealed class SnapshotEncoderTests
         await AssertSmpteBarsAsync(jpeg, 640, 360);
     }
 
-    [Fact]
-    public async Task Encode_ParameterSetsOutOfBandAndLengthPrefixed_SameAsInBand()
+    [Theory]
+    [InlineData(VideoCodec.H264, 2)]
+    [InlineData(VideoCodec.H265, 3)]
+    public async Task Encode_ParameterSetsOutOfBandAndLengthPrefixed_SameAsInBand(VideoCodec codec, int parameterSetCount)
     {
-        var stream = await Clips.SmpteBarsAsync(VideoCodec.H264, 640, 480, frames: 5, gop: 25);
-        var units = AnnexB.SplitAccessUnits(VideoCodec.H264, stream);
-        // Take SPS/PPS out of the keyframe (as from SDP sprop-parameter-sets) and rewrite every unit with 4-byte lengths.
+        var stream = await Clips.SmpteBarsAsync(codec, 640, 480, frames: 5, gop: 25);
+        var units = AnnexB.SplitAccessUnits(codec, stream);
+        // Take VPS/SPS/PPS out of the keyframe (as from SDP sprop-parameter-sets / sprop-vps,sps,pps) and rewrite
+        // every unit with 4-byte lengths (as in MP4 samples).
         var parameterSets = new List<ReadOnlyMemory<byte>>();
         var lengthPrefixed = new List<ReadOnlyMemory<byte>>();
         foreach (var unit in units)
@@ -44,7 +47,8 @@ public sealed class SnapshotEncoderTests
             ReadOnlySpan<byte> s = unit;
             while (AnnexB.TryReadNal(ref s, out var nal))
             {
-                if (AnnexB.NalType(VideoCodec.H264, nal) is 7 or 8)
+                int type = AnnexB.NalType(codec, nal);
+                if (codec == VideoCodec.H264 ? type is 7 or 8 : type is 32 or 33 or 34)
                 {
                     parameterSets.Add(nal.ToArray());
                     continue;
@@ -55,9 +59,9 @@ public sealed class SnapshotEncoderTests
             }
             lengthPrefixed.Add(w.WrittenSpan.ToArray());
         }
-        Assert.Equal(2, parameterSets.Count);
+        Assert.Equal(parameterSetCount, parameterSets.Count);
 
-        var jpeg = _encoder.Encode(VideoCodec.H264, parameterSets, lengthPrefixed, 320, NalFraming.LengthPrefixed);
+        var jpeg = _encoder.Encode(codec, parameterSets, lengthPrefixed, 320, NalFraming.LengthPrefixed);
 
         await AssertJpegAsync(jpeg, 320, 240);
         await AssertSmpteBarsAsync(jpeg, 320, 240);
