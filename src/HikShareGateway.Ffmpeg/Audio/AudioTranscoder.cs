@@ -85,6 +85,10 @@ public sealed unsafe class AudioTranscoder : IDisposable
     /// <summary>Transcodes one packet; returns how many packets <paramref name="output"/> received.</summary>
     public int Push(ReadOnlySpan<byte> packet, EncodedAudioHandler output)
     {
+        if (packet.IsEmpty)
+        {
+            return 0;   // size 0 means end of stream to avcodec_send_packet (EINVAL with data): nothing to decode, not an error
+        }
         _packet.SetData(packet, 0);
         int sent = AvCodec.avcodec_send_packet(_decoder.Ptr, _packet.Ptr);
         AvCodec.av_packet_unref(_packet.Ptr);

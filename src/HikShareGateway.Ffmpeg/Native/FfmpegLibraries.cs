@@ -57,8 +57,9 @@ public static class FfmpegLibraries
         }
         _handles = handles;
         NativeLibrary.SetDllImportResolver(typeof(FfmpegLibraries).Assembly, Resolve);
-        // FFmpeg writes its own log to stderr; a daemon only wants real errors there (ours are returned as results).
-        AvUtil.av_log_set_level(AvUtil.AV_LOG_ERROR);
+        // FFmpeg writes its own log to stderr, a line per damaged packet at level error: a camera with packet loss would
+        // flood the journal. Decode failures come back to us as results (counted by the decoders), so only fatal ones.
+        AvUtil.av_log_set_level(AvUtil.AV_LOG_FATAL);
         var missing = new List<string>();
         foreach (var name in WantedDecoders)
         {

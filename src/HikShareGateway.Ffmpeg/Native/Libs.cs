@@ -46,7 +46,7 @@ internal static unsafe partial class AvUtil
 
     /// <summary>av_opt_* flag: also search the codec's private options (libx264's preset/tune/profile).</summary>
     internal const int AV_OPT_SEARCH_CHILDREN = 1;
-    internal const int AV_LOG_ERROR = 16;
+    internal const int AV_LOG_FATAL = 8;
 }
 
 internal static unsafe partial class AvCodec

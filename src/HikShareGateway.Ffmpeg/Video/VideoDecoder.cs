@@ -27,6 +27,10 @@ internal sealed class VideoDecoder : IDisposable
     /// Returns how many pictures came out.</summary>
     internal int Decode(ReadOnlySpan<byte> annexB, long pts, FrameHandle latest)
     {
+        if (annexB.IsEmpty)
+        {
+            return 0;   // size 0 means end of stream to avcodec_send_packet (EINVAL with data): nothing to decode, not an error
+        }
         _packet.SetData(annexB, pts);
         int sent = AvCodec.avcodec_send_packet(_ctx.Ptr, _packet.Ptr);
         AvCodec.av_packet_unref(_packet.Ptr);

@@ -127,6 +127,7 @@ public sealed class AudioTranscoderTests
         using var t = new AudioTranscoder(new AudioFormat(AudioCodec.Opus, 48000, 1), new AudioFormat(AudioCodec.Pcmu, 8000, 1));
 
         t.Push([0xff, 0xff, 0xff], (_, _) => { });
+        t.Push([], (_, _) => { });
 
         Assert.Equal(1, t.DecodeErrors);
     }

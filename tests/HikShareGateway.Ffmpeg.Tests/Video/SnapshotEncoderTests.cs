@@ -83,6 +83,18 @@ public sealed class SnapshotEncoderTests
     }
 
     [Fact]
+    public async Task Encode_EmptyAccessUnitsInTheGop_SkippedNotTakenForEndOfStream()
+    {
+        var units = Clips.AccessUnits(VideoCodec.H264, await Clips.SmpteBarsAsync(VideoCodec.H264, 320, 240, frames: 6, gop: 25));
+        units.Insert(2, ReadOnlyMemory<byte>.Empty);
+        units.Insert(4, ReadOnlyMemory<byte>.Empty);
+
+        var info = _encoder.Encode(VideoCodec.H264, [], units, 160, new ArrayBufferWriter<byte>());
+
+        Assert.Equal(6, info.FramesDecoded);
+    }
+
+    [Fact]
     public void Encode_NoDecodablePicture_ThrowsInvalidInputWithCount()
     {
         byte[] garbage = [0, 0, 0, 1, 0x65, 0xff, 0xff, 0x00, 0x13, 0x37];
