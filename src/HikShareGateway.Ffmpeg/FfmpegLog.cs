@@ -1,4 +1,3 @@
-using HikShareGateway.Ffmpeg.Native;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Ffmpeg;

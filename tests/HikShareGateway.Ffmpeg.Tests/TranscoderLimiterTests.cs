@@ -1,5 +1,3 @@
-using HikShareGateway.Ffmpeg.Native;
-
 namespace HikShareGateway.Ffmpeg.Tests;
 
 [Trait("Category", "Unit")]

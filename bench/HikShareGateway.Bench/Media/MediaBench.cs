@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using HikShareGateway.Ffmpeg.Native;
 using HikShareGateway.Ffmpeg.Video;
 
 namespace HikShareGateway.Bench.Media;

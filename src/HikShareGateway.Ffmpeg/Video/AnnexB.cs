@@ -58,6 +58,25 @@ public static class AnnexB
         return true;
     }
 
+    /// <summary>Rewrites an Annex B access unit with 4-byte lengths (MP4 samples, for fMP4 viewers); returns the NAL count.</summary>
+    public static int ConvertToLengthPrefixed(ReadOnlySpan<byte> accessUnit, IBufferWriter<byte> output)
+    {
+        int count = 0;
+        while (TryReadNal(ref accessUnit, out var nal))
+        {
+            if (nal.IsEmpty)
+            {
+                continue;
+            }
+            var span = output.GetSpan(4 + nal.Length);
+            BinaryPrimitives.WriteInt32BigEndian(span, nal.Length);
+            nal.CopyTo(span[4..]);
+            output.Advance(4 + nal.Length);
+            count++;
+        }
+        return count;
+    }
+
     /// <summary>NAL unit type: H.264 low 5 bits of byte 0, H.265 bits 1-6 of byte 0.</summary>
     public static int NalType(VideoCodec codec, ReadOnlySpan<byte> nal) =>
         nal.IsEmpty ? -1 : codec == VideoCodec.H264 ? nal[0] & 0x1f : (nal[0] >> 1) & 0x3f;

@@ -99,6 +99,21 @@ public sealed class AnnexBTests
     }
 
     [Fact]
+    public void ConvertToLengthPrefixed_ThenBack_GivesTheSameNals()
+    {
+        var annexB = Stream(Sps, Pps, Idr);
+        var avcc = new ArrayBufferWriter<byte>();
+
+        byte[] expected = [0, 0, 0, 4, .. Sps, 0, 0, 0, 4, .. Pps, 0, 0, 0, 4, .. Idr];
+
+        Assert.Equal(3, AnnexB.ConvertToLengthPrefixed(annexB, avcc));
+        Assert.Equal(expected, avcc.WrittenSpan.ToArray());
+        var back = new ArrayBufferWriter<byte>();
+        Assert.True(AnnexB.TryConvertLengthPrefixed(avcc.WrittenSpan, back));
+        Assert.Equal(Stream4(Sps, Pps, Idr), back.WrittenSpan.ToArray());
+    }
+
+    [Fact]
     public void TryConvertLengthPrefixed_LengthPastTheEnd_IsRefused()
     {
         var w = new ArrayBufferWriter<byte>();

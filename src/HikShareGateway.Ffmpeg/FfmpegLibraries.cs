@@ -1,7 +1,8 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using HikShareGateway.Ffmpeg.Native;
 
-namespace HikShareGateway.Ffmpeg.Native;
+namespace HikShareGateway.Ffmpeg;
 
 /// <summary>What loading FFmpeg gave: available with versions and codecs, or off with the reason.</summary>
 /// <param name="IsAvailable">true when the four libraries loaded at the expected major versions.</param>
