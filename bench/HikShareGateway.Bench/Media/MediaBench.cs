@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using HikShareGateway.Ffmpeg;
 using HikShareGateway.Ffmpeg.Video;
 
 namespace HikShareGateway.Bench.Media;
