@@ -11,7 +11,8 @@ public static class Clips
 
     /// <summary>An Annex B stream of <paramref name="frames"/> smptebars pictures, GOP <paramref name="gop"/>, no B-frames
     /// unless <paramref name="bframes"/>.</summary>
-    public static async Task<byte[]> SmpteBarsAsync(VideoCodec codec, int width, int height, int frames, int gop, bool bframes = false)
+    public static async Task<byte[]> SmpteBarsAsync(VideoCodec codec, int width, int height, int frames, int gop, bool bframes = false,
+        string pixelFormat = "yuv420p")
     {
         string dir = Tool.TempDir();
         string path = Path.Combine(dir, codec == VideoCodec.H264 ? "bars.h264" : "bars.hevc");
@@ -19,7 +20,7 @@ public static class Clips
             ? ["-c:v", "libx264", "-preset", "ultrafast", "-g", gop.ToString(), "-bf", bframes ? "2" : "0", "-f", "h264"]
             : ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", $"keyint={gop}:min-keyint={gop}:bframes={(bframes ? 2 : 0)}:log-level=error", "-f", "hevc"];
         await Tool.FfmpegAsync(["-f", "lavfi", "-i", $"smptebars=size={width}x{height}:rate=25", "-frames:v", frames.ToString(),
-            "-pix_fmt", "yuv420p", .. enc, path]);
+            "-pix_fmt", pixelFormat, .. enc, path]);
         var bytes = await File.ReadAllBytesAsync(path);
         Directory.Delete(dir, recursive: true);
         return bytes;

@@ -68,6 +68,17 @@ public sealed class SnapshotEncoderTests
     }
 
     [Fact]
+    public async Task Encode_H265Main10_ConvertedTo8BitJpegWithBarsInPlace()
+    {
+        var units = Clips.AccessUnits(VideoCodec.H265, await Clips.SmpteBarsAsync(VideoCodec.H265, 640, 360, 3, 25, pixelFormat: "yuv420p10le"));
+
+        var jpeg = _encoder.Encode(VideoCodec.H265, [], units, 320);
+
+        await AssertJpegAsync(jpeg, 320, 180);
+        await AssertSmpteBarsAsync(jpeg, 320, 180);
+    }
+
+    [Fact]
     public async Task Encode_DemoAsset_Jpeg320x180()
     {
         var stream = await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "TestData", "demo-640x360-25fps.h264"));

@@ -73,6 +73,24 @@ public sealed class VideoTranscoderTests
 
     [Fact]
     [Trait("Category", "Integration")]
+    public async Task Push_H265Main10_Gives8BitH264()
+    {
+        var units = Clips.AccessUnits(VideoCodec.H265, await Clips.SmpteBarsAsync(VideoCodec.H265, 320, 240, 5, 25, pixelFormat: "yuv420p10le"));
+        using var transcoder = new VideoTranscoder(VideoCodec.H265, new VideoTranscoderOptions());
+        var got = new Collected();
+
+        for (int i = 0; i < units.Count; i++)
+        {
+            transcoder.Push(units[i].Span, i * 3600L, got.On);
+        }
+        transcoder.Flush(got.On);
+
+        var s = await ProbeAsync(got.Stream.WrittenSpan.ToArray());
+        Assert.Equal(("Constrained Baseline", "yuv420p", "5"), (s["profile"], s["pix_fmt"], s["nb_read_frames"]));
+    }
+
+    [Fact]
+    [Trait("Category", "Integration")]
     public async Task Push_AfterTheEncoderOpened_AllocatesNoManagedMemoryPerAccessUnit()
     {
         var units = Clips.AccessUnits(VideoCodec.H265, await Clips.SmpteBarsAsync(VideoCodec.H265, 320, 240, frames: 20, gop: 25));
