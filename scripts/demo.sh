@@ -4,6 +4,6 @@
 # It prints a viewer URL with a fresh token; open it with ffplay or VLC. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HIKSHARE_APT_PACKAGES="ffmpeg" bash scripts/prereqs.sh
+HIKSHARE_APT_PACKAGES="ffmpeg libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4" bash scripts/prereqs.sh
 dotnet build src/HikShareGateway/HikShareGateway.csproj -c Release --nologo -v q --no-restore
 exec dotnet src/HikShareGateway/bin/Release/net10.0/hikshare-gateway.dll demo "$@"

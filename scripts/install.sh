@@ -75,6 +75,26 @@ install -m 0644 docs/installer-guide.md "$root$PREFIX/docs/installer-guide.md"
 ln -sfn "$PREFIX/hikshare-gateway" "$root$BINDIR/hikshare-gateway"
 say "installed the daemon in $root$PREFIX"
 
+# :: Step 1b: FFmpeg 5.1's runtime libraries (snapshots, transcoding). The daemon runs without them, with a warning
+# that snapshots and transcoding are off, so a failure here is reported and the install goes on.
+ffmpeg_libs="libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4"
+if [ -n "$DESTDIR" ]; then
+  say "not installing Debian packages into a DESTDIR; the target needs: $ffmpeg_libs"
+elif command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  for p in $ffmpeg_libs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    say "installing FFmpeg 5.1 libraries:$missing"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null; }; then
+      say "could not install$missing: the gateway will run with snapshots and transcoding off"
+    fi
+  fi
+else
+  say "no apt-get: install FFmpeg 5.1's libraries ($ffmpeg_libs) for snapshots and transcoding"
+fi
+
 # :: Step 2: configuration (never overwritten) and secrets (root only).
 install -d -m 0755 "$root$SYSCONFDIR"
 install -m 0644 config/gateway.example.json "$root$SYSCONFDIR/gateway.example.json"

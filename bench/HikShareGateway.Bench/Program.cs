@@ -9,6 +9,7 @@ public static class Program
         ["revocation"] = ("100 live sessions (--rtsp: real RTSP viewers through the relay) cut by one delta via mosquitto: publish -> last close p50/p99", Access.RevocationBench.RunAsync),
         ["fanout"] = ("1 camera of 4 Mbit/s to 100/500/1000 RTSP viewers: gateway vs gst-rtsp-server (bitrate, loss, latency, CPU, RSS, B/packet)", Relay.FanoutBench.RunAsync),
         ["onvif-parse"] = ("ONVIF SOAP parse cost (GetProfiles of a 32-channel NVR, PullMessages → alarms)", OnvifParseBench.RunAsync),
+        ["media"] = ("FFmpeg: CPU-ms per 1080p JPEG snapshot, CPU % of one core of an H.265 -> H.264 1080p25 transcoder", Media.MediaBench.RunAsync),
     };
 
     public static async Task<int> Main(string[] args)
