@@ -23,6 +23,13 @@ public static class PtzRequestParser
             error = "The body is empty: send JSON such as {\"mode\":\"continuous\",\"pan\":0.5,\"tilt\":0,\"zoom\":0,\"timeoutMs\":1000}.";
             return false;
         }
+        // RFC 8259 §8.1: JSON is UTF-8. The reader checks that only when a string is read (and then throws
+        // InvalidOperationException, not JsonException), so a bad byte in a name is refused here. Found by fuzzing.
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            error = "The body is not UTF-8 JSON.";
+            return false;
+        }
         JsonDocument doc;
         try
         {

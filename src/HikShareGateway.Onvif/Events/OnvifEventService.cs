@@ -26,7 +26,9 @@ public sealed record PullPointTiming
 /// 1. CreatePullPointSubscription (InitialTerminationTime PT2M) on the Events service.
 /// 2. PullMessages (Timeout PT1M, MessageLimit) on the returned address — rewritten, since it names the device's own
 ///    IP — with reference parameters echoed as headers and an HTTP timeout above the pull timeout.
-/// 3. Renew before the termination time comes closer than one pull.
+/// 3. Renew before the termination time comes closer than one pull; a device that faults Renew as not supported is
+///    subscribed anew (Unsubscribe, Create) instead, without backoff. Lifetimes come from the device's own clock
+///    (TerminationTime − CurrentTime of each answer), never from comparing its clock with ours.
 /// 4. On any error: resubscribe with exponential backoff. At shutdown or when the device goes offline: Unsubscribe.
 /// </remarks>
 public sealed partial class OnvifEventService : BackgroundService
@@ -110,6 +112,9 @@ public sealed partial class OnvifEventService : BackgroundService
     private async Task RunDeviceAsync(string deviceId, CancellationToken ct)
     {
         var failures = 0;
+        // Learnt once per device: a device that faults Renew with ActionNotSupported is re-subscribed before its
+        // subscription ends instead (some cameras only implement Create/Pull/Unsubscribe).
+        var renewSupported = true;
         while (!ct.IsCancellationRequested)
         {
             if (!_catalog.TryGetDevice(deviceId, out var device) || device.Onvif?.Events is null)
@@ -119,27 +124,44 @@ public sealed partial class OnvifEventService : BackgroundService
             var client = _clients.For(device);
             PullPointSubscription? sub = null;
             Uri? address = null;
+            var resubscribeNow = false;
             try
             {
                 // :: Step 1
                 sub = EventParsers.ParseCreatePullPointSubscription(await client.CallAsync(device.Onvif.Events, OnvifRequests.CreatePullPointSubscription(_timing.InitialTermination), "CreatePullPointSubscription", ct).ConfigureAwait(false));
                 address = new AddressRewriter(device.Onvif.Device, null).Service(sub.Address)!;
-                var termination = _time.GetUtcNow() + (sub.TerminationTime is { } t && sub.CurrentTime is { } c && t > c ? t - c : _timing.InitialTermination);
-                Log.Subscribed(_logger, deviceId);
+                var life = new SubscriptionLifetime(_timing, _time.GetUtcNow(), sub.CurrentTime, sub.TerminationTime);
+                Log.Subscribed(_logger, deviceId, life.Lifetime.TotalSeconds);
                 while (!ct.IsCancellationRequested)
                 {
                     // :: Step 3
-                    if (termination - _time.GetUtcNow() < _timing.PullTimeout + TimeSpan.FromSeconds(10))
+                    if (life.MustExtend(_time.GetUtcNow()))
                     {
-                        // The answer's TerminationTime is on the device clock; our own clock plus the requested span is what we track.
-                        EventParsers.ParseRenew(await client.CallAsync(address, OnvifRequests.Renew(_timing.InitialTermination), "Renew", ct,
-                            extraHeaders: OnvifRequests.SubscriptionHeaders(address, OnvifRequests.RenewAction, sub.ReferenceParameters)).ConfigureAwait(false));
-                        termination = _time.GetUtcNow() + _timing.InitialTermination;
+                        if (!renewSupported)
+                        {
+                            resubscribeNow = true;
+                            break;
+                        }
+                        try
+                        {
+                            var renewed = EventParsers.ParseRenew(await client.CallAsync(address, OnvifRequests.Renew(_timing.InitialTermination), "Renew", ct,
+                                extraHeaders: OnvifRequests.SubscriptionHeaders(address, OnvifRequests.RenewAction, sub.ReferenceParameters)).ConfigureAwait(false));
+                            life.Renewed(_time.GetUtcNow(), renewed.CurrentTime, renewed.TerminationTime);
+                        }
+                        catch (DeviceException e) when (e.Fault() is { IsNotSupported: true })
+                        {
+                            renewSupported = false;
+                            Log.RenewNotSupported(_logger, deviceId);
+                            resubscribeNow = true;
+                            break;
+                        }
                     }
                     // :: Step 2
-                    var pulled = EventParsers.ParsePullMessages(await client.CallAsync(address, OnvifRequests.PullMessages(_timing.PullTimeout, _timing.MessageLimit), "PullMessages", ct,
-                        timeout: _timing.PullTimeout + _clients.Options.RequestTimeout,
+                    var pullTimeout = life.PullTimeout(_time.GetUtcNow());
+                    var pulled = EventParsers.ParsePullMessages(await client.CallAsync(address, OnvifRequests.PullMessages(pullTimeout, _timing.MessageLimit), "PullMessages", ct,
+                        timeout: pullTimeout + _clients.Options.RequestTimeout,
                         extraHeaders: OnvifRequests.SubscriptionHeaders(address, OnvifRequests.PullMessagesAction, sub.ReferenceParameters)).ConfigureAwait(false));
+                    life.Pulled(_time.GetUtcNow(), pulled.CurrentTime, pulled.TerminationTime);
                     failures = 0;
                     foreach (var m in pulled.Messages)
                     {
@@ -166,6 +188,10 @@ public sealed partial class OnvifEventService : BackgroundService
             if (ct.IsCancellationRequested)
             {
                 return;
+            }
+            if (resubscribeNow)
+            {
+                continue;
             }
             var backoff = TimeSpan.FromSeconds(Math.Min(_timing.MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(failures, 10) - 1)));
             try
@@ -242,8 +268,11 @@ public sealed partial class OnvifEventService : BackgroundService
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4601, Level = LogLevel.Information, Message = "Subscribed to events of {DeviceId} (PullPoint)")]
-        public static partial void Subscribed(ILogger logger, string deviceId);
+        [LoggerMessage(EventId = 4601, Level = LogLevel.Information, Message = "Subscribed to events of {DeviceId} (PullPoint, {LifetimeSeconds} s on the device's clock)")]
+        public static partial void Subscribed(ILogger logger, string deviceId, double lifetimeSeconds);
+
+        [LoggerMessage(EventId = 4604, Level = LogLevel.Information, Message = "{DeviceId} does not support Renew of event subscriptions: subscribing anew before each one ends")]
+        public static partial void RenewNotSupported(ILogger logger, string deviceId);
 
         [LoggerMessage(EventId = 4602, Level = LogLevel.Warning, Message = "Event subscription of {DeviceId} failed ({Failures} in a row), resubscribing: {Reason}")]
         public static partial void SubscriptionFailed(ILogger logger, string deviceId, int failures, string reason);

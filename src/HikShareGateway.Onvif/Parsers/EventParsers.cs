@@ -32,6 +32,8 @@ public sealed record NotificationMessage(
     }
 }
 
+public sealed record RenewResult(DateTimeOffset? CurrentTime, DateTimeOffset? TerminationTime);
+
 public sealed record PullMessagesResult(DateTimeOffset? CurrentTime, DateTimeOffset? TerminationTime, IReadOnlyList<NotificationMessage> Messages);
 
 /// <summary>Pure parsers of the Event service (ver10/events/wsdl, WS-BaseNotification) responses.</summary>
@@ -72,10 +74,11 @@ public static class EventParsers
     }
 
     /// <summary>Renew answers with the new TerminationTime.</summary>
-    public static DateTimeOffset? ParseRenew(XElement body)
+    /// <summary>The renewed subscription's times, both on the device's clock (CurrentTime is optional in WS-BaseNotification).</summary>
+    public static RenewResult ParseRenew(XElement body)
     {
         var r = SoapEnvelope.Expect(body, Ns.Wsnt + "RenewResponse", "Renew");
-        return Xml.Time(r.Text("TerminationTime"));
+        return new RenewResult(Xml.Time(r.Text("CurrentTime")), Xml.Time(r.Text("TerminationTime")));
     }
 
     /// <summary>The topics a device announces (GetEventProperties TopicSet leaves, marked <c>wstop:topic="true"</c>).</summary>

@@ -76,10 +76,7 @@ public static class GatewayRunner
     /// </summary>
     internal static Serilog.ILogger CreateLogger(IConfiguration configuration)
     {
-        var underJournal = Environment.GetEnvironmentVariable("JOURNAL_STREAM") is not null;
-        var template = underJournal
-            ? "{SdPriority}{SourceContext}: {Message:lj}{NewLine}{Exception}"
-            : "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
+        var template = OutputTemplate(underJournal: Environment.GetEnvironmentVariable("JOURNAL_STREAM") is not null);
         var config = new LoggerConfiguration()
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
@@ -90,9 +87,16 @@ public static class GatewayRunner
             .Enrich.FromLogContext()
             .Enrich.With<SdPriorityEnricher>()
             .ReadFrom.Configuration(configuration, new Serilog.Settings.Configuration.ConfigurationReaderOptions { SectionName = "Logging:Serilog" })
+            // Last, so that values added by the enrichers above are escaped too (issue: log forging).
+            .Enrich.With<LogEscapingEnricher>()
             .WriteTo.Console(outputTemplate: template, standardErrorFromLevel: null);
         return config.CreateLogger();
     }
+
+    /// <summary>The console line: exceptions through <see cref="LogEscapingEnricher"/>, never the raw <c>{Exception}</c>.</summary>
+    internal static string OutputTemplate(bool underJournal) => underJournal
+        ? "{SdPriority}{SourceContext}: {Message:lj}{NewLine}{EscapedException:l}"
+        : "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{EscapedException:l}";
 
     private sealed class SdPriorityEnricher : Serilog.Core.ILogEventEnricher
     {

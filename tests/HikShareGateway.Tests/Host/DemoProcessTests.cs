@@ -17,90 +17,40 @@ public sealed partial class DemoProcessTests
     [Fact]
     public async Task Demo_PrintedUrlPlaysInFfmpeg_RevokeCutsTheViewer_SigtermExitsZero()
     {
-        var state = Path.Combine(Path.GetTempPath(), "hikshare-demo-test-" + Guid.NewGuid().ToString("N")[..8]);
-        var camera = PortAllocator.GetFreeTcpPort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hikshare-gateway.dll"));
-        psi.ArgumentList.Add("demo");
-        psi.Environment["HIKSHARE_Gateway__StateDirectory"] = state;
-        psi.Environment["HIKSHARE_Rtsp__Port"] = PortAllocator.GetFreeTcpPort().ToString();
-        psi.Environment["HIKSHARE_Http__Port"] = PortAllocator.GetFreeTcpPort().ToString();
-        psi.Environment["HIKSHARE_Admin__Port"] = PortAllocator.GetFreeTcpPort().ToString();
-        psi.Environment["HIKSHARE_Cloud__EmbeddedBrokerPort"] = PortAllocator.GetFreeTcpPort().ToString();
-        psi.Environment["HIKSHARE_Devices__0__Channels__0__Main"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/101";
-        psi.Environment["HIKSHARE_Devices__0__Channels__0__Sub"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/102";
-        using var p = Process.Start(psi)!;
-        var output = new StringBuilder();
-        p.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        p.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        string Out() { lock (output) { return output.ToString(); } }
-        try
-        {
-            var sw = Stopwatch.StartNew();
-            Match url;
-            while (!(url = QueryUrl().Match(Out())).Success || !Out().Contains("RTSP server listening"))
-            {
-                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited, "no viewer URL printed; output:\n" + Out());
-                await Task.Delay(100);
-            }
-            var probe = await Ffprobe.CountPacketsAsync(url.Value, packets: 30, timeout: TimeSpan.FromSeconds(30));
-            Assert.True(probe.VideoPackets >= 30, probe + "\n" + Out());
-            Assert.Equal("h264", probe.CodecName);
-            Assert.Equal(640, probe.Width);
+        await using var demo = await DemoGatewayProcess.StartAsync();
+        var p = demo.Process;
+        string Out() => demo.Output;
+        var url = demo.ViewerUrl;
+        var probe = await Ffprobe.CountPacketsAsync(url, packets: 30, timeout: TimeSpan.FromSeconds(30));
+        Assert.True(probe.VideoPackets >= 30, probe + "\n" + Out());
+        Assert.Equal("h264", probe.CodecName);
+        Assert.Equal(640, probe.Width);
 
-            // A long-running viewer, then the revoke command the demo printed.
-            var viewer = FfmpegRecord.RunAsync(url.Value, duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(90));
-            await Task.Delay(2500);
-            Assert.False(viewer.IsCompleted, "the viewer ended before the revocation");
-            var revoke = Revoke().Match(Out());
-            Assert.True(revoke.Success, Out());
-            var delta = new StringWriter();
-            Assert.Equal(0, await CloudTool.RunAsync(["delta", "--key", revoke.Groups["key"].Value, "--gateway", DemoDefaults.GatewayId, "--base", revoke.Groups["base"].Value,
-                "--version", revoke.Groups["version"].Value, "--remove-share", DemoCloud.ShareId], delta, TextWriter.Null, TextReader.Null));
-            var revokedAt = Stopwatch.StartNew();
-            Assert.Equal(0, await CloudTool.RunAsync(["publish", "--broker", revoke.Groups["broker"].Value, "--gateway", DemoDefaults.GatewayId, "--delta", "-"],
-                TextWriter.Null, TextWriter.Null, new StringReader(delta.ToString())));
-            var ended = await viewer.WaitAsync(TimeSpan.FromSeconds(20));
-            Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(10), $"viewer ended {revokedAt.Elapsed} after the revoke");
-            Assert.True(ended.Frames > 0, ended.ToString());
-            await WaitFor(() => Out().Contains("Revoked session"), "a revocation log line");
-            Assert.DoesNotContain(DemoDefaultsPassword, Out());
+        // A long-running viewer, then the revoke command the demo printed.
+        var viewer = FfmpegRecord.RunAsync(url, duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(90));
+        await Task.Delay(2500);
+        Assert.False(viewer.IsCompleted, "the viewer ended before the revocation");
+        var revoke = Revoke().Match(Out());
+        Assert.True(revoke.Success, Out());
+        var delta = new StringWriter();
+        Assert.Equal(0, await CloudTool.RunAsync(["delta", "--key", revoke.Groups["key"].Value, "--gateway", DemoDefaults.GatewayId, "--base", revoke.Groups["base"].Value,
+            "--version", revoke.Groups["version"].Value, "--remove-share", DemoCloud.ShareId], delta, TextWriter.Null, TextReader.Null));
+        var revokedAt = Stopwatch.StartNew();
+        Assert.Equal(0, await CloudTool.RunAsync(["publish", "--broker", revoke.Groups["broker"].Value, "--gateway", DemoDefaults.GatewayId, "--delta", "-"],
+            TextWriter.Null, TextWriter.Null, new StringReader(delta.ToString())));
+        var ended = await viewer.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(10), $"viewer ended {revokedAt.Elapsed} after the revoke");
+        Assert.True(ended.Frames > 0, ended.ToString());
+        await demo.WaitForOutputAsync("Revoked session");
+        Assert.DoesNotContain(DemoDefaultsPassword, Out());
 
-            // SIGTERM: graceful shutdown, exit code 0.
-            using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString()]))
-            {
-                await kill.WaitForExitAsync();
-            }
-            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
-            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}\n{Out()}");
-        }
-        finally
+        // SIGTERM: graceful shutdown, exit code 0.
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString()]))
         {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-                await p.WaitForExitAsync();
-            }
-            try
-            {
-                Directory.Delete(state, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await kill.WaitForExitAsync();
         }
-
-        async Task WaitFor(Func<bool> condition, string what)
-        {
-            var sw = Stopwatch.StartNew();
-            while (!condition())
-            {
-                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"no {what}; output:\n{Out()}");
-                await Task.Delay(50);
-            }
-        }
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}\n{Out()}");
     }
 
     [Fact]
@@ -124,9 +74,6 @@ public sealed partial class DemoProcessTests
     }
 
     private const string DemoDefaultsPassword = "demo-password";
-
-    [GeneratedRegex(@"rtsp://127\.0\.0\.1:\d+/live/demo-nvr-1/1/main\?token=[A-Za-z0-9_\-\.]+")]
-    private static partial Regex QueryUrl();
 
     [GeneratedRegex(@"delta --key (?<key>\S+) --gateway \S+ --base (?<base>\d+) --version (?<version>\d+).*\n.*publish --broker (?<broker>\S+)")]
     private static partial Regex Revoke();

@@ -38,6 +38,10 @@ public sealed class SimDevice
     public string Name { get; set; } = "Lab NVR";
     /// <summary>Axis style: one subscription manager address, the subscription named by a WS-Addressing reference parameter.</summary>
     public bool SubscriptionReferenceParameters { get; set; }
+    /// <summary>What the device grants for every subscription and Renew, whatever was asked (null: what was asked).</summary>
+    public TimeSpan? SubscriptionLifetime { get; set; }
+    /// <summary>False: Renew faults with <c>ter:ActionNotSupported</c>, as some cameras do.</summary>
+    public bool RenewSupported { get; set; } = true;
     public string Location { get; set; } = "shop front";
 }
 
@@ -50,6 +54,8 @@ public sealed class OnvifSimulator : IAsyncDisposable
 {
     private readonly MiniHttpServer _http;
     private readonly ConcurrentDictionary<string, Channel<XElement>> _subscriptions = new();
+    /// <summary>When each subscription ends, on the real clock; past it the subscription is gone, as on a device.</summary>
+    private readonly ConcurrentDictionary<string, DateTime> _terminations = new();
     private readonly ConcurrentDictionary<string, Func<SimResponse>> _overrides = new();
     private readonly string _digestNonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
     private int _subscriptionCounter;
@@ -76,6 +82,8 @@ public sealed class OnvifSimulator : IAsyncDisposable
     public int UsernameTokenAuthentications;
     public int Unsubscribes;
     public int Renewals;
+    public int RenewFaults;
+    public int PullMessages;
     public int ActiveSubscriptions => _subscriptions.Count;
 
     /// <summary>Answers <paramref name="operation"/> with this instead (malformed XML, slow, huge …).</summary>
@@ -373,10 +381,11 @@ public sealed class OnvifSimulator : IAsyncDisposable
     private SimResponse CreateSubscription(XElement body)
     {
         var requested = body.Elements().FirstOrDefault(e => e.Name.LocalName == "InitialTerminationTime")?.Value;
-        var lifetime = requested is not null && requested.StartsWith('P') ? XmlConvert.ToTimeSpan(requested) : TimeSpan.FromMinutes(2);
+        var lifetime = Device.SubscriptionLifetime ?? (requested is not null && requested.StartsWith('P') ? XmlConvert.ToTimeSpan(requested) : TimeSpan.FromMinutes(2));
         var id = Interlocked.Increment(ref _subscriptionCounter).ToString(CultureInfo.InvariantCulture);
         _subscriptions[id] = Channel.CreateUnbounded<XElement>();
-        var now = DateTime.UtcNow;
+        _terminations[id] = DateTime.UtcNow + lifetime;
+        var now = DateTime.UtcNow + Device.ClockSkew;
         var reference = Device.SubscriptionReferenceParameters
             ? new XElement(Ns.Tev + "SubscriptionReference", new XElement(Ns.Wsa + "Address", $"http://{AdvertisedAuthority}/onvif/services"),
                 new XElement(Ns.Wsa + "ReferenceParameters", new XElement(SubscriptionIdName, id)))
@@ -408,10 +417,11 @@ public sealed class OnvifSimulator : IAsyncDisposable
 
     private async Task<SimResponse> PullAsync(string path, XElement body)
     {
-        if (SubscriptionId(path) is not { } id || !_subscriptions.TryGetValue(id, out var queue))
+        if (SubscriptionId(path) is not { } id || !_subscriptions.TryGetValue(id, out var queue) || Expired(id))
         {
             return Fault(400, "env:Sender", "ter:InvalidArgVal", "Unknown subscription", "ter:ResourceUnknown");
         }
+        Interlocked.Increment(ref PullMessages);
         var timeout = XmlConvert.ToTimeSpan(body.Elements().First(e => e.Name.LocalName == "Timeout").Value);
         var limit = int.Parse(body.Elements().First(e => e.Name.LocalName == "MessageLimit").Value, CultureInfo.InvariantCulture);
         var messages = new List<XElement>();
@@ -430,29 +440,52 @@ public sealed class OnvifSimulator : IAsyncDisposable
         catch (ChannelClosedException)
         {
         }
-        var now = DateTime.UtcNow;
+        var real = DateTime.UtcNow;
+        var left = _terminations.TryGetValue(id, out var ends) ? ends - real : TimeSpan.Zero;
+        var now = real + Device.ClockSkew;
         return Ok(new XElement(Ns.Tev + "PullMessagesResponse",
             new XElement(Ns.Tev + "CurrentTime", XmlConvert.ToString(now, XmlDateTimeSerializationMode.Utc)),
-            new XElement(Ns.Tev + "TerminationTime", XmlConvert.ToString(now.AddMinutes(2), XmlDateTimeSerializationMode.Utc)),
+            new XElement(Ns.Tev + "TerminationTime", XmlConvert.ToString(now + left, XmlDateTimeSerializationMode.Utc)),
             messages));
     }
 
     private SimResponse Renew(string path)
     {
-        if (SubscriptionId(path) is not { } id || !_subscriptions.ContainsKey(id))
+        if (SubscriptionId(path) is not { } id || !_subscriptions.ContainsKey(id) || Expired(id))
         {
             return Fault(400, "env:Sender", "ter:InvalidArgVal", "Unknown subscription", "ter:ResourceUnknown");
         }
+        if (!Device.RenewSupported)
+        {
+            Interlocked.Increment(ref RenewFaults);
+            return Fault(400, "env:Receiver", "ter:ActionNotSupported", "Renew is not supported");
+        }
         Interlocked.Increment(ref Renewals);
-        var now = DateTime.UtcNow;
+        var lifetime = Device.SubscriptionLifetime ?? TimeSpan.FromMinutes(2);
+        _terminations[id] = DateTime.UtcNow + lifetime;
+        var now = DateTime.UtcNow + Device.ClockSkew;
         return Ok(new XElement(Ns.Wsnt + "RenewResponse",
-            new XElement(Ns.Wsnt + "TerminationTime", XmlConvert.ToString(now.AddMinutes(2), XmlDateTimeSerializationMode.Utc)),
+            new XElement(Ns.Wsnt + "TerminationTime", XmlConvert.ToString(now + lifetime, XmlDateTimeSerializationMode.Utc)),
             new XElement(Ns.Wsnt + "CurrentTime", XmlConvert.ToString(now, XmlDateTimeSerializationMode.Utc))));
+    }
+
+    /// <summary>A subscription past its termination time is gone (the device forgot it).</summary>
+    private bool Expired(string id)
+    {
+        if (!_terminations.TryGetValue(id, out var ends) || DateTime.UtcNow < ends)
+        {
+            return false;
+        }
+        if (_subscriptions.TryRemove(id, out var q))
+        {
+            q.Writer.TryComplete();
+        }
+        return true;
     }
 
     private SimResponse Unsubscribe(string path)
     {
-        if (SubscriptionId(path) is { } id && _subscriptions.TryRemove(id, out var q))
+        if (SubscriptionId(path) is { } id && !Expired(id) && _subscriptions.TryRemove(id, out var q))
         {
             q.Writer.TryComplete();
             Interlocked.Increment(ref Unsubscribes);

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Fuzzes the gateway's parsers with afl++ through SharpFuzz (fuzz/HikShareGateway.Fuzz).
+#
+#   bash scripts/fuzz.sh [--seconds N] [TARGET...]     default: every target, 60 s each
+#
+# Builds the fuzz program, instruments the parser assemblies (sharpfuzz, a local dotnet tool), seeds each target's
+# corpus from fuzz/corpus/TARGET and the real-device recordings in ../shared/fixtures, runs afl-fuzz for N seconds per
+# target, and prints one line per target: executions, speed, paths, crashes, hangs. Findings stay under
+# artifacts/fuzz/out/TARGET/default/{crashes,hangs}; reproduce one (uninstrumented, with its stack trace) with
+#   dotnet run -c Release --project fuzz/HikShareGateway.Fuzz -- TARGET FILE
+# Exit code 1 when any target found a crash or a hang.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=60
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 64 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+
+if ! command -v afl-fuzz >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends afl++ >/dev/null
+fi
+dotnet tool restore >/dev/null
+
+out=artifacts/fuzz
+bin=$out/bin
+rm -rf "$bin"
+dotnet publish fuzz/HikShareGateway.Fuzz -c Release -o "$bin" --nologo -v q >/dev/null
+# Only the assemblies whose parsers are fuzzed get coverage instrumentation (instrumenting twice is an error, so
+# always on a fresh publish).
+for a in HikShareGateway.Core HikShareGateway.Rtsp HikShareGateway.Onvif HikShareGateway.Access HikShareGateway.Http; do
+  dotnet sharpfuzz "$bin/$a.dll" >/dev/null
+done
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(dotnet "$bin/hikshare-fuzz.dll" --list)
+
+seed() { # target → seed directory
+  local t=$1 dir=$out/seeds/$1
+  rm -rf "$dir"; mkdir -p "$dir"
+  [ -d "fuzz/corpus/$t" ] && cp fuzz/corpus/"$t"/* "$dir"/ 2>/dev/null || true
+  local fx=../shared/fixtures
+  case "$t" in
+    rtsp) [ -d $fx/rtsp ] && cp $fx/rtsp/*.txt "$dir"/ ;;
+    sdp) [ -d $fx/rtsp ] && for f in $fx/rtsp/*describe*.txt; do sed -n '/^v=0/,$p' "$f" > "$dir/$(basename "$f" .txt).sdp"; done ;;
+    soap) [ -d $fx/onvif ] && find $fx/onvif -name '*.xml' -size -64k | head -40 | while read -r f; do cp "$f" "$dir/$(echo "$f" | tr / _)"; done ;;
+  esac
+  find "$dir" -type f -empty -delete
+  [ -n "$(ls -A "$dir")" ] || printf 'x' > "$dir/minimal"
+  echo "$dir"
+}
+
+export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 \
+       AFL_FORKSRV_INIT_TMOUT=60000 AFL_QUIET=1 DOTNET_TieredCompilation=0
+status=0
+printf '%-12s %12s %10s %8s %8s %6s\n' target execs "execs/s" paths crashes hangs
+for t in "${targets[@]}"; do
+  dir=$(seed "$t")
+  rm -rf "$out/out/$t"; mkdir -p "$out/out"
+  afl-fuzz -i "$dir" -o "$out/out/$t" -V "$seconds" -t 5000 -m none -- dotnet "$bin/hikshare-fuzz.dll" "$t" \
+    > "$out/afl-$t.log" 2>&1 || { echo "fuzz.sh: afl-fuzz failed on $t; see $out/afl-$t.log" >&2; tail -20 "$out/afl-$t.log" >&2; status=1; continue; }
+  stats=$out/out/$t/default/fuzzer_stats
+  get() { awk -F' *: *' -v k="$1" '$1==k {print $2}' "$stats"; }
+  execs=$(get execs_done); speed=$(get execs_per_sec); paths=$(get corpus_count); crashes=$(get saved_crashes); hangs=$(get saved_hangs)
+  printf '%-12s %12s %10s %8s %8s %6s\n' "$t" "$execs" "$speed" "$paths" "$crashes" "$hangs"
+  if [ "${crashes:-0}" != 0 ] || [ "${hangs:-0}" != 0 ]; then status=1; fi
+done
+exit $status

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace HikShareGateway.Tests.Infrastructure;
+
+/// <summary>
+/// The real <c>hikshare-gateway demo</c> process on free ports, its stdout and stderr collected in order: what an
+/// installer runs and reads. <see cref="StartAsync"/> returns once the viewer URL is printed and RTSP listens.
+/// </summary>
+public sealed partial class DemoGatewayProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly string _state;
+
+    private DemoGatewayProcess(Process process, string state, int rtspPort, int httpPort)
+    {
+        _process = process;
+        _state = state;
+        RtspPort = rtspPort;
+        HttpPort = httpPort;
+    }
+
+    public int RtspPort { get; }
+    public int HttpPort { get; }
+    public Process Process => _process;
+    /// <summary>The printed viewer URL with its token (<c>?token=</c> form).</summary>
+    public string ViewerUrl { get; private set; } = "";
+    public string Token => ViewerUrl[(ViewerUrl.IndexOf("?token=", StringComparison.Ordinal) + 7)..];
+
+    public string Output
+    {
+        get { lock (_output) { return _output.ToString(); } }
+    }
+
+    public static async Task<DemoGatewayProcess> StartAsync()
+    {
+        var state = Path.Combine(Path.GetTempPath(), "hikshare-demo-test-" + Guid.NewGuid().ToString("N")[..8]);
+        var camera = PortAllocator.GetFreeTcpPort();
+        var rtsp = PortAllocator.GetFreeTcpPort();
+        var http = PortAllocator.GetFreeTcpPort();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hikshare-gateway.dll"));
+        psi.ArgumentList.Add("demo");
+        psi.Environment["HIKSHARE_Gateway__StateDirectory"] = state;
+        psi.Environment["HIKSHARE_Rtsp__Port"] = rtsp.ToString();
+        psi.Environment["HIKSHARE_Http__Port"] = http.ToString();
+        psi.Environment["HIKSHARE_Admin__Port"] = PortAllocator.GetFreeTcpPort().ToString();
+        psi.Environment["HIKSHARE_Cloud__EmbeddedBrokerPort"] = PortAllocator.GetFreeTcpPort().ToString();
+        psi.Environment["HIKSHARE_Devices__0__Channels__0__Main"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/101";
+        psi.Environment["HIKSHARE_Devices__0__Channels__0__Sub"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/102";
+        var p = new DemoGatewayProcess(Process.Start(psi)!, state, rtsp, http);
+        p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
+        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
+        p._process.BeginOutputReadLine();
+        p._process.BeginErrorReadLine();
+        try
+        {
+            await Wait.UntilAsync(() => p._process.HasExited || (QueryUrl().IsMatch(p.Output) && p.Output.Contains("RTSP server listening")),
+                "the demo's viewer URL", 60_000);
+            Assert.False(p._process.HasExited, "the demo exited; output:\n" + p.Output);
+            p.ViewerUrl = QueryUrl().Match(p.Output).Value;
+            return p;
+        }
+        catch
+        {
+            await p.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the output contains <paramref name="text"/>.</summary>
+    public Task WaitForOutputAsync(string text, int timeoutMs = 10_000) =>
+        Wait.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal), $"\"{text}\" in the demo's output", timeoutMs);
+
+    private void Append(string? line)
+    {
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_state, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [GeneratedRegex(@"rtsp://127\.0\.0\.1:\d+/live/demo-nvr-1/1/main\?token=[A-Za-z0-9_\-\.]+")]
+    private static partial Regex QueryUrl();
+}

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+
+namespace HikShareGateway.Tests.Infrastructure;
+
+/// <summary>
+/// Two sites behind their own NAT routers and an "internet" between them, in network namespaces this test run makes
+/// itself (nothing leaves the machine: the namespaces have no link to the host's interfaces). For remote viewing tests:
+/// a gateway behind one home router, a viewer behind another, STUN/TURN (coturn) on the internet between them.
+/// </summary>
+/// <remarks>
+/// <code>
+///   gw (192.168.10.2) ── natA (192.168.10.1 | 10.99.1.2) ── wan (10.99.1.1, 10.99.2.1) ── natB (10.99.2.2 | 192.168.20.1) ── viewer (192.168.20.2)
+/// </code>
+/// The routers MASQUERADE what leaves their WAN side. <see cref="NatKind.PortRestricted"/> keeps source ports (Linux
+/// conntrack's default: hole punching works); <see cref="NatKind.Symmetric"/> randomises the port per destination
+/// (<c>--random-fully</c>), so only a TURN relay connects the two sites. Needs root (ip netns, iptables), as CI has.
+/// </remarks>
+public sealed class NetworkLab : IAsyncDisposable
+{
+    public enum NatKind { PortRestricted, Symmetric }
+
+    public const string WanA = "10.99.1.1", WanB = "10.99.2.1";
+    public const string NatAPublic = "10.99.1.2", NatBPublic = "10.99.2.2";
+    public const string GatewayAddress = "192.168.10.2", ViewerAddress = "192.168.20.2";
+
+    private readonly string _id = Guid.NewGuid().ToString("N")[..6];
+    private readonly List<Process> _processes = [];
+    private bool _disposed;
+
+    private NetworkLab()
+    {
+    }
+
+    public string Gateway => $"hs{_id}gw";
+    public string NatA => $"hs{_id}na";
+    public string Wan => $"hs{_id}wan";
+    public string NatB => $"hs{_id}nb";
+    public string Viewer => $"hs{_id}vw";
+    public IReadOnlyList<string> Namespaces => [Gateway, NatA, Wan, NatB, Viewer];
+
+    public static async Task<NetworkLab> CreateAsync(NatKind natA = NatKind.PortRestricted, NatKind natB = NatKind.PortRestricted)
+    {
+        var lab = new NetworkLab();
+        try
+        {
+            await lab.BuildAsync(natA, natB);
+            return lab;
+        }
+        catch
+        {
+            await lab.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task BuildAsync(NatKind natA, NatKind natB)
+    {
+        foreach (var ns in Namespaces)
+        {
+            await Ip("netns", "add", ns);
+            await Exec(ns, "ip", "link", "set", "lo", "up");
+        }
+        await LinkAsync(Gateway, "lan0", GatewayAddress + "/24", NatA, "lan0", "192.168.10.1/24");
+        await LinkAsync(NatA, "wan0", NatAPublic + "/24", Wan, "a0", WanA + "/24");
+        await LinkAsync(NatB, "wan0", NatBPublic + "/24", Wan, "b0", WanB + "/24");
+        await LinkAsync(Viewer, "lan0", ViewerAddress + "/24", NatB, "lan0", "192.168.20.1/24");
+        await Exec(Gateway, "ip", "route", "add", "default", "via", "192.168.10.1");
+        await Exec(Viewer, "ip", "route", "add", "default", "via", "192.168.20.1");
+        await Exec(NatA, "ip", "route", "add", "default", "via", WanA);
+        await Exec(NatB, "ip", "route", "add", "default", "via", WanB);
+        foreach (var ns in new[] { NatA, Wan, NatB })
+        {
+            await Exec(ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        }
+        await NatAsync(NatA, natA);
+        await NatAsync(NatB, natB);
+    }
+
+    private async Task NatAsync(string router, NatKind kind)
+    {
+        string[] masquerade = kind == NatKind.Symmetric
+            ? ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE", "--random-fully"]
+            : ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"];
+        await Exec(router, masquerade);
+        // A home router: nothing from the internet reaches the LAN unless it answers what the LAN sent.
+        await Exec(router, "iptables", "-A", "FORWARD", "-i", "wan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT");
+        await Exec(router, "iptables", "-A", "FORWARD", "-i", "wan0", "-j", "DROP");
+    }
+
+    private async Task LinkAsync(string nsA, string ifA, string addrA, string nsB, string ifB, string addrB)
+    {
+        var tmpA = "v" + Guid.NewGuid().ToString("N")[..10];
+        var tmpB = "v" + Guid.NewGuid().ToString("N")[..10];
+        await Ip("link", "add", tmpA, "type", "veth", "peer", "name", tmpB);
+        await Ip("link", "set", tmpA, "netns", nsA);
+        await Ip("link", "set", tmpB, "netns", nsB);
+        await Exec(nsA, "ip", "link", "set", tmpA, "name", ifA);
+        await Exec(nsB, "ip", "link", "set", tmpB, "name", ifB);
+        await Exec(nsA, "ip", "addr", "add", addrA, "dev", ifA);
+        await Exec(nsB, "ip", "addr", "add", addrB, "dev", ifB);
+        await Exec(nsA, "ip", "link", "set", ifA, "up");
+        await Exec(nsB, "ip", "link", "set", ifB, "up");
+    }
+
+    /// <summary>Runs a command in a namespace to its end; fails the test with its output when it fails.</summary>
+    public async Task<ToolResult> Exec(string ns, params string[] command)
+    {
+        var r = await ToolRunner.RunAsync("ip", ["netns", "exec", ns, .. command], TimeSpan.FromSeconds(30));
+        if (r.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"in {ns}: {string.Join(' ', command)} exited {r.ExitCode}: {r.Stderr}{r.Stdout}");
+        }
+        return r;
+    }
+
+    /// <summary>Starts a long-running process in a namespace; it is killed when the lab is disposed.</summary>
+    public Process Start(string ns, string program, IEnumerable<string> args, Action<string>? output = null)
+    {
+        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in (string[])["netns", "exec", ns, program, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { output?.Invoke(e.Data); } };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { output?.Invoke(e.Data); } };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        lock (_processes)
+        {
+            _processes.Add(p);
+        }
+        return p;
+    }
+
+    private static async Task Ip(params string[] args)
+    {
+        var r = await ToolRunner.RunAsync("ip", args, TimeSpan.FromSeconds(30));
+        if (r.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"ip {string.Join(' ', args)} exited {r.ExitCode}: {r.Stderr}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        List<Process> processes;
+        lock (_processes)
+        {
+            processes = [.. _processes];
+        }
+        foreach (var p in processes)
+        {
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+                await p.WaitForExitAsync();
+            }
+            p.Dispose();
+        }
+        foreach (var ns in Namespaces)
+        {
+            // Deleting a namespace removes its veth ends (and so their peers).
+            await ToolRunner.RunAsync("ip", ["netns", "del", ns], TimeSpan.FromSeconds(30));
+        }
+    }
+}
+
+/// <summary>coturn (Debian) as the STUN/TURN server on the lab's internet, with the TURN REST shared secret.</summary>
+public sealed class CoturnServer
+{
+    private readonly System.Text.StringBuilder _log = new();
+
+    private CoturnServer(string secret) => Secret = secret;
+
+    public string Secret { get; }
+    public const int Port = 3478;
+    public string Log { get { lock (_log) { return _log.ToString(); } } }
+
+    /// <summary>Starts turnserver in the lab's wan namespace on <see cref="NetworkLab.WanA"/>; returns once it answers STUN.</summary>
+    public static async Task<CoturnServer> StartAsync(NetworkLab lab)
+    {
+        var server = new CoturnServer(Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        var tmp = Directory.CreateTempSubdirectory("hikshare-coturn-");
+        lab.Start(lab.Wan, "turnserver",
+        [
+            "-n", "--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout", "--simple-log", "--pidfile", Path.Combine(tmp.FullName, "pid"),
+            // One address (both sites reach it through the wan's routing): with two, coturn answers RFC 5780 behaviour
+            // tests from its second address, which a NAT rightly drops, and STUN clients that wait for them hang.
+            "-L", NetworkLab.WanA, "--listening-port", Port.ToString(),
+            "--relay-ip", NetworkLab.WanA, "--min-port", "49160", "--max-port", "49200",
+            "--use-auth-secret", "--static-auth-secret", server.Secret, "--realm", "hikshare.test", "--fingerprint",
+            "--no-multicast-peers", "--no-software-attribute",
+        ], line => { lock (server._log) { server._log.AppendLine(line); } });
+        // coturn logs nothing when its UDP listeners are bound, and a STUN request sent before is lost: ask it until it
+        // answers.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!(await ToolRunner.RunAsync("ip", ["netns", "exec", lab.Wan, "turnutils_stunclient", "-p", Port.ToString(), NetworkLab.WanA], TimeSpan.FromSeconds(1))).Succeeded)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"coturn does not answer STUN; its log:\n{server.Log}");
+        }
+        return server;
+    }
+
+    /// <summary>TURN REST API credentials (draft-uberti-behave-turn-rest): username "expiry:user", HMAC-SHA1 password.</summary>
+    public (string Username, string Password) RestCredentials(string user, TimeSpan ttl)
+    {
+        var username = $"{DateTimeOffset.UtcNow.Add(ttl).ToUnixTimeSeconds()}:{user}";
+        var mac = System.Security.Cryptography.HMACSHA1.HashData(System.Text.Encoding.UTF8.GetBytes(Secret), System.Text.Encoding.UTF8.GetBytes(username));
+        return (username, Convert.ToBase64String(mac));
+    }
+}
