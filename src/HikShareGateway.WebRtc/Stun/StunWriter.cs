@@ -35,7 +35,7 @@ public ref struct StunWriter
 
     public readonly ReadOnlySpan<byte> Written => _buffer[.._length];
 
-    public void AddAttribute(ushort type, ReadOnlySpan<byte> value)
+    public void AddAttribute(ushort type, scoped ReadOnlySpan<byte> value)
     {
         var value0 = Reserve(type, value.Length);
         value.CopyTo(_buffer[value0..]);
@@ -84,7 +84,7 @@ public ref struct StunWriter
     }
 
     /// <summary>MESSAGE-INTEGRITY over everything so far, with the length field counting the attribute itself.</summary>
-    public void AddMessageIntegrity(ReadOnlySpan<byte> key)
+    public void AddMessageIntegrity(scoped ReadOnlySpan<byte> key)
     {
         var covered = _length;
         var v = Reserve(StunAttribute.MessageIntegrity, 20);
