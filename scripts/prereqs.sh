@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the gateway, its demo and its tests need on Debian 12: the .NET 10 SDK check,
 # Debian packages for the real peers the tests use (mosquitto, gst-rtsp-server's ONVIF server,
-# ffmpeg/ffprobe, GStreamer), and the NuGet packages (dotnet restore). Idempotent.
+# ffmpeg/ffprobe, GStreamer, chromium for the WebRTC browser test), and the NuGet packages (dotnet restore). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,7 @@ need_apt=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp \
          gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-         gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd}; do
+         gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd chromium}; do
   have "$p" || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
