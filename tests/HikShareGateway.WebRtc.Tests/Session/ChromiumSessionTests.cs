@@ -70,7 +70,8 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
 
         var connected = await session.Connected.WaitAsync(Bound);
         Assert.True(connected.Succeeded, $"DTLS: {connected.Failure} alert {connected.Alert}");
-        Assert.Equal(IceState.Nominated, session.Ice.State);
+        // Chromium starts DTLS on the first valid pair and nominates (USE-CANDIDATE) in a later check.
+        Assert.Contains(session.Ice.State, new[] { IceState.Connected, IceState.Nominated });
 
         using var stop = new CancellationTokenSource();
         var sending = Task.Run(() => SendAt25FpsAsync(session, clip, stop.Token));
@@ -85,6 +86,7 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         await sending;
         output.WriteLine($"framesDecoded {frames}; drops {drops.Total}");
         Assert.True(frames >= 50, $"framesDecoded {frames}");
+        Assert.Equal(IceState.Nominated, session.Ice.State);
         Assert.Equal(0, drops[DropReason.SrtpBadTag]);
     }
 
