@@ -64,7 +64,7 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
 
         Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(offer), new SourceMedia(new SourceVideo("H264", profile), null), context,
             out var session, out var answer, out var refusal), refusal?.Reason);
-        await using var _ = session;
+        await using var owned = session;
         output.WriteLine(answer);
         await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
 
