@@ -9,6 +9,7 @@ public static class Program
         ["revocation"] = ("100 live sessions (--rtsp: real RTSP viewers through the relay) cut by one delta via mosquitto: publish -> last close p50/p99", Access.RevocationBench.RunAsync),
         ["fanout"] = ("1 camera of 4 Mbit/s to 100/500/1000 RTSP viewers: gateway vs gst-rtsp-server (bitrate, loss, latency, CPU, RSS, B/packet)", Relay.FanoutBench.RunAsync),
         ["onvif-parse"] = ("ONVIF SOAP parse cost (GetProfiles of a 32-channel NVR, PullMessages → alarms)", OnvifParseBench.RunAsync),
+        ["webrtc-send"] = ("WebRTC per-viewer send path: FU-A packetize + RTP header + SRTP (GCM, AES-CM) + NACK history: ns, B, Mbit/s per packet", WebRtc.WebRtcSendBench.RunAsync),
     };
 
     public static async Task<int> Main(string[] args)
