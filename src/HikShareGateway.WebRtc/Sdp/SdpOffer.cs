@@ -7,7 +7,20 @@ public enum SdpDirection { SendRecv, SendOnly, RecvOnly, Inactive }
 public sealed record SdpFingerprint(string Algorithm, byte[] Digest)
 {
     /// <summary>"AB:CD:…" upper-case hex, as SDP writes it.</summary>
-    public string DigestText => Convert.ToHexString(Digest).Chunk(2).Aggregate(new System.Text.StringBuilder(), (sb, c) => (sb.Length > 0 ? sb.Append(':') : sb).Append(c)).ToString();
+    public string DigestText
+    {
+        get
+        {
+            var hex = Convert.ToHexString(Digest);
+            var sb = new System.Text.StringBuilder(hex.Length * 3 / 2);
+            for (var i = 0; i < hex.Length; i += 2)
+            {
+                if (i > 0) sb.Append(':');
+                sb.Append(hex, i, 2);
+            }
+            return sb.ToString();
+        }
+    }
 }
 
 /// <summary>One <c>a=rtpmap</c> payload type with its <c>a=fmtp</c> parameters and <c>a=rtcp-fb</c> values.</summary>
