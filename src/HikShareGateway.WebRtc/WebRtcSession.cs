@@ -109,9 +109,10 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
 
     // ---------------------------------------------------------------- from the mux
 
-    public void OnDtls(ReadOnlySpan<byte> datagram)
+    public void OnDtls(ReadOnlySpan<byte> datagram, System.Net.SocketAddress from)
     {
         if (Volatile.Read(ref _closed) != 0) return;
+        if (Ice.State == IceState.Connected) Ice.PreferRemoteBeforeNomination(UdpMux.ToEndPoint(from));
         if (Interlocked.Exchange(ref _handshakeStarted, 1) == 0) _ = RunHandshakeAsync();
         _dtls.OnDatagram(datagram);
     }

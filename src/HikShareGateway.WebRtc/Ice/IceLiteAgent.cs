@@ -49,6 +49,8 @@ public sealed class IceLiteAgent
     private readonly DropCounters _drops;
     private readonly TimeSpan _consentTimeout;
     private long _lastConsentTimestamp;
+    private readonly List<IPEndPoint> _validated = new(MaxValidated);
+    private const int MaxValidated = 8;
 
     public IceLiteAgent(IceCredentials local, string remoteUfrag, TimeProvider time, DropCounters drops, TimeSpan? consentTimeout = null)
     {
@@ -117,6 +119,7 @@ public sealed class IceLiteAgent
         responseLength = w.Length;
 
         var previous = State;
+        if (_validated.Count < MaxValidated && !_validated.Contains(remote)) _validated.Add(remote);
         SelectedRemote ??= remote;
         if (request.UseCandidate && State != IceState.Nominated)
         {
@@ -130,6 +133,17 @@ public sealed class IceLiteAgent
         if (remote.Equals(SelectedRemote)) Volatile.Write(ref _lastConsentTimestamp, _time.GetTimestamp());
         if (State != previous) StateChanged?.Invoke(State);
         return IceCheckOutcome.Answered;
+    }
+
+    /// <summary>
+    /// Before nomination, follow the browser: when its DTLS arrives from another validated address, our replies
+    /// go there (RFC 8445 §7.3.1.5 lets the controlled agent use any valid pair until one is nominated).
+    /// </summary>
+    public void PreferRemoteBeforeNomination(IPEndPoint remote)
+    {
+        if (State != IceState.Connected || remote.Equals(SelectedRemote) || !_validated.Contains(remote)) return;
+        SelectedRemote = remote;
+        Volatile.Write(ref _lastConsentTimestamp, _time.GetTimestamp());
     }
 
     /// <summary>RFC 7675 §5.1: consent lapses 30 s after the last valid check on the selected pair. Call periodically.</summary>

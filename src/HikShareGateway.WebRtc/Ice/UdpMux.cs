@@ -13,7 +13,7 @@ public interface IUdpMuxSession
     IceLiteAgent Ice { get; }
 
     /// <summary>A datagram whose first byte is 20–63 from an address this session's ICE validated.</summary>
-    void OnDtls(ReadOnlySpan<byte> datagram);
+    void OnDtls(ReadOnlySpan<byte> datagram, SocketAddress from);
 
     /// <summary>SRTP or SRTCP (first byte 128–191); the session unprotects it in place, so the span is writable.</summary>
     void OnSrtp(Span<byte> datagram);
@@ -134,7 +134,7 @@ public sealed partial class UdpMux : IAsyncDisposable
                 _drops.Count(DropReason.UnknownRemote);
                 return;
             }
-            if (first < 128) session.OnDtls(datagram);
+            if (first < 128) session.OnDtls(datagram, from);
             else session.OnSrtp(datagram);
             return;
         }
@@ -162,8 +162,7 @@ public sealed partial class UdpMux : IAsyncDisposable
             _drops.Count(DropReason.StunUnknownUsername);
             return;
         }
-        var template = from.Family == AddressFamily.InterNetwork ? AnyV4 : AnyV6;
-        var remote = (IPEndPoint)template.Create(from);
+        var remote = ToEndPoint(from);
         Span<byte> response = stackalloc byte[256];
         var outcome = session.Ice.HandleRequest(message, Normalize(remote), response, out var length);
         if (outcome == IceCheckOutcome.Answered && !_byAddress.ContainsKey(from))
@@ -175,6 +174,10 @@ public sealed partial class UdpMux : IAsyncDisposable
         }
         if (length > 0) Send(response[..length], from);
     }
+
+    /// <summary>An address as an endpoint (allocates: for checks and pre-nomination DTLS, not for media).</summary>
+    public static IPEndPoint ToEndPoint(SocketAddress address)
+        => Normalize((IPEndPoint)(address.Family == AddressFamily.InterNetwork ? AnyV4 : AnyV6).Create(address));
 
     /// <summary>IPv4-mapped IPv6 (dual-mode socket) reported as the IPv4 address it is.</summary>
     private static IPEndPoint Normalize(IPEndPoint e)

@@ -58,6 +58,23 @@ public sealed class IceLiteAgentTests
     }
 
     [Fact]
+    public void BeforeNomination_RepliesFollowTheBrowserToAnotherValidatedAddressOnly()
+    {
+        var agent = Agent();
+        var other = IPEndPoint.Parse("198.51.100.7:40000");
+        Handle(agent, Check("gwUf:brUf", Ours.Pwd, false), Browser, out _);
+        Handle(agent, Check("gwUf:brUf", Ours.Pwd, false), other, out _);
+        Assert.Equal(Browser, agent.SelectedRemote);
+        agent.PreferRemoteBeforeNomination(IPEndPoint.Parse("203.0.113.1:1")); // never validated
+        Assert.Equal(Browser, agent.SelectedRemote);
+        agent.PreferRemoteBeforeNomination(other);
+        Assert.Equal(other, agent.SelectedRemote);
+        Handle(agent, Check("gwUf:brUf", Ours.Pwd, true), Browser, out _);
+        agent.PreferRemoteBeforeNomination(other); // nominated: fixed
+        Assert.Equal(Browser, agent.SelectedRemote);
+    }
+
+    [Fact]
     public void WrongPasswordOrUsername_IsNotAnsweredAndIsCounted()
     {
         var agent = Agent();

@@ -27,7 +27,7 @@ public sealed class UdpMuxTests : IAsyncLifetime
         public readonly TaskCompletionSource<byte[]> Dtls = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly TaskCompletionSource<byte[]> Srtp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void OnDtls(ReadOnlySpan<byte> datagram) => Dtls.TrySetResult(datagram.ToArray());
+        public void OnDtls(ReadOnlySpan<byte> datagram, SocketAddress from) => Dtls.TrySetResult(datagram.ToArray());
 
         public void OnSrtp(Span<byte> datagram) => Srtp.TrySetResult(datagram.ToArray());
     }
