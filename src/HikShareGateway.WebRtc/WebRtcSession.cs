@@ -36,6 +36,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private readonly ILogger _logger;
     private readonly DtlsSrtpServer _dtls;
     private readonly RtpStreamWriter _video;
+    private readonly RtpStreamWriter? _audio;
     private readonly PacketHistory _history = new();
     private readonly Lock _sendLock = new();
     private readonly byte[] _packet = new byte[1600];
@@ -46,13 +47,14 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private System.Net.SocketAddress? _remoteAddress;
     private int _handshakeStarted, _closed;
 
-    private WebRtcSession(WebRtcSessionContext context, IceLiteAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, uint ssrc)
+    private WebRtcSession(WebRtcSessionContext context, IceLiteAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
     {
         _context = context;
         _logger = context.Loggers.CreateLogger<WebRtcSession>();
         Ice = ice;
         Drops = context.Mux.Drops;
         _video = new RtpStreamWriter(ssrc, (byte)video.Codec.PayloadType, 90000);
+        if (audio is not null) _audio = new RtpStreamWriter(AudioSsrcFor(ssrc), (byte)audio.Codec.PayloadType, audio.Codec.ClockRate);
         _dtls = new DtlsSrtpServer(context.Certificate, remoteFingerprint, SendRaw,
             new DtlsOptions { HandshakeTimeout = context.Options.DtlsHandshakeTimeout }, context.Time,
             context.Loggers.CreateLogger<DtlsSrtpServer>(), Drops);
@@ -64,6 +66,11 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     public IceLiteAgent Ice { get; }
     public DropCounters Drops { get; }
     public uint VideoSsrc => _video.Ssrc;
+
+    /// <summary>The audio SSRC when the answer accepted audio (G.711 passed as the source sends it), else null.</summary>
+    public uint? AudioSsrc => _audio?.Ssrc;
+
+    private static uint AudioSsrcFor(uint videoSsrc) => videoSsrc ^ 0x5A5A5A5A;
 
     /// <summary>Completes when DTLS-SRTP is up (or failed): media can flow after a success.</summary>
     public Task<DtlsHandshakeResult> Connected => _connected.Task;
@@ -99,9 +106,9 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         var local = IceCredentials.Generate();
         var ssrc = (uint)Random.Shared.NextInt64(1, uint.MaxValue);
         var ice = new IceLiteAgent(local, video.Offer.IceUfrag, context.Time, context.Mux.Drops, context.Options.ConsentTimeout);
-        session = new WebRtcSession(context, ice, video.Offer.Fingerprint, video, ssrc);
+        session = new WebRtcSession(context, ice, video.Offer.Fingerprint, video, negotiation.Audio, ssrc);
         answer = SdpAnswerBuilder.Build(negotiation, new AnswerParameters(local.Ufrag, local.Pwd, context.Certificate.Fingerprint,
-            context.Candidates, ssrc, ssrc ^ 0x5A5A5A5A, "hikshare", (ulong)Random.Shared.NextInt64(1, long.MaxValue)));
+            context.Candidates, ssrc, AudioSsrcFor(ssrc), "hikshare", (ulong)Random.Shared.NextInt64(1, long.MaxValue)));
         context.Mux.Register(session);
         refusal = null!;
         return true;
@@ -178,6 +185,21 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
                     _context.Mux.Send(_packet.AsSpan(0, protectedLength), remote);
                 }
             }
+        }
+    }
+
+    /// <summary>Sends one G.711 frame (PCMU/PCMA payload as the camera sent it) with its 8 kHz source timestamp.</summary>
+    public void SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker = false)
+    {
+        if (_audio is null || RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        if (payload.Length > _context.Options.RtpMtu - RtpStreamWriter.HeaderLength) return; // G.711 frames are 160–320 bytes
+        lock (_sendLock)
+        {
+            if (_sender is null) return;
+            _audio.WriteHeader(_packet, marker, timestamp, payload.Length);
+            payload.CopyTo(_packet.AsSpan(RtpStreamWriter.HeaderLength));
+            var n = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + payload.Length);
+            _context.Mux.Send(_packet.AsSpan(0, n), remote);
         }
     }
 

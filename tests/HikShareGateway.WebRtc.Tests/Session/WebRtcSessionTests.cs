@@ -48,8 +48,8 @@ public sealed class WebRtcSessionTests : IAsyncLifetime
         await _mux.DisposeAsync();
     }
 
-    private static string Offer(SdpFingerprint fingerprint)
-        => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "chromium-recvonly-video.sdp"))
+    private static string Offer(SdpFingerprint fingerprint, string fixture = "chromium-recvonly-video.sdp")
+        => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", fixture))
             .Replace("6F:1D:0A:9C:84:2E:53:B7:C0:11:4A:E8:73:95:2D:F6:08:BB:CE:47:91:3A:6E:D2:5C:80:F4:19:A7:E3:02:6B", fingerprint.DigestText);
 
     private static readonly SourceMedia Source = new(new SourceVideo("H264", new H264Profile(0x42, 0xc0, 0x1e)), null);
@@ -150,20 +150,49 @@ public sealed class WebRtcSessionTests : IAsyncLifetime
         await Infrastructure.Wait.UntilAsync(() => _drops[DropReason.SrtpBadTag] == 1, "the forged RTCP dropped");
     }
 
+    /// <summary>ICE check and DTLS handshake from the browser socket; returns the browser's SRTP receive context.</summary>
+    private async Task<SrtpContext> ConnectAsync(WebRtcSession session, string answer, string remoteUfrag)
+    {
+        var ufrag = Regex.Match(answer, "a=ice-ufrag:(\\S+)").Groups[1].Value;
+        var pwd = Regex.Match(answer, "a=ice-pwd:(\\S+)").Groups[1].Value;
+        _browser.Send(IceTestKit.Check($"{ufrag}:{remoteUfrag}", pwd, useCandidate: true));
+        _browser.Receive(new byte[512]);
+        var client = new DtlsTestClient(BrowserCertificate, 0x0007);
+        var connect = Task.Factory.StartNew(() => new DtlsClientProtocol().Connect(client, new SocketDatagramTransport(_browser)), TaskCreationOptions.LongRunning);
+        Assert.True((await session.Connected.WaitAsync(Bound)).Succeeded);
+        await connect.WaitAsync(Bound);
+        var keys = new SrtpKeyMaterial(SrtpProfile.AeadAes128Gcm, client.Exported);
+        return new SrtpContext(keys.Profile, keys.ServerKey, keys.ServerSalt);
+    }
+
+    [Fact]
+    public async Task PcmaSource_IsAnsweredOnTheAudioSectionAndSentAsIsOnItsOwnSsrc()
+    {
+        var source = Source with { Audio = new SourceAudio("PCMA") };
+        Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(Offer(BrowserCertificate.Fingerprint, "chromium-recvonly-video-audio.sdp")), source, _context,
+            out var session, out var answer, out _));
+        await using var owned = session;
+        Assert.Contains("m=audio 9 UDP/TLS/RTP/SAVPF 8\r\n", answer);
+        Assert.Contains($"a=ssrc:{session.AudioSsrc} cname:hikshare", answer);
+        using var receiver = await ConnectAsync(session, answer, "Wc3e");
+        var g711 = Enumerable.Range(0, 160).Select(i => (byte)(0xD5 ^ i)).ToArray();
+        session.SendAudio(g711, 8000);
+        var buffer = new byte[2048];
+        int n;
+        do n = _browser.Receive(buffer); while (buffer[1] is >= 192 and <= 223);
+        Assert.True(receiver.TryUnprotectRtp(buffer, n, out var plain, out var error), error.ToString());
+        Assert.Equal(8, buffer[1] & 0x7F);
+        Assert.Equal(session.AudioSsrc, BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(8)));
+        Assert.Equal(g711, buffer[12..plain]);
+    }
+
     [Fact]
     public async Task SendingAccessUnits_AllocatesNothingPerPacket()
     {
         Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(Offer(BrowserCertificate.Fingerprint)), Source, _context,
             out var session, out var answer, out _));
         await using var owned = session;
-        var ufrag = Regex.Match(answer, "a=ice-ufrag:(\\S+)").Groups[1].Value;
-        var pwd = Regex.Match(answer, "a=ice-pwd:(\\S+)").Groups[1].Value;
-        _browser.Send(IceTestKit.Check($"{ufrag}:ab+/", pwd, useCandidate: true));
-        _browser.Receive(new byte[512]);
-        var client = new DtlsTestClient(BrowserCertificate, 0x0007);
-        var connect = Task.Factory.StartNew(() => new DtlsClientProtocol().Connect(client, new SocketDatagramTransport(_browser)), TaskCreationOptions.LongRunning);
-        Assert.True((await session.Connected.WaitAsync(Bound)).Succeeded);
-        await connect.WaitAsync(Bound);
+        using var receiver = await ConnectAsync(session, answer, "ab+/");
 
         var slice = new byte[4000];
         slice[0] = 0x41;
