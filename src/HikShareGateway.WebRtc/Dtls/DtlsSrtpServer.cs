@@ -97,8 +97,10 @@ public sealed partial class DtlsSrtpServer : IDisposable
                 result = new DtlsHandshakeResult(DtlsFailure.None, server.Keys, null);
                 LogHandshakeCompleted(_logger, _remote, server.Keys.Profile);
             }
-            catch (Exception e) when (e is TlsException or IOException or InvalidOperationException or ArgumentException)
+            catch (Exception)
             {
+                // The thread is the boundary: whatever BouncyCastle throws on hostile input becomes a failed
+                // handshake of this session, never an unhandled exception of the process.
                 var failure = server.Failure != DtlsFailure.None ? server.Failure
                     : Volatile.Read(ref timedOut) == 1 ? DtlsFailure.Timeout
                     : _transport.IsClosed ? DtlsFailure.Closed
@@ -133,8 +135,9 @@ public sealed partial class DtlsSrtpServer : IDisposable
             // BouncyCastle reads a wait of 0 as "forever"; 1 ms bounds the call once the queue is empty.
             while (dtls.Receive(scratch, 1) >= 0) { }
         }
-        catch (Exception e) when (e is TlsException or IOException)
+        catch (Exception)
         {
+            // An alert, close_notify or a record BouncyCastle cannot take: the association is over.
             _established = null;
             _transport.Close();
             LogAssociationClosed(_logger, _remote);

@@ -141,6 +141,35 @@ public sealed class DtlsSrtpServerTests
     }
 
     [Fact]
+    public async Task MutatedClientHellos_EndEveryHandshakeCleanlyAsAFailure()
+    {
+        // The first flight of a real client, captured from its transport.
+        var first = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var capture = new LoopbackDatagramTransport(d => first.TrySetResult(d));
+        var client = Task.Factory.StartNew(() => new DtlsClientProtocol().Connect(new DtlsTestClient(ClientCertificate, 0x0007), capture),
+            TaskCreationOptions.LongRunning);
+        var hello = await first.Task.WaitAsync(TestBound);
+        capture.Close();
+        await Assert.ThrowsAnyAsync<Exception>(() => client.WaitAsync(TestBound));
+        Assert.True(DtlsRecordCheck.IsPlausible(hello));
+
+        var random = new Random(6347);
+        for (var c = 0; c < 150; c++)
+        {
+            var time = new FakeTimeProvider();
+            using var pair = new Pair(ClientCertificate.Fingerprint, time, 0x0007);
+            var server = pair.Server.HandshakeAsync();
+            var mutated = (byte[])hello.Clone();
+            for (var e = random.Next(1, 4); e > 0; e--) mutated[random.Next(13, mutated.Length)] ^= (byte)(1 << random.Next(8));
+            if (c % 3 == 0) mutated = mutated[..random.Next(13, mutated.Length)]; // truncated inside the record
+            pair.Server.OnDatagram(mutated);
+            time.Advance(new DtlsOptions().HandshakeTimeout);
+            var result = await server.WaitAsync(TestBound);
+            Assert.False(result.Succeeded, $"case {c}");
+        }
+    }
+
+    [Fact]
     public void RecordCheck_AcceptsWholeRecordsAndRefusesEveryStrictPrefix()
     {
         var record = new byte[13 + 20];
