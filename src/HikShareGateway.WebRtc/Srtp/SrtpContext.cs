@@ -176,9 +176,11 @@ public sealed class SrtpContext : IDisposable
         }
         var ssrc = BinaryPrimitives.ReadUInt32BigEndian(buffer[8..]);
         var seq = BinaryPrimitives.ReadUInt16BigEndian(buffer[2..]);
-        var s = FindOrAddStream(ssrc);
-        if (s < 0) { error = SrtpError.TooManyStreams; return false; }
-        ref var st = ref _streams[s];
+        // A stream is added only once a packet of it authenticates: forged SSRCs must not take the slots.
+        var s = FindStream(ssrc);
+        if (s < 0 && _streamCount == MaxStreams) { error = SrtpError.TooManyStreams; return false; }
+        var fresh = new Stream { Ssrc = ssrc };
+        ref var st = ref (s >= 0 ? ref _streams[s] : ref fresh);
         var roc = st.RtpStarted ? EstimateRoc(ref st, seq) : 0u;
         var index = ((ulong)roc << 16) | seq;
         error = st.RtpStarted ? st.RtpReplay.Check(index) : SrtpError.None;
@@ -226,6 +228,7 @@ public sealed class SrtpContext : IDisposable
         }
         UpdateRoc(ref st, seq, roc);
         st.RtpReplay.Accept(index);
+        if (s < 0) _streams[_streamCount++] = st;
         plainLength = body;
         error = SrtpError.None;
         return true;
@@ -281,9 +284,10 @@ public sealed class SrtpContext : IDisposable
         var overhead = SrtpProfileInfo.RtcpOverhead(_profile);
         if (length < 8 + overhead || (buffer[0] >> 6) != 2) { error = SrtpError.Malformed; return false; }
         var ssrc = BinaryPrimitives.ReadUInt32BigEndian(buffer[4..]);
-        var s = FindOrAddStream(ssrc);
-        if (s < 0) { error = SrtpError.TooManyStreams; return false; }
-        ref var st = ref _streams[s];
+        var s = FindStream(ssrc);
+        if (s < 0 && _streamCount == MaxStreams) { error = SrtpError.TooManyStreams; return false; }
+        var fresh = new Stream { Ssrc = ssrc };
+        ref var st = ref (s >= 0 ? ref _streams[s] : ref fresh);
         var body = length - overhead;
         uint eIndex;
         if (_profile == SrtpProfile.AeadAes128Gcm)
@@ -348,6 +352,7 @@ public sealed class SrtpContext : IDisposable
             }
         }
         st.RtcpReplay.Accept(index);
+        if (s < 0) _streams[_streamCount++] = st;
         plainLength = body;
         error = SrtpError.None;
         return true;
@@ -369,9 +374,16 @@ public sealed class SrtpContext : IDisposable
         return header <= packet.Length;
     }
 
-    private int FindOrAddStream(uint ssrc)
+    private int FindStream(uint ssrc)
     {
         for (var i = 0; i < _streamCount; i++) if (_streams[i].Ssrc == ssrc) return i;
+        return -1;
+    }
+
+    private int FindOrAddStream(uint ssrc)
+    {
+        var found = FindStream(ssrc);
+        if (found >= 0) return found;
         if (_streamCount == MaxStreams) return -1;
         _streams[_streamCount] = new Stream { Ssrc = ssrc };
         return _streamCount++;

@@ -255,6 +255,25 @@ public sealed class SrtpTests
     }
 
     [Fact]
+    public void ForgedPacketsWithNewSsrcs_DoNotTakeStreamSlots()
+    {
+        var (tx, rx) = Pair(SrtpProfile.AeadAes128Gcm);
+        using (tx)
+        using (rx)
+        {
+            var buffer = new byte[256];
+            for (uint s = 100; s < 100 + 3 * SrtpContext.MaxStreams; s++)
+            {
+                var forged = Rtp(buffer, 1, s) + SrtpProfileInfo.RtpOverhead(SrtpProfile.AeadAes128Gcm); // zero tag: not ours
+                Assert.False(rx.TryUnprotectRtp(buffer, forged, out _, out var error));
+                Assert.Equal(SrtpError.BadTag, error);
+            }
+            var p = tx.ProtectRtp(buffer, Rtp(buffer, 1, 7));
+            Assert.True(rx.TryUnprotectRtp(buffer, p, out _, out var genuine), genuine.ToString());
+        }
+    }
+
+    [Fact]
     public void MutatedOrRandomPackets_NeverThrowOnUnprotect()
     {
         var (tx, rx) = Pair(SrtpProfile.AesCm128HmacSha1_80);
