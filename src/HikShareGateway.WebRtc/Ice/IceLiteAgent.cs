@@ -62,6 +62,9 @@ public sealed class IceLiteAgent
         _time = time;
         _drops = drops;
         _consentTimeout = consentTimeout ?? TimeSpan.FromSeconds(30);
+        // Until the first valid check, "consent" dates from the answer: a browser that never connects
+        // does not leave the session registered forever.
+        _lastConsentTimestamp = time.GetTimestamp();
     }
 
     public IceCredentials Local { get; }
@@ -146,10 +149,13 @@ public sealed class IceLiteAgent
         Volatile.Write(ref _lastConsentTimestamp, _time.GetTimestamp());
     }
 
-    /// <summary>RFC 7675 §5.1: consent lapses 30 s after the last valid check on the selected pair. Call periodically.</summary>
+    /// <summary>
+    /// RFC 7675 §5.1: consent lapses 30 s after the last valid check on the selected pair (or after the answer,
+    /// when no check ever came). Call periodically.
+    /// </summary>
     public IceState CheckConsent()
     {
-        if (State is IceState.Connected or IceState.Nominated
+        if (State is IceState.New or IceState.Connected or IceState.Nominated
             && _time.GetElapsedTime(Volatile.Read(ref _lastConsentTimestamp)) >= _consentTimeout)
         {
             Close();

@@ -128,6 +128,16 @@ public sealed class IceLiteAgentTests
     }
 
     [Fact]
+    public void BrowserThatNeverChecks_ClosesTheSessionAfterTheConsentTimeout()
+    {
+        var agent = Agent();
+        _time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(IceState.New, agent.CheckConsent());
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(IceState.Closed, agent.CheckConsent());
+    }
+
+    [Fact]
     public void GeneratedCredentials_AreIceCharsOfTheRfcLengths()
     {
         var c = IceCredentials.Generate();
