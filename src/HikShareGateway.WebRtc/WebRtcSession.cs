@@ -188,6 +188,29 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         }
     }
 
+    /// <summary>
+    /// Sends one camera RTP payload (single NAL, STAP-A or FU-A, as the relay receives it) re-packetized to our
+    /// MTU, under our header; <paramref name="marker"/> is the camera packet's marker (end of access unit).
+    /// The plug-in point for the media core's packets.
+    /// </summary>
+    public void SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker)
+    {
+        if (RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        var maxPayload = _context.Options.RtpMtu - RtpStreamWriter.HeaderLength;
+        lock (_sendLock)
+        {
+            if (_sender is null) return;
+            var packetizer = H264Packetizer.ForRtpPayload(payload, maxPayload);
+            while (packetizer.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
+            {
+                var seq = _video.WriteHeader(_packet, marker && last, timestamp, n);
+                var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
+                _history.Store(seq, _packet.AsSpan(0, protectedLength));
+                _context.Mux.Send(_packet.AsSpan(0, protectedLength), remote);
+            }
+        }
+    }
+
     /// <summary>Sends one G.711 frame (PCMU/PCMA payload as the camera sent it) with its 8 kHz source timestamp.</summary>
     public void SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker = false)
     {

@@ -187,6 +187,34 @@ public sealed class WebRtcSessionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CameraFuAPacketLargerThanTheMtu_IsReFragmentedUnderOurHeaderWithTheMarkerOnTheLastPiece()
+    {
+        Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(Offer(BrowserCertificate.Fingerprint)), Source, _context,
+            out var session, out var answer, out _));
+        await using var owned = session;
+        using var receiver = await ConnectAsync(session, answer, "ab+/");
+        var fragment = new byte[1450];
+        fragment[0] = 0x7C;
+        fragment[1] = 0x45; // FU-A, E bit, IDR: the camera's last fragment of the frame
+        session.SendVideoRtpPayload(fragment, 123456, marker: true);
+        var buffer = new byte[2048];
+        var pieces = new List<byte[]>();
+        while (pieces.Count < 2)
+        {
+            var n = _browser.Receive(buffer);
+            if (buffer[1] is >= 192 and <= 223) continue;
+            Assert.True(receiver.TryUnprotectRtp(buffer, n, out var plain, out var error), error.ToString());
+            Assert.True(plain <= new WebRtcOptions().RtpMtu);
+            pieces.Add(buffer[..plain]);
+        }
+        Assert.Equal([0x7C, 0x05], pieces[0][12..14]);
+        Assert.Equal([0x7C, 0x45], pieces[1][12..14]);
+        Assert.Equal(0, pieces[0][1] & 0x80);
+        Assert.Equal(0x80, pieces[1][1] & 0x80);
+        Assert.Equal(fragment.Length - 2, pieces.Sum(p => p.Length - 14));
+    }
+
+    [Fact]
     public async Task SendingAccessUnits_AllocatesNothingPerPacket()
     {
         Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(Offer(BrowserCertificate.Fingerprint)), Source, _context,
