@@ -22,10 +22,11 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     private const string CreateOffer = """
-        async () => {
+        async (withAudio) => {
           const pc = new RTCPeerConnection();
           window.pc = pc;
           pc.addTransceiver('video', { direction: 'recvonly' });
+          if (withAudio) pc.addTransceiver('audio', { direction: 'recvonly' });
           await pc.setLocalDescription(await pc.createOffer());
           return pc.localDescription.sdp;
         }
@@ -39,8 +40,18 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         }
         """;
 
-    [Fact]
-    public async Task Chromium_DecodesTheDemoClipSentOverIceLiteAndDtlsSrtp()
+    private const string AudioPacketsReceived = """
+        async () => {
+          let packets = 0;
+          (await window.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') packets = r.packetsReceived || 0; });
+          return packets;
+        }
+        """;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // plus PCMA audio on the bundled audio section
+    public async Task Chromium_DecodesTheDemoClipSentOverIceLiteAndDtlsSrtp(bool withAudio)
     {
         var time = TimeProvider.System;
         var drops = new DropCounters();
@@ -60,9 +71,10 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
             Args = ["--allow-loopback-in-peer-connection", "--no-sandbox"],
         });
         var page = await browser.NewPageAsync();
-        var offer = await page.EvaluateAsync<string>(CreateOffer);
+        var offer = await page.EvaluateAsync<string>(CreateOffer, withAudio);
 
-        Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(offer), new SourceMedia(new SourceVideo("H264", profile), null), context,
+        var source = new SourceMedia(new SourceVideo("H264", profile), withAudio ? new SourceAudio("PCMA") : null);
+        Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(offer), source, context,
             out var session, out var answer, out var refusal), refusal?.Reason);
         await using var owned = session;
         output.WriteLine(answer);
@@ -74,7 +86,7 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         Assert.Contains(session.Ice.State, new[] { IceState.Connected, IceState.Nominated });
 
         using var stop = new CancellationTokenSource();
-        var sending = Task.Run(() => SendAt25FpsAsync(session, clip, stop.Token));
+        var sending = Task.Run(() => SendAt25FpsAsync(session, clip, withAudio, stop.Token));
         var frames = 0;
         var deadline = DateTime.UtcNow + Bound;
         while (frames < 50 && DateTime.UtcNow < deadline)
@@ -84,16 +96,20 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         }
         stop.Cancel();
         await sending;
-        output.WriteLine($"framesDecoded {frames}; drops {drops.Total}");
+        var audioPackets = await page.EvaluateAsync<int>(AudioPacketsReceived);
+        output.WriteLine($"framesDecoded {frames}; audio packets {audioPackets}; drops {drops.Total}");
         Assert.True(frames >= 50, $"framesDecoded {frames}");
+        if (withAudio) Assert.True(audioPackets >= 50, $"audio packetsReceived {audioPackets}");
         Assert.Equal(IceState.Nominated, session.Ice.State);
         Assert.Equal(0, drops[DropReason.SrtpBadTag]);
     }
 
-    private static async Task SendAt25FpsAsync(WebRtcSession session, List<List<ReadOnlyMemory<byte>>> clip, CancellationToken stop)
+    private static async Task SendAt25FpsAsync(WebRtcSession session, List<List<ReadOnlyMemory<byte>>> clip, bool withAudio, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(40));
-        uint timestamp = 0;
+        uint timestamp = 0, audioTimestamp = 0;
+        var silence = new byte[160];
+        Array.Fill(silence, (byte)0xD5); // A-law silence, one 20 ms frame
         var i = 0;
         try
         {
@@ -101,6 +117,7 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
             {
                 session.SendVideo(clip[i], timestamp);
                 timestamp += 3600;
+                for (var f = 0; withAudio && f < 2; f++, audioTimestamp += 160) session.SendAudio(silence, audioTimestamp);
                 i = (i + 1) % clip.Count;
             }
         }
