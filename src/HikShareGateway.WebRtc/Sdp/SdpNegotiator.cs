@@ -1,0 +1,144 @@
+namespace HikShareGateway.WebRtc.Sdp;
+
+/// <summary>What the gateway can send for a path: the camera's video (H.264 here) and audio (G.711), if any.</summary>
+public sealed record SourceMedia(SourceVideo? Video, SourceAudio? Audio);
+
+/// <summary>Video of the source. <paramref name="Profile"/> from the SPS; null when not yet known (then the
+/// best-fitting offered H.264 is taken: High over Main over Constrained Baseline).</summary>
+public sealed record SourceVideo(string Codec, H264Profile? Profile);
+
+/// <summary>Audio of the source: PCMU or PCMA at 8 kHz, passed as is (contract §5.1).</summary>
+public sealed record SourceAudio(string Codec, int ClockRate = 8000);
+
+/// <summary>A chosen codec for one m= section of the offer, with the feedback the offerer supports for it.</summary>
+public sealed record SelectedMedia(SdpMedia Offer, SdpCodec Codec, bool Nack, bool Pli, bool Fir);
+
+/// <summary>The outcome: per offered m= section either a selection or null (rejected, port 0 in the answer).</summary>
+public sealed record Negotiation(SdpOffer Offer, IReadOnlyList<SelectedMedia?> Sections, SelectedMedia? Video, SelectedMedia? Audio);
+
+public enum NegotiationError
+{
+    None,
+    /// <summary>The offer has a section of the source's kind, but none of its codecs is what the source sends (→ 422).</summary>
+    NoCommonCodec,
+    /// <summary>No section of the offer can carry anything the source has (→ 422).</summary>
+    NoUsableMedia,
+}
+
+/// <summary>Why negotiation failed; <see cref="Codec"/> names what the source sends, for the 422 problem detail.</summary>
+public readonly record struct NegotiationFailure(NegotiationError Error, string Codec);
+
+/// <summary>
+/// Chooses codecs for an offer: H.264 with packetization-mode=1 whose profile plays the source's, G.711 as the
+/// source has it. One transport: only BUNDLEd sections (or, without BUNDLE, the first usable one) are taken,
+/// and only with rtcp-mux. Data channels, and sections the browser only sends on, are rejected.
+/// </summary>
+public static class SdpNegotiator
+{
+    public static bool TryNegotiate(SdpOffer offer, SourceMedia source, out Negotiation negotiation, out NegotiationFailure failure)
+    {
+        negotiation = null!;
+        var sections = new SelectedMedia?[offer.Media.Count];
+        SelectedMedia? video = null, audio = null;
+        var videoOfferedWithoutMatch = false;
+        var audioOfferedWithoutMatch = false;
+        string? firstTransportMid = null;
+        for (var i = 0; i < offer.Media.Count; i++)
+        {
+            var m = offer.Media[i];
+            if (m.Port == 0 || !m.IsRtp || !m.RtcpMux || m.Direction is SdpDirection.SendOnly or SdpDirection.Inactive) continue;
+            var inBundle = m.Mid is not null && Contains(offer.BundleMids, m.Mid);
+            if (offer.BundleMids.Count > 0 ? !inBundle : firstTransportMid is not null) continue;
+            if (m.Kind == "video" && video is null && source.Video is not null)
+            {
+                var codec = ChooseVideo(m, source.Video);
+                if (codec is null) { videoOfferedWithoutMatch = true; continue; }
+                sections[i] = video = Select(m, codec);
+            }
+            else if (m.Kind == "audio" && audio is null && source.Audio is not null)
+            {
+                var codec = ChooseAudio(m, source.Audio);
+                if (codec is null) { audioOfferedWithoutMatch = true; continue; }
+                sections[i] = audio = Select(m, codec);
+            }
+            else
+            {
+                continue;
+            }
+            firstTransportMid ??= m.Mid ?? "";
+        }
+
+        // A video source that the viewer cannot decode is the failure that matters (422 naming the codec);
+        // audio that does not match is left out of the answer.
+        if (video is null && videoOfferedWithoutMatch)
+        {
+            failure = new(NegotiationError.NoCommonCodec, CodecName(source.Video!));
+            return false;
+        }
+        if (video is null && audio is null)
+        {
+            var codec = audioOfferedWithoutMatch ? source.Audio!.Codec
+                : source.Video is not null ? CodecName(source.Video) : source.Audio?.Codec ?? "none";
+            failure = new(audioOfferedWithoutMatch ? NegotiationError.NoCommonCodec : NegotiationError.NoUsableMedia, codec);
+            return false;
+        }
+        negotiation = new Negotiation(offer, sections, video, audio);
+        failure = default;
+        return true;
+    }
+
+    private static string CodecName(SourceVideo v) => v.Profile is { } p ? $"{v.Codec} (profile-level-id {p.ProfileLevelId})" : v.Codec;
+
+    private static bool Contains(IReadOnlyList<string> list, string value)
+    {
+        for (var i = 0; i < list.Count; i++) if (list[i] == value) return true;
+        return false;
+    }
+
+    private static SelectedMedia Select(SdpMedia m, SdpCodec c)
+    {
+        bool nack = false, pli = false, fir = false;
+        foreach (var fb in c.Feedback)
+        {
+            if (fb == "nack") nack = true;
+            else if (fb == "nack pli") pli = true;
+            else if (fb == "ccm fir") fir = true;
+        }
+        return new SelectedMedia(m, c, nack, pli, fir);
+    }
+
+    private static SdpCodec? ChooseVideo(SdpMedia m, SourceVideo source)
+    {
+        if (!source.Codec.Equals("H264", StringComparison.OrdinalIgnoreCase)) return null; // H.265 transcoding comes later
+        SdpCodec? best = null;
+        var bestFit = int.MaxValue;
+        foreach (var c in m.Codecs)
+        {
+            if (!c.Name.Equals("H264", StringComparison.OrdinalIgnoreCase) || c.ClockRate != 90000) continue;
+            if (c.FmtpParameter("packetization-mode") != "1") continue; // we send FU-A (RFC 6184 §6.3)
+            if (!H264Profile.TryParse(c.FmtpParameter("profile-level-id"), out var offered)) continue;
+            int fit;
+            if (source.Profile is { } p) fit = p.FitFor(offered);
+            else fit = offered.Class switch
+            {
+                H264ProfileClass.High => 0,
+                H264ProfileClass.Main => 1,
+                H264ProfileClass.ConstrainedHigh => 2,
+                H264ProfileClass.ConstrainedBaseline => 3,
+                H264ProfileClass.Baseline => 4,
+                _ => -1,
+            };
+            if (fit >= 0 && fit < bestFit) { best = c; bestFit = fit; }
+        }
+        return best;
+    }
+
+    private static SdpCodec? ChooseAudio(SdpMedia m, SourceAudio source)
+    {
+        foreach (var c in m.Codecs)
+        {
+            if (c.Name.Equals(source.Codec, StringComparison.OrdinalIgnoreCase) && c.ClockRate == source.ClockRate && c.Channels == 1) return c;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,313 @@
+using System.Net;
+using HikShareGateway.WebRtc.Diagnostics;
+using HikShareGateway.WebRtc.Dtls;
+using HikShareGateway.WebRtc.Ice;
+using HikShareGateway.WebRtc.Rtp;
+using HikShareGateway.WebRtc.Sdp;
+using HikShareGateway.WebRtc.Srtp;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.WebRtc;
+
+/// <summary>What a session needs from the process: the mux, our DTLS identity, options, clock, logging.</summary>
+public sealed record WebRtcSessionContext(
+    UdpMux Mux,
+    DtlsCertificate Certificate,
+    WebRtcOptions Options,
+    IReadOnlyList<SdpCandidate> Candidates,
+    TimeProvider Time,
+    ILoggerFactory Loggers);
+
+/// <summary>Why an offer was not turned into a session, mapped to the WHEP status (contract §5.1).</summary>
+public sealed record SessionRefusal(int Status, string Reason);
+
+/// <summary>
+/// One viewer's WebRTC session (send-only video, ICE-lite, DTLS-SRTP server): offer in, answer out, then
+/// <see cref="SendVideo"/> per access unit. Joins the ICE agent (checks come through the mux), the DTLS server
+/// (started by the browser's first DTLS datagram), SRTP, the H.264 packetizer, per-viewer RTP headers, sender
+/// reports, NACK retransmission from a packet history and PLI/FIR as <see cref="KeyframeRequested"/>.
+/// Not yet wired to the media core or the WHEP endpoint: the caller feeds access units.
+/// </summary>
+public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler, IAsyncDisposable
+{
+    private static readonly byte[] CName = "hikshare"u8.ToArray();
+
+    private readonly WebRtcSessionContext _context;
+    private readonly ILogger _logger;
+    private readonly DtlsSrtpServer _dtls;
+    private readonly RtpStreamWriter _video;
+    private readonly RtpStreamWriter? _audio;
+    private readonly PacketHistory _history = new();
+    private readonly Lock _sendLock = new();
+    private readonly byte[] _packet = new byte[1600];
+    private readonly TaskCompletionSource<DtlsHandshakeResult> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ITimer _reports;
+    private SrtpContext? _sender, _receiver;
+    private IPEndPoint? _remoteEndPoint;
+    private System.Net.SocketAddress? _remoteAddress;
+    private int _handshakeStarted, _closed;
+
+    private WebRtcSession(WebRtcSessionContext context, IceLiteAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
+    {
+        _context = context;
+        _logger = context.Loggers.CreateLogger<WebRtcSession>();
+        Ice = ice;
+        Drops = context.Mux.Drops;
+        _video = new RtpStreamWriter(ssrc, (byte)video.Codec.PayloadType, 90000);
+        if (audio is not null) _audio = new RtpStreamWriter(AudioSsrcFor(ssrc), (byte)audio.Codec.PayloadType, audio.Codec.ClockRate);
+        _dtls = new DtlsSrtpServer(context.Certificate, remoteFingerprint, SendRaw,
+            new DtlsOptions { HandshakeTimeout = context.Options.DtlsHandshakeTimeout }, context.Time,
+            context.Loggers.CreateLogger<DtlsSrtpServer>(), Drops);
+        _dtls.Closed += _ => Close("dtls closed");
+        ice.StateChanged += s => { if (s == IceState.Closed) Close("ice consent expired"); };
+        _reports = context.Time.CreateTimer(_ => SendSenderReport(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    public IceLiteAgent Ice { get; }
+    public DropCounters Drops { get; }
+    public uint VideoSsrc => _video.Ssrc;
+
+    /// <summary>The audio SSRC when the answer accepted audio (G.711 passed as the source sends it), else null.</summary>
+    public uint? AudioSsrc => _audio?.Ssrc;
+
+    private static uint AudioSsrcFor(uint videoSsrc) => videoSsrc ^ 0x5A5A5A5A;
+
+    /// <summary>Completes when DTLS-SRTP is up (or failed): media can flow after a success.</summary>
+    public Task<DtlsHandshakeResult> Connected => _connected.Task;
+
+    /// <summary>The browser asked for a keyframe (PLI or FIR): the source should send one, or start at the cached GOP.</summary>
+    public event Action? KeyframeRequested;
+
+    /// <summary>Raised once with the reason when the session ends.</summary>
+    public event Action<string>? Closed;
+
+    /// <summary>Parses and answers an offer for a source; refusals carry the WHEP status (400, 422).</summary>
+    public static bool TryCreate(ReadOnlySpan<byte> offerSdp, SourceMedia source, WebRtcSessionContext context,
+        out WebRtcSession session, out string answer, out SessionRefusal refusal)
+    {
+        session = null!;
+        answer = "";
+        if (!SdpOfferParser.TryParse(offerSdp, out var offer, out var failure))
+        {
+            context.Mux.Drops.Count(failure.Error == SdpError.TooLarge ? DropReason.SdpTooLarge : DropReason.SdpMalformed);
+            refusal = new SessionRefusal(400, $"not a usable offer: {failure.Error} at line {failure.Line}");
+            return false;
+        }
+        if (!SdpNegotiator.TryNegotiate(offer, source, out var negotiation, out var negotiationFailure))
+        {
+            refusal = new SessionRefusal(422, $"no common codec: the source sends {negotiationFailure.Codec}");
+            return false;
+        }
+        if (negotiation.Video is not { } video)
+        {
+            refusal = new SessionRefusal(422, "no common codec: this session sends video only");
+            return false;
+        }
+        var local = IceCredentials.Generate();
+        var ssrc = (uint)Random.Shared.NextInt64(1, uint.MaxValue);
+        var ice = new IceLiteAgent(local, video.Offer.IceUfrag, context.Time, context.Mux.Drops, context.Options.ConsentTimeout);
+        session = new WebRtcSession(context, ice, video.Offer.Fingerprint, video, negotiation.Audio, ssrc);
+        answer = SdpAnswerBuilder.Build(negotiation, new AnswerParameters(local.Ufrag, local.Pwd, context.Certificate.Fingerprint,
+            context.Candidates, ssrc, AudioSsrcFor(ssrc), "hikshare", (ulong)Random.Shared.NextInt64(1, long.MaxValue)));
+        context.Mux.Register(session);
+        refusal = null!;
+        return true;
+    }
+
+    // ---------------------------------------------------------------- from the mux
+
+    public void OnDtls(ReadOnlySpan<byte> datagram, System.Net.SocketAddress from)
+    {
+        if (Volatile.Read(ref _closed) != 0) return;
+        if (Ice.State == IceState.Connected) Ice.PreferRemoteBeforeNomination(UdpMux.ToEndPoint(from));
+        if (Interlocked.Exchange(ref _handshakeStarted, 1) == 0) _ = RunHandshakeAsync();
+        _dtls.OnDatagram(datagram);
+    }
+
+    private async Task RunHandshakeAsync()
+    {
+        var result = await _dtls.HandshakeAsync().ConfigureAwait(false);
+        if (result.Succeeded)
+        {
+            lock (_sendLock)
+            {
+                _sender = result.Keys!.CreateSender();
+                _receiver = result.Keys.CreateReceiver();
+            }
+        }
+        _connected.TrySetResult(result);
+        if (!result.Succeeded) Close("dtls " + result.Failure);
+    }
+
+    public void OnSrtp(Span<byte> datagram)
+    {
+        // RFC 5761 §4: with rtcp-mux, RTCP packet types 192–223 sit where RTP would have marker + PT 64–95.
+        if (datagram.Length < 2 || datagram[1] is < 192 or > 223) return; // browsers send no RTP to a sendonly session
+        SrtpContext? receiver;
+        lock (_sendLock) receiver = _receiver;
+        if (receiver is null) { Drops.Count(DropReason.SrtpMalformed); return; }
+        if (!receiver.TryUnprotectRtcp(datagram, datagram.Length, out var plain, out var error))
+        {
+            Drops.Count(error switch
+            {
+                SrtpError.BadTag => DropReason.SrtpBadTag,
+                SrtpError.Replayed => DropReason.SrtpReplayed,
+                SrtpError.TooOld => DropReason.SrtpTooOld,
+                _ => DropReason.SrtpMalformed,
+            });
+            return;
+        }
+        if (!RtcpFeedbackParser.TryParse(datagram[..plain], this, out _)) Drops.Count(DropReason.RtcpMalformed);
+    }
+
+    // ---------------------------------------------------------------- media out
+
+    /// <summary>
+    /// Sends one H.264 access unit (NAL units without start codes, in decoding order) with its 90 kHz source
+    /// timestamp. Dropped silently until DTLS-SRTP is up and ICE has a pair.
+    /// </summary>
+    public void SendVideo(IReadOnlyList<ReadOnlyMemory<byte>> accessUnit, uint timestamp)
+    {
+        if (RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        var maxPayload = _context.Options.RtpMtu - RtpStreamWriter.HeaderLength;
+        lock (_sendLock)
+        {
+            if (_sender is null) return;
+            for (var i = 0; i < accessUnit.Count; i++)
+            {
+                var packetizer = H264Packetizer.ForNal(accessUnit[i].Span, maxPayload);
+                while (packetizer.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
+                {
+                    var marker = last && i == accessUnit.Count - 1;
+                    var seq = _video.WriteHeader(_packet, marker, timestamp, n);
+                    var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
+                    _history.Store(seq, _packet.AsSpan(0, protectedLength));
+                    _context.Mux.Send(_packet.AsSpan(0, protectedLength), remote);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends one camera RTP payload (single NAL, STAP-A or FU-A, as the relay receives it) re-packetized to our
+    /// MTU, under our header; <paramref name="marker"/> is the camera packet's marker (end of access unit).
+    /// The plug-in point for the media core's packets.
+    /// </summary>
+    public void SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker)
+    {
+        if (RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        var maxPayload = _context.Options.RtpMtu - RtpStreamWriter.HeaderLength;
+        lock (_sendLock)
+        {
+            if (_sender is null) return;
+            var packetizer = H264Packetizer.ForRtpPayload(payload, maxPayload);
+            while (packetizer.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
+            {
+                var seq = _video.WriteHeader(_packet, marker && last, timestamp, n);
+                var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
+                _history.Store(seq, _packet.AsSpan(0, protectedLength));
+                _context.Mux.Send(_packet.AsSpan(0, protectedLength), remote);
+            }
+        }
+    }
+
+    /// <summary>Sends one G.711 frame (PCMU/PCMA payload as the camera sent it) with its 8 kHz source timestamp.</summary>
+    public void SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker = false)
+    {
+        if (_audio is null || RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        if (payload.Length > _context.Options.RtpMtu - RtpStreamWriter.HeaderLength) return; // G.711 frames are 160–320 bytes
+        lock (_sendLock)
+        {
+            if (_sender is null) return;
+            _audio.WriteHeader(_packet, marker, timestamp, payload.Length);
+            payload.CopyTo(_packet.AsSpan(RtpStreamWriter.HeaderLength));
+            var n = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + payload.Length);
+            _context.Mux.Send(_packet.AsSpan(0, n), remote);
+        }
+    }
+
+    private void SendSenderReport()
+    {
+        if (RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        lock (_sendLock)
+        {
+            if (_sender is null || !_video.Started) return;
+            Span<byte> buffer = stackalloc byte[128];
+            var ntp = RtcpWriter.NtpTimestamp(_context.Time.GetUtcNow());
+            var n = RtcpWriter.WriteSenderReport(buffer, _video.Ssrc, ntp, _video.LastTimestamp, _video.PacketCount, _video.OctetCount, CName);
+            n = _sender.ProtectRtcp(buffer, n);
+            _context.Mux.Send(buffer[..n], remote);
+        }
+    }
+
+    /// <summary>The selected pair's address, serialized once per change (not per packet).</summary>
+    private System.Net.SocketAddress? RemoteAddress()
+    {
+        var selected = Ice.SelectedRemote;
+        if (selected is null) return null;
+        if (!ReferenceEquals(selected, Volatile.Read(ref _remoteEndPoint)))
+        {
+            var address = selected.Serialize();
+            Volatile.Write(ref _remoteAddress, address);
+            Volatile.Write(ref _remoteEndPoint, selected);
+            return address;
+        }
+        return Volatile.Read(ref _remoteAddress);
+    }
+
+    private void SendRaw(ReadOnlyMemory<byte> datagram)
+    {
+        if (RemoteAddress() is { } remote) _context.Mux.Send(datagram.Span, remote);
+    }
+
+    // ---------------------------------------------------------------- RTCP feedback
+
+    void IRtcpFeedbackHandler.OnNack(uint mediaSsrc, ushort sequence)
+    {
+        if (mediaSsrc != _video.Ssrc || RemoteAddress() is not { } remote) return;
+        lock (_sendLock)
+        {
+            if (_history.TryGet(sequence, out var packet)) _context.Mux.Send(packet, remote);
+        }
+    }
+
+    void IRtcpFeedbackHandler.OnPli(uint mediaSsrc)
+    {
+        if (mediaSsrc == _video.Ssrc) KeyframeRequested?.Invoke();
+    }
+
+    void IRtcpFeedbackHandler.OnFir(uint mediaSsrc, byte sequenceNumber)
+    {
+        if (mediaSsrc == _video.Ssrc) KeyframeRequested?.Invoke();
+    }
+
+    void IRtcpFeedbackHandler.OnReceiverReport(uint sourceSsrc, byte fractionLost, int cumulativeLost, uint jitter) { }
+
+    // ---------------------------------------------------------------- end
+
+    private void Close(string reason)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        _context.Mux.Unregister(this);
+        _reports.Dispose();
+        _dtls.Dispose();
+        _connected.TrySetResult(new DtlsHandshakeResult(DtlsFailure.Closed, null, null));
+        LogClosed(_logger, Ice.Local.Ufrag, reason);
+        Closed?.Invoke(reason);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Close("ended");
+        lock (_sendLock)
+        {
+            _sender?.Dispose();
+            _receiver?.Dispose();
+            _sender = _receiver = null;
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "WebRTC session {Ufrag} closed: {Reason}")]
+    private static partial void LogClosed(ILogger logger, string ufrag, string reason);
+}

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Text;
+using HikShareGateway.WebRtc.Diagnostics;
+using HikShareGateway.WebRtc.Dtls;
+using HikShareGateway.WebRtc.Ice;
+using HikShareGateway.WebRtc.Rtp;
+using HikShareGateway.WebRtc.Sdp;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace HikShareGateway.WebRtc.Tests.Session;
+
+/// <summary>
+/// A real browser end to end: Debian's Chromium (headless, driven by Playwright) offers a recvonly video
+/// transceiver, the session answers, ICE-lite + DTLS-SRTP come up over loopback on the mux port, and the
+/// demo clip's H.264 at 25 fps is decoded by the browser.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class ChromiumSessionTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    private const string CreateOffer = """
+        async (withAudio) => {
+          const pc = new RTCPeerConnection();
+          window.pc = pc;
+          pc.addTransceiver('video', { direction: 'recvonly' });
+          if (withAudio) pc.addTransceiver('audio', { direction: 'recvonly' });
+          await pc.setLocalDescription(await pc.createOffer());
+          return pc.localDescription.sdp;
+        }
+        """;
+
+    private const string FramesDecoded = """
+        async () => {
+          let frames = 0;
+          (await window.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded || 0; });
+          return frames;
+        }
+        """;
+
+    private const string AudioPacketsReceived = """
+        async () => {
+          let packets = 0;
+          (await window.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') packets = r.packetsReceived || 0; });
+          return packets;
+        }
+        """;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // plus PCMA audio on the bundled audio section
+    public async Task Chromium_DecodesTheDemoClipSentOverIceLiteAndDtlsSrtp(bool withAudio)
+    {
+        var time = TimeProvider.System;
+        var drops = new DropCounters();
+        await using var mux = new UdpMux(new IPEndPoint(IPAddress.Loopback, 0), time, NullLogger.Instance, drops);
+        mux.Start();
+        var context = new WebRtcSessionContext(mux, DtlsCertificate.Create(time), new WebRtcOptions(),
+            HostCandidates.For(["127.0.0.1"], mux.LocalEndPoint.Port), time, NullLoggerFactory.Instance);
+
+        var clip = ReadAccessUnits(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "assets", "demo-640x360-25fps.h264"));
+        Assert.True(H264Profile.TryFromSps(clip[0][0].Span, out var profile));
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--allow-loopback-in-peer-connection", "--no-sandbox"],
+        });
+        var page = await browser.NewPageAsync();
+        var offer = await page.EvaluateAsync<string>(CreateOffer, withAudio);
+
+        var source = new SourceMedia(new SourceVideo("H264", profile), withAudio ? new SourceAudio("PCMA") : null);
+        Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(offer), source, context,
+            out var session, out var answer, out var refusal), refusal?.Reason);
+        await using var owned = session;
+        output.WriteLine(answer);
+        await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
+
+        var connected = await session.Connected.WaitAsync(Bound);
+        Assert.True(connected.Succeeded, $"DTLS: {connected.Failure} alert {connected.Alert}");
+        // Chromium starts DTLS on the first valid pair and nominates (USE-CANDIDATE) in a later check.
+        Assert.Contains(session.Ice.State, new[] { IceState.Connected, IceState.Nominated });
+
+        using var stop = new CancellationTokenSource();
+        var sending = Task.Run(() => SendAt25FpsAsync(session, clip, withAudio, stop.Token));
+        var frames = 0;
+        var deadline = DateTime.UtcNow + Bound;
+        while (frames < 50 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200); // polling the browser's stats, not waiting for a result of our own
+            frames = await page.EvaluateAsync<int>(FramesDecoded);
+        }
+        stop.Cancel();
+        await sending;
+        var audioPackets = await page.EvaluateAsync<int>(AudioPacketsReceived);
+        output.WriteLine($"framesDecoded {frames}; audio packets {audioPackets}; drops {drops.Total}");
+        Assert.True(frames >= 50, $"framesDecoded {frames}");
+        if (withAudio) Assert.True(audioPackets >= 50, $"audio packetsReceived {audioPackets}");
+        Assert.Equal(IceState.Nominated, session.Ice.State);
+        Assert.Equal(0, drops[DropReason.SrtpBadTag]);
+    }
+
+    private static async Task SendAt25FpsAsync(WebRtcSession session, List<List<ReadOnlyMemory<byte>>> clip, bool withAudio, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(40));
+        uint timestamp = 0, audioTimestamp = 0;
+        var silence = new byte[160];
+        Array.Fill(silence, (byte)0xD5); // A-law silence, one 20 ms frame
+        var i = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                session.SendVideo(clip[i], timestamp);
+                timestamp += 3600;
+                for (var f = 0; withAudio && f < 2; f++, audioTimestamp += 160) session.SendAudio(silence, audioTimestamp);
+                i = (i + 1) % clip.Count;
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>Groups the clip's NAL units into access units: parameter sets and SEI go with the slice that follows.</summary>
+    private static List<List<ReadOnlyMemory<byte>>> ReadAccessUnits(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var units = new List<List<ReadOnlyMemory<byte>>>();
+        var current = new List<ReadOnlyMemory<byte>>();
+        var s = (ReadOnlySpan<byte>)bytes;
+        while (AnnexB.TryReadNal(ref s, out var nal))
+        {
+            // The NAL unit is a slice of the file: its offset turns it back into memory of the array.
+            var start = (int)System.Runtime.CompilerServices.Unsafe.ByteOffset(ref bytes[0], ref System.Runtime.InteropServices.MemoryMarshal.GetReference(nal));
+            current.Add(bytes.AsMemory(start, nal.Length));
+            if ((nal[0] & 0x1F) is 1 or 5)
+            {
+                units.Add(current);
+                current = [];
+            }
+        }
+        return units;
+    }
+}
