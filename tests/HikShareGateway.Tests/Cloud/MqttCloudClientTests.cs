@@ -39,7 +39,7 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
         Assert.True(status.Retain);
         using var doc = JsonDocument.Parse(status.Payload);
         Assert.Equal("online", doc.RootElement.GetProperty("state").GetString());
-        Assert.Equal("hikshare-gateway/test", doc.RootElement.GetProperty("software").GetString());
+        Assert.Equal("hikshare-gateway/" + HikShareGateway.Composition.GatewayRunner.SoftwareVersion, doc.RootElement.GetProperty("software").GetString());
         Assert.True(DateTimeOffset.TryParse(doc.RootElement.GetProperty("startedAt").GetString(), out _));
     }
 
@@ -167,7 +167,7 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
         await cloud.SubscribeAsync(Prefix + "/alarms");
         await cloud.SubscribeAsync(Prefix + "/devices");
         using var store = new GrantsStore(new GrantsStoreSettings(GatewayId, null), Keys, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<GrantsStore>.Instance);
-        var settings = new CloudClientSettings(new HikShareGateway.Access.BrokerAddress("127.0.0.1", _broker.Port, false), GatewayId, QueueCapacity: 10, ClientId: "q-" + Guid.NewGuid().ToString("N")[..8]);
+        var settings = new CloudClientSettings(new BrokerAddress("127.0.0.1", _broker.Port, false), GatewayId, QueueCapacity: 10, ClientId: "q-" + Guid.NewGuid().ToString("N")[..8]);
         using var client = new MqttCloudClient(settings, store, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<MqttCloudClient>.Instance);
         for (var i = 0; i < 25; i++)
         {
