@@ -9,6 +9,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Xml;
 using System.Xml.Linq;
+using HikShareGateway.Core.Protocols;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Parsers;
@@ -271,7 +272,7 @@ public sealed class IsapiClient
         {
             if (_challenge is not null)
             {
-                var cnonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+                var cnonce = Digest.NewCnonce();
                 return HttpDigest.Authorization(_challenge, method, uri, _credentials.Username, _credentials.Password ?? "", cnonce, ++_nonceCount);
             }
             if (_basic)
