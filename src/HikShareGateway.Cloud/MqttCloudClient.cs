@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Cloud;
+using HikShareGateway.Core.Resilience;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -157,82 +158,107 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         return b.Build();
     }
 
+    /// <summary>The reconnect policy: min·2^n capped at max, ×[0.8, 1.2) jitter (defaults 1 s and 60 s).</summary>
+    public static BackoffPolicy ReconnectBackoff(TimeSpan? min, TimeSpan? max)
+        => BackoffPolicy.WithJitter(min ?? TimeSpan.FromSeconds(1), max ?? TimeSpan.FromSeconds(60));
+
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        var attempt = 0;
-        var min = _settings.ReconnectMin ?? TimeSpan.FromSeconds(1);
-        var max = _settings.ReconnectMax ?? TimeSpan.FromSeconds(60);
+        var backoff = ReconnectBackoff(_settings.ReconnectMin, _settings.ReconnectMax);
+        // :: Step 5: failed connects are retried with exponential backoff and jitter, so that many gateways do not
+        // reconnect in lockstep (Polly, on the injected clock). The count starts again once the link was up.
+        var reconnect = backoff.RetryForever(_time, e => e is not LinkLostException && !_disposed,
+            (_, delay, _) => LogReconnecting(delay.TotalSeconds));
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                // :: Step 1.
-                var result = await _client.ConnectAsync(BuildOptions(), ct);
-                if (result.ResultCode != MqttClientConnectResultCode.Success)
-                {
-                    throw new MqttCloudException($"broker refused the connection: {result.ResultCode}");
-                }
-                attempt = 0;
-                LogConnected(_settings.Broker.ToString(), _settings.EffectiveClientId);
-                // :: Step 2.
-                var subscribe = new MqttClientSubscribeOptionsBuilder()
-                    .WithTopicFilter(f => f.WithTopic(_topics.Grants).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                    .WithTopicFilter(f => f.WithTopic(_topics.GrantsDelta).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                    .Build();
-                var sub = await _client.SubscribeAsync(subscribe, ct);
-                foreach (var item in sub.Items)
-                {
-                    if ((int)item.ResultCode > 2)
-                    {
-                        throw new MqttCloudException($"broker refused the subscription to {item.TopicFilter.Topic}: {item.ResultCode}");
-                    }
-                }
-                _status.Set(true);
-                // :: Step 3.
-                PublishStatusOnline();
-                Connected?.Invoke();
-                // :: Step 4.
-                await DrainAsync(ct);
+                await reconnect.ExecuteAsync(ConnectAndServeAsync, ct);
             }
-            catch (Exception) when (ct.IsCancellationRequested || _disposed)
+            catch (LinkLostException)
             {
-                break;
-            }
-            catch (Exception e)
-            {
-                LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
-            }
-            _status.Set(false);
-            if (_client.IsConnected)
-            {
+                // The link was up and went: its loss is the first failure of a new count.
+                var delay = backoff.Delay(0);
+                LogReconnecting(delay.TotalSeconds);
                 try
                 {
-                    await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+                    await Task.Delay(delay, _time, ct);
                 }
-                catch (Exception)
+                catch (OperationCanceledException)
                 {
-                    // Already gone.
+                    break;
                 }
             }
-            // :: Step 5: exponential backoff with jitter, so that many gateways do not reconnect in lockstep.
-            var delay = Backoff(attempt++, min, max, Random.Shared.NextDouble());
-            LogReconnecting(delay.TotalSeconds);
-            try
-            {
-                await Task.Delay(delay, _time, ct);
-            }
-            catch (OperationCanceledException)
+            catch (Exception) when (ct.IsCancellationRequested || _disposed)
             {
                 break;
             }
         }
     }
 
-    /// <summary>min·2^attempt capped at max, times a jitter factor in [0.8, 1.2).</summary>
-    public static TimeSpan Backoff(int attempt, TimeSpan min, TimeSpan max, double random01)
+    /// <summary>Steps 1-4 once: throws on a failed connect, or <see cref="LinkLostException"/> when an established link drops.</summary>
+    private async ValueTask ConnectAndServeAsync(CancellationToken ct)
     {
-        var baseSeconds = Math.Min(max.TotalSeconds, min.TotalSeconds * Math.Pow(2, Math.Min(attempt, 30)));
-        return TimeSpan.FromSeconds(baseSeconds * (0.8 + 0.4 * random01));
+        try
+        {
+            // :: Step 1.
+            var result = await _client.ConnectAsync(BuildOptions(), ct);
+            if (result.ResultCode != MqttClientConnectResultCode.Success)
+            {
+                throw new MqttCloudException($"broker refused the connection: {result.ResultCode}");
+            }
+            LogConnected(_settings.Broker.ToString(), _settings.EffectiveClientId);
+            // :: Step 2.
+            var subscribe = new MqttClientSubscribeOptionsBuilder()
+                .WithTopicFilter(f => f.WithTopic(_topics.Grants).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+                .WithTopicFilter(f => f.WithTopic(_topics.GrantsDelta).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+                .Build();
+            var sub = await _client.SubscribeAsync(subscribe, ct);
+            foreach (var item in sub.Items)
+            {
+                if ((int)item.ResultCode > 2)
+                {
+                    throw new MqttCloudException($"broker refused the subscription to {item.TopicFilter.Topic}: {item.ResultCode}");
+                }
+            }
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && !_disposed)
+        {
+            LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+            await DropAsync();
+            throw;
+        }
+        _status.Set(true);
+        // :: Step 3.
+        PublishStatusOnline();
+        Connected?.Invoke();
+        try
+        {
+            // :: Step 4.
+            await DrainAsync(ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && !_disposed)
+        {
+            LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+            await DropAsync();
+            throw new LinkLostException(e);
+        }
+    }
+
+    private async Task DropAsync()
+    {
+        _status.Set(false);
+        if (_client.IsConnected)
+        {
+            try
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+            }
+            catch (Exception)
+            {
+                // Already gone.
+            }
+        }
     }
 
     private async Task DrainAsync(CancellationToken ct)
@@ -385,3 +411,6 @@ public sealed class BrokerLinkStatus : IBrokerStatus
 }
 
 public sealed class MqttCloudException(string message) : Exception(message);
+
+/// <summary>An established link dropped (as opposed to a failed connect): the reconnect count starts again.</summary>
+internal sealed class LinkLostException(Exception inner) : Exception("the link to the broker was lost", inner);

@@ -196,11 +196,11 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
     {
         var min = TimeSpan.FromSeconds(1);
         var max = TimeSpan.FromSeconds(60);
-        Assert.Equal(0.8, MqttCloudClient.Backoff(0, min, max, 0).TotalSeconds, 3);
-        Assert.Equal(1.2, MqttCloudClient.Backoff(0, min, max, 1).TotalSeconds, 3);
-        Assert.Equal(8, MqttCloudClient.Backoff(3, min, max, 0.5).TotalSeconds, 3);
-        Assert.Equal(60, MqttCloudClient.Backoff(10, min, max, 0.5).TotalSeconds, 3);
-        Assert.Equal(72, MqttCloudClient.Backoff(1000, min, max, 1).TotalSeconds, 3);
+        Assert.Equal(0.8, MqttCloudClient.ReconnectBackoff(min, max).Delay(0, 0).TotalSeconds, 3);
+        Assert.Equal(1.2, MqttCloudClient.ReconnectBackoff(min, max).Delay(0, 1).TotalSeconds, 3);
+        Assert.Equal(8, MqttCloudClient.ReconnectBackoff(min, max).Delay(3, 0.5).TotalSeconds, 3);
+        Assert.Equal(60, MqttCloudClient.ReconnectBackoff(min, max).Delay(10, 0.5).TotalSeconds, 3);
+        Assert.Equal(72, MqttCloudClient.ReconnectBackoff(min, max).Delay(1000, 1).TotalSeconds, 3);
     }
 }
 
