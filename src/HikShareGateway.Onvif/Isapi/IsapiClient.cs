@@ -17,23 +17,32 @@ using HikShareGateway.Onvif.Soap;
 
 namespace HikShareGateway.Onvif.Isapi;
 
-/// <summary>One <see cref="IsapiClient"/> per (ISAPI base URL, credentials), so a learnt Digest challenge is reused. Owns the HttpClient.</summary>
+/// <summary>One <see cref="IsapiClient"/> per (ISAPI base URL, credentials), so a learnt Digest challenge is reused. Shares one HttpClient (<see cref="DeviceHttp"/>).</summary>
 public sealed class IsapiClientPool : IDisposable
 {
     private readonly ConcurrentDictionary<(Uri, DeviceCredentials), IsapiClient> _clients = new();
     private readonly HttpClient _http;
     private readonly OnvifOptions _options;
 
+    private readonly bool _ownsHttp;
+
+    /// <summary>Without a container: a client of <see cref="DeviceHttp"/>'s set-up over <paramref name="handler"/> (or the standard one), owned here.</summary>
     public IsapiClientPool(OnvifOptions options, HttpMessageHandler? handler = null)
+        : this(options, DeviceHttp.CreateClient(options, handler), ownsHttp: true)
+    {
+    }
+
+    /// <summary>In the host: the named client <see cref="DeviceHttp.IsapiClientName"/> of the factory.</summary>
+    public IsapiClientPool(OnvifOptions options, IHttpClientFactory http)
+        : this(options, http.CreateClient(DeviceHttp.IsapiClientName), ownsHttp: false)
+    {
+    }
+
+    private IsapiClientPool(OnvifOptions options, HttpClient http, bool ownsHttp)
     {
         _options = options;
-        _http = new HttpClient(handler ?? new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = options.RequestTimeout,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-        }, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http = http;
+        _ownsHttp = ownsHttp;
     }
 
     /// <summary>The client of a device with an ISAPI base URL; NotSupported without one.</summary>
@@ -47,11 +56,17 @@ public sealed class IsapiClientPool : IDisposable
             k => new IsapiClient(_http, k.Item1, k.Item2, _options));
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
 }
 
 /// <summary>
-/// Hikvision ISAPI over HTTP with Digest authentication (RFC 2617, <see cref="HttpDigest"/>; Basic where an old
+/// Hikvision ISAPI over HTTP with Digest authentication (RFC 7616, <see cref="HttpDigest"/>; Basic where an old
 /// unit asks for it). XML in and out, matched by local name (firmware differs in the namespace version).
 /// <para>
 /// :: Step 1: a request goes with the last challenge's answer; a 401 takes the new challenge and retries once.
