@@ -76,7 +76,7 @@ public sealed partial class OnvifDeviceManager : BackgroundService
         }
         if (_discovery.Enabled)
         {
-            Discovery = new WsDiscoveryClient(_options.DiscoveryInterface is null ? null : IPAddress.Parse(_options.DiscoveryInterface), _options.DiscoveryPort, _logger);
+            Discovery = new WsDiscoveryClient(_options.DiscoveryInterface is null ? null : IPAddress.Parse(_options.DiscoveryInterface), _options.DiscoveryPort, _logger, _time);
             tasks.Add(ListenAsync(Discovery, stoppingToken));
             tasks.Add(ProbeLoopAsync(Discovery, stoppingToken));
         }

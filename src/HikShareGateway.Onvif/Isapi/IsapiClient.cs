@@ -25,21 +25,23 @@ public sealed class IsapiClientPool : IDisposable
     private readonly OnvifOptions _options;
 
     private readonly bool _ownsHttp;
+    private readonly TimeProvider _time;
 
     /// <summary>Without a container: a client of <see cref="DeviceHttp"/>'s set-up over <paramref name="handler"/> (or the standard one), owned here.</summary>
-    public IsapiClientPool(OnvifOptions options, HttpMessageHandler? handler = null)
-        : this(options, DeviceHttp.CreateClient(options, handler), ownsHttp: true)
+    public IsapiClientPool(OnvifOptions options, HttpMessageHandler? handler = null, TimeProvider? time = null)
+        : this(options, DeviceHttp.CreateClient(options, handler), ownsHttp: true, time)
     {
     }
 
     /// <summary>In the host: the named client <see cref="DeviceHttp.IsapiClientName"/> of the factory.</summary>
-    public IsapiClientPool(OnvifOptions options, IHttpClientFactory http)
-        : this(options, http.CreateClient(DeviceHttp.IsapiClientName), ownsHttp: false)
+    public IsapiClientPool(OnvifOptions options, IHttpClientFactory http, TimeProvider time)
+        : this(options, http.CreateClient(DeviceHttp.IsapiClientName), ownsHttp: false, time)
     {
     }
 
-    private IsapiClientPool(OnvifOptions options, HttpClient http, bool ownsHttp)
+    private IsapiClientPool(OnvifOptions options, HttpClient http, bool ownsHttp, TimeProvider? time)
     {
+        _time = time ?? TimeProvider.System;
         _options = options;
         _http = http;
         _ownsHttp = ownsHttp;
@@ -53,7 +55,7 @@ public sealed class IsapiClientPool : IDisposable
             throw new DeviceException(DeviceErrorKind.NotSupported, $"device {device.DeviceId} has no ISAPI address.");
         }
         return _clients.GetOrAdd((device.IsapiBase, device.Credentials),
-            k => new IsapiClient(_http, k.Item1, k.Item2, _options));
+            k => new IsapiClient(_http, k.Item1, k.Item2, _options, _time));
     }
 
     public void Dispose()
@@ -84,13 +86,15 @@ public sealed class IsapiClient
     private readonly Uri _base;
     private readonly DeviceCredentials _credentials;
     private readonly OnvifOptions _options;
+    private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private DigestChallenge? _challenge;
     private bool _basic;
     private int _nonceCount;
 
-    internal IsapiClient(HttpClient http, Uri baseUri, DeviceCredentials credentials, OnvifOptions options)
+    internal IsapiClient(HttpClient http, Uri baseUri, DeviceCredentials credentials, OnvifOptions options, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _http = http;
         _base = baseUri;
         _credentials = credentials;
@@ -111,8 +115,9 @@ public sealed class IsapiClient
     /// </summary>
     public async Task<XElement?> SendAsync(HttpMethod method, string path, XElement? body, string operation, CancellationToken ct)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(_options.RequestTimeout);
+        // The time-out runs on the injected clock (CancelAfter would use the system's).
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
         var payload = body is null ? null : Encoding.UTF8.GetBytes(new XDocument(new XDeclaration("1.0", "UTF-8", null), body).Declaration + body.ToString(SaveOptions.DisableFormatting));
         try
         {
@@ -158,8 +163,9 @@ public sealed class IsapiClient
     /// </summary>
     public async Task<Stream> OpenUploadAsync(string path, string contentType, string operation, CancellationToken ct)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(_options.RequestTimeout);
+        // The time-out runs on the injected clock (CancelAfter would use the system's).
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
         try
         {
             for (var attempt = 0; ; attempt++)

@@ -34,7 +34,7 @@ public static class OnvifFeature
         services.AddSingleton(sp => new OnvifDeviceCatalog(StaticDeviceCatalog.FromOptions(sp.GetRequiredService<IReadOnlyList<DeviceOptions>>())));
         services.AddSingleton<IDeviceCatalog>(sp => sp.GetRequiredService<OnvifDeviceCatalog>());
         // PTZ: ONVIF where the channel has it, Hikvision ISAPI where the device has an IsapiUrl and no ONVIF PTZ.
-        services.AddSingleton(sp => new IsapiClientPool(options, sp.GetRequiredService<IHttpClientFactory>()));
+        services.AddSingleton(sp => new IsapiClientPool(options, sp.GetRequiredService<IHttpClientFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<OnvifPtzService>();
         services.AddSingleton<IsapiPtzService>();
         services.AddSingleton<IPtzService, DevicePtzService>();
