@@ -70,6 +70,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private readonly List<Outgoing> _inFlight = new(PublishWindow); // only touched by the drain loop
     private volatile bool _disposed;
     private readonly BrokerLinkStatus _status;
+    private int _failedConnects;
 
     /// <param name="status">Where the link reports whether it is up; the host shares it as <see cref="IBrokerStatus"/>.</param>
     public MqttCloudClient(CloudClientSettings settings, IGrantsInbox store, TimeProvider time, ILogger<MqttCloudClient> logger, BrokerLinkStatus? status = null)
@@ -99,6 +100,8 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     public bool IsConnected => _client.IsConnected;
     /// <summary>Connected and subscribed to the grants topics (<see cref="IBrokerStatus"/>).</summary>
     public IBrokerStatus Status => _status;
+    /// <summary>Connects (or subscriptions) that failed since start; tests wait on it to see the client keep retrying.</summary>
+    public int FailedConnects => Volatile.Read(ref _failedConnects);
     /// <summary>Non-retained messages dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
@@ -226,6 +229,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         {
             LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
             await DropAsync();
+            Interlocked.Increment(ref _failedConnects);
             throw;
         }
         _status.Set(true);

@@ -228,7 +228,8 @@ public sealed class MqttCloudClientAuthTests : IAsyncLifetime
     {
         await using var gw = new CloudTestGateway(_broker.Port, "gateway", "wrong");
         await gw.StartAsync(waitConnected: false);
-        await Task.Delay(1000);
+        // Refused twice: the client tried, failed, waited its backoff and tried again.
+        await Wait.UntilAsync(() => gw.Client.FailedConnects >= 2, "two refused connects");
         Assert.False(gw.Store.BrokerConnected);
         Assert.False(gw.Client.IsConnected);
         Assert.Equal(0, gw.Store.Version);

@@ -36,7 +36,8 @@ public sealed class MqttTlsTests : IAsyncLifetime
     {
         await using var gw = new CloudTestGateway(_broker.Port, tls: true); // system roots only
         await gw.StartAsync(waitConnected: false);
-        await Task.Delay(1000);
+        // Refused twice: the client tried, failed, waited its backoff and tried again.
+        await Wait.UntilAsync(() => gw.Client.FailedConnects >= 2, "two refused connects");
         Assert.False(gw.Client.IsConnected);
         Assert.False(gw.Store.BrokerConnected);
     }
