@@ -176,11 +176,11 @@ public static class CloudTool
             throw new ToolException("give exactly one of --snapshot FILE or --delta FILE", usage: true);
         }
         var payload = Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(await ReadInputAsync(snapshot ?? delta!, stdin)).Trim());
-        var topic = $"{prefix}/gateways/{gateway}/grants" + (delta is null ? "" : "/delta");
+        var topic = new HikShareGateway.Core.Cloud.CloudTopics(prefix, gateway).GrantsFor(delta: delta is not null);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(20));
         System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ca = null;
-        if (a.Get("ca-file") is { } caFile && !CloudOptions.TryLoadCaFile(caFile, out ca, out var caError))
+        if (a.Get("ca-file") is { } caFile && !CloudLinkOptions.TryLoadCaFile(caFile, out ca, out var caError))
         {
             throw new ToolException($"--ca-file {caFile} {caError}");
         }

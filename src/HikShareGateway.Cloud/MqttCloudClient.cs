@@ -3,9 +3,9 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
-using HikShareGateway.Access;
-using HikShareGateway.Access.Grants;
+using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Cloud;
+using HikShareGateway.Core.Resilience;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -14,11 +14,11 @@ using MQTTnet.Protocol;
 
 namespace HikShareGateway.Cloud;
 
-/// <summary>What the client needs to know; built by the host from <see cref="CloudOptions"/> and <c>Gateway</c>.</summary>
+/// <summary>What the client needs to know; built by the host from <see cref="CloudLinkOptions"/> and <c>Gateway</c>.</summary>
 public sealed record CloudClientSettings(
     BrokerAddress Broker,
     string GatewayId,
-    string TopicPrefix = "hikshare/v1",
+    string TopicPrefix = CloudTopics.DefaultPrefix,
     string? Username = null,
     string? Password = null,
     string? ClientId = null,
@@ -26,19 +26,18 @@ public sealed record CloudClientSettings(
     TimeSpan? ReconnectMax = null,
     int KeepAliveSeconds = 30,
     int QueueCapacity = 10_000,
-    int MaxGrantMessageBytes = 1024 * 1024,
     string Software = "hikshare-gateway",
     DateTimeOffset? StartedAt = null,
     System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustChain = null)
 {
-    public string Topic(string subTopic) => $"{TopicPrefix}/gateways/{GatewayId}/{subTopic}";
+    public CloudTopics Topics => new(TopicPrefix, GatewayId);
     public string EffectiveClientId => ClientId ?? "hikshare-gateway-" + GatewayId;
 
-    public static CloudClientSettings From(CloudOptions o, string gatewayId, BrokerAddress broker, string software, DateTimeOffset startedAt) => new(
+    public static CloudClientSettings From(CloudLinkOptions o, string gatewayId, BrokerAddress broker, string software, DateTimeOffset startedAt) => new(
         broker, gatewayId, o.TopicPrefix, o.Username, o.Password, o.ClientId,
         TimeSpan.FromSeconds(o.ReconnectMinSeconds), TimeSpan.FromSeconds(o.ReconnectMaxSeconds),
-        o.KeepAliveSeconds, o.PublishQueueCapacity, o.MaxGrantMessageBytes, software, startedAt,
-        o.CaFile is not null && CloudOptions.TryLoadCaFile(o.CaFile, out var ca, out _) ? ca : null);
+        o.KeepAliveSeconds, o.PublishQueueCapacity, software, startedAt,
+        o.CaFile is not null && CloudLinkOptions.TryLoadCaFile(o.CaFile, out var ca, out _) ? ca : null);
 }
 
 /// <summary>
@@ -47,7 +46,8 @@ public sealed record CloudClientSettings(
 /// <remarks>
 /// 1. Connect (TLS for mqtts://, username/password) with a will: retained <c>status</c> <c>{"state":"offline"}</c>.
 /// 2. Subscribe (QoS 1) to <c>grants</c> (retained snapshot) and <c>grants/delta</c>; every message goes
-///    to <see cref="GrantsStore.Apply"/>, which verifies and applies it (MQTTnet delivers them in order).
+///    to <see cref="IGrantsInbox.Receive"/>, which verifies and applies it (MQTTnet delivers them in order);
+///    when its receipt says so, publish <c>grants/resync</c> with the version held.
 /// 3. Publish the retained <c>status</c> online (again whenever the grants version changes).
 /// 4. Drain the outgoing queue: retained messages keep only the latest per topic; others sit in a
 ///    bounded queue that drops the oldest when the broker is away for long.
@@ -57,28 +57,30 @@ public sealed record CloudClientSettings(
 public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
 {
     private readonly CloudClientSettings _settings;
-    private readonly GrantsStore _store;
+    private readonly CloudTopics _topics;
+    private readonly IGrantsInbox _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IMqttClient _client;
     private readonly Channel<Outgoing> _queue;
     private readonly ConcurrentDictionary<string, byte[]> _retained = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _signal = new(0);
-    private readonly string _grantsTopic;
-    private readonly string _deltaTopic;
     private long _dropped;
     private const int PublishWindow = 64;
     private readonly List<Outgoing> _inFlight = new(PublishWindow); // only touched by the drain loop
     private volatile bool _disposed;
+    private readonly BrokerLinkStatus _status;
+    private int _failedConnects;
 
-    public MqttCloudClient(CloudClientSettings settings, GrantsStore store, TimeProvider time, ILogger<MqttCloudClient> logger)
+    /// <param name="status">Where the link reports whether it is up; the host shares it as <see cref="IBrokerStatus"/>.</param>
+    public MqttCloudClient(CloudClientSettings settings, IGrantsInbox store, TimeProvider time, ILogger<MqttCloudClient> logger, BrokerLinkStatus? status = null)
     {
+        _status = status ?? new BrokerLinkStatus();
         _settings = settings;
+        _topics = settings.Topics;
         _store = store;
         _time = time;
         _logger = logger;
-        _grantsTopic = settings.Topic("grants");
-        _deltaTopic = settings.Topic("grants/delta");
         _queue = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(settings.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
@@ -88,7 +90,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
         _client.DisconnectedAsync += e =>
         {
-            _store.BrokerConnected = false;
+            _status.Set(false);
             _signal.Release();
             return Task.CompletedTask;
         };
@@ -96,6 +98,10 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     }
 
     public bool IsConnected => _client.IsConnected;
+    /// <summary>Connected and subscribed to the grants topics (<see cref="IBrokerStatus"/>).</summary>
+    public IBrokerStatus Status => _status;
+    /// <summary>Connects (or subscriptions) that failed since start; tests wait on it to see the client keep retrying.</summary>
+    public int FailedConnects => Volatile.Read(ref _failedConnects);
     /// <summary>Non-retained messages dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
@@ -104,7 +110,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
 
     public void Publish(string subTopic, ReadOnlyMemory<byte> payload, bool retain)
     {
-        var topic = _settings.Topic(subTopic);
+        var topic = _topics.For(subTopic);
         if (retain)
         {
             _retained[topic] = payload.ToArray(); // Only the latest value of a retained topic matters.
@@ -116,7 +122,11 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         _signal.Release();
     }
 
-    private void PublishStatusOnline() => Publish("status", StatusPayload("online"), retain: true);
+    private void PublishStatusOnline() => Publish(CloudTopics.StatusSubTopic, StatusPayload("online"), retain: true);
+
+    /// <summary>Contract §3: <c>{"version": N}</c>, the version held, so that the cloud sends a fresh snapshot.</summary>
+    private void PublishResync(long heldVersion)
+        => Publish(CloudTopics.GrantsResyncSubTopic, JsonSerializer.SerializeToUtf8Bytes(new { version = heldVersion }), retain: false);
 
     private byte[] StatusPayload(string state) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
     {
@@ -136,7 +146,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             .WithCleanSession(false)
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(_settings.KeepAliveSeconds))
             .WithTimeout(TimeSpan.FromSeconds(10))
-            .WithWillTopic(_settings.Topic("status"))
+            .WithWillTopic(_topics.Status)
             .WithWillPayload(StatusPayload("offline"))
             .WithWillRetain(true)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
@@ -151,82 +161,108 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         return b.Build();
     }
 
+    /// <summary>The reconnect policy: min·2^n capped at max, ×[0.8, 1.2) jitter (defaults 1 s and 60 s).</summary>
+    public static BackoffPolicy ReconnectBackoff(TimeSpan? min, TimeSpan? max)
+        => BackoffPolicy.WithJitter(min ?? TimeSpan.FromSeconds(1), max ?? TimeSpan.FromSeconds(60));
+
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        var attempt = 0;
-        var min = _settings.ReconnectMin ?? TimeSpan.FromSeconds(1);
-        var max = _settings.ReconnectMax ?? TimeSpan.FromSeconds(60);
+        var backoff = ReconnectBackoff(_settings.ReconnectMin, _settings.ReconnectMax);
+        // :: Step 5: failed connects are retried with exponential backoff and jitter, so that many gateways do not
+        // reconnect in lockstep (Polly, on the injected clock). The count starts again once the link was up.
+        var reconnect = backoff.RetryForever(_time, e => e is not LinkLostException && !_disposed,
+            (_, delay, _) => LogReconnecting(delay.TotalSeconds));
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                // :: Step 1.
-                var result = await _client.ConnectAsync(BuildOptions(), ct);
-                if (result.ResultCode != MqttClientConnectResultCode.Success)
-                {
-                    throw new MqttCloudException($"broker refused the connection: {result.ResultCode}");
-                }
-                attempt = 0;
-                LogConnected(_settings.Broker.ToString(), _settings.EffectiveClientId);
-                // :: Step 2.
-                var subscribe = new MqttClientSubscribeOptionsBuilder()
-                    .WithTopicFilter(f => f.WithTopic(_grantsTopic).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                    .WithTopicFilter(f => f.WithTopic(_deltaTopic).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                    .Build();
-                var sub = await _client.SubscribeAsync(subscribe, ct);
-                foreach (var item in sub.Items)
-                {
-                    if ((int)item.ResultCode > 2)
-                    {
-                        throw new MqttCloudException($"broker refused the subscription to {item.TopicFilter.Topic}: {item.ResultCode}");
-                    }
-                }
-                _store.BrokerConnected = true;
-                // :: Step 3.
-                PublishStatusOnline();
-                Connected?.Invoke();
-                // :: Step 4.
-                await DrainAsync(ct);
+                await reconnect.ExecuteAsync(ConnectAndServeAsync, ct);
             }
-            catch (Exception) when (ct.IsCancellationRequested || _disposed)
+            catch (LinkLostException)
             {
-                break;
-            }
-            catch (Exception e)
-            {
-                LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
-            }
-            _store.BrokerConnected = false;
-            if (_client.IsConnected)
-            {
+                // The link was up and went: its loss is the first failure of a new count.
+                var delay = backoff.Delay(0);
+                LogReconnecting(delay.TotalSeconds);
                 try
                 {
-                    await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+                    await Task.Delay(delay, _time, ct);
                 }
-                catch (Exception)
+                catch (OperationCanceledException)
                 {
-                    // Already gone.
+                    break;
                 }
             }
-            // :: Step 5: exponential backoff with jitter, so that many gateways do not reconnect in lockstep.
-            var delay = Backoff(attempt++, min, max, Random.Shared.NextDouble());
-            LogReconnecting(delay.TotalSeconds);
-            try
-            {
-                await Task.Delay(delay, _time, ct);
-            }
-            catch (OperationCanceledException)
+            catch (Exception) when (ct.IsCancellationRequested || _disposed)
             {
                 break;
             }
         }
     }
 
-    /// <summary>min·2^attempt capped at max, times a jitter factor in [0.8, 1.2).</summary>
-    public static TimeSpan Backoff(int attempt, TimeSpan min, TimeSpan max, double random01)
+    /// <summary>Steps 1-4 once: throws on a failed connect, or <see cref="LinkLostException"/> when an established link drops.</summary>
+    private async ValueTask ConnectAndServeAsync(CancellationToken ct)
     {
-        var baseSeconds = Math.Min(max.TotalSeconds, min.TotalSeconds * Math.Pow(2, Math.Min(attempt, 30)));
-        return TimeSpan.FromSeconds(baseSeconds * (0.8 + 0.4 * random01));
+        try
+        {
+            // :: Step 1.
+            var result = await _client.ConnectAsync(BuildOptions(), ct);
+            if (result.ResultCode != MqttClientConnectResultCode.Success)
+            {
+                throw new MqttCloudException($"broker refused the connection: {result.ResultCode}");
+            }
+            LogConnected(_settings.Broker.ToString(), _settings.EffectiveClientId);
+            // :: Step 2.
+            var subscribe = new MqttClientSubscribeOptionsBuilder()
+                .WithTopicFilter(f => f.WithTopic(_topics.Grants).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+                .WithTopicFilter(f => f.WithTopic(_topics.GrantsDelta).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+                .Build();
+            var sub = await _client.SubscribeAsync(subscribe, ct);
+            foreach (var item in sub.Items)
+            {
+                if ((int)item.ResultCode > 2)
+                {
+                    throw new MqttCloudException($"broker refused the subscription to {item.TopicFilter.Topic}: {item.ResultCode}");
+                }
+            }
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && !_disposed)
+        {
+            LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+            await DropAsync();
+            Interlocked.Increment(ref _failedConnects);
+            throw;
+        }
+        _status.Set(true);
+        // :: Step 3.
+        PublishStatusOnline();
+        Connected?.Invoke();
+        try
+        {
+            // :: Step 4.
+            await DrainAsync(ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && !_disposed)
+        {
+            LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+            await DropAsync();
+            throw new LinkLostException(e);
+        }
+    }
+
+    private async Task DropAsync()
+    {
+        _status.Set(false);
+        if (_client.IsConnected)
+        {
+            try
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+            }
+            catch (Exception)
+            {
+                // Already gone.
+            }
+        }
     }
 
     private async Task DrainAsync(CancellationToken ct)
@@ -274,11 +310,11 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     {
         var topic = e.ApplicationMessage.Topic;
         GrantMessageKind kind;
-        if (topic == _grantsTopic)
+        if (topic == _topics.Grants)
         {
             kind = GrantMessageKind.Snapshot;
         }
-        else if (topic == _deltaTopic)
+        else if (topic == _topics.GrantsDelta)
         {
             kind = GrantMessageKind.Delta;
         }
@@ -289,17 +325,15 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         var payload = e.ApplicationMessage.Payload;
         try
         {
-            if (payload.Length > _settings.MaxGrantMessageBytes)
+            if (payload.Length > _store.MaxMessageBytes)
             {
                 _store.RejectOversized(kind, payload.Length); // Not even copied.
+                return Task.CompletedTask;
             }
-            else if (payload.IsSingleSegment)
+            var receipt = payload.IsSingleSegment ? _store.Receive(kind, payload.FirstSpan) : _store.Receive(kind, payload.ToArray());
+            if (receipt.ResyncNeeded)
             {
-                _store.Apply(kind, payload.FirstSpan);
-            }
-            else
-            {
-                _store.Apply(kind, payload.ToArray());
+                PublishResync(receipt.HeldVersion);
             }
         }
         catch (Exception ex)
@@ -317,10 +351,11 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         {
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(TimeSpan.FromSeconds(3));
+                // The 3 s bound runs on the injected clock (CancelAfter would use the system's).
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3), _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
                 // :: Step 6.
-                await PublishNowAsync(_settings.Topic("status"), StatusPayload("offline"), retain: true, timeout.Token);
+                await PublishNowAsync(_topics.Status, StatusPayload("offline"), retain: true, linked.Token);
                 LogOfflinePublished();
             }
             catch (Exception e)
@@ -368,4 +403,18 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private partial void LogOfflinePublished();
 }
 
+/// <summary>
+/// The cloud link's <see cref="IBrokerStatus"/>: written by <see cref="MqttCloudClient"/> only, read by anyone. A
+/// separate object so that readers (the grants store's status) need not depend on the client, which depends on them.
+/// </summary>
+public sealed class BrokerLinkStatus : IBrokerStatus
+{
+    private volatile bool _up;
+    public bool BrokerConnected => _up;
+    internal void Set(bool up) => _up = up;
+}
+
 public sealed class MqttCloudException(string message) : Exception(message);
+
+/// <summary>An established link dropped (as opposed to a failed connect): the reconnect count starts again.</summary>
+internal sealed class LinkLostException(Exception inner) : Exception("the link to the broker was lost", inner);

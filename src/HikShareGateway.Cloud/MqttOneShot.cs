@@ -1,4 +1,3 @@
-using HikShareGateway.Access;
 using MQTTnet;
 using MQTTnet.Protocol;
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using HikShareGateway.Core.Devices;
 
 namespace HikShareGateway.Http;
 
@@ -28,6 +29,24 @@ public static class Problems
         Create(403, "forbidden", "Not permitted", "Your account has no grant for this operation on this device and channel.");
 
     public static IResult BadRequest(string detail) => Create(400, "bad-request", "Malformed request", detail);
+
+    /// <summary>
+    /// The one device-error → problem mapping (contract §5): not supported → 409 (<paramref name="notSupported"/>: what
+    /// the operation calls it), timeout → 504, anything else → 502, the device refusing the gateway's own login saying so.
+    /// Messages of <see cref="DeviceException"/> are not shown (they may name device details the viewer need not see).
+    /// </summary>
+    public static IResult FromDevice(DeviceException e, Func<IResult> notSupported) => e.Kind switch
+    {
+        DeviceErrorKind.NotSupported => notSupported(),
+        DeviceErrorKind.Timeout => DeviceTimeout(),
+        DeviceErrorKind.Unauthorized => Create(502, "device-error", "Device error", "The device refused the gateway's credentials; the installer must check the device login."),
+        _ => Create(502, "device-error", "Device error", "The device answered with an error."),
+    };
+
+    /// <summary>Whether the failure is the installer's or the device's to look into (logged), rather than a plain "cannot" or "too slow".</summary>
+    public static bool IsDeviceFault(DeviceException e) => e.Kind is not (DeviceErrorKind.NotSupported or DeviceErrorKind.Timeout);
+
+    public static IResult DeviceTimeout() => Create(504, "device-timeout", "Device timeout", "The device did not answer in time.");
 
     public static IResult TooManyRequests(int retryAfterSeconds) =>
         new ProblemResult(

@@ -8,8 +8,6 @@ using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Access.Grants;
 
-public enum GrantMessageKind { Snapshot, Delta }
-
 public enum GrantApplyOutcome
 {
     /// <summary>The message changed the grants in force.</summary>
@@ -23,7 +21,9 @@ public enum GrantApplyOutcome
 }
 
 /// <param name="Reason">Short, stable, safe to log (never the payload).</param>
-public readonly record struct GrantApplyResult(GrantApplyOutcome Outcome, string? Reason, long HeldVersion);
+/// <param name="ResyncNeeded">The cloud should send a fresh snapshot (a delta gap, or a long delta chain): the cloud link
+/// publishes <c>grants/resync</c>; the store itself publishes nothing.</param>
+public readonly record struct GrantApplyResult(GrantApplyOutcome Outcome, string? Reason, long HeldVersion, bool ResyncNeeded = false);
 
 public sealed record GrantsStoreSettings(string GatewayId, string? StateDirectory, int MaxMessageBytes = 1024 * 1024)
 {
@@ -38,13 +38,15 @@ public sealed record GrantsStoreSettings(string GatewayId, string? StateDirector
 /// Apply pipeline:
 /// 1. size limit, JWS verification (alg EdDSA, trusted kid, Ed25519 signature) — before any payload is parsed;
 /// 2. strict payload parsing (<see cref="GrantsJson"/>), gatewayId check;
-/// 3. version rules: snapshot if version &gt; held; delta if baseVersion == held, gap → resync; else stale;
+/// 3. version rules: snapshot if version &gt; held; delta if baseVersion == held, gap → "resync needed"; else stale;
 /// 4. a new immutable <see cref="GrantsState"/> and <see cref="AccessIndex"/> are swapped in;
 /// 5. <see cref="Changed"/> is raised (the session registry cuts sessions synchronously in it);
 /// 6. the signed messages are written to the state file (temp + fsync + rename).
 /// A share reaching <c>expiresAt</c> re-runs 4–5 from a timer on the injected <see cref="TimeProvider"/>.
+/// The store never publishes: a result that needs the cloud's attention says so (<see cref="GrantApplyResult.ResyncNeeded"/>)
+/// and the cloud link (<see cref="IGrantsInbox"/>'s caller) acts on it.
 /// </remarks>
-public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposable
+public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsInbox, IDisposable
 {
     private const int StateFileFormat = 1;
     /// <summary>
@@ -58,7 +60,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     private readonly TrustedKeySet _keys;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ICloudPublisher? _publisher;
+    private readonly IBrokerStatus? _broker;
     private readonly object _lock = new();
     private readonly ITimer _expiryTimer;
 
@@ -71,13 +73,14 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     private string _source = "none";
     private bool _disposed;
 
-    public GrantsStore(GrantsStoreSettings settings, TrustedKeySet keys, TimeProvider time, ILogger<GrantsStore> logger, ICloudPublisher? publisher = null)
+    /// <param name="broker">The cloud link's status, only reported (<see cref="IGrantsStatus.BrokerConnected"/>); null: no link.</param>
+    public GrantsStore(GrantsStoreSettings settings, TrustedKeySet keys, TimeProvider time, ILogger<GrantsStore> logger, IBrokerStatus? broker = null)
     {
         _settings = settings;
         _keys = keys;
         _time = time;
         _logger = logger;
-        _publisher = publisher;
+        _broker = broker;
         _expiryTimer = time.CreateTimer(_ => OnExpiryTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -87,7 +90,9 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     public long Version => Volatile.Read(ref _state).Version;
     public DateTimeOffset? AppliedAt => _appliedAt;
     public string Source => _source;
-    public bool BrokerConnected { get; set; }
+    /// <summary>Reported from the cloud link's <see cref="IBrokerStatus"/> (the store does not know the broker).</summary>
+    public bool BrokerConnected => _broker?.BrokerConnected ?? false;
+    public int MaxMessageBytes => _settings.MaxMessageBytes;
     public GrantsState State => Volatile.Read(ref _state);
     /// <summary>Deltas applied since the last snapshot (all kept in the state file).</summary>
     public int DeltaCount { get { lock (_lock) { return _deltaJws.Count; } } }
@@ -112,18 +117,24 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
                 break;
             case GrantApplyOutcome.Gap:
                 LogGap(result.Reason!, result.HeldVersion);
-                _publisher?.Publish("grants/resync", JsonSerializer.SerializeToUtf8Bytes(new { version = result.HeldVersion }), retain: false);
+                result = result with { ResyncNeeded = true };
                 break;
             case GrantApplyOutcome.Applied:
                 LogApplied(kind, result.HeldVersion, _state.Devices.Count, _state.Shares.Count);
                 if (kind == GrantMessageKind.Delta && DeltaCount > 0 && DeltaCount % DeltasBeforeResync == 0)
                 {
                     LogLongDeltaChain(DeltaCount, result.HeldVersion);
-                    _publisher?.Publish("grants/resync", JsonSerializer.SerializeToUtf8Bytes(new { version = result.HeldVersion }), retain: false);
+                    result = result with { ResyncNeeded = true };
                 }
                 break;
         }
         return result;
+    }
+
+    GrantsReceipt IGrantsInbox.Receive(GrantMessageKind kind, ReadOnlySpan<byte> message)
+    {
+        var r = Apply(kind, message);
+        return new GrantsReceipt(r.HeldVersion, r.ResyncNeeded);
     }
 
     /// <summary>A message too large to even copy (the MQTT client checks the length first): counted and logged like any rejection.</summary>

@@ -119,18 +119,22 @@ public static class ViewerTokens
         }
     }
 
+    /// <summary>
+    /// The reason as logs and the <c>reason</c> metric label spell it: kebab-case, and the JWS-level failures spelt
+    /// exactly as <see cref="Jws.ReasonName(JwsError)"/> does for grant messages (one spelling per reason).
+    /// </summary>
     public static string ReasonName(this TokenError e) => e switch
     {
-        TokenError.Malformed => "malformed token",
-        TokenError.UnsupportedAlgorithm => "unsupported alg",
-        TokenError.UnknownKey => "unknown kid",
-        TokenError.BadSignature => "bad signature",
-        TokenError.TooLarge => "token too large",
-        TokenError.MissingClaim => "missing sub, aud or exp",
+        TokenError.Malformed => JwsError.Malformed.ReasonName(),
+        TokenError.UnsupportedAlgorithm => JwsError.UnsupportedAlgorithm.ReasonName(),
+        TokenError.UnknownKey => JwsError.UnknownKey.ReasonName(),
+        TokenError.BadSignature => JwsError.BadSignature.ReasonName(),
+        TokenError.TooLarge => JwsError.TooLarge.ReasonName(),
+        TokenError.MissingClaim => "missing-claim",
         TokenError.Expired => "expired",
-        TokenError.NotYetValid => "not yet valid",
-        TokenError.WrongAudience => "wrong audience",
-        TokenError.BadSubject => "sub is not an account",
+        TokenError.NotYetValid => "not-yet-valid",
+        TokenError.WrongAudience => "wrong-audience",
+        TokenError.BadSubject => "bad-subject",
         _ => "ok",
     };
 }

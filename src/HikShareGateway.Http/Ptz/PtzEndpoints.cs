@@ -156,21 +156,17 @@ public static partial class PtzEndpoints
     {
         switch (e)
         {
-            case DeviceException { Kind: DeviceErrorKind.NotSupported }:
-                return Problems.Create(409, "ptz-not-supported", "PTZ not supported", "This device or channel does not support this PTZ operation.");
-            case DeviceException { Kind: DeviceErrorKind.Timeout }:
-                return Problems.Create(504, "device-timeout", "Device timeout", "The device did not answer in time.");
-            case DeviceException { Kind: DeviceErrorKind.Unauthorized }:
-                LogDeviceError(Logger(context), e, context.Request.Path.Value ?? "");
-                return Problems.Create(502, "device-error", "Device error", "The device refused the gateway's credentials; the installer must check the device login.");
-            case DeviceException:
-                LogDeviceError(Logger(context), e, context.Request.Path.Value ?? "");
-                return Problems.Create(502, "device-error", "Device error", "The device answered with an error.");
+            case DeviceException d:
+                if (Problems.IsDeviceFault(d))
+                {
+                    LogDeviceError(Logger(context), e, context.Request.Path.Value ?? "");
+                }
+                return Problems.FromDevice(d, () => Problems.Create(409, "ptz-not-supported", "PTZ not supported", "This device or channel does not support this PTZ operation."));
             case OperationCanceledException when context.RequestAborted.IsCancellationRequested:
                 // The caller went away: nobody reads the answer.
                 return Results.Empty;
             case OperationCanceledException:
-                return Problems.Create(504, "device-timeout", "Device timeout", "The device did not answer in time.");
+                return Problems.DeviceTimeout();
             default:
                 return null;
         }

@@ -68,23 +68,16 @@ public static partial class RecordingsEndpoint
         {
             spans = await services.GetRequiredService<IRecordingService>().FindAsync(deviceId, ch, from, to, context.RequestAborted).ConfigureAwait(false);
         }
-        catch (DeviceException e) when (e.Kind == DeviceErrorKind.NotSupported)
-        {
-            return info.PlaybackTemplate is not null
-                ? Problems.Create(409, "recordings-not-searchable", "Recordings cannot be searched",
-                    $"Channel {ch} plays back from a configured URL, and the device offers no recording search: play back with /playback/{deviceId}/{ch}?start=… directly.")
-                : Problems.Create(409, "recordings-not-supported", "Recordings not supported", "This device offers no ONVIF recording search (Profile G) for this channel.");
-        }
-        catch (DeviceException e) when (e.Kind == DeviceErrorKind.Timeout)
-        {
-            return Problems.Create(504, "device-timeout", "Device timeout", "The device did not answer in time.");
-        }
         catch (DeviceException e)
         {
-            LogDeviceError(services.GetRequiredService<ILoggerFactory>().CreateLogger("HikShareGateway.Http.Recordings"), e, deviceId, ch);
-            return Problems.Create(502, "device-error", "Device error", e.Kind == DeviceErrorKind.Unauthorized
-                ? "The device refused the gateway's credentials; the installer must check the device login."
-                : "The device answered with an error.");
+            if (Problems.IsDeviceFault(e))
+            {
+                LogDeviceError(services.GetRequiredService<ILoggerFactory>().CreateLogger("HikShareGateway.Http.Recordings"), e, deviceId, ch);
+            }
+            return Problems.FromDevice(e, () => info.PlaybackTemplate is not null
+                ? Problems.Create(409, "recordings-not-searchable", "Recordings cannot be searched",
+                    $"Channel {ch} plays back from a configured URL, and the device offers no recording search: play back with /playback/{deviceId}/{ch}?start=… directly.")
+                : Problems.Create(409, "recordings-not-supported", "Recordings not supported", "This device offers no ONVIF recording search (Profile G) for this channel."));
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

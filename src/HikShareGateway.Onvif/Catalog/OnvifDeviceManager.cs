@@ -1,3 +1,4 @@
+using HikShareGateway.Core.Resilience;
 using System.Collections.Concurrent;
 using System.Net;
 using HikShareGateway.Core.Configuration;
@@ -75,7 +76,7 @@ public sealed partial class OnvifDeviceManager : BackgroundService
         }
         if (_discovery.Enabled)
         {
-            Discovery = new WsDiscoveryClient(_options.DiscoveryInterface is null ? null : IPAddress.Parse(_options.DiscoveryInterface), _options.DiscoveryPort, _logger);
+            Discovery = new WsDiscoveryClient(_options.DiscoveryInterface is null ? null : IPAddress.Parse(_options.DiscoveryInterface), _options.DiscoveryPort, _logger, _time);
             tasks.Add(ListenAsync(Discovery, stoppingToken));
             tasks.Add(ProbeLoopAsync(Discovery, stoppingToken));
         }
@@ -239,8 +240,8 @@ public sealed partial class OnvifDeviceManager : BackgroundService
                     Log.Offline(_logger, t.DeviceId, t.Failures);
                     _catalog.SetOnline(t.DeviceId, false);
                 }
-                // Exponential backoff from 2 s, capped at the refresh interval.
-                wait = TimeSpan.FromSeconds(Math.Min(refresh.TotalSeconds, 2 * Math.Pow(2, Math.Min(t.Failures - 1, 10))));
+                // Exponential backoff from 2 s, capped at the refresh interval (Core's one backoff policy, no jitter).
+                wait = new BackoffPolicy(TimeSpan.FromSeconds(2), refresh).Delay(Math.Min(t.Failures - 1, 10), 0);
             }
             using var timer = new CancellationTokenSource(wait, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timer.Token);

@@ -6,7 +6,7 @@ namespace HikShareGateway.Onvif.Client;
 
 /// <summary>
 /// One <see cref="OnvifSoapClient"/> per (device URL, credentials), so that what a client learnt (HTTP Digest needed,
-/// clock offset) is kept across refreshes, events and PTZ. Owns the shared HttpClient.
+/// clock offset) is kept across refreshes, events and PTZ. Shares one HttpClient (<see cref="DeviceHttp"/>).
 /// </summary>
 public sealed class OnvifClientPool : IDisposable
 {
@@ -16,19 +16,27 @@ public sealed class OnvifClientPool : IDisposable
     private readonly OnvifOptions _options;
     private readonly ILoggerFactory _loggers;
 
+    private readonly bool _ownsHttp;
+
+    /// <summary>Without a container: a client of <see cref="DeviceHttp"/>'s set-up over <paramref name="handler"/> (or the standard one), owned here.</summary>
     public OnvifClientPool(OnvifOptions options, TimeProvider time, ILoggerFactory loggers, HttpMessageHandler? handler = null)
+        : this(options, time, loggers, DeviceHttp.CreateClient(options, handler), ownsHttp: true)
+    {
+    }
+
+    /// <summary>In the host: the named client <see cref="DeviceHttp.OnvifClientName"/> of the factory.</summary>
+    public OnvifClientPool(OnvifOptions options, TimeProvider time, ILoggerFactory loggers, IHttpClientFactory http)
+        : this(options, time, loggers, http.CreateClient(DeviceHttp.OnvifClientName), ownsHttp: false)
+    {
+    }
+
+    private OnvifClientPool(OnvifOptions options, TimeProvider time, ILoggerFactory loggers, HttpClient http, bool ownsHttp)
     {
         _options = options;
         _time = time;
         _loggers = loggers;
-        // Timeouts are per call (CancellationToken); the HttpClient's own one is off so long pulls work.
-        _http = new HttpClient(handler ?? new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = options.RequestTimeout,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-        }, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http = http;
+        _ownsHttp = ownsHttp;
     }
 
     public OnvifOptions Options => _options;
@@ -51,5 +59,11 @@ public sealed class OnvifClientPool : IDisposable
         return client;
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
 }

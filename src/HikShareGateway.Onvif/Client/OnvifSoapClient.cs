@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Xml.Linq;
+using HikShareGateway.Core.Protocols;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Onvif.Soap;
 using Microsoft.Extensions.Logging;
@@ -151,7 +152,7 @@ public sealed partial class OnvifSoapClient
             {
                 if (_challenge is not null)
                 {
-                    var cnonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+                    var cnonce = Digest.NewCnonce();
                     authorization = HttpDigest.Authorization(_challenge, "POST", service.PathAndQuery, _credentials.Username!, _credentials.Password ?? "", cnonce, ++_nonceCount);
                 }
             }

@@ -10,8 +10,9 @@ namespace HikShareGateway.Onvif.Discovery;
 /// WS-Discovery transport (SOAP-over-UDP, multicast 239.255.255.250:3702): sends Probes and collects the unicast
 /// ProbeMatches; listens on the group for Hello/Bye. The protocol lives in <see cref="WsDiscoveryMessages"/>.
 /// </summary>
-public sealed partial class WsDiscoveryClient(IPAddress? interfaceAddress, int port, ILogger? logger = null)
+public sealed partial class WsDiscoveryClient(IPAddress? interfaceAddress, int port, ILogger? logger = null, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     public static readonly IPAddress MulticastGroup = IPAddress.Parse("239.255.255.250");
     private const int MaxDatagram = 65507;
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
@@ -38,8 +39,9 @@ public sealed partial class WsDiscoveryClient(IPAddress? interfaceAddress, int p
         await socket.SendToAsync(probe, SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
 
         var found = new Dictionary<string, DiscoveredEndpoint>(StringComparer.OrdinalIgnoreCase);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(wait);
+        // Waits run on the injected clock (CancelAfter would use the system's).
+        using var waitOver = new CancellationTokenSource(wait, _time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, waitOver.Token);
         var buffer = new byte[MaxDatagram];
         var resent = false;
         while (!cts.IsCancellationRequested)
@@ -47,11 +49,10 @@ public sealed partial class WsDiscoveryClient(IPAddress? interfaceAddress, int p
             SocketReceiveFromResult r;
             try
             {
-                using var resend = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
-                if (!resent)
-                {
-                    resend.CancelAfter(TimeSpan.FromMilliseconds(150));
-                }
+                using var resendDue = resent ? null : new CancellationTokenSource(TimeSpan.FromMilliseconds(150), _time);
+                using var resend = resendDue is null
+                    ? CancellationTokenSource.CreateLinkedTokenSource(cts.Token)
+                    : CancellationTokenSource.CreateLinkedTokenSource(cts.Token, resendDue.Token);
                 try
                 {
                     r = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), resend.Token).ConfigureAwait(false);

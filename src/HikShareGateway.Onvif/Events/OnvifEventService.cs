@@ -1,3 +1,4 @@
+using HikShareGateway.Core.Resilience;
 using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Onvif.Catalog;
@@ -193,7 +194,8 @@ public sealed partial class OnvifEventService : BackgroundService
             {
                 continue;
             }
-            var backoff = TimeSpan.FromSeconds(Math.Min(_timing.MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(failures, 10) - 1)));
+            // 1 s after the first failure, doubling, capped at MaxBackoff (Core's one backoff policy, no jitter).
+            var backoff = new BackoffPolicy(TimeSpan.FromSeconds(1), _timing.MaxBackoff).Delay(Math.Min(failures, 10) - 1, 0);
             try
             {
                 await Task.Delay(backoff, _time, ct).ConfigureAwait(false);

@@ -9,6 +9,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Xml;
 using System.Xml.Linq;
+using HikShareGateway.Core.Protocols;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Parsers;
@@ -16,23 +17,34 @@ using HikShareGateway.Onvif.Soap;
 
 namespace HikShareGateway.Onvif.Isapi;
 
-/// <summary>One <see cref="IsapiClient"/> per (ISAPI base URL, credentials), so a learnt Digest challenge is reused. Owns the HttpClient.</summary>
+/// <summary>One <see cref="IsapiClient"/> per (ISAPI base URL, credentials), so a learnt Digest challenge is reused. Shares one HttpClient (<see cref="DeviceHttp"/>).</summary>
 public sealed class IsapiClientPool : IDisposable
 {
     private readonly ConcurrentDictionary<(Uri, DeviceCredentials), IsapiClient> _clients = new();
     private readonly HttpClient _http;
     private readonly OnvifOptions _options;
 
-    public IsapiClientPool(OnvifOptions options, HttpMessageHandler? handler = null)
+    private readonly bool _ownsHttp;
+    private readonly TimeProvider _time;
+
+    /// <summary>Without a container: a client of <see cref="DeviceHttp"/>'s set-up over <paramref name="handler"/> (or the standard one), owned here.</summary>
+    public IsapiClientPool(OnvifOptions options, HttpMessageHandler? handler = null, TimeProvider? time = null)
+        : this(options, DeviceHttp.CreateClient(options, handler), ownsHttp: true, time)
     {
+    }
+
+    /// <summary>In the host: the named client <see cref="DeviceHttp.IsapiClientName"/> of the factory.</summary>
+    public IsapiClientPool(OnvifOptions options, IHttpClientFactory http, TimeProvider time)
+        : this(options, http.CreateClient(DeviceHttp.IsapiClientName), ownsHttp: false, time)
+    {
+    }
+
+    private IsapiClientPool(OnvifOptions options, HttpClient http, bool ownsHttp, TimeProvider? time)
+    {
+        _time = time ?? TimeProvider.System;
         _options = options;
-        _http = new HttpClient(handler ?? new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = options.RequestTimeout,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-        }, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http = http;
+        _ownsHttp = ownsHttp;
     }
 
     /// <summary>The client of a device with an ISAPI base URL; NotSupported without one.</summary>
@@ -43,14 +55,20 @@ public sealed class IsapiClientPool : IDisposable
             throw new DeviceException(DeviceErrorKind.NotSupported, $"device {device.DeviceId} has no ISAPI address.");
         }
         return _clients.GetOrAdd((device.IsapiBase, device.Credentials),
-            k => new IsapiClient(_http, k.Item1, k.Item2, _options));
+            k => new IsapiClient(_http, k.Item1, k.Item2, _options, _time));
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
 }
 
 /// <summary>
-/// Hikvision ISAPI over HTTP with Digest authentication (RFC 2617, <see cref="HttpDigest"/>; Basic where an old
+/// Hikvision ISAPI over HTTP with Digest authentication (RFC 7616, <see cref="HttpDigest"/>; Basic where an old
 /// unit asks for it). XML in and out, matched by local name (firmware differs in the namespace version).
 /// <para>
 /// :: Step 1: a request goes with the last challenge's answer; a 401 takes the new challenge and retries once.
@@ -68,13 +86,15 @@ public sealed class IsapiClient
     private readonly Uri _base;
     private readonly DeviceCredentials _credentials;
     private readonly OnvifOptions _options;
+    private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private DigestChallenge? _challenge;
     private bool _basic;
     private int _nonceCount;
 
-    internal IsapiClient(HttpClient http, Uri baseUri, DeviceCredentials credentials, OnvifOptions options)
+    internal IsapiClient(HttpClient http, Uri baseUri, DeviceCredentials credentials, OnvifOptions options, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _http = http;
         _base = baseUri;
         _credentials = credentials;
@@ -95,8 +115,9 @@ public sealed class IsapiClient
     /// </summary>
     public async Task<XElement?> SendAsync(HttpMethod method, string path, XElement? body, string operation, CancellationToken ct)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(_options.RequestTimeout);
+        // The time-out runs on the injected clock (CancelAfter would use the system's).
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
         var payload = body is null ? null : Encoding.UTF8.GetBytes(new XDocument(new XDeclaration("1.0", "UTF-8", null), body).Declaration + body.ToString(SaveOptions.DisableFormatting));
         try
         {
@@ -142,8 +163,9 @@ public sealed class IsapiClient
     /// </summary>
     public async Task<Stream> OpenUploadAsync(string path, string contentType, string operation, CancellationToken ct)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(_options.RequestTimeout);
+        // The time-out runs on the injected clock (CancelAfter would use the system's).
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
         try
         {
             for (var attempt = 0; ; attempt++)
@@ -271,7 +293,7 @@ public sealed class IsapiClient
         {
             if (_challenge is not null)
             {
-                var cnonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+                var cnonce = Digest.NewCnonce();
                 return HttpDigest.Authorization(_challenge, method, uri, _credentials.Username, _credentials.Password ?? "", cnonce, ++_nonceCount);
             }
             if (_basic)

@@ -1,10 +1,8 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
+using HikShareGateway.Core.Protocols;
 
 namespace HikShareGateway.Onvif.Soap;
 
-/// <summary>A parsed <c>WWW-Authenticate: Digest …</c> challenge (RFC 2617 §3.2.1).</summary>
+/// <summary>A parsed <c>WWW-Authenticate: Digest …</c> challenge (RFC 7616 §3.3).</summary>
 public sealed record DigestChallenge(string Realm, string Nonce, string? Opaque, string? Qop, string Algorithm, bool Stale)
 {
     /// <summary>Parses the parameters after <c>Digest </c>; false when it is not a usable digest challenge.</summary>
@@ -29,46 +27,16 @@ public sealed record DigestChallenge(string Realm, string Nonce, string? Opaque,
         return true;
     }
 
-    /// <summary>Comma-separated <c>name=value</c> / <c>name="quoted, value"</c> pairs (see <see cref="Core.Protocols.AuthParameters"/>).</summary>
-    public static Dictionary<string, string> ParseParameters(string s) => Core.Protocols.AuthParameters.Parse(s);
+    /// <summary>Comma-separated <c>name=value</c> / <c>name="quoted, value"</c> pairs (see <see cref="AuthParameters"/>).</summary>
+    public static Dictionary<string, string> ParseParameters(string s) => AuthParameters.Parse(s);
 }
 
-/// <summary>RFC 2617 §3.2.2 digest response (MD5, qop=auth or none). Pure: cnonce and nc are inputs.</summary>
+/// <summary>
+/// The ONVIF/ISAPI client's Digest answer (RFC 7616 §3.4; MD5, MD5-sess, SHA-256, qop=auth or none), computed by
+/// Core's one implementation (<see cref="Digest"/>). Pure: cnonce and nc are inputs.
+/// </summary>
 public static class HttpDigest
 {
     public static string Authorization(DigestChallenge challenge, string method, string uri, string username, string password, string cnonce, int nc)
-    {
-        var ha1 = Md5Hex($"{username}:{challenge.Realm}:{password}");
-        if (challenge.Algorithm.Equals("MD5-sess", StringComparison.OrdinalIgnoreCase))
-        {
-            ha1 = Md5Hex($"{ha1}:{challenge.Nonce}:{cnonce}");
-        }
-        var ha2 = Md5Hex($"{method}:{uri}");
-        var useQop = challenge.Qop is not null && challenge.Qop.Split(',').Any(q => q.Trim().Equals("auth", StringComparison.OrdinalIgnoreCase));
-        var ncText = nc.ToString("x8", CultureInfo.InvariantCulture);
-        var response = useQop
-            ? Md5Hex($"{ha1}:{challenge.Nonce}:{ncText}:{cnonce}:auth:{ha2}")
-            : Md5Hex($"{ha1}:{challenge.Nonce}:{ha2}");
-        var sb = new StringBuilder();
-        sb.Append("Digest username=\"").Append(Escape(username)).Append("\", realm=\"").Append(Escape(challenge.Realm))
-          .Append("\", nonce=\"").Append(Escape(challenge.Nonce)).Append("\", uri=\"").Append(uri)
-          .Append("\", response=\"").Append(response).Append('"');
-        if (challenge.Algorithm.Length > 0)
-        {
-            sb.Append(", algorithm=").Append(challenge.Algorithm);
-        }
-        if (useQop)
-        {
-            sb.Append(", qop=auth, nc=").Append(ncText).Append(", cnonce=\"").Append(cnonce).Append('"');
-        }
-        if (challenge.Opaque is not null)
-        {
-            sb.Append(", opaque=\"").Append(Escape(challenge.Opaque)).Append('"');
-        }
-        return sb.ToString();
-    }
-
-    public static string Md5Hex(string s) => Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(s)));
-
-    private static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
+        => Digest.Authorization(username, password, challenge.Realm, challenge.Nonce, challenge.Opaque, challenge.Qop, challenge.Algorithm, method, uri, nc, cnonce);
 }

@@ -1,5 +1,5 @@
-using System.Security.Cryptography;
 using System.Text;
+using HikShareGateway.Core.Protocols;
 
 namespace HikShareGateway.Rtsp.Protocol;
 
@@ -10,7 +10,7 @@ public sealed record AuthChallenge(string Scheme, string? Realm, string? Nonce, 
     public bool IsBasic => Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase);
 }
 
-/// <summary>Client side of RTSP authentication as cameras do it (RFC 2617; Basic on older Hikvision).</summary>
+/// <summary>Client side of RTSP authentication as cameras do it (Digest MD5 as in RFC 2617/7616; Basic on older Hikvision), and the server side's Basic/Bearer.</summary>
 public static class RtspAuth
 {
     public static AuthChallenge? ParseChallenge(string header)
@@ -47,42 +47,18 @@ public static class RtspAuth
     }
 
     /// <summary>The <c>Authorization</c> value for a request; <paramref name="nc"/> counts uses of the nonce.</summary>
+    /// <remarks>Digest is Core's one implementation (<see cref="Digest"/>, RFC 7616); <see cref="Choose"/> decides which algorithms the upstream accepts.</remarks>
     public static string Authorization(AuthChallenge c, string user, string password, string method, string uri, int nc = 1, string? cnonce = null)
     {
         if (c.IsBasic)
         {
             return "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password));
         }
-        var ha1 = Md5Hex($"{user}:{c.Realm}:{password}");
-        var ha2 = Md5Hex($"{method}:{uri}");
-        var sb = new StringBuilder("Digest ");
-        sb.Append("username=\"").Append(user).Append("\", realm=\"").Append(c.Realm).Append("\", nonce=\"").Append(c.Nonce)
-          .Append("\", uri=\"").Append(uri).Append('"');
-        var qopAuth = c.Qop is not null && c.Qop.Split(',').Any(q => q.Trim().Equals("auth", StringComparison.OrdinalIgnoreCase));
-        if (qopAuth)
-        {
-            cnonce ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(8)).ToLowerInvariant();
-            var ncText = nc.ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
-            var response = Md5Hex($"{ha1}:{c.Nonce}:{ncText}:{cnonce}:auth:{ha2}");
-            sb.Append(", response=\"").Append(response).Append("\", qop=auth, nc=").Append(ncText).Append(", cnonce=\"").Append(cnonce).Append('"');
-        }
-        else
-        {
-            sb.Append(", response=\"").Append(Md5Hex($"{ha1}:{c.Nonce}:{ha2}")).Append('"');
-        }
-        if (c.Opaque is not null)
-        {
-            sb.Append(", opaque=\"").Append(c.Opaque).Append('"');
-        }
-        if (c.Algorithm is not null)
-        {
-            sb.Append(", algorithm=").Append(c.Algorithm);
-        }
-        return sb.ToString();
+        return Digest.Authorization(user, password, c.Realm, c.Nonce, c.Opaque, c.Qop, c.Algorithm, method, uri, nc, cnonce ?? Digest.NewCnonce());
     }
 
     /// <summary>Parses <c>name=value</c> or <c>name="value"</c> pairs separated by commas (quoted commas allowed).</summary>
-    public static Dictionary<string, string> ParseParameters(string s) => Core.Protocols.AuthParameters.Parse(s);
+    public static Dictionary<string, string> ParseParameters(string s) => AuthParameters.Parse(s);
 
     /// <summary>Server side: the user and password of <c>Authorization: Basic</c>, or false.</summary>
     public static bool TryParseBasic(string? header, out string user, out string password)
@@ -117,6 +93,4 @@ public static class RtspAuth
 
     public static string? TryParseBearer(string? header)
         => header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
-
-    private static string Md5Hex(string s) => Convert.ToHexString(MD5.HashData(Encoding.UTF8.GetBytes(s))).ToLowerInvariant();
 }

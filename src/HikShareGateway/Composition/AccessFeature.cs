@@ -12,9 +12,11 @@ using HikShareGateway.Core.Diagnostics;
 namespace HikShareGateway.Composition;
 
 /// <summary>
-/// Who may do what: binds <c>Cloud</c> (trusted keys, grant limits) and <c>Access</c>, and registers the
-/// grants store (<see cref="IAccessPolicy"/>, <see cref="IGrantsStatus"/>), the viewer authenticator,
-/// the session registry and the audit sink. Call before the Core fallbacks (they are TryAdd).
+/// Who may do what: binds the trust keys of <c>Cloud</c> (<see cref="CloudTrustOptions"/>: trusted keys, grant
+/// limits; the link's keys are <see cref="CloudFeature"/>'s) and <c>Access</c>, and registers the grants store
+/// (<see cref="IAccessPolicy"/>, <see cref="IGrantsStatus"/>, <see cref="IGrantsInbox"/>), the viewer authenticator,
+/// the session registry and the audit sink. Call before the Core fallbacks (they are TryAdd). Keys another feature
+/// must trust too (the demo's) arrive as <see cref="ExtraTrustedKey"/> registrations, read when the key set is built.
 /// </summary>
 public static partial class AccessFeature
 {
@@ -22,30 +24,22 @@ public static partial class AccessFeature
     {
         var configuration = b.Configuration;
         var gateway = configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
-        var cloud = Features.Bind<CloudOptions>(configuration, CloudOptions.Section, errors);
+        var trust = Features.Bind<CloudTrustOptions>(configuration, CloudTrustOptions.Section, errors);
         var access = Features.Bind<AccessOptions>(configuration, AccessOptions.Section, errors);
-        if (ctx.Demo && cloud.Broker is null && errors.Count == 0)
-        {
-            // The demo is its own cloud: a key kept in the state directory, trusted here.
-            var demo = DemoCloud.Prepare(cloud, gateway, configuration, errors);
-            if (demo is not null)
-            {
-                b.Services.AddSingleton(demo);
-            }
-        }
 
-        b.Services.AddSingleton(cloud);
+        b.Services.AddSingleton(trust);
         b.Services.AddSingleton(access);
-        b.Services.AddSingleton(_ => cloud.BuildKeySet());
+        b.Services.AddSingleton(sp => trust.BuildKeySet(sp.GetServices<ExtraTrustedKey>().Select(k => k.Key)));
         b.Services.AddSingleton(sp => new GrantsStore(
-            new GrantsStoreSettings(gateway.Id, gateway.StateDirectory, cloud.MaxGrantMessageBytes),
+            new GrantsStoreSettings(gateway.Id, gateway.StateDirectory, trust.MaxGrantMessageBytes),
             sp.GetRequiredService<TrustedKeySet>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<GrantsStore>>(),
-            // Resolved when first used: the MQTT client (the publisher) itself depends on the store.
-            new LazyCloudPublisher(sp)));
+            // Only read (for IGrantsStatus); the link depends on the store, never the other way round.
+            sp.GetService<IBrokerStatus>()));
         b.Services.AddSingleton<IAccessPolicy>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IGrantsStatus>(sp => sp.GetRequiredService<GrantsStore>());
+        b.Services.AddSingleton<IGrantsInbox>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IViewerAuthenticator>(sp => new ViewerAuthenticator(
             sp.GetRequiredService<TrustedKeySet>(), gateway.Id, access,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ViewerAuthenticator>>()));
@@ -53,13 +47,6 @@ public static partial class AccessFeature
         b.Services.AddSingleton<SessionRegistry>();
         b.Services.AddSingleton<ISessionRegistry>(sp => sp.GetRequiredService<SessionRegistry>());
         b.Services.AddHostedService<GrantsStartup>();
-    }
-
-    private sealed class LazyCloudPublisher(IServiceProvider sp) : ICloudPublisher
-    {
-        private ICloudPublisher? _target;
-        public void Publish(string subTopic, ReadOnlyMemory<byte> payload, bool retain)
-            => (_target ??= sp.GetRequiredService<ICloudPublisher>()).Publish(subTopic, payload, retain);
     }
 
     /// <summary>Loads the persisted grants before anything else starts, and makes the session registry listen.</summary>
@@ -85,3 +72,6 @@ public static partial class AccessFeature
         private static partial void LogNoKeys(ILogger logger);
     }
 }
+
+/// <summary>A cloud key trusted in addition to <c>Cloud:TrustedKeys</c> (replacing a configured key of the same kid).</summary>
+public sealed record ExtraTrustedKey(Ed25519PublicJwk Key);

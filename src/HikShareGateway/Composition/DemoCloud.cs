@@ -5,6 +5,7 @@ using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Tokens;
 using HikShareGateway.Cloud;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Diagnostics;
 
@@ -43,8 +44,11 @@ public sealed partial class DemoCloud
     public int? WantedPortTaken { get; }
     public int RtspPort { get; }
 
-    /// <summary>Creates or reuses the demo key, trusts it, and picks the broker port. Adds to <paramref name="errors"/> on failure.</summary>
-    public static DemoCloud? Prepare(CloudOptions cloud, GatewayOptions gateway, IConfiguration configuration, List<string> errors)
+    /// <summary>
+    /// Creates or reuses the demo key and picks the broker port. Adds to <paramref name="errors"/> on failure.
+    /// The gateway must trust <see cref="Ed25519SigningKey.Public"/> of <see cref="Key"/> (CloudFeature registers it).
+    /// </summary>
+    public static DemoCloud? Prepare(CloudLinkOptions cloud, GatewayOptions gateway, IConfiguration configuration, List<string> errors)
     {
         var keyFile = Path.Combine(gateway.StateDirectory, KeyFileName);
         Ed25519SigningKey? key;
@@ -70,13 +74,10 @@ public sealed partial class DemoCloud
             errors.Add($"Gateway:StateDirectory \"{gateway.StateDirectory}\" is not writable for the demo cloud key: {e.Message}");
             return null;
         }
-        cloud.TrustedKeys.RemoveAll(k => k.Kid == key!.Kid);
-        cloud.TrustedKeys.Add(new JwkOptions { Kid = key!.Kid, Kty = "OKP", Crv = "Ed25519", X = Base64UrlStrict.Encode(key.Public.PublicKey) });
-
         var wanted = cloud.EmbeddedBrokerPort;
         var port = wanted != 0 && LoopbackPorts.IsFree(wanted) ? wanted : LoopbackPorts.Free();
         var rtspPort = configuration.GetValue("Rtsp:Port", 8554);
-        return new DemoCloud(key, keyFile, gateway.Id, port, port != wanted && wanted != 0 ? wanted : null, rtspPort);
+        return new DemoCloud(key!, keyFile, gateway.Id, port, port != wanted && wanted != 0 ? wanted : null, rtspPort);
     }
 
     public GrantsSnapshot BuildSnapshot(long version, DateTimeOffset now) => new(
@@ -86,7 +87,7 @@ public sealed partial class DemoCloud
             [new ShareDevice(DemoDefaults.DeviceId, [1], Privilege.LiveView | Privilege.Playback | Privilege.Ptz | Privilege.TwoWayAudio | Privilege.AlarmPush)])]);
 
     /// <summary>Starts the embedded broker, publishes the signed demo snapshot (retained) and prints how to watch and revoke.</summary>
-    internal sealed partial class Service(DemoCloud demo, EmbeddedBroker broker, CloudOptions cloud, TimeProvider time, ILogger<DemoCloud> logger) : IHostedService
+    internal sealed partial class Service(DemoCloud demo, EmbeddedBroker broker, CloudLinkOptions cloud, TimeProvider time, ILogger<DemoCloud> logger) : IHostedService
     {
         public async Task StartAsync(CancellationToken ct)
         {
@@ -100,7 +101,7 @@ public sealed partial class DemoCloud
             var version = now.ToUnixTimeSeconds();
             var jws = Jws.Sign(GrantsJson.Write(demo.BuildSnapshot(version, now)), demo.Key);
             var address = new BrokerAddress("127.0.0.1", port, false);
-            await MqttOneShot.PublishAsync(address, null, null, $"{cloud.TopicPrefix}/gateways/{demo.GatewayId}/grants", Encoding.ASCII.GetBytes(jws), retain: true, ct);
+            await MqttOneShot.PublishAsync(address, null, null, new CloudTopics(cloud.TopicPrefix, demo.GatewayId).Grants, Encoding.ASCII.GetBytes(jws), retain: true, ct);
             LogPublished(logger, version, port);
 
             var token = ViewerTokens.Mint(demo.Key, Viewer, [demo.GatewayId], TimeSpan.FromHours(24), now);

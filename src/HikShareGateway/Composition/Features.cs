@@ -48,6 +48,7 @@ public static class Features
         RtspFeature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
+        builder.Services.TryAddSingleton<IBrokerStatus, NoBrokerStatus>();
 
         if (errors.Count > 0)
         {

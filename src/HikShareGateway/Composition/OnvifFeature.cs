@@ -27,11 +27,14 @@ public static class OnvifFeature
         var options = Features.Bind<OnvifOptions>(builder.Configuration, OnvifOptions.Section, errors);
         var services = builder.Services;
         services.AddSingleton(options);
-        services.AddSingleton(sp => new OnvifClientPool(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        // One HTTP set-up for the device APIs (IHttpClientFactory, named clients "onvif" and "isapi").
+        services.AddDeviceHttpClients(options);
+        services.AddSingleton(sp => new OnvifClientPool(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<IHttpClientFactory>()));
         services.AddSingleton(sp => new OnvifDeviceCatalog(StaticDeviceCatalog.FromOptions(sp.GetRequiredService<IReadOnlyList<DeviceOptions>>())));
         services.AddSingleton<IDeviceCatalog>(sp => sp.GetRequiredService<OnvifDeviceCatalog>());
         // PTZ: ONVIF where the channel has it, Hikvision ISAPI where the device has an IsapiUrl and no ONVIF PTZ.
-        services.AddSingleton(sp => new IsapiClientPool(options));
+        services.AddSingleton(sp => new IsapiClientPool(options, sp.GetRequiredService<IHttpClientFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<OnvifPtzService>();
         services.AddSingleton<IsapiPtzService>();
         services.AddSingleton<IPtzService, DevicePtzService>();

@@ -13,12 +13,11 @@ public sealed class GrantsStoreTests : IDisposable
 {
     private readonly string _dir = TempDirectory();
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-25T10:00:00Z"));
-    private readonly RecordingPublisher _publisher = new();
     private readonly List<GrantsStore> _stores = [];
 
     private GrantsStore NewStore(string? dir = null, int maxBytes = 1024 * 1024)
     {
-        var s = new GrantsStore(new GrantsStoreSettings(GatewayId, dir ?? _dir, maxBytes), Keys, _time, NullLogger<GrantsStore>.Instance, _publisher);
+        var s = new GrantsStore(new GrantsStoreSettings(GatewayId, dir ?? _dir, maxBytes), Keys, _time, NullLogger<GrantsStore>.Instance);
         _stores.Add(s);
         return s;
     }
@@ -83,7 +82,7 @@ public sealed class GrantsStoreTests : IDisposable
     }
 
     [Fact]
-    public void Delta_WithGap_KeepsGrantsAndPublishesResync()
+    public void Delta_WithGap_KeepsGrantsAndAsksForAResyncAtTheHeldVersion()
     {
         var store = NewStore();
         store.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(5, [BobLive()])));
@@ -91,23 +90,29 @@ public sealed class GrantsStoreTests : IDisposable
         Assert.Equal(GrantApplyOutcome.Gap, r.Outcome);
         Assert.Equal(5, store.Version);
         Assert.True(store.IsAllowed(Bob, Nvr, 1, Privilege.LiveView));
-        var resync = Assert.Single(_publisher.Messages, m => m.SubTopic == "grants/resync");
-        Assert.False(resync.Retain);
-        Assert.Equal("{\"version\":5}", Encoding.UTF8.GetString(resync.Payload));
+        // The store publishes nothing: the cloud link publishes grants/resync {"version":5} (MqttCloudClientTests).
+        Assert.True(r.ResyncNeeded);
+        Assert.Equal(5, r.HeldVersion);
+        Assert.Equal(new GrantsReceipt(5, ResyncNeeded: true), ((IGrantsInbox)store).Receive(GrantMessageKind.Delta, Sign(Delta(6, 7))));
     }
 
     [Fact]
     public void LongDeltaChain_RequestsAFreshSnapshot_AndASnapshotResetsIt()
     {
-        var store = new GrantsStore(new GrantsStoreSettings(GatewayId, null), Keys, _time, NullLogger<GrantsStore>.Instance, _publisher); // no fsync per delta
+        var store = new GrantsStore(new GrantsStoreSettings(GatewayId, null), Keys, _time, NullLogger<GrantsStore>.Instance); // no fsync per delta
         _stores.Add(store);
         store.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(1, [])));
+        var resyncs = new List<long>();
         for (var v = 1; v <= GrantsStore.DeltasBeforeResync; v++)
         {
-            Assert.DoesNotContain(_publisher.Messages, m => m.SubTopic == "grants/resync");
-            store.Apply(GrantMessageKind.Delta, Sign(Delta(v, v + 1)));
+            Assert.Empty(resyncs);
+            var r = store.Apply(GrantMessageKind.Delta, Sign(Delta(v, v + 1)));
+            if (r.ResyncNeeded)
+            {
+                resyncs.Add(r.HeldVersion);
+            }
         }
-        Assert.Equal($"{{\"version\":{GrantsStore.DeltasBeforeResync + 1}}}", Assert.Single(_publisher.Payloads("grants/resync")));
+        Assert.Equal(GrantsStore.DeltasBeforeResync + 1, Assert.Single(resyncs));
         store.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(1000, [])));
         Assert.Equal(0, store.DeltaCount);
     }
@@ -123,7 +128,7 @@ public sealed class GrantsStoreTests : IDisposable
         Assert.Equal(GrantApplyOutcome.Stale, store.Apply(GrantMessageKind.Delta, Sign(Delta(4, 5, removeShares: ["sh-1"]))).Outcome);
         Assert.Equal(6, store.Version);
         Assert.True(store.IsAllowed(Bob, Nvr, 1, Privilege.LiveView));
-        Assert.DoesNotContain(_publisher.Messages, m => m.SubTopic == "grants/resync");
+        Assert.False(store.Apply(GrantMessageKind.Delta, delta).ResyncNeeded);
     }
 
     [Fact]

@@ -150,3 +150,27 @@ public class JwsInvalidUtf8Tests
         Assert.Equal(JwsError.Malformed, Jws.TryVerify(Encoding.ASCII.GetBytes(jws), AccessTestKit.Keys, 4096, out _, out _));
     }
 }
+
+[Trait("Category", "Unit")]
+public sealed class ReasonSpellingTests
+{
+    [Theory]
+    [InlineData(JwsError.Malformed, HikShareGateway.Access.Tokens.TokenError.Malformed)]
+    [InlineData(JwsError.UnsupportedAlgorithm, HikShareGateway.Access.Tokens.TokenError.UnsupportedAlgorithm)]
+    [InlineData(JwsError.UnknownKey, HikShareGateway.Access.Tokens.TokenError.UnknownKey)]
+    [InlineData(JwsError.BadSignature, HikShareGateway.Access.Tokens.TokenError.BadSignature)]
+    [InlineData(JwsError.TooLarge, HikShareGateway.Access.Tokens.TokenError.TooLarge)]
+    public void TokenAndGrantFailures_OfTheSameCause_HaveOneSpelling(JwsError jws, HikShareGateway.Access.Tokens.TokenError token)
+    {
+        // The metric label {reason} must not split one cause in two ("unknown-kid" vs "unknown kid").
+        Assert.Equal(jws.ReasonName(), HikShareGateway.Access.Tokens.ViewerTokens.ReasonName(token));
+    }
+
+    [Fact]
+    public void EveryReason_IsKebabCase_SoMetricLabelsAgree()
+    {
+        var names = Enum.GetValues<JwsError>().Select(e => e.ReasonName())
+            .Concat(Enum.GetValues<HikShareGateway.Access.Tokens.TokenError>().Select(HikShareGateway.Access.Tokens.ViewerTokens.ReasonName));
+        Assert.All(names, n => Assert.Matches("^[a-z]+(-[a-z]+)*$", n));
+    }
+}

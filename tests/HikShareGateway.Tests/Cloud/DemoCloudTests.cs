@@ -23,7 +23,7 @@ public sealed class DemoCloudTests : IDisposable
     [Fact]
     public async Task Demo_EmbeddedBrokerAndSignedSnapshot_GiveTheViewerChannel1_AndTheToolRevokesIt()
     {
-        var cloud = new CloudOptions { EmbeddedBrokerPort = PortAllocator.GetFreeTcpPort() };
+        var cloud = new CloudLinkOptions { EmbeddedBrokerPort = PortAllocator.GetFreeTcpPort() };
         var gateway = new GatewayOptions { Id = DemoDefaults.GatewayId, StateDirectory = _dir };
         var errors = new List<string>();
         var demo = DemoCloud.Prepare(cloud, gateway, new ConfigurationBuilder().Build(), errors);
@@ -34,8 +34,8 @@ public sealed class DemoCloudTests : IDisposable
         var service = new DemoCloud.Service(demo!, broker, cloud, TimeProvider.System, NullLogger<DemoCloud>.Instance);
         await service.StartAsync(CancellationToken.None);
 
-        // The gateway side, trusting exactly what Prepare added to Cloud:TrustedKeys.
-        using var store = new GrantsStore(new GrantsStoreSettings(DemoDefaults.GatewayId, _dir), cloud.BuildKeySet(), TimeProvider.System, NullLogger<GrantsStore>.Instance);
+        // The gateway side, trusting exactly the demo key (what CloudFeature registers as an extra trusted key).
+        using var store = new GrantsStore(new GrantsStoreSettings(DemoDefaults.GatewayId, _dir), new CloudTrustOptions().BuildKeySet([demo!.Key.Public]), TimeProvider.System, NullLogger<GrantsStore>.Instance);
         using var registry = new SessionRegistry(store, new RecordingAuditSink(), TimeProvider.System, NullLogger<SessionRegistry>.Instance);
         var settings = new CloudClientSettings(new BrokerAddress("127.0.0.1", demo!.BrokerPort, false), DemoDefaults.GatewayId, ReconnectMin: TimeSpan.FromMilliseconds(100));
         using var client = new MqttCloudClient(settings, store, TimeProvider.System, NullLogger<MqttCloudClient>.Instance);

@@ -39,7 +39,7 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
         Assert.True(status.Retain);
         using var doc = JsonDocument.Parse(status.Payload);
         Assert.Equal("online", doc.RootElement.GetProperty("state").GetString());
-        Assert.Equal("hikshare-gateway/test", doc.RootElement.GetProperty("software").GetString());
+        Assert.Equal("hikshare-gateway/" + HikShareGateway.Composition.GatewayRunner.SoftwareVersion, doc.RootElement.GetProperty("software").GetString());
         Assert.True(DateTimeOffset.TryParse(doc.RootElement.GetProperty("startedAt").GetString(), out _));
     }
 
@@ -167,7 +167,7 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
         await cloud.SubscribeAsync(Prefix + "/alarms");
         await cloud.SubscribeAsync(Prefix + "/devices");
         using var store = new GrantsStore(new GrantsStoreSettings(GatewayId, null), Keys, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<GrantsStore>.Instance);
-        var settings = new CloudClientSettings(new HikShareGateway.Access.BrokerAddress("127.0.0.1", _broker.Port, false), GatewayId, QueueCapacity: 10, ClientId: "q-" + Guid.NewGuid().ToString("N")[..8]);
+        var settings = new CloudClientSettings(new BrokerAddress("127.0.0.1", _broker.Port, false), GatewayId, QueueCapacity: 10, ClientId: "q-" + Guid.NewGuid().ToString("N")[..8]);
         using var client = new MqttCloudClient(settings, store, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<MqttCloudClient>.Instance);
         for (var i = 0; i < 25; i++)
         {
@@ -196,11 +196,11 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
     {
         var min = TimeSpan.FromSeconds(1);
         var max = TimeSpan.FromSeconds(60);
-        Assert.Equal(0.8, MqttCloudClient.Backoff(0, min, max, 0).TotalSeconds, 3);
-        Assert.Equal(1.2, MqttCloudClient.Backoff(0, min, max, 1).TotalSeconds, 3);
-        Assert.Equal(8, MqttCloudClient.Backoff(3, min, max, 0.5).TotalSeconds, 3);
-        Assert.Equal(60, MqttCloudClient.Backoff(10, min, max, 0.5).TotalSeconds, 3);
-        Assert.Equal(72, MqttCloudClient.Backoff(1000, min, max, 1).TotalSeconds, 3);
+        Assert.Equal(0.8, MqttCloudClient.ReconnectBackoff(min, max).Delay(0, 0).TotalSeconds, 3);
+        Assert.Equal(1.2, MqttCloudClient.ReconnectBackoff(min, max).Delay(0, 1).TotalSeconds, 3);
+        Assert.Equal(8, MqttCloudClient.ReconnectBackoff(min, max).Delay(3, 0.5).TotalSeconds, 3);
+        Assert.Equal(60, MqttCloudClient.ReconnectBackoff(min, max).Delay(10, 0.5).TotalSeconds, 3);
+        Assert.Equal(72, MqttCloudClient.ReconnectBackoff(min, max).Delay(1000, 1).TotalSeconds, 3);
     }
 }
 
@@ -228,7 +228,8 @@ public sealed class MqttCloudClientAuthTests : IAsyncLifetime
     {
         await using var gw = new CloudTestGateway(_broker.Port, "gateway", "wrong");
         await gw.StartAsync(waitConnected: false);
-        await Task.Delay(1000);
+        // Refused twice: the client tried, failed, waited its backoff and tried again.
+        await Wait.UntilAsync(() => gw.Client.FailedConnects >= 2, "two refused connects");
         Assert.False(gw.Store.BrokerConnected);
         Assert.False(gw.Client.IsConnected);
         Assert.Equal(0, gw.Store.Version);

@@ -1,5 +1,6 @@
 using HikShareCloud;
 using HikShareGateway.Access;
+using HikShareGateway.Cloud;
 using HikShareGateway.Tests.Infrastructure;
 using static HikShareGateway.Tests.Access.AccessTestKit;
 
@@ -16,8 +17,9 @@ public sealed class MqttTlsTests : IAsyncLifetime
     [Fact]
     public async Task Mqtts_WithCaFile_ConnectsAndAppliesGrantsPublishedByTheTool()
     {
-        Assert.True(CloudOptions.TryLoadCaFile(_broker.CaFile!, out var ca, out var error), error);
-        await using var gw = new CloudTestGateway(_broker.Port, tls: true, trustChain: ca);
+        Assert.True(CloudLinkOptions.TryLoadCaFile(_broker.CaFile!, out var ca, out var error), error);
+        await using var gw = new CloudTestGateway(_broker.Port, tls: true, caFile: _broker.CaFile);
+        Assert.NotEmpty(ca);
         await gw.StartAsync();
         var keyFile = Path.Combine(gw.StateDirectory, "k.json");
         File.WriteAllText(keyFile, Key.ToPrivateJson());
@@ -34,7 +36,8 @@ public sealed class MqttTlsTests : IAsyncLifetime
     {
         await using var gw = new CloudTestGateway(_broker.Port, tls: true); // system roots only
         await gw.StartAsync(waitConnected: false);
-        await Task.Delay(1000);
+        // Refused twice: the client tried, failed, waited its backoff and tried again.
+        await Wait.UntilAsync(() => gw.Client.FailedConnects >= 2, "two refused connects");
         Assert.False(gw.Client.IsConnected);
         Assert.False(gw.Store.BrokerConnected);
     }
@@ -43,10 +46,10 @@ public sealed class MqttTlsTests : IAsyncLifetime
     public void CaFileOption_Missing_OrNotPem_IsAConfigurationError()
     {
         var errors = new List<string>();
-        new CloudOptions { CaFile = "/nonexistent/ca.pem" }.Validate(errors);
+        new CloudLinkOptions { CaFile = "/nonexistent/ca.pem" }.Validate(errors);
         var notPem = Path.GetTempFileName();
         File.WriteAllText(notPem, "hello");
-        new CloudOptions { CaFile = notPem }.Validate(errors);
+        new CloudLinkOptions { CaFile = notPem }.Validate(errors);
         File.Delete(notPem);
         Assert.Contains(errors, x => x.StartsWith("Cloud:CaFile", StringComparison.Ordinal) && x.Contains("does not exist"));
         Assert.Contains(errors, x => x.StartsWith("Cloud:CaFile", StringComparison.Ordinal) && x.Contains("PEM"));

@@ -144,7 +144,7 @@ public sealed class FakeAuthenticator : IViewerAuthenticator
         "tok-bob" => AuthResult.Success("bob@example.com"),
         "tok-eve" => AuthResult.Success("eve@example.com"),
         "tok-owner" => AuthResult.Success("owner@example.com"),
-        _ => AuthResult.Fail("bad signature"),
+        _ => AuthResult.Fail("bad-signature"),
     };
 }
 

@@ -23,6 +23,23 @@ public sealed class OnvifFeatureTests
     }
 
     [Fact]
+    public void DeviceClients_ComeFromTheHttpClientFactory_WithOneSetUp_NoClientTimeout()
+    {
+        var (app, errors) = Build(new() { ["Gateway:Id"] = "gw-1", ["Discovery:Enabled"] = "false" });
+        Assert.Empty(errors);
+        var factory = app!.Services.GetRequiredService<IHttpClientFactory>();
+        foreach (var name in new[] { HikShareGateway.Onvif.Client.DeviceHttp.OnvifClientName, HikShareGateway.Onvif.Client.DeviceHttp.IsapiClientName })
+        {
+            // Per-call timeouts run on the injected clock; the client's own would cut long PullMessages.
+            Assert.Equal(Timeout.InfiniteTimeSpan, factory.CreateClient(name).Timeout);
+        }
+        // The pools are built on the factory's clients.
+        var pool = app.Services.GetRequiredService<HikShareGateway.Onvif.Client.OnvifClientPool>();
+        Assert.NotNull(pool.Get(new Uri("http://127.0.0.1:1/onvif/device_service"), new DeviceCredentials("u", "p")));
+        Assert.NotNull(app.Services.GetRequiredService<HikShareGateway.Onvif.Isapi.IsapiClientPool>());
+    }
+
+    [Fact]
     public void BadOnvifSection_EveryErrorNamesItsKey()
     {
         var (_, errors) = Build(new()

@@ -244,13 +244,16 @@ public sealed class OnvifSimulator : IAsyncDisposable
         {
             return false;
         }
-        var ha1 = HttpDigest.Md5Hex($"{Device.Username}:{p["realm"]}:{Device.Password}");
-        var ha2 = HttpDigest.Md5Hex($"{request.Method}:{uri}");
+        var ha1 = Md5Hex($"{Device.Username}:{p["realm"]}:{Device.Password}");
+        var ha2 = Md5Hex($"{request.Method}:{uri}");
         var expected = p.TryGetValue("qop", out var qop) && qop == "auth"
-            ? HttpDigest.Md5Hex($"{ha1}:{nonce}:{p["nc"]}:{p["cnonce"]}:auth:{ha2}")
-            : HttpDigest.Md5Hex($"{ha1}:{nonce}:{ha2}");
+            ? Md5Hex($"{ha1}:{nonce}:{p["nc"]}:{p["cnonce"]}:auth:{ha2}")
+            : Md5Hex($"{ha1}:{nonce}:{ha2}");
         return expected == response;
     }
+
+    // The simulator's own hashing, independent of the gateway's Digest code it checks.
+    private static string Md5Hex(string s) => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(s)));
 
     private SimResponse SystemDateAndTime()
     {

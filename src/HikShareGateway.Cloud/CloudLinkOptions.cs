@@ -1,19 +1,14 @@
-using HikShareGateway.Access.Jose;
+using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 
-namespace HikShareGateway.Access;
+namespace HikShareGateway.Cloud;
 
-/// <summary>One entry of <c>Cloud:TrustedKeys</c>: a JWK (RFC 8037) with <c>kid</c>, <c>kty</c> OKP, <c>crv</c> Ed25519, <c>x</c>.</summary>
-public sealed class JwkOptions
-{
-    public string? Kid { get; set; }
-    public string? Kty { get; set; }
-    public string? Crv { get; set; }
-    public string? X { get; set; }
-}
-
-/// <summary>Section <c>Cloud</c> (contract §3, §9): the broker, the topic prefix and the keys grants and tokens are signed with.</summary>
-public sealed class CloudOptions : IValidatableOptions
+/// <summary>
+/// The cloud link's keys of section <c>Cloud</c> (contract §3, §9): the broker, the topic prefix, TLS, reconnect
+/// and queue limits. The trust keys of the same section (<c>TrustedKeys</c>, <c>MaxGrantMessageBytes</c>) belong to
+/// Access (<c>CloudTrustOptions</c>); each key is bound and validated by its one owner.
+/// </summary>
+public sealed class CloudLinkOptions : IValidatableOptions
 {
     public const string Section = "Cloud";
 
@@ -22,16 +17,12 @@ public sealed class CloudOptions : IValidatableOptions
     public string? Username { get; set; }
     public string? Password { get; set; }
     /// <summary>Default <c>hikshare/v1</c>.</summary>
-    public string TopicPrefix { get; set; } = "hikshare/v1";
-    /// <summary>The cloud keys grants and viewer tokens are checked against (several at once during a rotation).</summary>
-    public List<JwkOptions> TrustedKeys { get; set; } = [];
+    public string TopicPrefix { get; set; } = CloudTopics.DefaultPrefix;
 
     /// <summary>mqtts:// only: PEM file of the CA certificate(s) that signed the broker's certificate, trusted instead of the system roots. Default null (system roots).</summary>
     public string? CaFile { get; set; }
     /// <summary>MQTT client id. Default <c>hikshare-gateway-{Gateway:Id}</c>.</summary>
     public string? ClientId { get; set; }
-    /// <summary>Largest grant message accepted, bytes. Default 1 MiB; bigger ones are rejected unread.</summary>
-    public int MaxGrantMessageBytes { get; set; } = 1024 * 1024;
     /// <summary>First reconnect delay, seconds (doubles per failure, with ±20 % jitter). Default 1.</summary>
     public double ReconnectMinSeconds { get; set; } = 1;
     /// <summary>Largest reconnect delay, seconds. Default 60.</summary>
@@ -67,23 +58,6 @@ public sealed class CloudOptions : IValidatableOptions
         if (string.IsNullOrWhiteSpace(TopicPrefix) || TopicPrefix.IndexOfAny(['+', '#']) >= 0 || TopicPrefix.StartsWith('/') || TopicPrefix.EndsWith('/'))
         {
             errors.Add($"Cloud:TopicPrefix \"{TopicPrefix}\" must be non-empty, without '+', '#' or a leading/trailing '/' (default hikshare/v1).");
-        }
-        var kids = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < TrustedKeys.Count; i++)
-        {
-            var k = TrustedKeys[i];
-            if (!Ed25519PublicJwk.TryCreate(k.Kid, k.Kty, k.Crv, k.X, out _, out var error))
-            {
-                errors.Add($"Cloud:TrustedKeys:{i} is not a usable Ed25519 JWK: {error}.");
-            }
-            else if (!kids.Add(k.Kid!))
-            {
-                errors.Add($"Cloud:TrustedKeys:{i}: kid \"{k.Kid}\" appears twice.");
-            }
-        }
-        if (MaxGrantMessageBytes is < 1024 or > 64 * 1024 * 1024)
-        {
-            errors.Add($"Cloud:MaxGrantMessageBytes {MaxGrantMessageBytes} must be 1024-67108864 (default 1048576).");
         }
         if (ReconnectMinSeconds <= 0 || ReconnectMaxSeconds < ReconnectMinSeconds)
         {
@@ -121,43 +95,6 @@ public sealed class CloudOptions : IValidatableOptions
             error = "is not a readable PEM certificate file: " + e.Message;
         }
         return error is null;
-    }
-
-    /// <summary>The valid trusted keys (call after <see cref="Validate"/>).</summary>
-    public TrustedKeySet BuildKeySet()
-    {
-        var list = new List<Ed25519PublicJwk>();
-        foreach (var k in TrustedKeys)
-        {
-            if (Ed25519PublicJwk.TryCreate(k.Kid, k.Kty, k.Crv, k.X, out var jwk, out _))
-            {
-                list.Add(jwk!);
-            }
-        }
-        return new TrustedKeySet(list);
-    }
-}
-
-/// <summary>Section <c>Access</c>: viewer authentication limits.</summary>
-public sealed class AccessOptions : IValidatableOptions
-{
-    public const string Section = "Access";
-
-    /// <summary>Failed authentications per remote address within the window before further attempts are refused unchecked. Default 10.</summary>
-    public int AuthFailureLimit { get; set; } = 10;
-    /// <summary>Sliding window for <see cref="AuthFailureLimit"/>, seconds. Default 60.</summary>
-    public int AuthFailureWindowSeconds { get; set; } = 60;
-
-    public void Validate(ICollection<string> errors)
-    {
-        if (AuthFailureLimit < 1)
-        {
-            errors.Add($"Access:AuthFailureLimit {AuthFailureLimit} must be 1 or more (default 10).");
-        }
-        if (AuthFailureWindowSeconds is < 1 or > 86400)
-        {
-            errors.Add($"Access:AuthFailureWindowSeconds {AuthFailureWindowSeconds} must be 1-86400 (default 60).");
-        }
     }
 }
 
