@@ -53,7 +53,7 @@ public sealed record ServiceOptions
         {
             errors.Add("Sharing:SigningKeyFiles needs at least one private JWK file (create one with: hikshare-cloud keygen --kid ID --out FILE)");
         }
-        if (!HikShareGateway.Access.BrokerAddress.TryParse(Broker, out _, out var why))
+        if (!HikShareGateway.Cloud.BrokerAddress.TryParse(Broker, out _, out var why))
         {
             errors.Add($"Sharing:Broker \"{Broker}\" {why}");
         }

@@ -30,6 +30,9 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(5);
     private const int MaxInboundBytes = 1024 * 1024;
+    /// <summary>1 s, doubling to 30 s, ±20 % jitter: Core's one backoff policy.</summary>
+    private static readonly HikShareGateway.Core.Resilience.BackoffPolicy Reconnect =
+        HikShareGateway.Core.Resilience.BackoffPolicy.WithJitter(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
 
     private readonly ServiceDb _db;
     private readonly GatewayService _gateways;
@@ -92,7 +95,7 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
                 LogLinkDown(_logger, _broker.ToString(), e.GetType().Name, LogText.Escape(e.Message));
             }
             // :: Step 5
-            var delay = MqttCloudClient.Backoff(attempt++, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), Random.Shared.NextDouble());
+            var delay = Reconnect.Delay(attempt++);
             try
             {
                 await Task.Delay(delay, _time, ct);

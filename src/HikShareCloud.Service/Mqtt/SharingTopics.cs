@@ -1,26 +1,30 @@
+using HikShareGateway.Core.Cloud;
+
 namespace HikShareCloud.Service.Mqtt;
 
 /// <summary>
-/// Every MQTT topic string of the sharing service (contract §3), in one place so that it can be
-/// swapped for the Core topic builder. <c>binding</c> is this service's addition: the gateway's
-/// retained <c>{"salt":"…","hash":"…"}</c> of its one-time binding code.
+/// The sharing service's view of the topic layout: the per-gateway topics come from Core's <see cref="CloudTopics"/>
+/// (the one builder every program uses); what only a cloud needs — wildcard subscriptions over all gateways and
+/// splitting a topic back into gateway and sub-topic — is here. <c>binding</c> is this service's addition: the
+/// gateway's retained <c>{"salt":"…","hash":"…"}</c> of its one-time binding code.
 /// </summary>
 internal sealed class SharingTopics(string prefix)
 {
-    public const string GrantsKind = "grants";
-    public const string DeltaKind = "grants/delta";
-    public const string ResyncKind = "grants/resync";
-    public const string DevicesKind = "devices";
+    public const string GrantsKind = CloudTopics.GrantsSubTopic;
+    public const string DeltaKind = CloudTopics.GrantsDeltaSubTopic;
+    public const string ResyncKind = CloudTopics.GrantsResyncSubTopic;
+    public const string DevicesKind = CloudTopics.DevicesSubTopic;
     public const string BindingKind = "binding";
-    public const string AuditKind = "audit";
+    public const string AuditKind = CloudTopics.AuditSubTopic;
 
+    private readonly string _prefix = prefix.TrimEnd('/');
     private readonly string _gateways = prefix.TrimEnd('/') + "/gateways/";
 
-    public string Grants(string gatewayId) => _gateways + gatewayId + "/" + GrantsKind;
-    public string Delta(string gatewayId) => _gateways + gatewayId + "/" + DeltaKind;
-    public string Resync(string gatewayId) => _gateways + gatewayId + "/" + ResyncKind;
-    public string Devices(string gatewayId) => _gateways + gatewayId + "/" + DevicesKind;
-    public string Binding(string gatewayId) => _gateways + gatewayId + "/" + BindingKind;
+    public string Grants(string gatewayId) => new CloudTopics(_prefix, gatewayId).Grants;
+    public string Delta(string gatewayId) => new CloudTopics(_prefix, gatewayId).GrantsDelta;
+    public string Resync(string gatewayId) => new CloudTopics(_prefix, gatewayId).GrantsResync;
+    public string Devices(string gatewayId) => new CloudTopics(_prefix, gatewayId).Devices;
+    public string Binding(string gatewayId) => new CloudTopics(_prefix, gatewayId).For(BindingKind);
 
     /// <summary>What the service subscribes to: every gateway's resync, inventory, binding and audit.</summary>
     public IReadOnlyList<string> Subscriptions =>

@@ -1,3 +1,4 @@
+using HikShareGateway.Core.Access;
 using System.Buffers;
 using System.Text;
 using HikShareGateway.Access.Grants;

@@ -1,3 +1,4 @@
+using HikShareGateway.Core.Access;
 using System.Security.Cryptography;
 using System.Text;
 using HikShareCloud.Service.Accounts;
