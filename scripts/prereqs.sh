@@ -9,7 +9,7 @@ need_apt=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp \
          gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-         gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd}; do
+         gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd python3-prometheus-client}; do
   have "$p" || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

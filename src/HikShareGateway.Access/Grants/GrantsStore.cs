@@ -59,6 +59,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ICloudPublisher? _publisher;
+    private readonly GatewayMetrics _metrics;
     private readonly object _lock = new();
     private readonly ITimer _expiryTimer;
 
@@ -71,8 +72,9 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     private string _source = "none";
     private bool _disposed;
 
-    public GrantsStore(GrantsStoreSettings settings, TrustedKeySet keys, TimeProvider time, ILogger<GrantsStore> logger, ICloudPublisher? publisher = null)
+    public GrantsStore(GrantsStoreSettings settings, TrustedKeySet keys, TimeProvider time, ILogger<GrantsStore> logger, ICloudPublisher? publisher = null, GatewayMetrics? metrics = null)
     {
+        _metrics = metrics ?? GatewayMetrics.Unexported;
         _settings = settings;
         _keys = keys;
         _time = time;
@@ -104,7 +106,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
         switch (result.Outcome)
         {
             case GrantApplyOutcome.Rejected:
-                GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
+                _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
                 LogRejected(kind, message.Length, result.Reason!, result.HeldVersion);
                 break;
             case GrantApplyOutcome.Stale:
@@ -129,7 +131,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
     /// <summary>A message too large to even copy (the MQTT client checks the length first): counted and logged like any rejection.</summary>
     public void RejectOversized(GrantMessageKind kind, long length)
     {
-        GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "too-large"));
+        _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "too-large"));
         LogRejected(kind, (int)Math.Min(length, int.MaxValue), "too-large", Version);
     }
 
@@ -347,7 +349,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IDisposa
                 _index = AccessIndex.Build(_state, now);
                 ScheduleExpiryLocked(_index, now);
                 RaiseChanged(); // a valid prefix of the file may have been applied for a moment
-                GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "state-file"));
+                _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "state-file"));
                 LogStateFileIgnored(file, r.Reason ?? r.Outcome.ToString());
                 return false;
             }

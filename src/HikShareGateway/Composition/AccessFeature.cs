@@ -43,12 +43,14 @@ public static partial class AccessFeature
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<GrantsStore>>(),
             // Resolved when first used: the MQTT client (the publisher) itself depends on the store.
-            new LazyCloudPublisher(sp)));
+            new LazyCloudPublisher(sp),
+            sp.GetRequiredService<GatewayMetrics>()));
         b.Services.AddSingleton<IAccessPolicy>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IGrantsStatus>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IViewerAuthenticator>(sp => new ViewerAuthenticator(
             sp.GetRequiredService<TrustedKeySet>(), gateway.Id, access,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ViewerAuthenticator>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ViewerAuthenticator>>(),
+            sp.GetRequiredService<GatewayMetrics>()));
         b.Services.AddSingleton<IAuditSink, CloudAuditSink>();
         b.Services.AddSingleton<SessionRegistry>();
         b.Services.AddSingleton<ISessionRegistry>(sp => sp.GetRequiredService<SessionRegistry>());
