@@ -13,8 +13,6 @@ public sealed class GatewayMetrics
 {
     public const string MeterName = "HikShareGateway";
 
-    private static GatewayMetrics? s_unexported;
-
     public GatewayMetrics(IMeterFactory meterFactory)
         : this(meterFactory.Create(new MeterOptions(MeterName) { Version = "1.0" }))
     {
@@ -47,7 +45,7 @@ public sealed class GatewayMetrics
     /// For components built without a service provider (tests, benchmarks): instruments on a meter of their own
     /// that no exporter reads. A test that wants to observe values creates its own with a meter factory.
     /// </summary>
-    public static GatewayMetrics Unexported => s_unexported ??= new GatewayMetrics(new Meter(MeterName + ".Unexported", "1.0"));
+    public static GatewayMetrics Unexported { get; } = new(new Meter(MeterName + ".Unexported", "1.0"));
 
     /// <summary>The meter the exporter reads (by reference: another meter with the same name is not this one).</summary>
     public Meter Meter { get; }
