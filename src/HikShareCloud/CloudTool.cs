@@ -5,77 +5,113 @@ using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Tokens;
 using HikShareGateway.Cloud;
+using HikShare.CommandLineSupport;
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
 
 namespace HikShareCloud;
 
-/// <summary>The commands of <c>hikshare-cloud</c>. Exit codes: 0 ok, 1 failure, 2 bad command line.</summary>
+/// <summary>
+/// The commands of <c>hikshare-cloud</c>, parsed by System.CommandLine: every command has <c>--help</c>; an unknown
+/// command or option is exit 64 (EX_USAGE) naming it. Exit codes: 0 ok, 1 failure, 64 bad command line.
+/// Adding a command is one <see cref="CloudCommand"/> in <see cref="Commands"/>.
+/// </summary>
 public static class CloudTool
 {
-    public const string Usage = """
-        usage: hikshare-cloud <command> [options]
+    public const string ProgramName = "hikshare-cloud";
+    public const int ExitUsage = CommandLineUsage.ExitCode;
 
-        commands:
-          keygen   --kid ID --out FILE [--force]
-                   new Ed25519 key: writes the private JWK to FILE (mode 0600) and prints the public
-                   JWK to put in the gateway's Cloud:TrustedKeys
-          jwk      --key FILE                          print the public JWK of a key file
-          snapshot --key FILE --in DESC|- [--out FILE] sign a grants snapshot described by DESC (JSON:
-                   gatewayId, version, devices, shares as in docs/contract.md §3, typ/issuedAt optional)
-          delta    --key FILE --in DESC|- [--out FILE] sign a grants delta described by DESC, or build one:
-                   --gateway ID --base N --version M [--remove-share ID]... [--remove-device ID]...
-          publish  --broker mqtt://HOST:PORT --gateway ID (--snapshot FILE|- | --delta FILE|-)
-                   [--username U --password P] [--prefix hikshare/v1] [--ca-file CA.pem]
-                   publish a signed message (snapshots retained) to {prefix}/gateways/{ID}/grants[/delta]
-          token    --key FILE --sub ACCOUNT --aud GATEWAY [--aud ...] [--ttl 1h]
-                   mint a viewer token (ttl as 90s, 30m, 12h, 7d)
-          serve    --config FILE                       run the sharing service (docs/sharing-service.md)
-        """;
+    /// <summary>Every command: name, one line of usage, options, and what runs with the parsed options.</summary>
+    public static IReadOnlyList<CloudCommand> Commands { get; } =
+    [
+        new("keygen", "New Ed25519 key: writes the private JWK to FILE (mode 0600) and prints the public JWK to put in the gateway's Cloud:TrustedKeys.",
+            () => [Value("kid", "ID", "Key id (kid) of the new key."), Value("out", "FILE", "Where to write the private JWK."), Flag("force", "Overwrite FILE (the old key is then lost).")],
+            (a, io, ct) => KeygenAsync(a, io.Out, io.Error)),
+        new("jwk", "Print the public JWK of a key file.",
+            () => [Value("key", "FILE", "Private key file (from keygen).")],
+            async (a, io, ct) => { await io.Out.WriteLineAsync(LoadKey(a).Public.ToJson()); return 0; }),
+        new("snapshot", "Sign a grants snapshot described by DESC (JSON: gatewayId, version, devices, shares as in docs/contract.md §3; typ/issuedAt optional).",
+            () => [Value("key", "FILE", "Private key file."), Value("in", "DESC|-", "The description (- for stdin)."), Value("out", "FILE", "Write the JWS there instead of stdout.")],
+            (a, io, ct) => SnapshotAsync(a, io.Out, io.In)),
+        new("delta", "Sign a grants delta described by DESC, or build one from --gateway, --base, --version and the removals.",
+            () => [Value("key", "FILE", "Private key file."), Value("in", "DESC|-", "The description (- for stdin)."), Value("out", "FILE", "Write the JWS there instead of stdout."),
+                   Value("gateway", "ID", "Gateway id (without --in)."), Value("base", "N", "Version the delta applies to (without --in)."), Value("version", "M", "Version after the delta (without --in)."),
+                   Many("remove-share", "ID", "Remove this share (repeatable)."), Many("remove-device", "ID", "Remove this device (repeatable).")],
+            (a, io, ct) => DeltaAsync(a, io.Out, io.In)),
+        new("publish", "Publish a signed message (snapshots retained) to {prefix}/gateways/{ID}/grants[/delta].",
+            () => [Value("broker", "mqtt://HOST:PORT", "The broker (mqtts:// for TLS)."), Value("gateway", "ID", "Gateway id."),
+                   Value("snapshot", "FILE|-", "A signed snapshot (- for stdin)."), Value("delta", "FILE|-", "A signed delta (- for stdin)."),
+                   Value("username", "U", "Broker user."), Value("password", "P", "Broker password."), Value("prefix", "PREFIX", "Topic prefix (default hikshare/v1)."),
+                   Value("ca-file", "CA.pem", "CA certificate(s) to trust for mqtts://.")],
+            (a, io, ct) => PublishAsync(a, io.Out, io.In, ct)),
+        new("token", "Mint a viewer token.",
+            () => [Value("key", "FILE", "Private key file."), Value("sub", "ACCOUNT", "The viewer's account (e-mail address or +E.164 phone number)."),
+                   Many("aud", "GATEWAY", "A gateway the token is for (repeatable)."), Value("ttl", "DURATION", "Lifetime as 90s, 30m, 12h, 7d (default 1h).")],
+            (a, io, ct) => TokenAsync(a, io.Out)),
+        new("serve", "Run the sharing service (docs/sharing-service.md).",
+            () => [Value("config", "FILE", "The service's configuration (JSON).")],
+            (a, io, ct) => HikShareCloud.Service.ServeCommand.RunAsync(a.Required("config"), io.Out, io.Error, ct)),
+    ];
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, TextReader stdin, CancellationToken ct = default)
     {
-        if (args.Length == 0 || args[0] is "help" or "-h" or "--help")
+        var io = new CloudConsole(stdout, stderr, stdin);
+        var result = CreateRoot(io).Parse(args);
+        if (CommandLineUsage.TryReport(result, stderr, out var code))
         {
-            await stdout.WriteLineAsync(Usage);
-            return args.Length == 0 ? 2 : 0;
+            return code;
         }
-        ToolArgs a;
-        try
+        return await result.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, ct);
+    }
+
+    /// <summary>The System.CommandLine tree of <see cref="Commands"/>.</summary>
+    public static Command CreateRoot(CloudConsole io)
+    {
+        var root = CommandLineUsage.CreateRoot(ProgramName, "The cloud's side of HikShare for installers and tests: keys, signed grant snapshots and deltas, publishing them, viewer tokens.");
+        foreach (var c in Commands)
         {
-            a = ToolArgs.Parse(args.AsSpan(1));
-        }
-        catch (ToolException e)
-        {
-            await stderr.WriteLineAsync($"hikshare-cloud: {e.Message}\n\n{Usage}");
-            return 2;
-        }
-        try
-        {
-            switch (args[0])
+            var command = new Command(c.Name, c.Description);
+            foreach (var o in c.CreateOptions())
             {
-                case "keygen": return await KeygenAsync(a, stdout, stderr);
-                case "jwk": await stdout.WriteLineAsync(LoadKey(a).Public.ToJson()); return 0;
-                case "snapshot": return await SnapshotAsync(a, stdout, stdin);
-                case "delta": return await DeltaAsync(a, stdout, stdin);
-                case "publish": return await PublishAsync(a, stdout, stdin, ct);
-                case "token": return await TokenAsync(a, stdout);
-                case "serve": return await HikShareCloud.Service.ServeCommand.RunAsync(a.Required("config"), stdout, stderr, ct);
-                default:
-                    await stderr.WriteLineAsync($"hikshare-cloud: unknown command \"{args[0]}\"\n\n{Usage}");
-                    return 2;
+                command.Options.Add(o);
             }
+            command.SetAction((r, ct) => InvokeAsync(c, r, io, ct));
+            root.Subcommands.Add(command);
+        }
+        return root;
+    }
+
+    private static async Task<int> InvokeAsync(CloudCommand c, ParseResult r, CloudConsole io, CancellationToken ct)
+    {
+        try
+        {
+            return await c.Run(ToolArgs.From(r), io, ct);
         }
         catch (ToolException e)
         {
-            await stderr.WriteLineAsync($"hikshare-cloud {args[0]}: {e.Message}");
-            return e.Usage ? 2 : 1;
+            await io.Error.WriteLineAsync($"{ProgramName} {c.Name}: {e.Message}");
+            if (e.Usage)
+            {
+                await io.Error.WriteLineAsync($"Run '{ProgramName} {c.Name} --help' for the usage.");
+            }
+            return e.Usage ? ExitUsage : 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or MqttCloudException or OperationCanceledException
                                   or MQTTnet.Exceptions.MqttCommunicationException)
         {
-            await stderr.WriteLineAsync($"hikshare-cloud {args[0]}: {e.Message}");
+            await io.Error.WriteLineAsync($"{ProgramName} {c.Name}: {e.Message}");
             return 1;
         }
     }
+
+    /// <summary>An option with a value; given twice, the last counts (<see cref="ToolArgs.Get"/>).</summary>
+    private static Option<string[]> Value(string name, string valueName, string description) => CommandLineUsage.Value(name, valueName, description);
+
+    /// <summary>An option that may repeat; every value counts (<see cref="ToolArgs.All"/>).</summary>
+    private static Option<string[]> Many(string name, string valueName, string description) => CommandLineUsage.Value(name, valueName, description);
+
+    private static Option<bool> Flag(string name, string description) => new("--" + name) { Description = description };
 
     private static async Task<int> KeygenAsync(ToolArgs a, TextWriter stdout, TextWriter stderr)
     {
@@ -227,42 +263,45 @@ public static class CloudTool
     }
 }
 
+/// <summary>One command of <c>hikshare-cloud</c>. <see cref="CreateOptions"/> makes new options on every call (an option has one parent).</summary>
+public sealed record CloudCommand(string Name, string Description, Func<IEnumerable<Option>> CreateOptions, Func<ToolArgs, CloudConsole, CancellationToken, Task<int>> Run);
+
+/// <summary>Where a command reads and writes.</summary>
+public sealed record CloudConsole(TextWriter Out, TextWriter Error, TextReader In);
+
 public sealed class ToolException(string message, bool usage = false) : Exception(message)
 {
     public bool Usage { get; } = usage;
 }
 
-/// <summary><c>--name value</c> pairs (a name may repeat); <c>--flag</c> without a value.</summary>
+/// <summary>The options given to a command (a name may repeat); a flag has one empty value.</summary>
 public sealed class ToolArgs
 {
     private readonly Dictionary<string, List<string>> _values = new(StringComparer.Ordinal);
 
-    public static ToolArgs Parse(ReadOnlySpan<string> args)
+    public static ToolArgs From(ParseResult result)
     {
         var r = new ToolArgs();
-        for (var i = 0; i < args.Length; i++)
+        foreach (var child in result.CommandResult.Children)
         {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
+            if (child is not OptionResult { Implicit: false } o || o.Option is HelpOption)
             {
-                throw new ToolException($"unexpected argument \"{args[i]}\"");
+                continue;
             }
-            var name = args[i][2..];
-            string value = "";
-            var eq = name.IndexOf('=');
-            if (eq >= 0)
+            var name = o.Option.Name.TrimStart('-');
+            if (o.Option is Option<bool> flag)
             {
-                value = name[(eq + 1)..];
-                name = name[..eq];
+                if (result.GetValue(flag))
+                {
+                    r._values[name] = [""];
+                }
+                continue;
             }
-            else if (i + 1 < args.Length && (!args[i + 1].StartsWith("--", StringComparison.Ordinal)))
+            var list = r._values.TryGetValue(name, out var l) ? l : r._values[name] = [];
+            foreach (var t in o.Tokens)
             {
-                value = args[++i];
+                list.Add(t.Value);
             }
-            if (!r._values.TryGetValue(name, out var list))
-            {
-                r._values[name] = list = [];
-            }
-            list.Add(value);
         }
         return r;
     }

@@ -48,6 +48,9 @@ public static class HttpApi
         services.AddSingleton(admin);
         services.AddSingleton(sp => new AccountRateLimiter(ptz.RatePerSecond, ptz.Burst, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<PtzController>();
+        services.AddMetrics();
+        services.TryAddSingleton<GatewayMetrics>();
+        services.TryAddSingleton(new MetricsOptions());
         services.AddSingleton<MetricsExporter>();
         services.AddSingleton(sp => AdminToken.Create(admin, adminTokenFile, sp.GetRequiredService<ILoggerFactory>().CreateLogger("HikShareGateway.Http.Admin")));
         services.AddHostedService<Operations.SystemdWatchdog>();
@@ -77,9 +80,14 @@ public static class HttpApi
 
     public static void MapHttpApi(this IEndpointRouteBuilder app)
     {
+        // Resolved now so that its listener records from the first request on.
         _ = app.ServiceProvider.GetRequiredService<MetricsExporter>();
         if (app is IApplicationBuilder pipeline)
         {
+            var metrics = app.ServiceProvider.GetRequiredService<GatewayMetrics>();
+            var time = app.ServiceProvider.GetRequiredService<TimeProvider>();
+            // First, so that it sees the status the problem+json fallback below sets.
+            pipeline.Use((context, next) => RequestDurationMiddleware.InvokeAsync(context, next, metrics, time));
             // Contract §5: errors are problem+json, also the ones routing produces (unknown path, wrong method).
             pipeline.Use(async (context, next) =>
             {

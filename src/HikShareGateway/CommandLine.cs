@@ -1,82 +1,64 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using HikShare.CommandLineSupport;
+
 namespace HikShareGateway;
 
 public sealed class CommandLineException(string message) : Exception(message);
 
-/// <summary>The parsed command line: a command, <c>--config FILE</c>, and the command's own options.</summary>
+/// <summary>
+/// The parsed command line as the commands read it: the command, <c>--config FILE</c>, and the options given
+/// (name without dashes → last value, null for a flag). Parsed by System.CommandLine from the tree of
+/// <see cref="Commands.All"/>, so an option no command declares is an error, not silently ignored.
+/// </summary>
 public sealed record CommandLine(string Command, string? ConfigPath, IReadOnlyDictionary<string, string?> Options, IReadOnlyList<string> Arguments)
 {
-    public static readonly string[] Commands = ["run", "demo", "discover", "status", "help", "version"];
-
-    public const string Usage = """
-        usage: hikshare-gateway [command] [--config FILE] [options]
-
-        commands:
-          run        run the daemon (default)
-          demo       run with a built-in demo recorder and a local MQTT broker; no hardware, no cloud
-          discover   list the ONVIF devices on the LAN (credentials masked)
-          status     show what the running daemon holds (devices, grants, sessions)
-          version    print the version
-
-        options:
-          --config FILE   JSON configuration (see config/gateway.example.json); any key may also
-                          come from environment variables HIKSHARE_Section__Key
-        """;
-
+    /// <summary>Parses <paramref name="args"/>; a usage error throws <see cref="CommandLineException"/> naming the token.</summary>
     public static CommandLine Parse(IReadOnlyList<string> args)
     {
-        var command = "run";
-        string? config = null;
+        var result = Commands.CreateRoot(TextWriter.Null, TextWriter.Null).Parse(args);
+        if (CommandLineUsage.Describe(result) is { } problem)
+        {
+            throw new CommandLineException(problem);
+        }
+        return From(result);
+    }
+
+    /// <summary>The record of a successful parse. The top command is <c>run</c>.</summary>
+    internal static CommandLine From(ParseResult result)
+    {
+        var command = result.CommandResult.Parent is null ? "run" : result.CommandResult.Command.Name;
         var options = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var arguments = new List<string>();
-        var i = 0;
-        if (args.Count > 0 && !args[0].StartsWith('-'))
+        for (SymbolResult? r = result.CommandResult; r is not null; r = r.Parent)
         {
-            command = args[0];
-            if (Array.IndexOf(Commands, command) < 0)
+            if (r is not CommandResult c)
             {
-                throw new CommandLineException($"unknown command \"{command}\"");
-            }
-            i = 1;
-        }
-        for (; i < args.Count; i++)
-        {
-            var a = args[i];
-            if (a is "-h" or "--help")
-            {
-                command = "help";
                 continue;
             }
-            if (a == "--version")
+            foreach (var child in c.Children)
             {
-                command = "version";
-                continue;
-            }
-            if (!a.StartsWith("--", StringComparison.Ordinal))
-            {
-                arguments.Add(a);
-                continue;
-            }
-            var name = a[2..];
-            string? value = null;
-            var eq = name.IndexOf('=');
-            if (eq >= 0)
-            {
-                value = name[(eq + 1)..];
-                name = name[..eq];
-            }
-            else if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
-            {
-                value = args[++i];
-            }
-            if (name == "config")
-            {
-                config = value ?? throw new CommandLineException("--config needs a file name");
-            }
-            else
-            {
-                options[name] = value;
+                if (child is not OptionResult { Implicit: false } o)
+                {
+                    continue;
+                }
+                var name = o.Option.Name.TrimStart('-');
+                if (o.Option is Option<bool> flag)
+                {
+                    if (result.GetValue(flag))
+                    {
+                        options.TryAdd(name, null);
+                    }
+                    continue;
+                }
+                options.TryAdd(name, o.Tokens.Count > 0 ? o.Tokens[^1].Value : null);
             }
         }
-        return new CommandLine(command, config, options, arguments);
+        options.Remove("help");
+        string? config = null;
+        if (options.Remove(Commands.ConfigOptionName, out var path))
+        {
+            config = path;
+        }
+        return new CommandLine(command, config, options, [.. result.UnmatchedTokens]);
     }
 }

@@ -12,15 +12,17 @@ namespace HikShareGateway.Access.Audit;
 /// (through the non-blocking <see cref="ICloudPublisher"/> queue), to a structured log line, and to
 /// <see cref="GatewayMetrics.Decisions"/> (and <see cref="GatewayMetrics.Revocations"/> is counted by the registry).
 /// </summary>
-public sealed partial class CloudAuditSink(ICloudPublisher publisher, ILogger<CloudAuditSink> logger) : IAuditSink
+public sealed partial class CloudAuditSink(ICloudPublisher publisher, ILogger<CloudAuditSink> logger, GatewayMetrics? metrics = null) : IAuditSink
 {
+    private readonly GatewayMetrics _metrics = metrics ?? GatewayMetrics.Unexported;
+
     private readonly ILogger _logger = logger;
 
     public void Record(AuditEvent e)
     {
         var action = e.Action.ToContractName();
         var decision = DecisionName(e.Decision);
-        GatewayMetrics.Decisions.Add(1, new KeyValuePair<string, object?>("action", action), new KeyValuePair<string, object?>("decision", decision));
+        _metrics.Decisions.Add(1, new KeyValuePair<string, object?>("action", action), new KeyValuePair<string, object?>("decision", decision));
         LogAudit(e.SessionId, e.Account, e.DeviceId, e.Channel, action, decision, e.Reason, e.Remote);
         publisher.Publish("audit", ToJson(e), retain: false);
     }

@@ -61,6 +61,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IBrokerStatus? _broker;
+    private readonly GatewayMetrics _metrics;
     private readonly object _lock = new();
     private readonly ITimer _expiryTimer;
 
@@ -74,8 +75,9 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
     private bool _disposed;
 
     /// <param name="broker">The cloud link's status, only reported (<see cref="IGrantsStatus.BrokerConnected"/>); null: no link.</param>
-    public GrantsStore(GrantsStoreSettings settings, TrustedKeySet keys, TimeProvider time, ILogger<GrantsStore> logger, IBrokerStatus? broker = null)
+    public GrantsStore(GrantsStoreSettings settings, TrustedKeySet keys, TimeProvider time, ILogger<GrantsStore> logger, IBrokerStatus? broker = null, GatewayMetrics? metrics = null)
     {
+        _metrics = metrics ?? GatewayMetrics.Unexported;
         _settings = settings;
         _keys = keys;
         _time = time;
@@ -109,7 +111,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
         switch (result.Outcome)
         {
             case GrantApplyOutcome.Rejected:
-                GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
+                _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
                 LogRejected(kind, message.Length, result.Reason!, result.HeldVersion);
                 break;
             case GrantApplyOutcome.Stale:
@@ -140,7 +142,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
     /// <summary>A message too large to even copy (the MQTT client checks the length first): counted and logged like any rejection.</summary>
     public void RejectOversized(GrantMessageKind kind, long length)
     {
-        GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "too-large"));
+        _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "too-large"));
         LogRejected(kind, (int)Math.Min(length, int.MaxValue), "too-large", Version);
     }
 
@@ -358,7 +360,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
                 _index = AccessIndex.Build(_state, now);
                 ScheduleExpiryLocked(_index, now);
                 RaiseChanged(); // a valid prefix of the file may have been applied for a moment
-                GatewayMetrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "state-file"));
+                _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "state-file"));
                 LogStateFileIgnored(file, r.Reason ?? r.Outcome.ToString());
                 return false;
             }

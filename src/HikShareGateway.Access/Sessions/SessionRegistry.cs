@@ -17,12 +17,14 @@ public sealed partial class SessionRegistry : ISessionRegistry, IDisposable
     private readonly IAuditSink _audit;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly GatewayMetrics _metrics;
     private readonly ConcurrentDictionary<long, Entry> _sessions = new();
     private readonly object _evaluateLock = new();
     private long _nextId;
 
-    public SessionRegistry(IAccessPolicy policy, IAuditSink audit, TimeProvider time, ILogger<SessionRegistry> logger)
+    public SessionRegistry(IAccessPolicy policy, IAuditSink audit, TimeProvider time, ILogger<SessionRegistry> logger, GatewayMetrics? metrics = null)
     {
+        _metrics = metrics ?? GatewayMetrics.Unexported;
         _policy = policy;
         _audit = audit;
         _time = time;
@@ -34,7 +36,7 @@ public sealed partial class SessionRegistry : ISessionRegistry, IDisposable
 
     public IDisposable Register(ViewerSession session)
     {
-        var entry = new Entry(this, Interlocked.Increment(ref _nextId), session);
+        var entry = new Entry(this, Interlocked.Increment(ref _nextId), session, _time.GetTimestamp());
         _sessions[entry.Id] = entry;
         // The grants may have changed between the caller's check and this registration: check again.
         if (!_policy.IsAllowed(session.Account, session.DeviceId, session.Channel, session.Action))
@@ -66,6 +68,7 @@ public sealed partial class SessionRegistry : ISessionRegistry, IDisposable
         {
             return;
         }
+        RecordDuration(entry);
         var s = entry.Session;
         try
         {
@@ -75,20 +78,31 @@ public sealed partial class SessionRegistry : ISessionRegistry, IDisposable
         {
             LogRevokeFailed(e, s.SessionId);
         }
-        GatewayMetrics.Revocations.Add(1, new KeyValuePair<string, object?>("action", s.Action.ToContractName()));
+        _metrics.Revocations.Add(1, new KeyValuePair<string, object?>("action", s.Action.ToContractName()));
         LogRevoked(s.SessionId, s.Account, s.DeviceId, s.Channel, s.Action.ToContractName(), reason);
         _audit.Record(new AuditEvent(_time.GetUtcNow(), s.SessionId, s.Account, s.DeviceId, s.Channel, s.Action, AuditDecision.Revoked, reason, s.Remote));
     }
 
     public void Dispose() => _policy.Changed -= Reevaluate;
 
-    private sealed class Entry(SessionRegistry owner, long id, ViewerSession session) : IDisposable
+    /// <summary>Once per session, when it leaves the registry (ended or cut).</summary>
+    private void RecordDuration(Entry entry) =>
+        _metrics.SessionDuration.Record(_time.GetElapsedTime(entry.StartedAt).TotalSeconds, new KeyValuePair<string, object?>("action", entry.Session.Action.ToContractName()));
+
+    private sealed class Entry(SessionRegistry owner, long id, ViewerSession session, long startedAt) : IDisposable
     {
         public readonly long Id = id;
         public readonly ViewerSession Session = session;
+        public readonly long StartedAt = startedAt;
         public int Revoked;
 
-        public void Dispose() => owner._sessions.TryRemove(Id, out _);
+        public void Dispose()
+        {
+            if (owner._sessions.TryRemove(Id, out _))
+            {
+                owner.RecordDuration(this);
+            }
+        }
     }
 
     [LoggerMessage(EventId = 3300, Level = LogLevel.Information, Message = "Revoked session {SessionId} of {Account} on {DeviceId}/{Channel} ({Action}): {Reason}")]

@@ -20,10 +20,12 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
     private readonly string _gatewayId;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly GatewayMetrics _metrics;
     private readonly FailureRateLimiter _limiter;
 
-    public ViewerAuthenticator(TrustedKeySet keys, string gatewayId, AccessOptions options, TimeProvider time, ILogger<ViewerAuthenticator> logger)
+    public ViewerAuthenticator(TrustedKeySet keys, string gatewayId, AccessOptions options, TimeProvider time, ILogger<ViewerAuthenticator> logger, GatewayMetrics? metrics = null)
     {
+        _metrics = metrics ?? GatewayMetrics.Unexported;
         _keys = keys;
         _gatewayId = gatewayId;
         _time = time;
@@ -44,7 +46,7 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
         }
         if (remote is not null && _limiter.IsLimited(remote))
         {
-            GatewayMetrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", "rate-limited"));
+            _metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", "rate-limited"));
             LogRateLimited(remote);
             return new AuthResult(AuthStatus.RateLimited, null, "too many failed authentications from this address; try later");
         }
@@ -74,7 +76,7 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
             }
         }
 
-        GatewayMetrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
+        _metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
         if (remote is not null)
         {
             _limiter.RecordFailure(remote);

@@ -3,32 +3,75 @@ using System.Diagnostics.Metrics;
 namespace HikShareGateway.Core.Diagnostics;
 
 /// <summary>
-/// Every instrument of the gateway, on one <see cref="Meter"/> named <c>HikShareGateway</c>. Features
-/// record into these; the HTTP layer exports them at <c>/metrics</c> in Prometheus text format.
-/// Instruments are process-wide statics (as Meter instruments are meant to be): cheap to call on hot paths.
+/// Every instrument of the gateway, on one <see cref="Meter"/> named <c>HikShareGateway</c> made by the host's
+/// <see cref="IMeterFactory"/> (one per service provider, so two hosts in one process never share a value).
+/// Registered as a singleton; features get it injected and record into it; the HTTP layer exports exactly this
+/// meter at <c>/metrics</c>. Instrument names are the Prometheus names (the exporter appends <c>_total</c> to
+/// counters); units are in the names (<c>_bytes</c>, <c>_seconds</c>). Recording is allocation-free.
 /// </summary>
-public static class GatewayMetrics
+public sealed class GatewayMetrics
 {
     public const string MeterName = "HikShareGateway";
-    public static readonly Meter Meter = new(MeterName, "1.0");
+
+    public GatewayMetrics(IMeterFactory meterFactory)
+        : this(meterFactory.Create(new MeterOptions(MeterName) { Version = "1.0" }))
+    {
+    }
+
+    private GatewayMetrics(Meter meter)
+    {
+        Meter = meter;
+        ViewerSessions = meter.CreateUpDownCounter<long>("hikshare_viewer_sessions", description: "Viewer sessions running now, by action.");
+        RelayedBytes = meter.CreateCounter<long>("hikshare_relayed_bytes", "By", "Bytes of RTP/RTCP written to viewers.");
+        RelayedPackets = meter.CreateCounter<long>("hikshare_relayed_packets", description: "RTP/RTCP packets written to viewers.");
+        DroppedPackets = meter.CreateCounter<long>("hikshare_dropped_packets", description: "Packets dropped for slow viewers (skipped to the next keyframe).");
+        SlowViewerDisconnects = meter.CreateCounter<long>("hikshare_slow_viewer_disconnects", description: "Viewers disconnected for staying too slow.");
+        UpstreamSessions = meter.CreateUpDownCounter<long>("hikshare_upstream_sessions", description: "Upstream RTSP sessions to devices open now.");
+        UpstreamReconnects = meter.CreateCounter<long>("hikshare_upstream_reconnects", description: "Upstream RTSP reconnect attempts.");
+        AuthenticationFailures = meter.CreateCounter<long>("hikshare_authentication_failures", description: "Viewer authentications that failed, by reason.");
+        Decisions = meter.CreateCounter<long>("hikshare_access_decisions", description: "Viewer decisions by action and decision (allow, deny, revoked, end).");
+        Revocations = meter.CreateCounter<long>("hikshare_revocations", description: "Running sessions cut because their grant went away, by action.");
+        GrantMessagesRejected = meter.CreateCounter<long>("hikshare_grant_messages_rejected", description: "Grant messages rejected, by reason.");
+        Alarms = meter.CreateCounter<long>("hikshare_alarms", description: "Alarms routed, by kind.");
+        HttpRequestDuration = meter.CreateHistogram("hikshare_http_request_duration_seconds", "s",
+            "HTTP API requests by method, route template and status code.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+        SessionDuration = meter.CreateHistogram("hikshare_session_duration_seconds", "s",
+            "Sessions (live, playback, two-way audio, PTZ) that ended, by action: how long they ran.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400] });
+    }
+
+    /// <summary>
+    /// For components built without a service provider (tests, benchmarks): instruments on a meter of their own
+    /// that no exporter reads. A test that wants to observe values creates its own with a meter factory.
+    /// </summary>
+    public static GatewayMetrics Unexported { get; } = new(new Meter(MeterName + ".Unexported", "1.0"));
+
+    /// <summary>The meter the exporter reads (by reference: another meter with the same name is not this one).</summary>
+    public Meter Meter { get; }
 
     // Relay (tags: action=liveView|playback|twoWayAudio).
-    public static readonly UpDownCounter<long> ViewerSessions = Meter.CreateUpDownCounter<long>("hikshare_viewer_sessions", description: "Viewer sessions running now, by action.");
-    public static readonly Counter<long> RelayedBytes = Meter.CreateCounter<long>("hikshare_relayed_bytes", "By", "Bytes of RTP/RTCP written to viewers.");
-    public static readonly Counter<long> RelayedPackets = Meter.CreateCounter<long>("hikshare_relayed_packets", description: "RTP/RTCP packets written to viewers.");
-    public static readonly Counter<long> DroppedPackets = Meter.CreateCounter<long>("hikshare_dropped_packets", description: "Packets dropped for slow viewers (skipped to the next keyframe).");
-    public static readonly Counter<long> SlowViewerDisconnects = Meter.CreateCounter<long>("hikshare_slow_viewer_disconnects", description: "Viewers disconnected for staying too slow.");
-    public static readonly UpDownCounter<long> UpstreamSessions = Meter.CreateUpDownCounter<long>("hikshare_upstream_sessions", description: "Upstream RTSP sessions to devices open now.");
-    public static readonly Counter<long> UpstreamReconnects = Meter.CreateCounter<long>("hikshare_upstream_reconnects", description: "Upstream RTSP reconnect attempts.");
+    public UpDownCounter<long> ViewerSessions { get; }
+    public Counter<long> RelayedBytes { get; }
+    public Counter<long> RelayedPackets { get; }
+    public Counter<long> DroppedPackets { get; }
+    public Counter<long> SlowViewerDisconnects { get; }
+    public UpDownCounter<long> UpstreamSessions { get; }
+    public Counter<long> UpstreamReconnects { get; }
 
     // Access control.
-    public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("hikshare_authentication_failures", description: "Viewer authentications that failed (tag reason).");
-    public static readonly Counter<long> Decisions = Meter.CreateCounter<long>("hikshare_access_decisions", description: "Viewer decisions by action and decision (allow, deny, revoked, end).");
-    public static readonly Counter<long> Revocations = Meter.CreateCounter<long>("hikshare_revocations", description: "Running sessions cut because their grant went away.");
-    public static readonly Counter<long> GrantMessagesRejected = Meter.CreateCounter<long>("hikshare_grant_messages_rejected", description: "Grant messages rejected (tag reason).");
+    public Counter<long> AuthenticationFailures { get; }
+    public Counter<long> Decisions { get; }
+    public Counter<long> Revocations { get; }
+    public Counter<long> GrantMessagesRejected { get; }
 
     // Devices and alarms.
-    public static readonly Counter<long> Alarms = Meter.CreateCounter<long>("hikshare_alarms", description: "Alarms routed (tag kind).");
+    public Counter<long> Alarms { get; }
+
+    // Durations (seconds). Tags: method, route (the route template, never the raw path), status.
+    public Histogram<double> HttpRequestDuration { get; }
+    // Tag: action.
+    public Histogram<double> SessionDuration { get; }
 }
 
 /// <summary>What the grants in force are, for <c>/readyz</c>, <c>/metrics</c> and <c>status</c>.</summary>

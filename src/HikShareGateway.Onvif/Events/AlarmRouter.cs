@@ -14,8 +14,10 @@ namespace HikShareGateway.Onvif.Events;
 /// alarmPush on that device and channel — as the access policy says. Published to <c>alarms</c> (not retained) and
 /// to the SSE feed. No recipients (no grants) → dropped.
 /// </summary>
-public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cloud, AlarmFeed feed, ILogger<AlarmRouter> logger)
+public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cloud, AlarmFeed feed, ILogger<AlarmRouter> logger, GatewayMetrics? metrics = null)
 {
+    private readonly GatewayMetrics _metrics = metrics ?? GatewayMetrics.Unexported;
+
     public bool Route(AlarmEvent alarm)
     {
         var recipients = policy.GetAlarmRecipients(alarm.DeviceId, alarm.Channel);
@@ -26,7 +28,7 @@ public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cl
         }
         cloud.Publish("alarms", ToJson(alarm, recipients), retain: false);
         feed.Publish(new RoutedAlarm(alarm, recipients));
-        GatewayMetrics.Alarms.Add(1, new KeyValuePair<string, object?>("kind", alarm.Kind));
+        _metrics.Alarms.Add(1, new KeyValuePair<string, object?>("kind", alarm.Kind));
         Log.Routed(logger, alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, recipients.Count);
         return true;
     }

@@ -1,4 +1,5 @@
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Relay;
@@ -37,12 +38,14 @@ public sealed class LiveRelay : IAsyncDisposable
     private readonly RelayOptions _options;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
+    private readonly GatewayMetrics _metrics;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, LiveStream> _streams = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    public LiveRelay(IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILoggerFactory loggers)
+    public LiveRelay(IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILoggerFactory loggers, GatewayMetrics? metrics = null)
     {
+        _metrics = metrics ?? GatewayMetrics.Unexported;
         _connector = connector;
         _options = options;
         _time = time;
@@ -63,7 +66,7 @@ public sealed class LiveRelay : IAsyncDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (!_streams.TryGetValue(key, out stream!))
                 {
-                    stream = new LiveStream(this, key, deviceId, channel, kind, _connector, _options, _time, _loggers.CreateLogger<LiveStream>());
+                    stream = new LiveStream(this, key, deviceId, channel, kind, _connector, _options, _time, _loggers.CreateLogger<LiveStream>(), _metrics);
                     _streams[key] = stream;
                     stream.TryAddUser();
                     stream.Start();

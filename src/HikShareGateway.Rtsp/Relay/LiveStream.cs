@@ -33,6 +33,7 @@ public sealed partial class LiveStream : IUpstreamSink
     private readonly IUpstreamConnector _connector;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly GatewayMetrics _metrics;
     private readonly RelayOptions _options;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
@@ -48,8 +49,9 @@ public sealed partial class LiveStream : IUpstreamSink
     private RtpContinuity? _continuity;
     private Task? _loop;
 
-    internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILogger logger)
+    internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILogger logger, GatewayMetrics metrics)
     {
+        _metrics = metrics;
         _relay = relay;
         Key = key;
         DeviceId = deviceId;
@@ -316,7 +318,7 @@ public sealed partial class LiveStream : IUpstreamSink
                     return;
                 }
                 _continuity?.Reconnected();
-                GatewayMetrics.UpstreamSessions.Add(1);
+                _metrics.UpstreamSessions.Add(1);
                 backoff = _options.ReconnectMin;
                 try
                 {
@@ -324,7 +326,7 @@ public sealed partial class LiveStream : IUpstreamSink
                 }
                 finally
                 {
-                    GatewayMetrics.UpstreamSessions.Add(-1);
+                    _metrics.UpstreamSessions.Add(-1);
                     lock (_gate)
                     {
                         ClearGop();
@@ -362,7 +364,7 @@ public sealed partial class LiveStream : IUpstreamSink
             {
                 break;
             }
-            GatewayMetrics.UpstreamReconnects.Add(1);
+            _metrics.UpstreamReconnects.Add(1);
             try
             {
                 // Jitter spreads the reconnects of many streams of one recorder.

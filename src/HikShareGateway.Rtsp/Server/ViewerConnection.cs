@@ -25,7 +25,8 @@ public sealed record ViewerServices(
     ViewerQueueLimits QueueLimits,
     TimeSpan IdleTimeout,
     TimeProvider Time,
-    ILogger Logger);
+    ILogger Logger,
+    GatewayMetrics? Metrics = null);
 
 /// <summary>
 /// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).
@@ -50,6 +51,7 @@ public sealed partial class ViewerConnection
     private readonly SslStream? _tls;
     private readonly X509Certificate2? _certificate;
     private readonly ViewerServices _s;
+    private readonly GatewayMetrics _metrics;
     private readonly CancellationTokenSource _cts = new();
     private readonly ViewerOutput _output;
     private readonly string _remote;
@@ -72,13 +74,14 @@ public sealed partial class ViewerConnection
     {
         _socket = socket;
         _s = services;
+        _metrics = services.Metrics ?? GatewayMetrics.Unexported;
         _certificate = tlsCertificate;
         _tls = tlsCertificate is null ? null : new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
         var ep = socket.RemoteEndPoint as IPEndPoint;
         _remoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
         _remote = ep is null ? "unknown" : new IPEndPoint(_remoteAddress!, ep.Port).ToString();
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
-        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _tls);
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _tls, _metrics);
         try
         {
             socket.SendBufferSize = services.QueueLimits.SendBufferBytes;
@@ -555,7 +558,7 @@ public sealed partial class ViewerConnection
             if (_aborted == 0)
             {
                 _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId, account, _mediaPath.DeviceId, _mediaPath.Channel, _media.Action, AuditDecision.Allow, "session started", _remote));
-                GatewayMetrics.ViewerSessions.Add(1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
+                _metrics.ViewerSessions.Add(1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
             }
         }
         _playing = response.StatusCode == 200;
@@ -570,7 +573,7 @@ public sealed partial class ViewerConnection
             if (_registration is not null)
             {
                 _registration.Dispose();
-                GatewayMetrics.ViewerSessions.Add(-1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
+                _metrics.ViewerSessions.Add(-1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
                 if (!_revoked)
                 {
                     // The registry audited the revocation itself.

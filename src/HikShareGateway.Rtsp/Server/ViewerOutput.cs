@@ -44,6 +44,7 @@ public sealed class ViewerOutput
     private readonly ViewerQueueLimits _limits;
     private readonly TimeProvider _time;
     private readonly Action<string> _abort;
+    private readonly GatewayMetrics _metrics;
     private readonly Lock _gate = new();
     private Entry[] _ring = new Entry[InitialRingCapacity];
     private readonly AsyncSignal _signal = new();
@@ -62,8 +63,10 @@ public sealed class ViewerOutput
     private string? _failure;
 
     /// <param name="tls">RTSPS: the connection's TLS stream, which then carries every byte; null for plain RTSP.</param>
-    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls = null)
+    /// <param name="metrics">Where relayed/dropped counts go; null: <see cref="GatewayMetrics.Unexported"/>.</param>
+    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls = null, GatewayMetrics? metrics = null)
     {
+        _metrics = metrics ?? GatewayMetrics.Unexported;
         _socket = socket;
         _tls = tls;
         _limits = limits;
@@ -235,7 +238,7 @@ public sealed class ViewerOutput
             {
                 b.Release();
                 PacketsDropped++;
-                GatewayMetrics.DroppedPackets.Add(1);
+                _metrics.DroppedPackets.Add(1);
                 e.Buffer = null;
             }
             else if (e.Control is not null)
@@ -267,7 +270,7 @@ public sealed class ViewerOutput
             }
             _failure = reason;
         }
-        GatewayMetrics.SlowViewerDisconnects.Add(1);
+        _metrics.SlowViewerDisconnects.Add(1);
         // Never close a socket on the producer's thread.
         ThreadPool.UnsafeQueueUserWorkItem(static s => s.Item1(s.Item2), (_abort, "too slow: " + reason), preferLocal: false);
     }
@@ -406,8 +409,8 @@ public sealed class ViewerOutput
             total += bytes;
             if (packets > 0)
             {
-                GatewayMetrics.RelayedPackets.Add(packets);
-                GatewayMetrics.RelayedBytes.Add(bytes);
+                _metrics.RelayedPackets.Add(packets);
+                _metrics.RelayedBytes.Add(bytes);
             }
             return n;
         }

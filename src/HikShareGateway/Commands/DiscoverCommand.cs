@@ -15,18 +15,23 @@ namespace HikShareGateway;
 /// entry with the same address) and prints what the gateway would use. Passwords are never printed; credentials in
 /// stream URIs are masked.
 /// </summary>
-public static class DiscoverCommand
+public sealed class DiscoverCommand : GatewayCommand
 {
-    public const string Usage = """
-        usage: hikshare-gateway discover [--config FILE] [--wait SECONDS] [--user USER --password PASSWORD]
-                                         [--interface IP] [--port 3702] [--url http://host/onvif/device_service]
+    public override string Name => "discover";
+    public override string Description => "List the ONVIF devices on the LAN (credentials masked).";
 
-          --wait        seconds to wait for answers (default 3)
-          --user        ONVIF user for every device found (else the config's Devices[] entry with that address)
-          --password    its password
-          --interface   address of the interface to probe on (default: the system's choice)
-          --url         also query this device service URL (devices on routed networks do not answer probes)
-        """;
+    public override IEnumerable<System.CommandLine.Option> CreateOptions() =>
+    [
+        Commands.Value("wait", "SECONDS", "Seconds to wait for answers (default 3, at most 60)."),
+        Commands.Value("user", "USER", "ONVIF user for every device found (else the configuration's Devices[] entry with that address)."),
+        Commands.Value("password", "PASSWORD", "Its password (give --user and --password together)."),
+        Commands.Value("interface", "IP", "Address of the interface to probe on (default: the system's choice, or Onvif:DiscoveryInterface)."),
+        Commands.Value("port", "PORT", "UDP port of the WS-Discovery probe (default 3702, or Onvif:DiscoveryPort)."),
+        Commands.Value("url", "URL", "Also query this device service URL, e.g. http://192.0.2.10/onvif/device_service (devices on routed networks do not answer probes)."),
+    ];
+
+    public override Task<int> InvokeAsync(CommandLine cli, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        RunAsync(cli, output, error, cancellationToken);
 
     public static async Task<int> RunAsync(CommandLine cli, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
@@ -83,7 +88,7 @@ public static class DiscoverCommand
         }
         catch (CommandLineException e)
         {
-            await error.WriteLineAsync($"hikshare-gateway discover: {e.Message}\n\n{Usage}");
+            await error.WriteLineAsync($"hikshare-gateway discover: {e.Message}\nRun 'hikshare-gateway discover --help' for the usage.");
             return ExitCodes.Usage;
         }
         DeviceCredentials? given = cli.Options.TryGetValue("user", out var user) ? new DeviceCredentials(user, cli.Options["password"]) : null;

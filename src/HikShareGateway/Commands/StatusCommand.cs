@@ -12,8 +12,20 @@ namespace HikShareGateway;
 /// <c>hikshare-gateway status [--config FILE] [--json]</c>: asks the running daemon's loopback admin endpoint
 /// (<c>Admin:Port</c>, token from <c>Admin:Token</c> or <c>Admin:TokenFile</c>) what it holds now.
 /// </summary>
-public static class StatusCommand
+public sealed class StatusCommand : GatewayCommand
 {
+    public override string Name => "status";
+    public override string Description => "Show what the running daemon holds (devices, grants, sessions), from its loopback admin endpoint.";
+
+    public override IEnumerable<System.CommandLine.Option> CreateOptions() =>
+    [
+        Commands.Flag("json", "Print the daemon's answer as JSON."),
+        Commands.Flag("demo", "Ask the daemon started with 'hikshare-gateway demo' (its built-in configuration)."),
+    ];
+
+    public override Task<int> InvokeAsync(CommandLine cli, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        RunAsync(cli, output, error);
+
     /// <summary>The installed configuration, used when no <c>--config</c> is given and the file exists.</summary>
     public const string DefaultConfigPath = "/etc/hikshare-gateway/gateway.json";
 

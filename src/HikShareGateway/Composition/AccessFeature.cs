@@ -36,13 +36,15 @@ public static partial class AccessFeature
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<GrantsStore>>(),
             // Only read (for IGrantsStatus); the link depends on the store, never the other way round.
-            sp.GetService<IBrokerStatus>()));
+            sp.GetService<IBrokerStatus>(),
+            sp.GetRequiredService<GatewayMetrics>()));
         b.Services.AddSingleton<IAccessPolicy>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IGrantsStatus>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IGrantsInbox>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IViewerAuthenticator>(sp => new ViewerAuthenticator(
             sp.GetRequiredService<TrustedKeySet>(), gateway.Id, access,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ViewerAuthenticator>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ViewerAuthenticator>>(),
+            sp.GetRequiredService<GatewayMetrics>()));
         b.Services.AddSingleton<IAuditSink, CloudAuditSink>();
         b.Services.AddSingleton<SessionRegistry>();
         b.Services.AddSingleton<ISessionRegistry>(sp => sp.GetRequiredService<SessionRegistry>());

@@ -3,6 +3,7 @@ using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Serilog;
@@ -39,6 +40,9 @@ public static class Features
         builder.Services.AddSingleton(discovery);
         builder.Services.AddSingleton<IReadOnlyList<DeviceOptions>>(devices);
         builder.Services.AddSingleton<AlarmFeed>();
+        // One meter per host (IMeterFactory), exported at /metrics by the HTTP feature.
+        builder.Services.AddMetrics();
+        builder.Services.AddSingleton<GatewayMetrics>();
         // :: Features. Each registers its own implementations before the Core fallbacks below (TryAdd).
         AccessFeature.Register(builder, context, errors);
         CloudFeature.Register(builder, context, errors);

@@ -1,6 +1,7 @@
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Http;
 using HikShareGateway.Http.Admin;
+using HikShareGateway.Http.Metrics;
 
 namespace HikShareGateway.Composition;
 
@@ -31,6 +32,7 @@ public static class HttpFeature
             errors.Add($"Admin:Port {admin.Port} is the same as Http:Port: give the admin endpoint its own port (default 8081).");
         }
 
+        builder.Services.AddSingleton(Features.Bind<MetricsOptions>(configuration, MetricsOptions.Section, errors));
         builder.Services.AddHttpApi(ptz, admin, admin.ResolveTokenFile(gateway));
         builder.Services.AddSingleton(new AdminInfo(GatewayRunner.SoftwareVersion, context.StartedAt));
         builder.WebHost.UseKestrel(k => HttpApi.Listen(k, http, admin));

@@ -4,6 +4,7 @@ using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.Playback;
 using HikShareGateway.Core.Ptz;
 using HikShareGateway.Onvif.Catalog;
@@ -42,7 +43,7 @@ public static class OnvifFeature
         // Two-way audio for devices without an ONVIF backchannel (the RTSP feature tries the backchannel first).
         services.AddSingleton<IDeviceTalkback, IsapiTalkback>();
         services.AddSingleton(sp => new AlarmRouter(sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ICloudPublisher>(),
-            sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>()));
+            sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>(), sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton<OnvifDeviceManager>();
         services.AddHostedService(sp => sp.GetRequiredService<OnvifDeviceManager>());
         services.AddSingleton(sp => new InventoryPublisher(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<ICloudPublisher>(),

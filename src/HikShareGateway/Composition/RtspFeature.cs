@@ -1,6 +1,7 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.Playback;
 using HikShareGateway.Rtsp;
 using HikShareGateway.Rtsp.Demo;
@@ -33,7 +34,7 @@ public static class RtspFeature
         services.AddSingleton(sp => new LiveRelay(
             new CatalogUpstreamConnector(sp.GetRequiredService<IDeviceCatalog>(), options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
-            options.ToRelayOptions(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            options.ToRelayOptions(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<GatewayMetrics>()));
         // Playback: one upstream session per viewer; recordings from ONVIF Profile G when the ONVIF feature provides them.
         services.AddSingleton(sp => new PlaybackService(
             sp.GetService<IRecordingService>() ?? new UnavailableRecordingService(),
@@ -59,7 +60,8 @@ public static class RtspFeature
                 options.ToQueueLimits(),
                 TimeSpan.FromSeconds(options.IdleTimeoutSeconds),
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>()),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>(),
+                sp.GetRequiredService<GatewayMetrics>()),
             options.MaxConnections, sp.GetRequiredService<ILogger<RtspServer>>()));
         services.AddHostedService<RtspHostedService>();
     }

@@ -122,11 +122,11 @@ public sealed class HikShareCloudToolTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(new[] { "keygen", "--out", "x" }, 2, "--kid is required")]
+    [InlineData(new[] { "keygen", "--out", "x" }, 64, "--kid is required")]
     [InlineData(new[] { "token", "--key", "/nonexistent/k.json", "--sub", "a@b", "--aud", "g" }, 1, "does not exist")]
-    [InlineData(new[] { "publish", "--broker", "http://x", "--gateway", "g", "--snapshot", "-" }, 2, "mqtt://")]
-    [InlineData(new[] { "frobnicate" }, 2, "unknown command")]
-    [InlineData(new[] { "delta", "stray" }, 2, "unexpected argument")]
+    [InlineData(new[] { "publish", "--broker", "http://x", "--gateway", "g", "--snapshot", "-" }, 64, "mqtt://")]
+    [InlineData(new[] { "frobnicate" }, 64, "unknown command")]
+    [InlineData(new[] { "delta", "stray" }, 64, "unexpected argument")]
     public async Task Tool_BadCommandLine_SaysWhat(string[] args, int code, string message)
     {
         var r = await Tool(null, args);

@@ -35,6 +35,8 @@ public sealed class ApiTestHost : IAsyncDisposable
     public AlarmFeed Alarms { get; } = new();
     public StaticDeviceCatalog Catalog { get; }
     public ISessionRegistry Sessions { get; private set; } = null!;
+    /// <summary>This host's meter (from its own IMeterFactory): what its /metrics exports.</summary>
+    public GatewayMetrics Metrics => App.Services.GetRequiredService<GatewayMetrics>();
     public WebApplication App { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
     public Uri BaseAddress { get; private set; } = null!;

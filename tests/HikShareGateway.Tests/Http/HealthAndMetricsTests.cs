@@ -4,11 +4,14 @@ using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Http.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace HikShareGateway.Tests.Http;
 
 public class HealthAndMetricsTests
 {
+    private static readonly Action<IServiceCollection> PerAccount = s => s.AddSingleton(new MetricsOptions { MetricsPerAccount = true });
     private static readonly DeviceOptions[] Configured = [new() { DeviceId = "cam-1" }, new() { DeviceId = "cam-2" }];
 
     [Fact]
@@ -63,13 +66,13 @@ public class HealthAndMetricsTests
     [Fact]
     public async Task Metrics_PrometheusText_HasEverySeriesOfIssue7()
     {
-        await using var host = await ApiTestHost.StartAsync();
+        await using var host = await ApiTestHost.StartAsync(PerAccount);
         host.Grants.Version = 7;
         host.Grants.AppliedAt = host.Time.GetUtcNow() - TimeSpan.FromSeconds(30);
         host.Grants.BrokerConnected = true;
         using var live = host.Sessions.Register(new ViewerSession { SessionId = "s1", Account = "bob@example.com", DeviceId = "cam-1", Channel = 1, Action = Privilege.LiveView, Remote = "127.0.0.1:5000", Revoke = _ => { } });
-        GatewayMetrics.RelayedBytes.Add(1000, new KeyValuePair<string, object?>("action", "liveView"));
-        GatewayMetrics.Alarms.Add(1, new KeyValuePair<string, object?>("kind", "motion"));
+        host.Metrics.RelayedBytes.Add(1000, new KeyValuePair<string, object?>("action", "liveView"));
+        host.Metrics.Alarms.Add(1, new KeyValuePair<string, object?>("kind", "motion"));
 
         var r = await host.SendAsync(HttpMethod.Get, "/metrics", null);
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
@@ -77,12 +80,12 @@ public class HealthAndMetricsTests
         var text = await r.Content.ReadAsStringAsync();
         string[] expected =
         [
-            "\nhiksharegateway_hikshare_viewer_sessions ", "hikshare_sessions{action=\"liveView\",account=\"bob@example.com\"} 1",
-            "hiksharegateway_hikshare_relayed_bytes{action=\"liveView\"}", "\nhiksharegateway_hikshare_relayed_packets ",
-            "\nhiksharegateway_hikshare_dropped_packets ", "\nhiksharegateway_hikshare_slow_viewer_disconnects ",
-            "\nhiksharegateway_hikshare_upstream_reconnects ", "hikshare_grants_version 7", "hikshare_grants_age_seconds 30",
-            "\nhiksharegateway_hikshare_revocations ", "\nhiksharegateway_hikshare_authentication_failures ",
-            "hiksharegateway_hikshare_alarms{kind=\"motion\"}",
+            "\nhikshare_viewer_sessions ", "hikshare_sessions{action=\"liveView\",account=\"bob@example.com\"} 1",
+            "hikshare_relayed_bytes_total{action=\"liveView\"}", "\nhikshare_relayed_packets_total ",
+            "\nhikshare_dropped_packets_total ", "\nhikshare_slow_viewer_disconnects_total ",
+            "\nhikshare_upstream_reconnects_total ", "hikshare_grants_version 7", "hikshare_grants_age_seconds 30",
+            "\nhikshare_revocations_total ", "\nhikshare_authentication_failures_total ",
+            "hikshare_alarms_total{kind=\"motion\"}",
             "hikshare_devices_online 2", "hikshare_device_online{device_id=\"cam-1\"} 1", "hikshare_broker_connected 1",
         ];
         foreach (var series in expected)
@@ -94,7 +97,7 @@ public class HealthAndMetricsTests
     [Fact]
     public async Task Metrics_SessionEnds_SeriesDisappears()
     {
-        await using var host = await ApiTestHost.StartAsync();
+        await using var host = await ApiTestHost.StartAsync(PerAccount);
         var reg = host.Sessions.Register(new ViewerSession { SessionId = "s1", Account = "carol@example.com", DeviceId = "cam-1", Channel = 1, Action = Privilege.Playback, Remote = "127.0.0.1:5000", Revoke = _ => { } });
         Assert.Contains("account=\"carol@example.com\"", await (await host.SendAsync(HttpMethod.Get, "/metrics", null)).Content.ReadAsStringAsync());
         reg.Dispose();

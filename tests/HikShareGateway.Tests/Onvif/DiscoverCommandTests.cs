@@ -84,7 +84,7 @@ public sealed class DiscoverCommandTests : IAsyncLifetime
     public async Task Discover_BadWait_IsUsageError()
     {
         var (code, _, err) = await Run("--wait", "soon");
-        Assert.Equal(2, code);
+        Assert.Equal(64, code);
         Assert.Contains("--wait \"soon\" is not a number of seconds", err);
     }
 
