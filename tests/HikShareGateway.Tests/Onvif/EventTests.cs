@@ -161,10 +161,14 @@ public sealed class EventServiceTests : IAsyncLifetime
         await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 2, "the stop", 10_000);
         _sim.EmitMotion(2, on: true); // channel 2: nobody may receive it
         _sim.Emit("tns1:Monitoring/ProcessorUsage", [("Token", "Processor")], [("Value", "97")]);
-        await Task.Delay(500);
+        // The marker: an alarm that does pass, queued after the two that must not. Events are pulled and routed in
+        // order, so once it is published the two before it were seen and dropped.
+        _sim.Emit("tns1:VideoSource/SignalLoss", [("Source", OnvifSimulator.SourceToken(1))], [("State", "true")]);
+        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 3, "the marker alarm", 10_000);
 
         var alarms = _cloud.On("alarms");
-        Assert.Equal(2, alarms.Count);
+        Assert.Equal(3, alarms.Count);
+        Assert.Contains("\"kind\":\"videoLoss\"", alarms[2].Payload);
         Assert.All(alarms, a => Assert.False(a.Retain));
         using var first = JsonDocument.Parse(alarms[0].Payload);
         Assert.Equal(_sim.Device.Serial, first.RootElement.GetProperty("deviceId").GetString());
@@ -174,7 +178,7 @@ public sealed class EventServiceTests : IAsyncLifetime
         Assert.Equal(["owner@example.com", "bob@example.com"], first.RootElement.GetProperty("recipients").EnumerateArray().Select(r => r.GetString()));
         Assert.InRange(DateTimeOffset.Parse(first.RootElement.GetProperty("at").GetString()!), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddSeconds(5));
         Assert.Contains("\"state\":\"stop\"", alarms[1].Payload);
-        await Wait.UntilAsync(() => { lock (bobAlarms) { return bobAlarms.Count == 2; } }, "bob's feed", 5_000);
+        await Wait.UntilAsync(() => { lock (bobAlarms) { return bobAlarms.Count == 3; } }, "bob's feed", 5_000);
 
         await _service.StopAsync(default);
         Assert.Equal(1, _sim.Unsubscribes);
