@@ -102,6 +102,9 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     /// <summary>Raised (on the MQTT thread) once subscribed after each connect; tests wait on it.</summary>
     public event Action? Connected;
 
+    /// <summary>Raised (on the client's loop) each time a connection attempt or connection fails, before the backoff; tests wait on it.</summary>
+    public event Action<Exception>? ConnectionFailed;
+
     public void Publish(string subTopic, ReadOnlyMemory<byte> payload, bool retain)
     {
         var topic = _settings.Topic(subTopic);
@@ -195,6 +198,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             catch (Exception e)
             {
                 LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+                ConnectionFailed?.Invoke(e);
             }
             _store.BrokerConnected = false;
             if (_client.IsConnected)

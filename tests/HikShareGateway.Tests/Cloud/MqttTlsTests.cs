@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using HikShareCloud;
 using HikShareGateway.Access;
 using HikShareGateway.Tests.Infrastructure;
@@ -33,8 +34,12 @@ public sealed class MqttTlsTests : IAsyncLifetime
     public async Task Mqtts_UntrustedCertificate_NeverConnects()
     {
         await using var gw = new CloudTestGateway(_broker.Port, tls: true); // system roots only
+        var failures = new ConcurrentQueue<Exception>();
+        gw.Client.ConnectionFailed += failures.Enqueue;
         await gw.StartAsync(waitConnected: false);
-        await Task.Delay(1000);
+        // Refused twice, by the TLS handshake: the client tried, rejected the private CA's certificate, and retried.
+        await Wait.UntilAsync(() => failures.Count >= 2, "two failed TLS connection attempts");
+        Assert.All(failures, e => Assert.Contains("certificate", e.ToString(), StringComparison.OrdinalIgnoreCase));
         Assert.False(gw.Client.IsConnected);
         Assert.False(gw.Store.BrokerConnected);
     }
