@@ -11,6 +11,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>The gateway's MQTT client against a real mosquitto on loopback.</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttCloudClientTests : IAsyncLifetime
 {
     private const string Prefix = "hikshare/v1/gateways/" + GatewayId;
@@ -212,6 +213,7 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
 }
 
 /// <summary>mosquitto with a password file and anonymous access refused.</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttCloudClientAuthTests : IAsyncLifetime
 {
     private const string Prefix = "hikshare/v1/gateways/" + GatewayId;

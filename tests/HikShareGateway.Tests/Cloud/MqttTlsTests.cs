@@ -7,6 +7,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>mqtts:// against a real mosquitto TLS listener whose certificate comes from a private CA (Cloud:CaFile).</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttTlsTests : IAsyncLifetime
 {
     private MosquittoBroker _broker = null!;

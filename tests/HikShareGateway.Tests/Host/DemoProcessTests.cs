@@ -12,6 +12,7 @@ namespace HikShareGateway.Tests.Host;
 /// embedded broker, demo cloud key and share) prints a viewer URL; ffprobe plays it; the printed revoke
 /// command cuts the running viewer; SIGTERM stops the daemon cleanly.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed partial class DemoProcessTests
 {
     [Fact]

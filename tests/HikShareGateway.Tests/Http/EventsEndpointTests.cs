@@ -6,6 +6,7 @@ using HikShareGateway.Tests.Infrastructure;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class EventsEndpointTests
 {
     private static async Task<string> ReadEventAsync(StreamReader reader)

@@ -7,6 +7,7 @@ using HikShareGateway.Core.Diagnostics;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class HealthAndMetricsTests
 {
     private static readonly DeviceOptions[] Configured = [new() { DeviceId = "cam-1" }, new() { DeviceId = "cam-2" }];

@@ -8,6 +8,7 @@ using HikShareGateway.Tests.Infrastructure;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class PtzEndpointTests
 {
     private const string Move = "/api/v1/devices/cam-1/channels/1/ptz/move";

@@ -7,6 +7,7 @@ namespace HikShareGateway.Tests.Infrastructure;
 /// RTSP client: the live mounts, sharing, authentication, the backchannel. One live camera serves
 /// the whole class (viewers do not disturb each other on a shared mount).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraLiveTests : IAsyncLifetime
 {
     private GstRtspCamera _camera = null!;
@@ -133,6 +134,7 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
 }
 
 /// <summary>RTSP authentication on the camera (gst-rtsp-server's RTSPAuth), Digest and Basic.</summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraAuthTests
 {
     private const string User = "admin";
@@ -193,6 +195,7 @@ public sealed class GstRtspCameraAuthTests
 }
 
 /// <summary>Replay mode: an MP4 made at test time, served unshared and seekable.</summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraReplayTests : IAsyncLifetime
 {
     private string _dir = null!;
@@ -270,6 +273,7 @@ public sealed class GstRtspCameraReplayTests : IAsyncLifetime
 }
 
 /// <summary>Relay mode, the start-up contract and clean-up.</summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraLifecycleTests
 {
     [Fact]
@@ -329,6 +333,7 @@ public sealed class GstRtspCameraLifecycleTests
 }
 
 /// <summary>The viewers' own plumbing that needs no peer.</summary>
+[Trait("Category", "Unit")]
 public sealed class GstRtspCameraViewerPlumbingTests
 {
     [Fact]

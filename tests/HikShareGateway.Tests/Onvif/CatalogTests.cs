@@ -10,6 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class CatalogTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;

@@ -16,6 +16,7 @@ namespace HikShareGateway.Tests.Onvif;
 /// WS-Discovery over real UDP multicast (239.255.255.250) on the loopback interface. Each test uses its own free UDP
 /// port instead of 3702 so parallel runs on this machine do not hear each other; nothing leaves loopback.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class DiscoveryTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class AlarmMappingTests
 {
     private static NotificationMessage Msg(string topic, (string, string)[] source, (string, string)[] data, string? op = "Changed") =>
@@ -109,6 +110,7 @@ public sealed class AlarmMappingTests
 }
 
 /// <summary>PullPoint subscriptions against the simulator: motion on the device becomes a routed alarm.</summary>
+[Trait("Category", "Unit")]
 public sealed class EventServiceTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace HikShareGateway.Tests.Onvif;
 
 /// <summary>The host wiring: the ONVIF catalog replaces the static one and fills from configuration.</summary>
+[Trait("Category", "Unit")]
 public sealed class OnvifFeatureTests
 {
     private static (WebApplication? App, List<string> Errors) Build(Dictionary<string, string?> values)

@@ -10,6 +10,7 @@ namespace HikShareGateway.Tests.Playback;
 /// (Hikvision tracks URL shape). Viewers are ffprobe, ffmpeg, gst-launch and a raw RTSP client.
 /// </summary>
 [Collection(PlaybackRecorderCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class PlaybackEndToEndTests(PlaybackRecorder recorder) : IAsyncLifetime
 {
     private PlaybackTestGateway _gateway = null!;

@@ -9,6 +9,7 @@ namespace HikShareGateway.Tests.Talk;
 /// camera's own backchannel and the camera's pipeline (<c>rtppcmudepay ! filesink</c>) writes what arrived.
 /// Each test gets its own gst-rtsp-server camera, so the backchannel file is one test's alone.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
 {
     private const string Require = BackchannelTalker.RequireBackchannel;
@@ -200,6 +201,7 @@ public sealed class OnvifBackchannelEndToEndTests : IAsyncLifetime
 }
 
 /// <summary>A camera without a backchannel: the gateway answers 551 with the Unsupported header.</summary>
+[Trait("Category", "Integration")]
 public sealed class NoBackchannelTests
 {
     [Fact]

@@ -17,6 +17,7 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// <c>Content-Base</c> + "/" + control; PLAY of the aggregate URL with <c>Range: npt=0.000-</c>;
 /// GET_PARAMETER keep-alives (since OPTIONS listed it); TEARDOWN.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class Live555ClientTests
 {
     private const string UserAgent = "LibVLC/3.0.18 (LIVE555 Streaming Media v2016.11.28)";

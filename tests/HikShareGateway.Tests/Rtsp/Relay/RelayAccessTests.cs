@@ -9,6 +9,7 @@ using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>Contract §4 on RTSP: 401 for who, 403 for what, audit, and revocation of running sessions.</summary>
+[Trait("Category", "Unit")]
 public sealed class RelayAccessTests
 {
     [Fact]

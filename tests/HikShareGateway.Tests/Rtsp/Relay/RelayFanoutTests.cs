@@ -10,6 +10,7 @@ using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>The shared live relay: one upstream per stream, GOP start, linger, reconnect, slow viewers.</summary>
+[Trait("Category", "Unit")]
 public sealed class RelayFanoutTests
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// Real peers on both sides of the relay: gst-rtsp-server's ONVIF camera (H.264 + PCMU, Digest auth) as the
 /// recorder, and ffprobe, ffmpeg and GStreamer's rtspsrc as viewers.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RelayInteropTests
 {
     private static async Task<(GstRtspCamera Camera, RelayHarness Gateway)> StartWithGstCameraAsync()

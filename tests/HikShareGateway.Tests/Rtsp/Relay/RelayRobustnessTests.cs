@@ -7,6 +7,7 @@ using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>Bad input from viewers gets a clear answer and costs nothing: the server stays up, other viewers are untouched.</summary>
+[Trait("Category", "Unit")]
 public sealed class RelayRobustnessTests
 {
     public static TheoryData<string> Garbage => new()

@@ -16,6 +16,7 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// ffmpeg, GStreamer's rtspsrc) through TLS, the token checked and a revocation cutting the session as on plain
 /// RTSP, and a client that does not speak TLS refused without disturbing anyone.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RtspsTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("hikshare-rtsps-").FullName;
