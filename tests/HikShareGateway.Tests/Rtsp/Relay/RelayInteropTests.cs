@@ -44,13 +44,13 @@ public sealed class RelayInteropTests
         var (camera, h) = await StartWithGstCameraAsync();
         await using var _ = camera;
         await using var __ = h;
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var (describe, play) = await c.PlayAsync(h.Url(token: Token(Bob)));
         Assert.Equal(200, play.StatusCode);
-        var sdp = SessionDescription.Parse(describe.BodyText);
+        var sdp = SessionDescription.Parse(describe.Body);
         Assert.Equal(["video", "audio"], sdp.Media.Select(m => m.Type));
         Assert.Equal("PCMU", sdp.Media[1].EncodingName);
-        Assert.DoesNotContain(camera.Port.ToString(), describe.BodyText);
+        Assert.DoesNotContain(camera.Port.ToString(), describe.Body);
         // Both tracks flow: RTP on channels 0 (video) and 2 (audio).
         var audio = await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10), channel: 2);
         Assert.Equal(5, audio.Count);

@@ -101,7 +101,7 @@ public sealed class RtspsTests : IDisposable
     public async Task PlainRtspOnTheRtspsPort_IsClosed_TlsViewerUndisturbed()
     {
         await using var h = await StartTlsAsync();
-        await using var viewer = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort);
+        await using var viewer = await RtspTestClient.ConnectTlsAsync(h.Server.TlsPort);
         Assert.Equal(200, (await viewer.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(20, (await viewer.ReadPacketsAsync(20, TimeSpan.FromSeconds(10))).Count);
 
@@ -138,8 +138,8 @@ public sealed class RtspsTests : IDisposable
             OverflowWindow: TimeSpan.FromSeconds(30), StalledSend: TimeSpan.FromSeconds(3), SendBufferBytes: 32 * 1024);
         await using var h = await StartAsync(new Options { QueueLimits = limits, TlsCertificate = WriteCertificate().LoadTlsCertificate() });
         h.Grant(LiveShare(Bob));
-        await using var fast = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort);
-        await using var slow = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort, receiveBuffer: 4096);
+        await using var fast = await RtspTestClient.ConnectTlsAsync(h.Server.TlsPort);
+        await using var slow = await RtspTestClient.ConnectTlsAsync(h.Server.TlsPort, receiveBuffer: 4096);
         Assert.Equal(200, (await fast.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await slow.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
         var slowConnection = h.Server.Connections.Single(x => x.Remote.EndsWith(":" + ((IPEndPoint)slow.Socket.LocalEndPoint!).Port));
