@@ -39,13 +39,10 @@ public sealed partial class DemoProcessTests
         string Out() { lock (output) { return output.ToString(); } }
         try
         {
-            var sw = Stopwatch.StartNew();
-            Match url;
-            while (!(url = QueryUrl().Match(Out())).Success || !Out().Contains("RTSP server listening"))
-            {
-                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited, "no viewer URL printed; output:\n" + Out());
-                await Task.Delay(100);
-            }
+            await Wait.UntilAsync(() => p.HasExited || (QueryUrl().IsMatch(Out()) && Out().Contains("RTSP server listening")),
+                "a viewer URL and the RTSP server listening", 60_000);
+            Assert.False(p.HasExited, "the demo exited; output:\n" + Out());
+            var url = QueryUrl().Match(Out());
             var probe = await Ffprobe.CountPacketsAsync(url.Value, packets: 30, timeout: TimeSpan.FromSeconds(30));
             Assert.True(probe.VideoPackets >= 30, probe + "\n" + Out());
             Assert.Equal("h264", probe.CodecName);
@@ -66,7 +63,7 @@ public sealed partial class DemoProcessTests
             var ended = await viewer.WaitAsync(TimeSpan.FromSeconds(20));
             Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(10), $"viewer ended {revokedAt.Elapsed} after the revoke");
             Assert.True(ended.Frames > 0, ended.ToString());
-            await WaitFor(() => Out().Contains("Revoked session"), "a revocation log line");
+            await Wait.UntilAsync(() => Out().Contains("Revoked session"), "a revocation log line");
             Assert.DoesNotContain(DemoDefaultsPassword, Out());
 
             // SIGTERM: graceful shutdown, exit code 0.
@@ -93,15 +90,6 @@ public sealed partial class DemoProcessTests
             }
         }
 
-        async Task WaitFor(Func<bool> condition, string what)
-        {
-            var sw = Stopwatch.StartNew();
-            while (!condition())
-            {
-                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"no {what}; output:\n{Out()}");
-                await Task.Delay(50);
-            }
-        }
     }
 
     [Fact]

@@ -53,7 +53,13 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
         var gst = GstLaunch.ReadVideoAsync(_camera.Url(), buffers: 100, timeout: TimeSpan.FromSeconds(15));
         // Shared media: DESCRIBE answers for the pipeline the viewers use, so every SDP names the
         // same RTP SSRC (gst-rtsp-server puts it in a=ssrc); an unshared factory would differ.
-        await Task.Delay(1000);
+        // A raw viewer of our own holds the shared pipeline (it plays, frames arrive) while we describe.
+        await using var holder = await RtspTestClient.ConnectAsync(_camera.Url());
+        var url = _camera.Url().ToString();
+        Assert.Equal(200, (await holder.SendAsync("DESCRIBE", url, [new("Accept", "application/sdp")])).StatusCode);
+        Assert.Equal(200, (await holder.SendAsync("SETUP", url + "/stream=0", [new("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])).StatusCode);
+        Assert.Equal(200, (await holder.SendAsync("PLAY", url, [new("Range", "npt=0.000-")])).StatusCode);
+        await Wait.UntilAsync(() => holder.InterleavedFrames(0) > 0, "video on the holding session");
         var ssrcA = await VideoSsrcAsync();
         var ssrcB = await VideoSsrcAsync();
 
