@@ -119,9 +119,11 @@ public sealed class RelayInteropTests
             await using var h = await StartAsync(new Options { MainUri = camera.Url(), Credentials = new DeviceCredentials("admin", "Gst-Pa55") });
             h.Grant(LiveShare(Bob));
             var started = Stopwatch.StartNew();
-            var recording = FfmpegRecord.RunAsync(h.Url(token: Token(Bob)), duration: TimeSpan.FromSeconds(12), timeout: TimeSpan.FromSeconds(60));
-            await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1, "ffmpeg is playing");
-            await Task.Delay(1500);
+            long recorded = 0;
+            var recording = FfmpegRecord.RunAsync(h.Url(token: Token(Bob)), duration: TimeSpan.FromSeconds(12), timeout: TimeSpan.FromSeconds(60),
+                onFrames: f => Interlocked.Exchange(ref recorded, f));
+            // Mid-stream: ffmpeg has recorded more than the cached GOP it gets at once (25 frames) before the camera dies.
+            await Wait.UntilAsync(() => Interlocked.Read(ref recorded) > 30, "ffmpeg records from the camera", 20_000);
 
             // The camera goes away mid-stream and comes back on the same address a second later.
             await camera.DisposeAsync();

@@ -84,9 +84,10 @@ public sealed class RtspsTests : IDisposable
     public async Task RevokedShare_CutsARunningRtspsSession()
     {
         await using var h = await StartTlsAsync();
-        var recording = FfmpegRecord.RunAsync(h.TlsUrl(token: Token(Bob)), duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1, "ffmpeg plays over RTSPS");
-        await Task.Delay(1000);
+        long recorded = 0;
+        var recording = FfmpegRecord.RunAsync(h.TlsUrl(token: Token(Bob)), duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(60),
+            onFrames: f => Interlocked.Exchange(ref recorded, f));
+        await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1 && Interlocked.Read(ref recorded) > 0, "ffmpeg records frames over RTSPS", 20_000);
         var started = System.Diagnostics.Stopwatch.StartNew();
         h.Grant(); // every share gone
         var result = await recording;
