@@ -23,19 +23,24 @@ public static class Wait
         {
             if (clock.ElapsedMilliseconds > timeoutMs)
             {
-                // Evaluated once more: a description may interpolate the state it waited on.
                 throw new TimeoutException($"timed out after {timeoutMs} ms waiting for: {what ?? conditionText}");
             }
             await Task.Delay(PollInterval);
         }
     }
 
-    /// <summary>Polls <paramref name="probe"/> until it returns a value, and returns it (same timeout rule).</summary>
-    public static async Task<T> ForAsync<T>(Func<T?> probe, string? what = null, int timeoutMs = 10_000,
-        [CallerArgumentExpression(nameof(probe))] string probeText = "") where T : class
+    /// <summary>The same for a condition that must do I/O to know (e.g. a peer's port accepting a connection).</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, string? what = null, int timeoutMs = 10_000,
+        [CallerArgumentExpression(nameof(condition))] string conditionText = "")
     {
-        T? found = null;
-        await UntilAsync(() => (found = probe()) is not null, what, timeoutMs, probeText);
-        return found!;
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.ElapsedMilliseconds > timeoutMs)
+            {
+                throw new TimeoutException($"timed out after {timeoutMs} ms waiting for: {what ?? conditionText}");
+            }
+            await Task.Delay(PollInterval);
+        }
     }
 }
