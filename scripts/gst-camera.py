@@ -88,20 +88,55 @@ def live_launch(width, height, gop, bitrate_kbps):
     )
 
 
-def onvif_factory(launch):
+def drop_when_unlinked(pad, info):
+    """A pad probe: a packet for a stream no client SET UP is dropped instead of failing its source."""
+    return Gst.PadProbeReturn.OK if pad.is_linked() else Gst.PadProbeReturn.DROP
+
+
+def on_media_prepared(media):
+    # gst-rtsp-server (1.22) builds the sender part (the TCP sink behind rtpbin's send_rtp_src_N) only
+    # for the streams a client SETs UP. A backchannel client sets up just the backchannel, so the live
+    # sources' packets reach an unlinked send_rtp_src pad: the push returns not-linked, videotestsrc and
+    # audiotestsrc stop with "Internal data stream error" and the media goes to its error status. In
+    # about one session in five the backchannel then wrote nothing at all: its RTP never got past
+    # rtpbin's receive side (no jitter buffer was created), although every packet reached the appsrc.
+    # Dropping packets at an unlinked send pad (the probe runs before the push looks for a peer, and a
+    # dropped buffer counts as pushed) keeps the sources and the media running as a real camera does.
+    for element in items(media.get_element().get_parent().iterate_elements()):
+        if element.get_factory() is not None and element.get_factory().get_name() == "rtpbin":
+            for pad in items(element.iterate_src_pads()):
+                if pad.get_name().startswith("send_rtp_src_"):
+                    pad.add_probe(Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, drop_when_unlinked)
+
+
+def items(iterator):
+    """The objects of a Gst.Iterator (PyGObject on Debian 12 does not make it a Python iterable)."""
+    while True:
+        result, value = iterator.next()
+        if result == Gst.IteratorResult.RESYNC:
+            iterator.resync()
+        elif result == Gst.IteratorResult.OK:
+            yield value
+        else:
+            return
+
+
+def onvif_factory(launch, live=False):
     f = GstRtspServer.RTSPOnvifMediaFactory()
     # Without this the factory builds plain RTSPMedia and every DESCRIBE answers 400 (protocols.md).
     f.set_media_gtype(GstRtspServer.RTSPOnvifMedia)
     f.set_launch(launch)
+    if live:
+        f.connect("media-configure", lambda _factory, media: media.connect("prepared", on_media_prepared))
     return f
 
 
 def build_factories(args):
     """(path, factory) pairs for the chosen mode."""
     if args.mode == "live":
-        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps))
+        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps), live=True)
         # The sub stream gets a quarter of the bitrate, like a recorder's second channel.
-        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4)))
+        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4)), live=True)
         for f in (main, sub):
             f.set_shared(True)  # one encoder per mount, however many viewers
         if not args.no_backchannel:

@@ -108,6 +108,9 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     /// <summary>Raised (on the MQTT thread) once subscribed after each connect; tests wait on it.</summary>
     public event Action? Connected;
 
+    /// <summary>A connection attempt failed (refused, unreachable, TLS): what tests wait for instead of a sleep.</summary>
+    public event Action<Exception>? ConnectionFailed;
+
     public void Publish(string subTopic, ReadOnlyMemory<byte> payload, bool retain)
     {
         var topic = _topics.For(subTopic);
@@ -230,6 +233,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
             await DropAsync();
             Interlocked.Increment(ref _failedConnects);
+            ConnectionFailed?.Invoke(e);
             throw;
         }
         _status.Set(true);

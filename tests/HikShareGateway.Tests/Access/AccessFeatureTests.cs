@@ -12,6 +12,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Access;
 
 /// <summary>The host wiring of AccessFeature/CloudFeature: configuration errors and the services registered.</summary>
+[Trait("Category", "Unit")]
 public sealed class AccessFeatureTests : IDisposable
 {
     private readonly string _dir = TempDirectory();

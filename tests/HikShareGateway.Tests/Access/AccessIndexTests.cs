@@ -4,6 +4,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public class AccessIndexTests
 {
     private static readonly DateTimeOffset Now = DateTimeOffset.Parse("2026-11-25T10:00:00Z");

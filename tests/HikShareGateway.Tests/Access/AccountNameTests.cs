@@ -2,6 +2,7 @@ using HikShareGateway.Access.Accounts;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public class AccountNameTests
 {
     [Theory]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public class CloudAuditSinkTests
 {
     [Fact]

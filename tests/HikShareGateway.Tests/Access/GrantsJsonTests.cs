@@ -5,6 +5,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public class GrantsJsonTests
 {
     private const string ContractExample = """

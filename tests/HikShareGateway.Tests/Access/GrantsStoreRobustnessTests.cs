@@ -7,6 +7,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Access;
 
 /// <summary>Whatever bytes arrive on the grants topics, the store never throws and never applies anything unsigned.</summary>
+[Trait("Category", "Unit")]
 public sealed class GrantsStoreRobustnessTests : IDisposable
 {
     private readonly GrantsStore _store = new(new GrantsStoreSettings(GatewayId, null), Keys, new FakeTimeProvider(), NullLogger<GrantsStore>.Instance);

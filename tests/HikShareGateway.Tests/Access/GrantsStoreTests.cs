@@ -10,6 +10,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public sealed class GrantsStoreTests : IDisposable
 {
     private readonly string _dir = TempDirectory();

@@ -4,6 +4,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public class JwsTests
 {
     private static readonly byte[] Payload = Encoding.UTF8.GetBytes("{\"hello\":\"world\"}");
@@ -140,6 +141,7 @@ public class JwsTests
     }
 }
 
+[Trait("Category", "Unit")]
 public class JwsInvalidUtf8Tests
 {
     [Fact]

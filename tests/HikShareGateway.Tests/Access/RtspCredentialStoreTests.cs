@@ -58,6 +58,7 @@ public sealed class RtspCredentialStoreTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Restart_KeepsCredentials_FileHoldsOnlyHashes()
     {
         var store = new RtspCredentialStore(_dir, _time);

@@ -7,6 +7,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public sealed class SessionRegistryTests : IDisposable
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-25T10:00:00Z"));

@@ -10,6 +10,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Access;
 
+[Trait("Category", "Unit")]
 public class ViewerAuthenticatorTests
 {
     private static readonly IPAddress Remote = IPAddress.Parse("127.0.0.5");

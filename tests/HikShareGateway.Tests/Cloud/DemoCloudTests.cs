@@ -14,6 +14,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>The demo's cloud side: embedded MQTTnet broker, demo key, signed snapshot; revoking with hikshare-cloud as printed.</summary>
+[Trait("Category", "Unit")]
 public sealed class DemoCloudTests : IDisposable
 {
     private readonly string _dir = AccessTestKit.TempDirectory();

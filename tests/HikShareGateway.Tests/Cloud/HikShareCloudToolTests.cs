@@ -16,6 +16,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>hikshare-cloud end to end: keys, signing, publishing to a real mosquitto, the gateway applying it.</summary>
+[Trait("Category", "Integration")]
 public sealed class HikShareCloudToolTests : IAsyncLifetime
 {
     private MosquittoBroker _broker = null!;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using HikShareGateway.Access.Grants;
@@ -10,6 +11,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>The gateway's MQTT client against a real mosquitto on loopback.</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttCloudClientTests : IAsyncLifetime
 {
     private const string Prefix = "hikshare/v1/gateways/" + GatewayId;
@@ -179,11 +181,17 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
         try
         {
             await cloud.WaitForAsync(Prefix + "/alarms", p => p == "{\"n\":24}");
-            await Task.Delay(200);
+            await cloud.WaitForAsync(Prefix + "/devices", p => p == "{\"inventory\":24}");
+            // Markers, published after everything checked: the client sends a topic's messages in order and the broker
+            // delivers them in order (QoS 1), so once the markers are here nothing published before them is on its way.
+            client.Publish("alarms", Encoding.UTF8.GetBytes("{\"marker\":true}"), retain: false);
+            client.Publish("devices", Encoding.UTF8.GetBytes("{\"marker\":true}"), retain: true);
+            await cloud.WaitForAsync(Prefix + "/alarms", p => p == "{\"marker\":true}");
+            await cloud.WaitForAsync(Prefix + "/devices", p => p == "{\"marker\":true}");
             var alarms = cloud.Received.Where(m => m.Topic == Prefix + "/alarms").Select(m => m.Payload).ToList();
-            Assert.Equal(Enumerable.Range(15, 10).Select(i => $"{{\"n\":{i}}}"), alarms);
+            Assert.Equal([.. Enumerable.Range(15, 10).Select(i => $"{{\"n\":{i}}}"), "{\"marker\":true}"], alarms);
             var devices = cloud.Received.Where(m => m.Topic == Prefix + "/devices").Select(m => m.Payload).ToList();
-            Assert.Equal(["{\"inventory\":24}"], devices);
+            Assert.Equal(["{\"inventory\":24}", "{\"marker\":true}"], devices);
         }
         finally
         {
@@ -205,6 +213,7 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
 }
 
 /// <summary>mosquitto with a password file and anonymous access refused.</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttCloudClientAuthTests : IAsyncLifetime
 {
     private const string Prefix = "hikshare/v1/gateways/" + GatewayId;
@@ -227,9 +236,12 @@ public sealed class MqttCloudClientAuthTests : IAsyncLifetime
     public async Task WrongPassword_NeverConnects_AndKeepsRetrying()
     {
         await using var gw = new CloudTestGateway(_broker.Port, "gateway", "wrong");
+        var failures = new ConcurrentQueue<Exception>();
+        gw.Client.ConnectionFailed += failures.Enqueue;
         await gw.StartAsync(waitConnected: false);
-        // Refused twice: the client tried, failed, waited its backoff and tried again.
-        await Wait.UntilAsync(() => gw.Client.FailedConnects >= 2, "two refused connects");
+        // Refused twice: it tried, the broker said no, and after the backoff it tried again.
+        await Wait.UntilAsync(() => failures.Count >= 2, "two refused connection attempts");
+        Assert.All(failures, e => Assert.Contains("NotAuthorized", e.Message + e.InnerException?.Message));
         Assert.False(gw.Store.BrokerConnected);
         Assert.False(gw.Client.IsConnected);
         Assert.Equal(0, gw.Store.Version);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using HikShareCloud;
 using HikShareGateway.Access;
 using HikShareGateway.Cloud;
@@ -7,6 +8,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>mqtts:// against a real mosquitto TLS listener whose certificate comes from a private CA (Cloud:CaFile).</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttTlsTests : IAsyncLifetime
 {
     private MosquittoBroker _broker = null!;
@@ -35,9 +37,12 @@ public sealed class MqttTlsTests : IAsyncLifetime
     public async Task Mqtts_UntrustedCertificate_NeverConnects()
     {
         await using var gw = new CloudTestGateway(_broker.Port, tls: true); // system roots only
+        var failures = new ConcurrentQueue<Exception>();
+        gw.Client.ConnectionFailed += failures.Enqueue;
         await gw.StartAsync(waitConnected: false);
-        // Refused twice: the client tried, failed, waited its backoff and tried again.
-        await Wait.UntilAsync(() => gw.Client.FailedConnects >= 2, "two refused connects");
+        // Refused twice, by the TLS handshake: the client tried, rejected the private CA's certificate, and retried.
+        await Wait.UntilAsync(() => failures.Count >= 2, "two failed TLS connection attempts");
+        Assert.All(failures, e => Assert.Contains("certificate", e.ToString(), StringComparison.OrdinalIgnoreCase));
         Assert.False(gw.Client.IsConnected);
         Assert.False(gw.Store.BrokerConnected);
     }

@@ -8,6 +8,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Cloud;
 
 /// <summary>The MQTT will on an abrupt connection loss, and a restart with no broker reachable.</summary>
+[Trait("Category", "Integration")]
 public sealed class MqttWillAndRestartTests : IAsyncLifetime
 {
     private const string Prefix = "hikshare/v1/gateways/" + GatewayId;

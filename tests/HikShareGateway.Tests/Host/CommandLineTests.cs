@@ -2,6 +2,7 @@ using HikShareGateway;
 
 namespace HikShareGateway.Tests.Host;
 
+[Trait("Category", "Unit")]
 public class CommandLineTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using HikShareGateway.Composition;
 
 namespace HikShareGateway.Tests.Host;
 
+[Trait("Category", "Unit")]
 public class ConfigurationValidationTests
 {
     private static List<string> Validate(Dictionary<string, string?> values)

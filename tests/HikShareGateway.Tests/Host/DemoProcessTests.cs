@@ -12,6 +12,7 @@ namespace HikShareGateway.Tests.Host;
 /// embedded broker, demo cloud key and share) prints a viewer URL; ffprobe plays it; the printed revoke
 /// command cuts the running viewer; SIGTERM stops the daemon cleanly.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed partial class DemoProcessTests
 {
     [Fact]
@@ -27,8 +28,9 @@ public sealed partial class DemoProcessTests
         Assert.Equal(640, probe.Width);
 
         // A long-running viewer, then the revoke command the demo printed.
-        var viewer = FfmpegRecord.RunAsync(url, duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(90));
-        await Task.Delay(2500);
+        long recorded = 0;
+        var viewer = FfmpegRecord.RunAsync(url, duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(90), onFrames: f => Interlocked.Exchange(ref recorded, f));
+        await Wait.UntilAsync(() => Interlocked.Read(ref recorded) > 0 || viewer.IsCompleted, "the viewer records frames", 30_000);
         Assert.False(viewer.IsCompleted, "the viewer ended before the revocation");
         var revoke = Revoke().Match(Out());
         Assert.True(revoke.Success, Out());

@@ -17,9 +17,10 @@ namespace HikShareGateway.Tests.Host;
 /// one enricher in the logging pipeline; these tests check it on the rendered console line, and end to end on the
 /// demo process's stdout for each way in: RTSP path, RTSP query, HTTP route values.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed partial class LogForgingTests
 {
-    private const string Forged = "[08:00:00 INF] HikShareGateway.Access.Audit.CloudAuditSink: Audit allow liveView FORGED";
+    internal const string Forged = "[08:00:00 INF] HikShareGateway.Access.Audit.CloudAuditSink: Audit allow liveView FORGED";
 
     private sealed class RenderingSink(string template) : ILogEventSink
     {
@@ -81,9 +82,15 @@ public sealed partial class LogForgingTests
         Assert.Contains(lines, l => l.Contains(@"System.IO.IOException: device said: \r\n[08:00:00 INF]", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal)); // the stack trace is still there
     }
+}
+
+/// <summary>The same, end to end on the demo process's stdout: RTSP path, RTSP query, HTTP route value.</summary>
+[Trait("Category", "Integration")]
+public sealed class LogForgingDemoTests
+{
+    private const string Forged = LogForgingTests.Forged;
 
     [Fact]
-    [Trait("Category", "Integration")]
     public async Task DemoProcess_ForgedLinesInRtspPathQueryAndHttpRoute_StayInsideTheirOwnLine()
     {
         await using var demo = await DemoGatewayProcess.StartAsync();

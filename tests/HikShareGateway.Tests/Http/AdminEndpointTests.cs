@@ -9,6 +9,7 @@ using HikShareGateway.Http.Admin;
 namespace HikShareGateway.Tests.Http;
 
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait("Category", "Unit")]
 public class AdminEndpointTests
 {
     private static HttpClient AdminClient(ApiTestHost host, string? token)

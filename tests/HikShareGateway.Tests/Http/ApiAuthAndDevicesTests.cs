@@ -5,6 +5,7 @@ using HikShareGateway.Core.Access;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class ApiAuthAndDevicesTests
 {
     internal static async Task<JsonElement> ProblemAsync(HttpResponseMessage r, int status)

@@ -2,9 +2,11 @@ using System.Net;
 using System.Text.Json;
 using HikShareGateway.Core.Alarms;
 using HikShareGateway.Http;
+using HikShareGateway.Tests.Infrastructure;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class EventsEndpointTests
 {
     private static async Task<string> ReadEventAsync(StreamReader reader)
@@ -43,7 +45,7 @@ public class EventsEndpointTests
         Assert.Equal("text/event-stream", r.Content.Headers.ContentType?.MediaType);
         using var reader = new StreamReader(await r.Content.ReadAsStreamAsync());
         Assert.StartsWith(": hikshare-gateway", await ReadEventAsync(reader));
-        await PtzEndpointTests.WaitUntilAsync(() => host.Alarms.SubscriberCount == 1);
+        await Wait.UntilAsync(() => host.Alarms.SubscriberCount == 1);
 
         var at = new DateTimeOffset(2026, 11, 25, 10, 1, 0, TimeSpan.Zero);
         host.Alarms.Publish(new RoutedAlarm(new AlarmEvent("cam-1", 1, "lineCrossing", "pulse", at), ["owner@example.com", "eve@example.com"]));
@@ -71,13 +73,13 @@ public class EventsEndpointTests
         var stream = await r.Content.ReadAsStreamAsync();
         using var reader = new StreamReader(stream);
         await ReadEventAsync(reader);
-        await PtzEndpointTests.WaitUntilAsync(() => host.Alarms.SubscriberCount == 1);
+        await Wait.UntilAsync(() => host.Alarms.SubscriberCount == 1);
         var read = ReadEventAsync(reader);
         // The keep-alive delay is on the injected clock; advance until it fires.
-        await PtzEndpointTests.WaitUntilAsync(() => { host.Time.Advance(TimeSpan.FromSeconds(15)); return read.IsCompleted; });
+        await Wait.UntilAsync(() => { host.Time.Advance(TimeSpan.FromSeconds(15)); return read.IsCompleted; });
         Assert.Equal(": keep-alive", await read);
         r.Dispose();
-        await PtzEndpointTests.WaitUntilAsync(() => host.Alarms.SubscriberCount == 0);
+        await Wait.UntilAsync(() => host.Alarms.SubscriberCount == 0);
     }
 
     [Fact]

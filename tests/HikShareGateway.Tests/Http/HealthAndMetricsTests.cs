@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class HealthAndMetricsTests
 {
     private static readonly Action<IServiceCollection> PerAccount = s => s.AddSingleton(new MetricsOptions { MetricsPerAccount = true });

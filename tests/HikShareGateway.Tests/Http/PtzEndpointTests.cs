@@ -4,9 +4,11 @@ using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Ptz;
 using HikShareGateway.Http;
+using HikShareGateway.Tests.Infrastructure;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public class PtzEndpointTests
 {
     private const string Move = "/api/v1/devices/cam-1/channels/1/ptz/move";
@@ -121,8 +123,8 @@ public class PtzEndpointTests
         host.Time.Advance(TimeSpan.FromMilliseconds(1));
         await WaitForStopAsync(host);
         Assert.Equal("stop", host.Ptz.Calls.Last().Op);
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
-        await WaitUntilAsync(() => host.Audit.Events.Any(e => e.Decision == AuditDecision.End && e.Reason.Contains("timeout")));
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
+        await Wait.UntilAsync(() => host.Audit.Events.Any(e => e.Decision == AuditDecision.End && e.Reason.Contains("timeout")));
     }
 
     [Fact]
@@ -138,8 +140,8 @@ public class PtzEndpointTests
         session.Revoke("share deleted");
 
         await WaitForStopAsync(host);
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
-        await WaitUntilAsync(() => host.Audit.Events.Any(e => e.Decision == AuditDecision.Revoked && e.Account == "bob@example.com"));
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
+        await Wait.UntilAsync(() => host.Audit.Events.Any(e => e.Decision == AuditDecision.Revoked && e.Account == "bob@example.com"));
         // The timer was disposed: advancing past the timeout sends no second stop.
         host.Time.Advance(TimeSpan.FromMinutes(2));
         Assert.False(await host.Ptz.Stops.WaitAsync(TimeSpan.FromMilliseconds(200)));
@@ -153,7 +155,7 @@ public class PtzEndpointTests
         // Only IAccessPolicy.Changed fires (e.g. the fallback registry, which revokes nothing).
         host.Policy.RevokeAll("bob@example.com");
         await WaitForStopAsync(host);
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
         // The registry's own revoke arriving later changes nothing: a single stop.
         Assert.False(await host.Ptz.Stops.WaitAsync(TimeSpan.FromMilliseconds(200)));
     }
@@ -165,11 +167,11 @@ public class PtzEndpointTests
         using var cts = new CancellationTokenSource();
         var pending = host.Client.SendAsync(host.Request(HttpMethod.Post, Move, "tok-bob", """{"mode":"continuous","tilt":0.3,"timeoutMs":60000,"hold":true}"""), cts.Token);
         Assert.True(await host.Ptz.Entered.WaitAsync(TimeSpan.FromSeconds(10)));
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 1);
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 1);
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
         await WaitForStopAsync(host);
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
     }
 
     [Fact]
@@ -177,7 +179,7 @@ public class PtzEndpointTests
     {
         await using var host = await StartWithBobPtzAsync();
         var pending = host.SendAsync(HttpMethod.Post, Move, "tok-bob", """{"mode":"continuous","zoom":0.2,"timeoutMs":500,"hold":true}""");
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 1);
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 1);
         host.Time.Advance(TimeSpan.FromMilliseconds(500));
         var r = await pending;
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
@@ -208,7 +210,7 @@ public class PtzEndpointTests
         Assert.Single(host.Sessions.ActiveSessions);
         host.Time.Advance(TimeSpan.FromSeconds(1));
         await WaitForStopAsync(host);
-        await WaitUntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
+        await Wait.UntilAsync(() => host.Sessions.ActiveSessions.Count == 0);
     }
 
     [Fact]
@@ -292,15 +294,5 @@ public class PtzEndpointTests
         });
         host.Policy.Grant("bob@example.com", ApiTestHost.Device, 1, Privilege.Ptz);
         await ApiAuthAndDevicesTests.ProblemAsync(await host.SendAsync(HttpMethod.Post, Move, "tok-bob", Continuous), 409);
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached within 10 s");
-            await Task.Delay(10);
-        }
     }
 }

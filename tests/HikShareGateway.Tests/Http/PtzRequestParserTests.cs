@@ -4,6 +4,7 @@ using HikShareGateway.Http.Ptz;
 
 namespace HikShareGateway.Tests.Http;
 
+[Trait("Category", "Unit")]
 public sealed class PtzRequestParserTests
 {
     /// <summary>Found by scripts/fuzz.sh (target ptz): a byte that is not UTF-8 inside a name or a string.</summary>

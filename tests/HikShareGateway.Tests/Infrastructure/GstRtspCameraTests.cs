@@ -7,6 +7,7 @@ namespace HikShareGateway.Tests.Infrastructure;
 /// RTSP client: the live mounts, sharing, authentication, the backchannel. One live camera serves
 /// the whole class (viewers do not disturb each other on a shared mount).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraLiveTests : IAsyncLifetime
 {
     private GstRtspCamera _camera = null!;
@@ -52,7 +53,13 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
         var gst = GstLaunch.ReadVideoAsync(_camera.Url(), buffers: 100, timeout: TimeSpan.FromSeconds(15));
         // Shared media: DESCRIBE answers for the pipeline the viewers use, so every SDP names the
         // same RTP SSRC (gst-rtsp-server puts it in a=ssrc); an unshared factory would differ.
-        await Task.Delay(1000);
+        // A raw viewer of our own holds the shared pipeline (it plays, frames arrive) while we describe.
+        await using var holder = await RtspTestClient.ConnectAsync(_camera.Url());
+        var url = _camera.Url().ToString();
+        Assert.Equal(200, (await holder.SendAsync("DESCRIBE", url, [new("Accept", "application/sdp")])).StatusCode);
+        Assert.Equal(200, (await holder.SendAsync("SETUP", url + "/stream=0", [new("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")])).StatusCode);
+        Assert.Equal(200, (await holder.SendAsync("PLAY", url, [new("Range", "npt=0.000-")])).StatusCode);
+        await Wait.UntilAsync(() => holder.InterleavedFrames(0) > 0, "video on the holding session");
         var ssrcA = await VideoSsrcAsync();
         var ssrcB = await VideoSsrcAsync();
 
@@ -112,15 +119,14 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
         {
             Assert.Equal(0, talker.PayloadType);
             await talker.SendPcmuAsync(audio);
-            // The sink writes as buffers arrive; give the last packets time before TEARDOWN stops it.
-            await Wait.UntilAsync(() => FileLength(_camera.BackchannelFile) >= audio.Length / 2, "backchannel bytes in the file", 5000);
-            await Task.Delay(300);
+            // The sink writes each buffer as it arrives (buffer-mode=unbuffered): every byte is in the file while the
+            // session still runs; the last packets wait out the jitter buffer's latency first.
+            await Wait.UntilAsync(() => FileLength(_camera.BackchannelFile) >= audio.Length,
+                $"all {audio.Length} bytes in the backchannel file", 5000);
             var teardown = await talker.TeardownAsync();
             Assert.Equal(200, teardown.StatusCode);
         }
 
-        // filesink flushes its buffer when the media is unprepared after TEARDOWN.
-        await Wait.UntilAsync(() => FileLength(_camera.BackchannelFile) == audio.Length, $"all {audio.Length} bytes (have {FileLength(_camera.BackchannelFile)})", 5000);
         Assert.Equal(audio, await File.ReadAllBytesAsync(_camera.BackchannelFile)); // rtppcmudepay strips the RTP header only
     }
 
@@ -134,6 +140,7 @@ public sealed class GstRtspCameraLiveTests : IAsyncLifetime
 }
 
 /// <summary>RTSP authentication on the camera (gst-rtsp-server's RTSPAuth), Digest and Basic.</summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraAuthTests
 {
     private const string User = "admin";
@@ -194,6 +201,7 @@ public sealed class GstRtspCameraAuthTests
 }
 
 /// <summary>Replay mode: an MP4 made at test time, served unshared and seekable.</summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraReplayTests : IAsyncLifetime
 {
     private string _dir = null!;
@@ -271,6 +279,7 @@ public sealed class GstRtspCameraReplayTests : IAsyncLifetime
 }
 
 /// <summary>Relay mode, the start-up contract and clean-up.</summary>
+[Trait("Category", "Integration")]
 public sealed class GstRtspCameraLifecycleTests
 {
     [Fact]
@@ -330,6 +339,7 @@ public sealed class GstRtspCameraLifecycleTests
 }
 
 /// <summary>The viewers' own plumbing that needs no peer.</summary>
+[Trait("Category", "Unit")]
 public sealed class GstRtspCameraViewerPlumbingTests
 {
     [Fact]

@@ -94,25 +94,31 @@ public sealed class MosquittoBroker : IAsyncDisposable
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (_log) { _log.AppendLine(e.Data); } } };
         _process.BeginErrorReadLine();
         _process.BeginOutputReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            if (_process.HasExited)
+            // mosquitto prints nothing when it listens: its port accepting a connection is the signal.
+            await Wait.UntilAsync(async () =>
             {
-                throw new InvalidOperationException($"mosquitto exited with {_process.ExitCode} on port {Port}:\n{Log}");
-            }
-            try
-            {
-                using var c = new TcpClient();
-                await c.ConnectAsync("127.0.0.1", Port);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
+                if (_process.HasExited)
+                {
+                    throw new InvalidOperationException($"mosquitto exited with {_process.ExitCode} on port {Port}:\n{Log}");
+                }
+                try
+                {
+                    using var c = new TcpClient();
+                    await c.ConnectAsync("127.0.0.1", Port);
+                    return true;
+                }
+                catch (SocketException)
+                {
+                    return false;
+                }
+            }, $"mosquitto listening on 127.0.0.1:{Port}");
         }
-        throw new TimeoutException($"mosquitto did not listen on 127.0.0.1:{Port} within 10 s:\n{Log}");
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n{Log}");
+        }
     }
 
     private static class TestCertificates

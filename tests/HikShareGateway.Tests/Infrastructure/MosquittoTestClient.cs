@@ -45,19 +45,28 @@ public sealed class MosquittoTestClient : IAsyncDisposable
     /// <summary>Waits (bounded) for a message on <paramref name="topic"/> matching <paramref name="match"/>.</summary>
     public async Task<(string Topic, string Payload, bool Retain)> WaitForAsync(string topic, Func<string, bool>? match = null, int timeoutMs = 10_000)
     {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (DateTime.UtcNow < deadline)
+        (string Topic, string Payload, bool Retain)? found = null;
+        try
         {
-            foreach (var m in Received)
-            {
-                if (m.Topic == topic && (match is null || match(m.Payload)))
-                {
-                    return m;
-                }
-            }
-            await Task.Delay(20);
+            await Wait.UntilAsync(() => (found = Find(topic, match)) is not null, $"a message on {topic}", timeoutMs);
         }
-        throw new TimeoutException($"no message on {topic} within {timeoutMs} ms; got: {string.Join(", ", Received.Select(r => r.Topic + "=" + r.Payload))}");
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; got: {string.Join(", ", Received.Select(r => r.Topic + "=" + r.Payload))}");
+        }
+        return found!.Value;
+    }
+
+    private (string Topic, string Payload, bool Retain)? Find(string topic, Func<string, bool>? match)
+    {
+        foreach (var m in Received)
+        {
+            if (m.Topic == topic && (match is null || match(m.Payload)))
+            {
+                return m;
+            }
+        }
+        return null;
     }
 
     public async ValueTask DisposeAsync()
@@ -67,22 +76,5 @@ public sealed class MosquittoTestClient : IAsyncDisposable
             await _client.DisconnectAsync();
         }
         _client.Dispose();
-    }
-}
-
-public static class Wait
-{
-    /// <summary>Polls <paramref name="condition"/> until true or the timeout (then fails with <paramref name="what"/>).</summary>
-    public static async Task UntilAsync(Func<bool> condition, string what, int timeoutMs = 10_000)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out after {timeoutMs} ms waiting for: {what}");
-            }
-            await Task.Delay(20);
-        }
     }
 }

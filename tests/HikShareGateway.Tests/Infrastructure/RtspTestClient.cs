@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -15,93 +16,176 @@ public sealed record RtspResponse(int StatusCode, string Reason, IReadOnlyList<K
 }
 
 /// <summary>
-/// A deliberately small RTSP/1.0 client over one TCP connection, for tests that need to say exactly
-/// what goes on the wire (ONVIF Require headers, interleaved RTP the client sends) where ffmpeg and
-/// gst-launch cannot. Requests are sequential. A background reader separates responses from
-/// interleaved frames (RFC 2326 §10.12: they may arrive between and before responses) and counts the
-/// frames per channel. On 401 it answers the challenge once (Digest, RFC 2617 without qop, or Basic)
-/// when <see cref="Credentials"/> are set.
+/// The one raw RTSP/1.0 client of the tests, over one TCP (or TLS) connection, for tests that need to say exactly
+/// what goes on the wire (ONVIF Require headers, malformed requests, interleaved RTP the client sends, a socket that
+/// stops reading) where ffmpeg and gst-launch cannot. Requests are sequential. Interleaved frames (RFC 2326 §10.12:
+/// they may arrive between and before responses) are counted per channel. Two ways of reading:
+/// <list type="bullet">
+/// <item><see cref="ConnectAsync(Uri, NetworkCredential?, CancellationToken)"/>: a background reader drains the socket,
+/// separates responses from frames and counts the frames; tests poll the counters.</item>
+/// <item><see cref="ConnectAsync(int, int?)"/> and <see cref="ConnectTlsAsync"/>: nothing is read until the test asks
+/// (<see cref="ReadAsync"/>, <see cref="ReadPacketsAsync"/>, a request waiting for its response), so the test sees
+/// every frame in order, and a client that does not ask is a viewer that stopped reading.</item>
+/// </list>
+/// <see cref="SendAsync"/> adds CSeq, User-Agent, the last Session and, on a 401 when <see cref="Credentials"/> are
+/// set, answers the challenge once (Digest, RFC 2617 without qop, or Basic). <see cref="RequestAsync"/> adds CSeq only.
 /// </summary>
 public sealed class RtspTestClient : IAsyncDisposable
 {
-    private static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(15);
 
-    private readonly TcpClient _tcp;
-    private readonly NetworkStream _stream;
-    private readonly Channel<RtspResponse> _responses = Channel.CreateUnbounded<RtspResponse>();
+    private readonly Socket _socket;
+    private readonly Stream _stream;
+    private readonly Channel<RtspResponse>? _responses; // background mode only
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _reader;
+    private readonly Task? _reader;
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly long[] _framesPerChannel = new long[256];
     private readonly long[] _bytesPerChannel = new long[256];
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _start, _end;
     private int _cseq;
-    private string? _authorization;
     private string? _authChallenge;
 
-    private RtspTestClient(TcpClient tcp)
+    private RtspTestClient(Socket socket, Stream stream, bool background)
     {
-        _tcp = tcp;
-        _stream = tcp.GetStream();
-        _reader = Task.Run(ReadLoopAsync);
+        _socket = socket;
+        _stream = stream;
+        if (background)
+        {
+            _responses = Channel.CreateUnbounded<RtspResponse>();
+            _reader = Task.Run(ReadLoopAsync);
+        }
     }
 
     public NetworkCredential? Credentials { get; set; }
 
+    public Socket Socket => _socket;
+
     /// <summary>The session id from the last response that carried one (without ";timeout=").</summary>
     public string? Session { get; private set; }
 
-    /// <summary>Completes when the server closed the connection (or the client was disposed).</summary>
-    public Task Closed => _reader;
+    /// <summary>Completes when the server closed the connection (or the client was disposed); in pull mode, once a read saw it.</summary>
+    public Task Closed => _closed.Task;
 
     /// <summary>True once the server closed the connection (or the client was disposed).</summary>
-    public bool IsClosed => _reader.IsCompleted;
+    public bool IsClosed => _closed.Task.IsCompleted;
 
     public long InterleavedFrames(byte channel) => Interlocked.Read(ref _framesPerChannel[channel]);
 
     public long InterleavedBytes(byte channel) => Interlocked.Read(ref _bytesPerChannel[channel]);
 
+    /// <summary>Connects to <paramref name="url"/>'s host and port; a background reader counts frames.</summary>
     public static async Task<RtspTestClient> ConnectAsync(Uri url, NetworkCredential? credentials = null, CancellationToken ct = default)
     {
-        var tcp = new TcpClient { NoDelay = true };
+        var socket = await ConnectSocketAsync(url.Host, url.Port > 0 ? url.Port : 554, null, ct);
+        return new RtspTestClient(socket, new NetworkStream(socket, ownsSocket: true), background: true) { Credentials = credentials };
+    }
+
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/>; reads only when asked.</summary>
+    public static async Task<RtspTestClient> ConnectAsync(int port, int? receiveBuffer = null)
+    {
+        var socket = await ConnectSocketAsync("127.0.0.1", port, receiveBuffer, default);
+        return new RtspTestClient(socket, new NetworkStream(socket, ownsSocket: true), background: false);
+    }
+
+    /// <summary>RTSPS: the same through TLS, accepting any server certificate (the tests' are self-signed); reads only when asked.</summary>
+    public static async Task<RtspTestClient> ConnectTlsAsync(int port, int? receiveBuffer = null)
+    {
+        var socket = await ConnectSocketAsync("127.0.0.1", port, receiveBuffer, default);
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync("127.0.0.1");
+        return new RtspTestClient(socket, tls, background: false);
+    }
+
+    private static async Task<Socket> ConnectSocketAsync(string host, int port, int? receiveBuffer, CancellationToken ct)
+    {
+        var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (receiveBuffer is { } rb)
+        {
+            s.ReceiveBufferSize = rb; // before connecting, so the window the server sees is small from the start
+        }
         try
         {
-            await tcp.ConnectAsync(url.Host, url.Port > 0 ? url.Port : 554, ct);
+            await s.ConnectAsync(host, port, ct);
         }
         catch
         {
-            tcp.Dispose();
+            s.Dispose();
             throw;
         }
-        return new RtspTestClient(tcp) { Credentials = credentials };
+        return s;
     }
 
-    /// <summary>Sends a request (CSeq, Session and Authorization added) and returns its response.</summary>
+    public Task SendRawAsync(string text) => WriteAsync(Encoding.UTF8.GetBytes(text), default);
+
+    public Task SendRawAsync(byte[] bytes) => WriteAsync(bytes, default);
+
+    /// <summary>Sends a request (CSeq, User-Agent, Session and Authorization added) and returns its response.</summary>
     public async Task<RtspResponse> SendAsync(string method, string uri, IEnumerable<KeyValuePair<string, string>>? headers = null, CancellationToken ct = default)
     {
         var extra = headers?.ToList() ?? [];
-        var response = await SendOnceAsync(method, uri, extra, ct);
+        var response = await SendOnceAsync(method, uri, extra, automatic: true, ct);
         if (response.StatusCode == 401 && Credentials is not null && response.Header("WWW-Authenticate") is { } challenge && challenge != _authChallenge)
         {
             _authChallenge = challenge;
-            response = await SendOnceAsync(method, uri, extra, ct);
+            response = await SendOnceAsync(method, uri, extra, automatic: true, ct);
         }
         return response;
     }
 
-    private async Task<RtspResponse> SendOnceAsync(string method, string uri, List<KeyValuePair<string, string>> headers, CancellationToken ct)
+    /// <summary>Sends exactly these headers (CSeq added) and returns the response, skipping frames before it.</summary>
+    public Task<RtspResponse> RequestAsync(string method, string uri, params (string Name, string Value)[] headers) =>
+        SendOnceAsync(method, uri, [.. headers.Select(h => new KeyValuePair<string, string>(h.Name, h.Value))], automatic: false, default);
+
+    /// <summary>DESCRIBE, SETUP of every track (interleaved 2i/2i+1), PLAY. Returns the DESCRIBE and the PLAY response (or the first that failed).</summary>
+    public async Task<(RtspResponse Describe, RtspResponse Play)> PlayAsync(string url, params (string, string)[] auth)
+    {
+        var describe = await RequestAsync("DESCRIBE", url, [("Accept", "application/sdp"), .. auth]);
+        if (describe.StatusCode != 200)
+        {
+            return (describe, describe);
+        }
+        var media = TestSdp.ParseMedia(describe.Body);
+        var q = url.IndexOf('?');
+        var (path, query) = q < 0 ? (url, "") : (url[..q], url[q..]);
+        string? session = null;
+        for (var i = 0; i < media.Count; i++)
+        {
+            var headers = new List<(string, string)> { ("Transport", $"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}") };
+            headers.AddRange(auth);
+            if (session is not null)
+            {
+                headers.Add(("Session", session));
+            }
+            var setup = await RequestAsync("SETUP", path + "/" + media[i].Control + query, [.. headers]);
+            if (setup.StatusCode != 200)
+            {
+                return (describe, setup);
+            }
+            session = setup.Header("Session")!.Split(';')[0];
+        }
+        var play = await RequestAsync("PLAY", url, [("Session", session!), ("Range", "npt=0.000-"), .. auth]);
+        return (describe, play);
+    }
+
+    private async Task<RtspResponse> SendOnceAsync(string method, string uri, List<KeyValuePair<string, string>> headers, bool automatic, CancellationToken ct)
     {
         var sb = new StringBuilder();
         sb.Append(method).Append(' ').Append(uri).Append(" RTSP/1.0\r\n");
         sb.Append("CSeq: ").Append(Interlocked.Increment(ref _cseq)).Append("\r\n");
-        sb.Append("User-Agent: HikShareGateway.Tests\r\n");
-        if (Session is not null && !headers.Any(h => h.Key.Equals("Session", StringComparison.OrdinalIgnoreCase)))
+        if (automatic)
         {
-            sb.Append("Session: ").Append(Session).Append("\r\n");
-        }
-        _authorization = _authChallenge is not null && Credentials is not null ? Authorize(_authChallenge, Credentials, method, uri) : null;
-        if (_authorization is not null)
-        {
-            sb.Append("Authorization: ").Append(_authorization).Append("\r\n");
+            sb.Append("User-Agent: HikShareGateway.Tests\r\n");
+            if (Session is not null && !headers.Any(h => h.Key.Equals("Session", StringComparison.OrdinalIgnoreCase)))
+            {
+                sb.Append("Session: ").Append(Session).Append("\r\n");
+            }
+            if (_authChallenge is not null && Credentials is not null)
+            {
+                sb.Append("Authorization: ").Append(Authorize(_authChallenge, Credentials, method, uri)).Append("\r\n");
+            }
         }
         foreach (var (k, v) in headers)
         {
@@ -110,12 +194,21 @@ public sealed class RtspTestClient : IAsyncDisposable
         sb.Append("\r\n");
         await WriteAsync(Encoding.ASCII.GetBytes(sb.ToString()), ct);
 
+        var response = _responses is null ? await PullResponseAsync(method, uri) : await TakeResponseAsync(method, uri, ct);
+        if (response.Header("Session") is { } session)
+        {
+            Session = session.Split(';')[0].Trim();
+        }
+        return response;
+    }
+
+    private async Task<RtspResponse> TakeResponseAsync(string method, string uri, CancellationToken ct)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ResponseTimeout);
-        RtspResponse response;
         try
         {
-            response = await _responses.Reader.ReadAsync(timeout.Token);
+            return await _responses!.Reader.ReadAsync(timeout.Token);
         }
         catch (ChannelClosedException)
         {
@@ -125,11 +218,26 @@ public sealed class RtspTestClient : IAsyncDisposable
         {
             throw new TimeoutException($"No RTSP response to {method} {uri} within {ResponseTimeout.TotalSeconds:0} s");
         }
-        if (response.Header("Session") is { } session)
+    }
+
+    private async Task<RtspResponse> PullResponseAsync(string method, string uri)
+    {
+        while (true)
         {
-            Session = session.Split(';')[0].Trim();
+            var item = await ReadAsync(ResponseTimeout);
+            if (item.Message is { } m)
+            {
+                return m;
+            }
+            if (item.Closed)
+            {
+                throw new IOException($"RTSP connection closed before the response to {method} {uri}");
+            }
+            if (item.TimedOut)
+            {
+                throw new TimeoutException($"No RTSP response to {method} {uri} within {ResponseTimeout.TotalSeconds:0} s");
+            }
         }
-        return response;
     }
 
     /// <summary>Sends one interleaved frame: '$', channel, 16-bit length, payload (RFC 2326 §10.12).</summary>
@@ -161,47 +269,144 @@ public sealed class RtspTestClient : IAsyncDisposable
         }
     }
 
-    private async Task ReadLoopAsync()
+    /// <summary>One response or interleaved frame as the pull reader returns it; <see cref="Closed"/> at EOF, <see cref="TimedOut"/> after the timeout.</summary>
+    public readonly record struct Item(RtspResponse? Message, byte Channel, byte[]? Payload, bool Closed, bool TimedOut);
+
+    /// <summary>The next response or interleaved frame (pull mode: clients connected by port).</summary>
+    public async Task<Item> ReadAsync(TimeSpan timeout)
     {
-        var buf = new byte[64 * 1024];
-        var filled = 0;
+        if (_responses is not null)
+        {
+            throw new InvalidOperationException("This client reads in the background (connected by URL); use the counters.");
+        }
+        using var cts = new CancellationTokenSource(timeout);
         try
         {
-            while (!_stop.IsCancellationRequested)
-            {
-                if (filled == buf.Length)
-                {
-                    Array.Resize(ref buf, buf.Length * 2);
-                }
-                var n = await _stream.ReadAsync(buf.AsMemory(filled), _stop.Token);
-                if (n == 0)
-                {
-                    break;
-                }
-                filled += n;
-                var consumed = 0;
-                while (TryTakeMessage(buf.AsSpan(consumed, filled - consumed), out var used))
-                {
-                    consumed += used;
-                }
-                Buffer.BlockCopy(buf, consumed, buf, 0, filled - consumed);
-                filled -= consumed;
-            }
+            return await ReadItemAsync(keepPayload: true, cts.Token);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
+        catch (OperationCanceledException)
         {
-            // Connection closed or client disposed.
-        }
-        finally
-        {
-            _responses.Writer.TryComplete();
+            return new Item(null, 0, null, false, true);
         }
     }
 
-    /// <summary>One interleaved frame or one complete response from the front of <paramref name="data"/>; false = need more bytes.</summary>
-    private bool TryTakeMessage(ReadOnlySpan<byte> data, out int used)
+    /// <summary>Reads until <paramref name="count"/> RTP packets arrived on <paramref name="channel"/> (returns them) or the timeout or EOF.</summary>
+    public async Task<List<byte[]>> ReadPacketsAsync(int count, TimeSpan timeout, int channel = 0)
+    {
+        var packets = new List<byte[]>();
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (packets.Count < count && deadline.Elapsed < timeout)
+        {
+            var item = await ReadAsync(timeout - deadline.Elapsed);
+            if (item.Closed || item.TimedOut)
+            {
+                break;
+            }
+            if (item.Payload is { } p && item.Channel == channel)
+            {
+                packets.Add(p);
+            }
+        }
+        return packets;
+    }
+
+    /// <summary>Reads (and discards) until the server closes the connection; false on timeout.</summary>
+    public async Task<bool> WaitClosedAsync(TimeSpan timeout)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            var item = await ReadAsync(timeout - deadline.Elapsed);
+            if (item.Closed)
+            {
+                return true;
+            }
+            if (item.TimedOut)
+            {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var item = await ReadItemAsync(keepPayload: false, _stop.Token);
+                if (item.Closed)
+                {
+                    break;
+                }
+                if (item.Message is { } m)
+                {
+                    _responses!.Writer.TryWrite(m);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
+        }
+        finally
+        {
+            _responses!.Writer.TryComplete();
+            _closed.TrySetResult();
+        }
+    }
+
+    /// <summary>The next item from the buffer, reading the socket when it holds no complete one; Closed at EOF.</summary>
+    private async Task<Item> ReadItemAsync(bool keepPayload, CancellationToken ct)
+    {
+        while (true)
+        {
+            if (TryTakeItem(_buffer.AsSpan(_start, _end - _start), keepPayload, out var used, out var item))
+            {
+                _start += used;
+                if (item is { } taken)
+                {
+                    return taken;
+                }
+                continue; // a request from the server: not a response to ours, dropped
+            }
+            if (_start > 0)
+            {
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+            }
+            if (_end == _buffer.Length)
+            {
+                Array.Resize(ref _buffer, _buffer.Length * 2);
+            }
+            int n;
+            try
+            {
+                n = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+            {
+                n = 0;
+            }
+            if (n == 0)
+            {
+                _closed.TrySetResult();
+                return new Item(null, 0, null, true, false);
+            }
+            _end += n;
+        }
+    }
+
+    /// <summary>
+    /// One interleaved frame or one complete message from the front of <paramref name="data"/>; false = need more
+    /// bytes. <paramref name="item"/> is null for a request from the server (e.g. a keep-alive), which tests never expect.
+    /// </summary>
+    private bool TryTakeItem(ReadOnlySpan<byte> data, bool keepPayload, out int used, out Item? item)
     {
         used = 0;
+        item = null;
         if (data.IsEmpty)
         {
             return false;
@@ -219,6 +424,7 @@ public sealed class RtspTestClient : IAsyncDisposable
             }
             Interlocked.Increment(ref _framesPerChannel[data[1]]);
             Interlocked.Add(ref _bytesPerChannel[data[1]], length);
+            item = new Item(null, data[1], keepPayload ? data.Slice(4, length).ToArray() : null, false, false);
             used = 4 + length;
             return true;
         }
@@ -251,12 +457,15 @@ public sealed class RtspTestClient : IAsyncDisposable
         }
         var body = Encoding.UTF8.GetString(data.Slice(end + 4, contentLength));
         used = end + 4 + contentLength;
-        // Status line: "RTSP/1.0 200 OK". A request from the server (e.g. a keep-alive) has no status
-        // and is not a response to ours; tests here never expect one, so it is dropped.
+        // Status line: "RTSP/1.0 200 OK".
         var status = head[0].Split(' ', 3);
         if (status.Length >= 2 && status[0].StartsWith("RTSP/", StringComparison.Ordinal) && int.TryParse(status[1], out var code))
         {
-            _responses.Writer.TryWrite(new RtspResponse(code, status.Length > 2 ? status[2] : "", headers, body));
+            item = new Item(new RtspResponse(code, status.Length > 2 ? status[2] : "", headers, body), 0, null, false, false);
+        }
+        else if (head[0].Split(' ').Length != 3 || !head[0].EndsWith(" RTSP/1.0", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException("the server sent malformed RTSP: " + head[0]);
         }
         return true;
     }
@@ -297,14 +506,19 @@ public sealed class RtspTestClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        _tcp.Dispose();
-        try
+        await _stream.DisposeAsync();
+        _socket.Dispose();
+        if (_reader is not null)
         {
-            await _reader.WaitAsync(TimeSpan.FromSeconds(2));
+            try
+            {
+                await _reader.WaitAsync(TimeSpan.FromSeconds(2));
+            }
+            catch (TimeoutException)
+            {
+            }
         }
-        catch (TimeoutException)
-        {
-        }
+        _closed.TrySetResult();
         _stop.Dispose();
         _writeLock.Dispose();
     }

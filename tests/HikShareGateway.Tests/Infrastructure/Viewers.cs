@@ -21,7 +21,8 @@ public sealed record ToolResult(int ExitCode, string Stdout, string Stderr, bool
 /// </summary>
 public static class ToolRunner
 {
-    public static async Task<ToolResult> RunAsync(string tool, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct = default)
+    /// <param name="onStdoutLine">Called with each stdout line as it arrives (e.g. ffmpeg's -progress), on a reader thread.</param>
+    public static async Task<ToolResult> RunAsync(string tool, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct = default, Action<string>? onStdoutLine = null)
     {
         var psi = new ProcessStartInfo(Find(tool))
         {
@@ -36,7 +37,7 @@ public static class ToolRunner
         }
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{tool} did not start");
         p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stdout = onStdoutLine is null ? p.StandardOutput.ReadToEndAsync(CancellationToken.None) : ReadLinesAsync(p.StandardOutput, onStdoutLine);
         var stderr = p.StandardError.ReadToEndAsync(CancellationToken.None);
         var timedOut = false;
         try
@@ -61,6 +62,17 @@ public static class ToolRunner
             }
         }
         return new ToolResult(timedOut ? -1 : p.ExitCode, await stdout, await stderr, timedOut);
+    }
+
+    private static async Task<string> ReadLinesAsync(StreamReader reader, Action<string> onLine)
+    {
+        var all = new System.Text.StringBuilder();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            all.Append(line).Append('\n');
+            onLine(line);
+        }
+        return all.ToString();
     }
 
     public static string Find(string tool)
@@ -183,8 +195,9 @@ public static class FfmpegRecord
     /// <param name="outputFile">An .mp4 to write; null = <c>-f null -</c> (just count).</param>
     /// <param name="seek">-ss before -i: for RTSP, ffmpeg sends PLAY with <c>Range: npt=S-</c>.</param>
     /// <param name="inputArgs">More options before -i.</param>
+    /// <param name="onFrames">Called with the frame count of each -progress report while ffmpeg runs (tests wait on it).</param>
     public static async Task<FfmpegResult> RunAsync(string url, TimeSpan? duration = null, string? outputFile = null, TimeSpan? seek = null,
-        IEnumerable<string>? inputArgs = null, TimeSpan? timeout = null, CancellationToken ct = default)
+        IEnumerable<string>? inputArgs = null, TimeSpan? timeout = null, CancellationToken ct = default, Action<long>? onFrames = null)
     {
         // -progress pipe:1 gives machine-readable "frame=N" blocks on stdout; -nostats keeps stderr for errors.
         var args = new List<string> { "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y" };
@@ -207,16 +220,29 @@ public static class FfmpegRecord
         }
         args.AddRange(["-map", "0:v:0", "-c", "copy"]);
         args.AddRange(outputFile is null ? ["-f", "null", "-"] : [outputFile]);
-        var run = await ToolRunner.RunAsync("ffmpeg", args, timeout ?? TimeSpan.FromSeconds(30), ct);
+        Action<string>? onLine = onFrames is null ? null : line =>
+        {
+            if (TryFrames(line, out var f))
+            {
+                onFrames(f);
+            }
+        };
+        var run = await ToolRunner.RunAsync("ffmpeg", args, timeout ?? TimeSpan.FromSeconds(30), ct, onLine);
         long frames = 0;
         foreach (var line in run.Stdout.Split('\n'))
         {
-            if (line.StartsWith("frame=", StringComparison.Ordinal) && long.TryParse(line.AsSpan(6).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var f))
+            if (TryFrames(line, out var f))
             {
                 frames = f; // the last report is the total
             }
         }
         return new FfmpegResult(run, frames, outputFile);
+    }
+
+    private static bool TryFrames(string line, out long frames)
+    {
+        frames = 0;
+        return line.StartsWith("frame=", StringComparison.Ordinal) && long.TryParse(line.AsSpan(6).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out frames);
     }
 }
 

@@ -13,6 +13,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace HikShareGateway.Tests.Isapi;
 
 /// <summary>PTZ over Hikvision ISAPI (the fallback where ONVIF PTZ is missing), against the ISAPI simulator.</summary>
+[Trait("Category", "Unit")]
 public sealed class IsapiPtzTests : IAsyncDisposable
 {
     private const string Device = "nvr-isapi";

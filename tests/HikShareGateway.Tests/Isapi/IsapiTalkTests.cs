@@ -11,6 +11,7 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 namespace HikShareGateway.Tests.Isapi;
 
 /// <summary>Two-way audio over Hikvision ISAPI, for devices without an ONVIF backchannel, against the ISAPI simulator.</summary>
+[Trait("Category", "Integration")]
 public sealed class IsapiTalkTests : IAsyncDisposable
 {
     private static readonly string[] Sequence =

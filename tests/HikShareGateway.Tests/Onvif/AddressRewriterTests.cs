@@ -2,6 +2,7 @@ using HikShareGateway.Onvif.Client;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class AddressRewriterTests
 {
     private static readonly AddressRewriter ViaNat = new(new Uri("http://203.0.113.7:8081/onvif/device_service"), "10.10.1.60");

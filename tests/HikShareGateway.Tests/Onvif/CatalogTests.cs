@@ -3,12 +3,14 @@ using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Onvif.Catalog;
 using HikShareGateway.Onvif.Client;
+using HikShareGateway.Tests.Infrastructure;
 using HikShareGateway.Tests.Onvif.Simulator;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class CatalogTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;
@@ -40,7 +42,7 @@ public sealed class CatalogTests : IAsyncLifetime
         catalog.Changed += () => Interlocked.Increment(ref changed);
         using var manager = Manager(catalog, _pool, [ConfigEntry()], OnvifTestKit.Options());
         await manager.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Count == 1, TimeSpan.FromSeconds(10), "the device in the catalog");
+        await Wait.UntilAsync(() => catalog.Devices.Count == 1, "the device in the catalog", 10_000);
         await manager.StopAsync(default);
 
         Assert.True(catalog.TryGetDevice(_sim.Device.Serial, out var d));
@@ -63,7 +65,7 @@ public sealed class CatalogTests : IAsyncLifetime
         options.OfflineAfterFailures = 2;
         using var manager = Manager(catalog, _pool, [ConfigEntry()], options);
         await manager.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Count == 1 && catalog.Devices[0].Online, TimeSpan.FromSeconds(10), "online");
+        await Wait.UntilAsync(() => catalog.Devices.Count == 1 && catalog.Devices[0].Online, "online", 10_000);
         var offlineRaised = new TaskCompletionSource();
         catalog.Changed += () => { if (!catalog.Devices[0].Online) { offlineRaised.TrySetResult(); } };
 
@@ -74,7 +76,7 @@ public sealed class CatalogTests : IAsyncLifetime
 
         // It comes back: online again at the next successful refresh (after the backoff).
         _sim.ClearOverride("GetDeviceInformation");
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices[0].Online, TimeSpan.FromSeconds(15), "back online");
+        await Wait.UntilAsync(() => catalog.Devices[0].Online, "back online", 15_000);
         await manager.StopAsync(default);
     }
 

@@ -6,6 +6,7 @@ using HikShareGateway.Tests.Onvif.Simulator;
 namespace HikShareGateway.Tests.Onvif;
 
 /// <summary><c>hikshare-gateway discover</c> against the simulator, over loopback multicast on a test-owned UDP port.</summary>
+[Trait("Category", "Integration")]
 public sealed class DiscoverCommandTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;

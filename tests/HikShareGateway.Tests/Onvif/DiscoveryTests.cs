@@ -1,11 +1,12 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Onvif.Catalog;
 using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Discovery;
+using HikShareGateway.Tests.Infrastructure;
 using HikShareGateway.Tests.Onvif.Simulator;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -15,6 +16,7 @@ namespace HikShareGateway.Tests.Onvif;
 /// WS-Discovery over real UDP multicast (239.255.255.250) on the loopback interface. Each test uses its own free UDP
 /// port instead of 3702 so parallel runs on this machine do not hear each other; nothing leaves loopback.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class DiscoveryTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;
@@ -112,15 +114,15 @@ public sealed class DiscoveryTests : IAsyncLifetime
         var config = new DeviceOptions { OnvifUrl = _sim.DeviceServiceUri.ToString(), Username = _sim.Device.Username, Password = _sim.Device.Password };
         using var manager = CatalogTests.Manager(catalog, pool, [config], Options(), discovery: true);
         await manager.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Count == 1 && catalog.Devices[0].Online, TimeSpan.FromSeconds(10), "device online");
+        await Wait.UntilAsync(() => catalog.Devices.Count == 1 && catalog.Devices[0].Online, "device online", 10_000);
         // The probe match is merged with the configured entry (same address), not added as a second device.
-        await OnvifTestKit.WaitUntilAsync(() => manager.KnowsEndpoint(_responder.EndpointAddress), TimeSpan.FromSeconds(15), "the probe match tied to the configured device");
+        await Wait.UntilAsync(() => manager.KnowsEndpoint(_responder.EndpointAddress), "the probe match tied to the configured device", 15_000);
         Assert.Single(catalog.Devices);
 
         await _responder.SendByeAsync();
-        await OnvifTestKit.WaitUntilAsync(() => !catalog.Devices[0].Online, TimeSpan.FromSeconds(10), "offline after Bye");
+        await Wait.UntilAsync(() => !catalog.Devices[0].Online, "offline after Bye", 10_000);
         await _responder.SendHelloAsync();
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices[0].Online, TimeSpan.FromSeconds(10), "online after Hello");
+        await Wait.UntilAsync(() => catalog.Devices[0].Online, "online after Hello", 10_000);
         Assert.Equal(_sim.Device.Serial, catalog.Devices[0].DeviceId);
         Assert.Equal(2, catalog.Devices[0].Channels.Count);
         await manager.StopAsync(default);
@@ -133,7 +135,7 @@ public sealed class DiscoveryTests : IAsyncLifetime
         using var pool = new OnvifClientPool(Options(), TimeProvider.System, NullLoggerFactory.Instance);
         using var manager = CatalogTests.Manager(catalog, pool, [], Options(), discovery: true);
         await manager.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Count == 1, TimeSpan.FromSeconds(10), "the discovered device listed");
+        await Wait.UntilAsync(() => catalog.Devices.Count == 1, "the discovered device listed", 10_000);
         await manager.StopAsync(default);
         var d = catalog.Devices[0];
         Assert.Equal("onvif-" + _responder.EndpointAddress["urn:uuid:".Length..], d.DeviceId);
@@ -154,7 +156,7 @@ public sealed class DiscoveryTests : IAsyncLifetime
         options.DiscoveryPort = port;
         using var manager = CatalogTests.Manager(catalog, pool, [], options, discovery: true);
         await manager.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => catalog.TryGetDevice("CAM-MOVING-1", out _), TimeSpan.FromSeconds(10), "the open camera");
+        await Wait.UntilAsync(() => catalog.TryGetDevice("CAM-MOVING-1", out _), "the open camera", 10_000);
         var firstUrl = catalog.Devices.Single().Onvif!.Device;
 
         // DHCP gave the camera another address: the same endpoint UUID says Hello from there.
@@ -163,7 +165,7 @@ public sealed class DiscoveryTests : IAsyncLifetime
         await open1.DisposeAsync();
         await using var second = new SimDiscoveryResponder(open2, port, endpointAddress: first.EndpointAddress);
         await second.SendHelloAsync();
-        await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Single().Onvif!.Device.Port == open2.EndPoint.Port, TimeSpan.FromSeconds(10), "the device followed to its new address");
+        await Wait.UntilAsync(() => catalog.Devices.Single().Onvif!.Device.Port == open2.EndPoint.Port, "the device followed to its new address", 10_000);
         Assert.NotEqual(firstUrl, catalog.Devices.Single().Onvif!.Device);
         Assert.True(catalog.Devices.Single().Online);
         await manager.StopAsync(default);

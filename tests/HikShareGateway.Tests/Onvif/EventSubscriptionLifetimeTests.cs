@@ -16,6 +16,7 @@ namespace HikShareGateway.Tests.Onvif;
 /// A camera whose clock is years behind and that grants 60 s subscriptions (asked for PT2M), answering Renew with
 /// <c>ter:ActionNotSupported</c>: the responses below are written the way such a device answers.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class SubscriptionLifetimeTests
 {
     private const string CreateResponse = """
@@ -85,6 +86,7 @@ public sealed class SubscriptionLifetimeTests
 }
 
 /// <summary>The same device behaviour served by the ONVIF simulator, against the running event service.</summary>
+[Trait("Category", "Unit")]
 public sealed class ShortLivedSubscriptionEventTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;
@@ -119,20 +121,20 @@ public sealed class ShortLivedSubscriptionEventTests : IAsyncLifetime
     public async Task RenewNotSupported_ClockYearsOff_DeviceIsStillPulled_AndResubscribedBeforeEachSubscriptionEnds()
     {
         await _service.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => _sim.PullMessages >= 1, TimeSpan.FromSeconds(10), "a PullMessages");
+        await Wait.UntilAsync(() => _sim.PullMessages >= 1, "a PullMessages", 10_000);
 
         // Three subscriptions in a row, each ended by the gateway (Unsubscribe counts only live ones) before the
         // device dropped it.
-        await OnvifTestKit.WaitUntilAsync(() => _sim.Unsubscribes >= 2 && _sim.ActiveSubscriptions == 1, TimeSpan.FromSeconds(20), "two re-subscriptions");
+        await Wait.UntilAsync(() => _sim.Unsubscribes >= 2 && _sim.ActiveSubscriptions == 1, "two re-subscriptions", 20_000);
         Assert.Equal(1, _sim.RenewFaults); // learnt once, not tried on every subscription
         Assert.Equal(0, _sim.Renewals);
 
         // Alarms flow: a motion event raised now reaches the cloud (re-raised while a re-subscription may be in between).
-        await OnvifTestKit.WaitUntilAsync(() =>
+        await Wait.UntilAsync(() =>
         {
             _sim.EmitMotion(1, on: true);
             return _cloud.On("alarms").Count >= 1;
-        }, TimeSpan.FromSeconds(10), "the alarm");
+        }, "the alarm", 10_000);
         Assert.Contains("\"kind\":\"motion\"", _cloud.On("alarms")[0].Payload);
     }
 }

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class AlarmMappingTests
 {
     private static NotificationMessage Msg(string topic, (string, string)[] source, (string, string)[] data, string? op = "Changed") =>
@@ -109,6 +110,7 @@ public sealed class AlarmMappingTests
 }
 
 /// <summary>PullPoint subscriptions against the simulator: motion on the device becomes a routed alarm.</summary>
+[Trait("Category", "Unit")]
 public sealed class EventServiceTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;
@@ -152,19 +154,23 @@ public sealed class EventServiceTests : IAsyncLifetime
             }
         });
         await _service.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => _sim.ActiveSubscriptions == 1 && _feed.SubscriberCount == 1, TimeSpan.FromSeconds(10), "a subscription");
+        await Wait.UntilAsync(() => _sim.ActiveSubscriptions == 1 && _feed.SubscriberCount == 1, "a subscription", 10_000);
 
         _sim.EmitMotion(1, on: true);
         _sim.EmitMotion(1, on: true); // a repeat within the debounce window
-        await OnvifTestKit.WaitUntilAsync(() => _cloud.On("alarms").Count >= 1, TimeSpan.FromSeconds(10), "the alarm");
+        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 1, "the alarm", 10_000);
         _sim.EmitMotion(1, on: false);
-        await OnvifTestKit.WaitUntilAsync(() => _cloud.On("alarms").Count >= 2, TimeSpan.FromSeconds(10), "the stop");
+        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 2, "the stop", 10_000);
         _sim.EmitMotion(2, on: true); // channel 2: nobody may receive it
         _sim.Emit("tns1:Monitoring/ProcessorUsage", [("Token", "Processor")], [("Value", "97")]);
-        await Task.Delay(500);
+        // The marker: an alarm that does pass, queued after the two that must not. Events are pulled and routed in
+        // order, so once it is published the two before it were seen and dropped.
+        _sim.Emit("tns1:VideoSource/SignalLoss", [("Source", OnvifSimulator.SourceToken(1))], [("State", "true")]);
+        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 3, "the marker alarm", 10_000);
 
         var alarms = _cloud.On("alarms");
-        Assert.Equal(2, alarms.Count);
+        Assert.Equal(3, alarms.Count);
+        Assert.Contains("\"kind\":\"videoLoss\"", alarms[2].Payload);
         Assert.All(alarms, a => Assert.False(a.Retain));
         using var first = JsonDocument.Parse(alarms[0].Payload);
         Assert.Equal(_sim.Device.Serial, first.RootElement.GetProperty("deviceId").GetString());
@@ -174,7 +180,7 @@ public sealed class EventServiceTests : IAsyncLifetime
         Assert.Equal(["owner@example.com", "bob@example.com"], first.RootElement.GetProperty("recipients").EnumerateArray().Select(r => r.GetString()));
         Assert.InRange(DateTimeOffset.Parse(first.RootElement.GetProperty("at").GetString()!), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddSeconds(5));
         Assert.Contains("\"state\":\"stop\"", alarms[1].Payload);
-        await OnvifTestKit.WaitUntilAsync(() => { lock (bobAlarms) { return bobAlarms.Count == 2; } }, TimeSpan.FromSeconds(5), "bob's feed");
+        await Wait.UntilAsync(() => { lock (bobAlarms) { return bobAlarms.Count == 3; } }, "bob's feed", 5_000);
 
         await _service.StopAsync(default);
         Assert.Equal(1, _sim.Unsubscribes);
@@ -186,13 +192,13 @@ public sealed class EventServiceTests : IAsyncLifetime
     public async Task SubscriptionLost_Resubscribes_AndRenewsBeforeTermination()
     {
         await _service.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => _sim.ActiveSubscriptions == 1, TimeSpan.FromSeconds(10), "a subscription");
+        await Wait.UntilAsync(() => _sim.ActiveSubscriptions == 1, "a subscription", 10_000);
         _sim.DropSubscriptions(); // the device rebooted
-        await OnvifTestKit.WaitUntilAsync(() => _sim.Operations.Count(o => o == "CreatePullPointSubscription") >= 2 && _sim.ActiveSubscriptions == 1, TimeSpan.FromSeconds(15), "a new subscription");
+        await Wait.UntilAsync(() => _sim.Operations.Count(o => o == "CreatePullPointSubscription") >= 2 && _sim.ActiveSubscriptions == 1, "a new subscription", 15_000);
         _sim.EmitMotion(1, on: true);
-        await OnvifTestKit.WaitUntilAsync(() => _cloud.On("alarms").Count == 1, TimeSpan.FromSeconds(10), "the alarm after resubscribing");
+        await Wait.UntilAsync(() => _cloud.On("alarms").Count == 1, "the alarm after resubscribing", 10_000);
         // Termination 15 s, pulls of 2 s: the service renews once less than a pull + 10 s remain.
-        await OnvifTestKit.WaitUntilAsync(() => _sim.Renewals >= 1, TimeSpan.FromSeconds(15), "a Renew");
+        await Wait.UntilAsync(() => _sim.Renewals >= 1, "a Renew", 15_000);
     }
 
     [Fact]
@@ -203,9 +209,9 @@ public sealed class EventServiceTests : IAsyncLifetime
         _catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(axis.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
         _policy.Recipients[("00408CFAB754", 2)] = ["owner@example.com"];
         await _service.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => axis.ActiveSubscriptions == 1, TimeSpan.FromSeconds(10), "a subscription");
+        await Wait.UntilAsync(() => axis.ActiveSubscriptions == 1, "a subscription", 10_000);
         axis.Emit("tns1:RuleEngine/LineDetector/Crossed", [("VideoSourceConfigurationToken", OnvifSimulator.ConfigToken(2))], [("ObjectId", "7")]);
-        await OnvifTestKit.WaitUntilAsync(() => _cloud.On("alarms").Any(a => a.Payload.Contains("00408CFAB754")), TimeSpan.FromSeconds(10), "the line crossing");
+        await Wait.UntilAsync(() => _cloud.On("alarms").Any(a => a.Payload.Contains("00408CFAB754")), "the line crossing", 10_000);
         var alarm = _cloud.On("alarms").Single(a => a.Payload.Contains("00408CFAB754")).Payload;
         Assert.Contains("\"channel\":2,\"kind\":\"lineCrossing\",\"state\":\"pulse\"", alarm);
         await _service.StopAsync(default);
@@ -216,8 +222,8 @@ public sealed class EventServiceTests : IAsyncLifetime
     public async Task DeviceGoesOffline_SubscriptionStops()
     {
         await _service.StartAsync(default);
-        await OnvifTestKit.WaitUntilAsync(() => _sim.ActiveSubscriptions == 1, TimeSpan.FromSeconds(10), "a subscription");
+        await Wait.UntilAsync(() => _sim.ActiveSubscriptions == 1, "a subscription", 10_000);
         _catalog.SetOnline(_sim.Device.Serial, false);
-        await OnvifTestKit.WaitUntilAsync(() => _sim.Unsubscribes == 1 && _service.ActiveSubscriptions == 0, TimeSpan.FromSeconds(10), "unsubscribed");
+        await Wait.UntilAsync(() => _sim.Unsubscribes == 1 && _service.ActiveSubscriptions == 0, "unsubscribed", 10_000);
     }
 }

@@ -7,6 +7,7 @@ using HikShareGateway.Tests.Infrastructure;
 namespace HikShareGateway.Tests.Onvif;
 
 /// <summary>Every recorded real-device response under TestData/onvif goes through the parser that fits it.</summary>
+[Trait("Category", "Unit")]
 public sealed class FixtureParserTests
 {
     private const string Hik = "hikvision-DS-2DF7276-AEL";

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace HikShareGateway.Tests.Onvif;
 
 /// <summary>The host wiring: the ONVIF catalog replaces the static one and fills from configuration.</summary>
+[Trait("Category", "Unit")]
 public sealed class OnvifFeatureTests
 {
     private static (WebApplication? App, List<string> Errors) Build(Dictionary<string, string?> values)
@@ -88,13 +89,13 @@ public sealed class OnvifFeatureTests
         }
         try
         {
-            await OnvifTestKit.WaitUntilAsync(() => catalog.Devices.Count == 2, TimeSpan.FromSeconds(15), "both devices");
+            await Wait.UntilAsync(() => catalog.Devices.Count == 2, "both devices", 15_000);
             Assert.True(catalog.TryGetDevice(sim.Device.Serial, out var nvr));
             Assert.Equal(2, nvr.Channels.Count);
             Assert.True(catalog.TryGetDevice("cam-static", out _));
             var ptz = app.Services.GetRequiredService<IPtzService>();
             Assert.Equal(2, (await ptz.GetPresetsAsync(sim.Device.Serial, 1, default)).Count);
-            await OnvifTestKit.WaitUntilAsync(() => sim.ActiveSubscriptions == 1, TimeSpan.FromSeconds(10), "the event subscription");
+            await Wait.UntilAsync(() => sim.ActiveSubscriptions == 1, "the event subscription", 10_000);
         }
         finally
         {

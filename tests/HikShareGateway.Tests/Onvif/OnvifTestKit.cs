@@ -10,17 +10,4 @@ internal static class OnvifTestKit
 
     public static OnvifSoapClient Client(OnvifSimulator sim, HttpClient http, string? password = null, OnvifOptions? options = null) =>
         new(http, sim.DeviceServiceUri, new DeviceCredentials(sim.Device.Username, password ?? sim.Device.Password), TimeProvider.System, options ?? Options());
-
-    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            if (cts.IsCancellationRequested)
-            {
-                throw new TimeoutException($"timed out after {timeout.TotalSeconds} s waiting for {what}");
-            }
-            await Task.Delay(20);
-        }
-    }
 }

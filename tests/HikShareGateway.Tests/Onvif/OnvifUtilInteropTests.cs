@@ -10,6 +10,7 @@ namespace HikShareGateway.Tests.Onvif;
 /// to show the simulator speaks real ONVIF. onvif-util probes every interface and falls back to port 80, so it runs
 /// in a private network namespace (only <c>lo</c>) where the simulator listens on 127.0.0.1:80 and UDP 3702.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class OnvifUtilInteropTests
 {
     [Fact]

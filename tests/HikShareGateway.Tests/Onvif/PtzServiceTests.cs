@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class PtzServiceTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;

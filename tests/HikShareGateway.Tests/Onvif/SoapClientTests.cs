@@ -9,6 +9,7 @@ using HikShareGateway.Tests.Onvif.Simulator;
 namespace HikShareGateway.Tests.Onvif;
 
 /// <summary>The SOAP client and device reader against the ONVIF simulator on 127.0.0.1.</summary>
+[Trait("Category", "Unit")]
 public sealed class SoapClientTests : IAsyncLifetime
 {
     private readonly HttpClient _http = new();

@@ -2,6 +2,7 @@ using HikShareGateway.Onvif.Soap;
 
 namespace HikShareGateway.Tests.Onvif;
 
+[Trait("Category", "Unit")]
 public sealed class SoapSecurityTests
 {
     [Fact]

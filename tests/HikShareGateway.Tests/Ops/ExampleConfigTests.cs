@@ -3,6 +3,7 @@ using HikShareGateway.Composition;
 
 namespace HikShareGateway.Tests.Ops;
 
+[Trait("Category", "Unit")]
 public class ExampleConfigTests
 {
     /// <summary>The keys the installer must fill in; the example says so next to each ("FILL IN").</summary>
@@ -117,6 +118,7 @@ public class ExampleConfigTests
     }
 }
 
+[Trait("Category", "Unit")]
 public class HttpFeatureConfigTests
 {
     private static List<string> Errors(Dictionary<string, string?> values)
@@ -162,6 +164,7 @@ public class HttpFeatureConfigTests
     }
 }
 
+[Trait("Category", "Unit")]
 public class ExampleConfigRtspTests
 {
     [Fact]

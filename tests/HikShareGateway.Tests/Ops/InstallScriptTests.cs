@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 namespace HikShareGateway.Tests.Ops;
 
 [SupportedOSPlatform("linux")]
+[Trait("Category", "Integration")]
 public sealed class InstallScriptTests : IDisposable
 {
     private readonly string _destdir = Directory.CreateTempSubdirectory("hikshare-install-").FullName;

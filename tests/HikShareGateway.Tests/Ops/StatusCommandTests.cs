@@ -5,6 +5,7 @@ using HikShareGateway.Tests.Infrastructure;
 
 namespace HikShareGateway.Tests.Ops;
 
+[Trait("Category", "Unit")]
 public class StatusCommandTests
 {
     private static string WriteConfig(string dir, int adminPort, string? token = null)

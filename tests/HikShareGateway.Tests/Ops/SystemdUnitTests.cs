@@ -3,6 +3,7 @@ using System.Diagnostics;
 namespace HikShareGateway.Tests.Ops;
 
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait("Category", "Integration")]
 public class SystemdUnitTests
 {
     internal static string RepoRoot() => RepoPaths.Root;

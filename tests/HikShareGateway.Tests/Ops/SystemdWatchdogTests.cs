@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Ops;
 
+[Trait("Category", "Integration")]
 public sealed class SystemdWatchdogTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("hikshare-notify-").FullName;

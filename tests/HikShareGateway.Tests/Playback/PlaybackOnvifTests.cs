@@ -14,6 +14,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace HikShareGateway.Tests.Playback;
 
 /// <summary>Profile G: the recorded responses in tests/TestData/onvif/profile-g parsed, and the search/replay calls made against the ONVIF simulator answering with them.</summary>
+[Trait("Category", "Unit")]
 public sealed class PlaybackOnvifTests : IAsyncLifetime
 {
     private OnvifSimulator _sim = null!;

@@ -6,6 +6,7 @@ using HikShareGateway.Rtsp.Server;
 namespace HikShareGateway.Tests.Playback;
 
 /// <summary>The pure parts of playback: times, Range headers, the timeline between viewer and source, RTP-Info, sources.</summary>
+[Trait("Category", "Unit")]
 public sealed class PlaybackRangeTests
 {
     private static readonly DateTimeOffset Start = new(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace HikShareGateway.Tests.Playback;
 
 /// <summary><c>GET /api/v1/devices/{id}/channels/{ch}/recordings</c> on the real HTTP API with a fake recording service.</summary>
+[Trait("Category", "Unit")]
 public sealed class PlaybackRecordingsApiTests : IAsyncLifetime
 {
     private const string Path = "/api/v1/devices/" + ApiTestHost.Device + "/channels/2/recordings";
@@ -118,6 +119,7 @@ public sealed class PlaybackRecordingsApiTests : IAsyncLifetime
 }
 
 /// <summary>A channel configured with a Playback template and no ONVIF: 409 with its own reason, from the whole gateway.</summary>
+[Trait("Category", "Unit")]
 public sealed class PlaybackRecordingsTemplateChannelTests
 {
     [Fact]

@@ -9,6 +9,7 @@ namespace HikShareGateway.Tests.Rtsp.Protocol;
 /// Seeded random input and mutations of the recorded fixtures through every parser: none throws, none
 /// loops without progress. The seeds are fixed so a failure reproduces; the case index is in the message.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class ParserRobustnessTests
 {
     private const int Cases = 3000;

@@ -3,6 +3,7 @@ using HikShareGateway.Rtsp.Protocol;
 namespace HikShareGateway.Tests.Rtsp.Protocol;
 
 /// <summary>RtpPacket (RFC 3550 §5.1) and KeyframeDetector (RFC 6184 for H.264, RFC 7798 for H.265).</summary>
+[Trait("Category", "Unit")]
 public sealed class RtpTests
 {
     /// <summary>An RTP packet: V=2, the given flags, PT, seq 0x1234, timestamp 0xDEADBEEF, SSRC 0x01020304.</summary>

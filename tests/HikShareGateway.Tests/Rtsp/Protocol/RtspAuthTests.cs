@@ -4,6 +4,7 @@ using static HikShareGateway.Tests.Rtsp.Protocol.RtspTestKit;
 
 namespace HikShareGateway.Tests.Rtsp.Protocol;
 
+[Trait("Category", "Unit")]
 public sealed class RtspAuthTests
 {
     // RFC 2617 §3.5.

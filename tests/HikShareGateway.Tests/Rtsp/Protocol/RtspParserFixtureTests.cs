@@ -9,6 +9,7 @@ namespace HikShareGateway.Tests.Rtsp.Protocol;
 /// Every recorded camera response under TestData/rtsp through <see cref="RtspParser"/>: whole, every strict
 /// prefix, byte per segment, split in two at every point, with bare LF line ends.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class RtspParserFixtureTests
 {
     /// <summary>Status and CSeq of each fixture, read by hand from the files.</summary>

@@ -6,6 +6,7 @@ using static HikShareGateway.Tests.Rtsp.Protocol.RtspTestKit;
 namespace HikShareGateway.Tests.Rtsp.Protocol;
 
 /// <summary>RtspParser on hand-built input: interleaved frames, requests, limits, garbage, lenient forms.</summary>
+[Trait("Category", "Unit")]
 public sealed class RtspParserTests
 {
     private static byte[] Frame(byte channel, params byte[] payload) =>

@@ -5,6 +5,7 @@ using static HikShareGateway.Tests.Rtsp.Protocol.RtspTestKit;
 namespace HikShareGateway.Tests.Rtsp.Protocol;
 
 /// <summary>SessionDescription.Parse on odd SDP, and SdpBuilder over every recorded DESCRIBE (contract §6: nothing of the camera passes).</summary>
+[Trait("Category", "Unit")]
 public sealed partial class SdpTests
 {
     [GeneratedRegex(@"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")]

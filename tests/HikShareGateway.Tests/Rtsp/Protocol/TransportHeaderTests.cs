@@ -3,6 +3,7 @@ using static HikShareGateway.Tests.Rtsp.Protocol.RtspTestKit;
 
 namespace HikShareGateway.Tests.Rtsp.Protocol;
 
+[Trait("Category", "Unit")]
 public sealed class TransportHeaderTests
 {
     public static TheoryData<string> SetupFixtures()

@@ -2,6 +2,7 @@ using HikShareGateway.Rtsp.Protocol;
 
 namespace HikShareGateway.Tests.Rtsp.Protocol;
 
+[Trait("Category", "Unit")]
 public sealed class ViewerRequestPathTests
 {
     private static ViewerRequestPath Parse(string uri)

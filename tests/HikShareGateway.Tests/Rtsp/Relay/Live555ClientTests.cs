@@ -17,6 +17,7 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// <c>Content-Base</c> + "/" + control; PLAY of the aggregate URL with <c>Range: npt=0.000-</c>;
 /// GET_PARAMETER keep-alives (since OPTIONS listed it); TEARDOWN.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class Live555ClientTests
 {
     private const string UserAgent = "LibVLC/3.0.18 (LIVE555 Streaming Media v2016.11.28)";
@@ -32,28 +33,28 @@ public sealed class Live555ClientTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var url = queryToken ? h.Url(token: Token(Bob)) : h.Url();
         (string, string) agent = ("User-Agent", UserAgent);
         (string, string)[] basic = queryToken ? [] : [("Authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(Bob + ":" + Token(Bob))))];
 
         var options = await c.RequestAsync("OPTIONS", url, agent);
         Assert.Equal(200, options.StatusCode);
-        Assert.Contains("GET_PARAMETER", options.Headers.Get("Public"));
+        Assert.Contains("GET_PARAMETER", options.Header("Public"));
 
         if (!queryToken)
         {
             var challenged = await c.RequestAsync("DESCRIBE", url, agent, ("Accept", "application/sdp"));
             Assert.Equal(401, challenged.StatusCode);
-            Assert.StartsWith("Basic realm=\"HikShareGateway\"", challenged.Headers.Get("WWW-Authenticate"));
+            Assert.StartsWith("Basic realm=\"HikShareGateway\"", challenged.Header("WWW-Authenticate"));
         }
 
         var describe = await c.RequestAsync("DESCRIBE", url, [agent, ("Accept", "application/sdp"), .. basic]);
         Assert.Equal(200, describe.StatusCode);
-        Assert.Equal("application/sdp", describe.Headers.Get("Content-Type"));
-        var sdp = SessionDescription.Parse(describe.BodyText);
+        Assert.Equal("application/sdp", describe.Header("Content-Type"));
+        var sdp = SessionDescription.Parse(describe.Body);
         Assert.Equal("video", sdp.Media[0].Type);
-        var baseUrl = describe.Headers.Get("Content-Base") ?? url;
+        var baseUrl = describe.Header("Content-Base") ?? url;
 
         string? session = null;
         var tcp = false;
@@ -65,7 +66,7 @@ public sealed class Live555ClientTests
                 Assert.Matches(@"/main\?token=[^/]+/" + sdp.Media[i].Control + "$", trackUrl);
             }
             var sessionHeader = session is null ? [] : new[] { ("Session", session) };
-            RtspMessage setup;
+            RtspResponse setup;
             if (!tcp)
             {
                 setup = await c.RequestAsync("SETUP", trackUrl, [agent, ("Transport", $"RTP/AVP;unicast;client_port={50000 + 2 * i}-{50001 + 2 * i}"), .. basic, .. sessionHeader]);
@@ -74,8 +75,8 @@ public sealed class Live555ClientTests
             }
             setup = await c.RequestAsync("SETUP", trackUrl, [agent, ("Transport", $"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"), .. basic, .. sessionHeader]);
             Assert.Equal(200, setup.StatusCode);
-            Assert.Contains($"interleaved={2 * i}-{2 * i + 1}", setup.Headers.Get("Transport"));
-            session ??= setup.Headers.Get("Session")!.Split(';')[0];
+            Assert.Contains($"interleaved={2 * i}-{2 * i + 1}", setup.Header("Transport"));
+            session ??= setup.Header("Session")!.Split(';')[0];
         }
 
         var aggregate = sdp.SessionControl is null or "*" ? baseUrl : SubsessionUrl(baseUrl, sdp.SessionControl);

@@ -9,6 +9,7 @@ using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>Contract §4 on RTSP: 401 for who, 403 for what, audit, and revocation of running sessions.</summary>
+[Trait("Category", "Unit")]
 public sealed class RelayAccessTests
 {
     [Fact]
@@ -16,10 +17,10 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url());
         Assert.Equal(401, r.StatusCode);
-        Assert.Equal("Basic realm=\"HikShareGateway\"", r.Headers.Get("WWW-Authenticate"));
+        Assert.Equal("Basic realm=\"HikShareGateway\"", r.Header("WWW-Authenticate"));
         Assert.Equal(0, h.Camera!.Plays);
     }
 
@@ -42,7 +43,7 @@ public sealed class RelayAccessTests
             "tampered" => good[..^4] + (good[^4] == 'A' ? "B" : "A") + good[^3..],
             _ => HikShareGateway.Access.Tokens.ViewerTokens.Mint(OtherKey, Bob, [GatewayId], TimeSpan.FromHours(1), DateTimeOffset.UtcNow),
         };
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: token));
         Assert.Equal(401, r.StatusCode);
         Assert.Equal(0, h.Camera!.Plays);
@@ -53,7 +54,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync(new Options { AuthFailureLimit = 3 });
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         for (var i = 0; i < 3; i++)
         {
             Assert.Equal(401, (await c.RequestAsync("DESCRIBE", h.Url(token: "forged." + i))).StatusCode);
@@ -68,7 +69,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var basic = "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("mallory@example.com:" + Token(Bob)));
         var r = await c.RequestAsync("DESCRIBE", h.Url(), ("Authorization", basic));
         Assert.Equal(401, r.StatusCode);
@@ -79,13 +80,13 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
+        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
         {
             // Percent-encoded user as some players send it from the URL's user info.
             var basic = "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("bob%40example.com:" + Token(Bob)));
             Assert.Equal(200, (await c.RequestAsync("DESCRIBE", h.Url(), ("Authorization", basic))).StatusCode);
         }
-        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
+        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
         {
             Assert.Equal(200, (await c.RequestAsync("DESCRIBE", h.Url(), ("Authorization", "Bearer " + Token(Bob)))).StatusCode);
         }
@@ -100,7 +101,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob, granted, "sh-1", 1));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(path, Token(Bob)));
         Assert.Equal(403, r.StatusCode);
         Assert.Empty(r.Body); // nothing that tells whether the device exists
@@ -119,7 +120,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(Share("sh-1", Bob, state, On(Device, Privilege.All)));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(403, (await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)))).StatusCode);
     }
 
@@ -127,7 +128,7 @@ public sealed class RelayAccessTests
     public async Task NoGrantsEverReceived_OwnerToo_403()
     {
         await using var h = await StartAsync();
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(403, (await c.RequestAsync("DESCRIBE", h.Url(token: Token(Owner)))).StatusCode);
     }
 
@@ -136,7 +137,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant();
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var (_, play) = await c.PlayAsync(h.Url("/live/" + Device + "/2", Token(Owner)));
         Assert.Equal(200, play.StatusCode);
         Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
@@ -147,7 +148,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
+        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
         {
             var (_, play) = await c.PlayAsync(h.Url(token: Token(Bob)));
             Assert.Equal(200, play.StatusCode);
@@ -167,8 +168,8 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob), LiveShare(Carol, id: "sh-2"));
-        await using var bob = await RelayTestClient.ConnectAsync(h.Port);
-        await using var carol = await RelayTestClient.ConnectAsync(h.Port);
+        await using var bob = await RtspTestClient.ConnectAsync(h.Port);
+        await using var carol = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await bob.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await carol.PlayAsync(h.Url(token: Token(Carol)))).Play.StatusCode);
         Assert.NotEmpty(await bob.ReadPacketsAsync(3, TimeSpan.FromSeconds(10)));
@@ -196,7 +197,7 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob, Privilege.LiveView, "sh-1", 1, 2));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url("/live/" + Device + "/2/main", Token(Bob)))).Play.StatusCode);
         h.Grant(LiveShare(Bob, Privilege.LiveView, "sh-1", 1));
         Assert.True(await c.WaitClosedAsync(TimeSpan.FromSeconds(2)));
@@ -208,7 +209,7 @@ public sealed class RelayAccessTests
         await using var h = await StartAsync();
         var expires = DateTimeOffset.UtcNow.AddSeconds(1.5);
         h.Grant(new Share("sh-1", Owner, Bob, "t", ShareState.Accepted, expires, [On(Device, Privilege.LiveView)]));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.True(await c.WaitClosedAsync(TimeSpan.FromSeconds(5)));
         Assert.True(DateTimeOffset.UtcNow >= expires);
@@ -221,12 +222,12 @@ public sealed class RelayAccessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob), LiveShare(Carol, id: "sh-2"));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)))).StatusCode);
         // ffmpeg's SETUP URL may lose the query: the connection remembers who authenticated.
         var setup = await c.RequestAsync("SETUP", h.Url() + "/trackID=0", ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"));
         Assert.Equal(200, setup.StatusCode);
-        var play = await c.RequestAsync("PLAY", h.Url(token: Token(Carol)), ("Session", setup.Headers.Get("Session")!.Split(';')[0]));
+        var play = await c.RequestAsync("PLAY", h.Url(token: Token(Carol)), ("Session", setup.Header("Session")!.Split(';')[0]));
         Assert.Equal(403, play.StatusCode);
     }
 }

@@ -10,6 +10,7 @@ using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>The shared live relay: one upstream per stream, GOP start, linger, reconnect, slow viewers.</summary>
+[Trait("Category", "Unit")]
 public sealed class RelayFanoutTests
 {
     [Fact]
@@ -17,12 +18,12 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        var clients = new List<RelayTestClient>();
+        var clients = new List<RtspTestClient>();
         try
         {
             for (var i = 0; i < 8; i++)
             {
-                var c = await RelayTestClient.ConnectAsync(h.Port);
+                var c = await RtspTestClient.ConnectAsync(h.Port);
                 clients.Add(c);
                 Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
             }
@@ -48,8 +49,8 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var main = await RelayTestClient.ConnectAsync(h.Port);
-        await using var sub = await RelayTestClient.ConnectAsync(h.Port);
+        await using var main = await RtspTestClient.ConnectAsync(h.Port);
+        await using var sub = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await main.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await sub.PlayAsync(h.Url("/live/" + Device + "/1/sub", Token(Bob)))).Play.StatusCode);
         Assert.NotEmpty(await sub.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
@@ -62,13 +63,13 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var first = await RelayTestClient.ConnectAsync(h.Port);
+        await using var first = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await first.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         // Let the stream run into the middle of a GOP (one IDR per second in the clip).
         Assert.NotEmpty(await first.ReadPacketsAsync(60, TimeSpan.FromSeconds(10)));
         for (var round = 0; round < 3; round++)
         {
-            await using var joiner = await RelayTestClient.ConnectAsync(h.Port);
+            await using var joiner = await RtspTestClient.ConnectAsync(h.Port);
             var (describe, play) = await joiner.PlayAsync(h.Url(token: Token(Bob)));
             Assert.Equal(200, play.StatusCode);
             var sw = Stopwatch.StartNew();
@@ -87,7 +88,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         var packets = await c.ReadPacketsAsync(300, TimeSpan.FromSeconds(15));
         Assert.Equal(300, packets.Count);
@@ -108,13 +109,13 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var url = h.Url(token: Token(Bob));
         Assert.Equal(200, (await c.RequestAsync("DESCRIBE", url)).StatusCode);
         var setup = await c.RequestAsync("SETUP", h.Url() + "/trackID=0", ("Transport", "RTP/AVP/TCP;unicast;interleaved=6-7"));
         Assert.Equal(200, setup.StatusCode);
-        Assert.Contains("interleaved=6-7", setup.Headers.Get("Transport"));
-        Assert.Equal(200, (await c.RequestAsync("PLAY", url, ("Session", setup.Headers.Get("Session")!.Split(';')[0]))).StatusCode);
+        Assert.Contains("interleaved=6-7", setup.Header("Transport"));
+        Assert.Equal(200, (await c.RequestAsync("PLAY", url, ("Session", setup.Header("Session")!.Split(';')[0]))).StatusCode);
         Assert.Equal(10, (await c.ReadPacketsAsync(10, TimeSpan.FromSeconds(10), channel: 6)).Count);
     }
 
@@ -123,13 +124,13 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
+        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
         {
             Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
             Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
         }
         // Back within the linger time (300 ms in the harness): same upstream.
-        await using (var c = await RelayTestClient.ConnectAsync(h.Port))
+        await using (var c = await RtspTestClient.ConnectAsync(h.Port))
         {
             Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
             Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
@@ -143,7 +144,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         var before = await c.ReadPacketsAsync(10, TimeSpan.FromSeconds(10));
         Assert.NotEmpty(before);
@@ -182,7 +183,7 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync(new Options { UdpOnlyCamera = true });
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         var packets = await c.ReadPacketsAsync(50, TimeSpan.FromSeconds(10));
         Assert.Equal(50, packets.Count);
@@ -196,12 +197,12 @@ public sealed class RelayFanoutTests
         var dead = Infrastructure.PortAllocator.GetFreeTcpPort();
         await using var h = await StartAsync(new Options { MainUri = new Uri($"rtsp://127.0.0.1:{dead}/Streaming/Channels/101") });
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var sw = Stopwatch.StartNew();
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
         Assert.Equal(502, r.StatusCode);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5));
-        Assert.DoesNotContain(dead.ToString(), r.BodyText); // no upstream address in what viewers see
+        Assert.DoesNotContain(dead.ToString(), r.Body); // no upstream address in what viewers see
         Assert.Empty(h.Relay.Streams);
         // The connection still answers.
         Assert.Equal(200, (await c.RequestAsync("OPTIONS", "*")).StatusCode);
@@ -212,11 +213,11 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync(new Options { Credentials = new HikShareGateway.Core.Devices.DeviceCredentials(CameraUser, "wrong-password") });
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
         Assert.Equal(502, r.StatusCode);
-        Assert.Contains("credentials", r.BodyText);
-        Assert.DoesNotContain("wrong-password", r.BodyText);
+        Assert.Contains("credentials", r.Body);
+        Assert.DoesNotContain("wrong-password", r.Body);
     }
 
     [Fact]
@@ -224,11 +225,11 @@ public sealed class RelayFanoutTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)));
         Assert.Equal(200, r.StatusCode);
-        Assert.Equal("application/sdp", r.Headers.Get("Content-Type"));
-        var sdp = r.BodyText;
+        Assert.Equal("application/sdp", r.Header("Content-Type"));
+        var sdp = r.Body;
         Assert.DoesNotContain("Streaming", sdp);
         Assert.DoesNotContain(h.CameraPort.ToString(), sdp);
         Assert.DoesNotContain(CameraPassword, sdp);
@@ -238,7 +239,7 @@ public sealed class RelayFanoutTests
         Assert.Equal(VideoCodec.H264, video.VideoCodec);
         Assert.Equal("trackID=0", video.Control);
         Assert.Contains("sprop-parameter-sets=", video.Attribute("fmtp"));
-        foreach (var (name, value) in r.Headers.Fields)
+        foreach (var (name, value) in r.Headers)
         {
             Assert.DoesNotContain(h.CameraPort.ToString(), value);
         }
@@ -250,8 +251,8 @@ public sealed class RelayFanoutTests
         var limits = new ViewerQueueLimits(MaxBytes: 48 * 1024, MaxDelay: TimeSpan.FromMilliseconds(300), MaxOverflows: 2, OverflowWindow: TimeSpan.FromSeconds(30), StalledSend: TimeSpan.FromSeconds(3), SendBufferBytes: 32 * 1024);
         await using var h = await StartAsync(new Options { QueueLimits = limits });
         h.Grant(LiveShare(Bob));
-        await using var fast = await RelayTestClient.ConnectAsync(h.Port);
-        await using var slow = await RelayTestClient.ConnectAsync(h.Port, receiveBuffer: 4096);
+        await using var fast = await RtspTestClient.ConnectAsync(h.Port);
+        await using var slow = await RtspTestClient.ConnectAsync(h.Port, receiveBuffer: 4096);
         Assert.Equal(200, (await fast.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await slow.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         var slowConnection = h.Server.Connections.Single(x => x.Remote.EndsWith(":" + ((System.Net.IPEndPoint)slow.Socket.LocalEndPoint!).Port));

@@ -12,6 +12,7 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// Real peers on both sides of the relay: gst-rtsp-server's ONVIF camera (H.264 + PCMU, Digest auth) as the
 /// recorder, and ffprobe, ffmpeg and GStreamer's rtspsrc as viewers.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RelayInteropTests
 {
     private static async Task<(GstRtspCamera Camera, RelayHarness Gateway)> StartWithGstCameraAsync()
@@ -43,13 +44,13 @@ public sealed class RelayInteropTests
         var (camera, h) = await StartWithGstCameraAsync();
         await using var _ = camera;
         await using var __ = h;
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var (describe, play) = await c.PlayAsync(h.Url(token: Token(Bob)));
         Assert.Equal(200, play.StatusCode);
-        var sdp = SessionDescription.Parse(describe.BodyText);
+        var sdp = SessionDescription.Parse(describe.Body);
         Assert.Equal(["video", "audio"], sdp.Media.Select(m => m.Type));
         Assert.Equal("PCMU", sdp.Media[1].EncodingName);
-        Assert.DoesNotContain(camera.Port.ToString(), describe.BodyText);
+        Assert.DoesNotContain(camera.Port.ToString(), describe.Body);
         // Both tracks flow: RTP on channels 0 (video) and 2 (audio).
         var audio = await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10), channel: 2);
         Assert.Equal(5, audio.Count);
@@ -118,9 +119,11 @@ public sealed class RelayInteropTests
             await using var h = await StartAsync(new Options { MainUri = camera.Url(), Credentials = new DeviceCredentials("admin", "Gst-Pa55") });
             h.Grant(LiveShare(Bob));
             var started = Stopwatch.StartNew();
-            var recording = FfmpegRecord.RunAsync(h.Url(token: Token(Bob)), duration: TimeSpan.FromSeconds(12), timeout: TimeSpan.FromSeconds(60));
-            await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1, "ffmpeg is playing");
-            await Task.Delay(1500);
+            long recorded = 0;
+            var recording = FfmpegRecord.RunAsync(h.Url(token: Token(Bob)), duration: TimeSpan.FromSeconds(12), timeout: TimeSpan.FromSeconds(60),
+                onFrames: f => Interlocked.Exchange(ref recorded, f));
+            // Mid-stream: ffmpeg has recorded more than the cached GOP it gets at once (25 frames) before the camera dies.
+            await Wait.UntilAsync(() => Interlocked.Read(ref recorded) > 30, "ffmpeg records from the camera", 20_000);
 
             // The camera goes away mid-stream and comes back on the same address a second later.
             await camera.DisposeAsync();

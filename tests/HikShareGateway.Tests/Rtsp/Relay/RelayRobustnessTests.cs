@@ -7,6 +7,7 @@ using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>Bad input from viewers gets a clear answer and costs nothing: the server stays up, other viewers are untouched.</summary>
+[Trait("Category", "Unit")]
 public sealed class RelayRobustnessTests
 {
     public static TheoryData<string> Garbage => new()
@@ -25,10 +26,10 @@ public sealed class RelayRobustnessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var viewer = await RelayTestClient.ConnectAsync(h.Port);
+        await using var viewer = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await viewer.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
 
-        await using var bad = await RelayTestClient.ConnectAsync(h.Port);
+        await using var bad = await RtspTestClient.ConnectAsync(h.Port);
         await bad.SendRawAsync(junk);
         var item = await bad.ReadAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(400, item.Message?.StatusCode);
@@ -40,7 +41,7 @@ public sealed class RelayRobustnessTests
     public async Task HugeHeaders_RefusedWithoutBufferingThemAll()
     {
         await using var h = await StartAsync();
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var sb = new StringBuilder("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n");
         for (var i = 0; i < 2000; i++)
         {
@@ -63,7 +64,7 @@ public sealed class RelayRobustnessTests
     public async Task SlowLoris_IdleConnectionIsClosed()
     {
         await using var h = await StartAsync(new Options { IdleTimeout = TimeSpan.FromMilliseconds(500) });
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         await c.SendRawAsync("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n"); // never finished
         Assert.True(await c.WaitClosedAsync(TimeSpan.FromSeconds(5)));
     }
@@ -73,7 +74,7 @@ public sealed class RelayRobustnessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)))).StatusCode);
         var udp = await c.RequestAsync("SETUP", h.Url(token: Token(Bob)) + "/trackID=0", ("Transport", "RTP/AVP;unicast;client_port=5000-5001"));
         Assert.Equal(461, udp.StatusCode);
@@ -90,7 +91,7 @@ public sealed class RelayRobustnessTests
     public async Task UnknownPathForm_404BeforeAuthentication(string path)
     {
         await using var h = await StartAsync();
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(404, (await c.RequestAsync("DESCRIBE", $"rtsp://127.0.0.1:{h.Port}{path}")).StatusCode);
     }
 
@@ -98,10 +99,10 @@ public sealed class RelayRobustnessTests
     public async Task UnsupportedRequireOption_551WithUnsupportedHeader()
     {
         await using var h = await StartAsync();
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         var r = await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)), ("Require", "com.example.teleport"));
         Assert.Equal(551, r.StatusCode);
-        Assert.Equal("com.example.teleport", r.Headers.Get("Unsupported"));
+        Assert.Equal("com.example.teleport", r.Header("Unsupported"));
     }
 
     [Fact]
@@ -109,7 +110,7 @@ public sealed class RelayRobustnessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(455, (await c.RequestAsync("PLAY", h.Url(token: Token(Bob)))).StatusCode);
         Assert.Equal(200, (await c.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)))).StatusCode);
         var setup = await c.RequestAsync("SETUP", h.Url(token: Token(Bob)) + "/trackID=0", ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"));
@@ -122,16 +123,16 @@ public sealed class RelayRobustnessTests
     public async Task ManyConnectionsBeyondTheLimit_503_AndTheServerStaysUp()
     {
         await using var h = await StartAsync(new Options { MaxConnections = 3 });
-        var held = new List<RelayTestClient>();
+        var held = new List<RtspTestClient>();
         try
         {
             for (var i = 0; i < 3; i++)
             {
-                var c = await RelayTestClient.ConnectAsync(h.Port);
+                var c = await RtspTestClient.ConnectAsync(h.Port);
                 held.Add(c);
                 Assert.Equal(200, (await c.RequestAsync("OPTIONS", "*")).StatusCode);
             }
-            await using var extra = await RelayTestClient.ConnectAsync(h.Port);
+            await using var extra = await RtspTestClient.ConnectAsync(h.Port);
             var item = await extra.ReadAsync(TimeSpan.FromSeconds(5));
             Assert.Equal(503, item.Message?.StatusCode);
         }
@@ -143,7 +144,7 @@ public sealed class RelayRobustnessTests
             }
         }
         await Wait.UntilAsync(() => h.Server.Connections.Count == 0, "h.Server.Connections.Count == 0");
-        await using var again = await RelayTestClient.ConnectAsync(h.Port);
+        await using var again = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await again.RequestAsync("OPTIONS", "*")).StatusCode);
     }
 
@@ -152,7 +153,7 @@ public sealed class RelayRobustnessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        var c = await RelayTestClient.ConnectAsync(h.Port);
+        var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         Assert.NotEmpty(await c.ReadPacketsAsync(5, TimeSpan.FromSeconds(10)));
         c.Socket.LingerState = new LingerOption(true, 0); // RST, no goodbye
@@ -167,7 +168,7 @@ public sealed class RelayRobustnessTests
     {
         await using var h = await StartAsync();
         h.Grant(LiveShare(Bob));
-        await using var c = await RelayTestClient.ConnectAsync(h.Port);
+        await using var c = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await c.PlayAsync(h.Url(token: Token(Bob)))).Play.StatusCode);
         await c.SendRawAsync([(byte)'$', 1, 0, 8, 0x81, 201, 0, 1, 1, 2, 3, 4, (byte)'$', 9, 0, 2, 0xFF, 0xFF]);
         var keepAlive = await c.RequestAsync("GET_PARAMETER", h.Url(), ("Session", "x"));

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
+[Trait("Category", "Unit")]
 public sealed class RtpContinuityTests
 {
     private static RtpBuffer Rtp(ushort seq, uint ts, uint ssrc, long at)

@@ -16,6 +16,7 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// ffmpeg, GStreamer's rtspsrc) through TLS, the token checked and a revocation cutting the session as on plain
 /// RTSP, and a client that does not speak TLS refused without disturbing anyone.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RtspsTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("hikshare-rtsps-").FullName;
@@ -83,9 +84,10 @@ public sealed class RtspsTests : IDisposable
     public async Task RevokedShare_CutsARunningRtspsSession()
     {
         await using var h = await StartTlsAsync();
-        var recording = FfmpegRecord.RunAsync(h.TlsUrl(token: Token(Bob)), duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1, "ffmpeg plays over RTSPS");
-        await Task.Delay(1000);
+        long recorded = 0;
+        var recording = FfmpegRecord.RunAsync(h.TlsUrl(token: Token(Bob)), duration: TimeSpan.FromSeconds(60), timeout: TimeSpan.FromSeconds(60),
+            onFrames: f => Interlocked.Exchange(ref recorded, f));
+        await Wait.UntilAsync(() => h.Registry.ActiveSessions.Count == 1 && Interlocked.Read(ref recorded) > 0, "ffmpeg records frames over RTSPS", 20_000);
         var started = System.Diagnostics.Stopwatch.StartNew();
         h.Grant(); // every share gone
         var result = await recording;
@@ -100,7 +102,7 @@ public sealed class RtspsTests : IDisposable
     public async Task PlainRtspOnTheRtspsPort_IsClosed_TlsViewerUndisturbed()
     {
         await using var h = await StartTlsAsync();
-        await using var viewer = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort);
+        await using var viewer = await RtspTestClient.ConnectTlsAsync(h.Server.TlsPort);
         Assert.Equal(200, (await viewer.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(20, (await viewer.ReadPacketsAsync(20, TimeSpan.FromSeconds(10))).Count);
 
@@ -137,8 +139,8 @@ public sealed class RtspsTests : IDisposable
             OverflowWindow: TimeSpan.FromSeconds(30), StalledSend: TimeSpan.FromSeconds(3), SendBufferBytes: 32 * 1024);
         await using var h = await StartAsync(new Options { QueueLimits = limits, TlsCertificate = WriteCertificate().LoadTlsCertificate() });
         h.Grant(LiveShare(Bob));
-        await using var fast = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort);
-        await using var slow = await RelayTestClient.ConnectTlsAsync(h.Server.TlsPort, receiveBuffer: 4096);
+        await using var fast = await RtspTestClient.ConnectTlsAsync(h.Server.TlsPort);
+        await using var slow = await RtspTestClient.ConnectTlsAsync(h.Server.TlsPort, receiveBuffer: 4096);
         Assert.Equal(200, (await fast.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
         Assert.Equal(200, (await slow.PlayAsync(h.TlsUrl(token: Token(Bob)))).Play.StatusCode);
         var slowConnection = h.Server.Connections.Single(x => x.Remote.EndsWith(":" + ((IPEndPoint)slow.Socket.LocalEndPoint!).Port));
