@@ -12,6 +12,7 @@ namespace HikShareGateway.Http;
 public static partial class BearerAuthentication
 {
     public const string AccountItem = "hikshare.account";
+    public const string ExpiresItem = "hikshare.expires";
 
     /// <summary>The bearer token of the request, or null (scheme compared case-insensitively, RFC 9110 §11.1).</summary>
     public static string? ReadBearer(HttpRequest request)
@@ -51,6 +52,7 @@ public static partial class BearerAuthentication
             return null;
         }
         failure = null;
+        context.Items[ExpiresItem] = result.ExpiresAt;
         return result.Account;
     }
 
@@ -65,6 +67,9 @@ public static partial class BearerAuthentication
         invocation.HttpContext.Items[AccountItem] = account;
         return await next(invocation).ConfigureAwait(false);
     }
+
+    /// <summary>When the caller's token expires (null when the authenticator did not say).</summary>
+    public static DateTimeOffset? ExpiresAt(HttpContext context) => context.Items[ExpiresItem] as DateTimeOffset?;
 
     /// <summary>The account the filter authenticated.</summary>
     public static string Account(HttpContext context) =>

@@ -128,6 +128,7 @@ public static class HttpApi
             return Results.Empty;
         });
         PtzEndpoints.Map(api);
+        RtspCredentialsEndpoints.Map(api);
         RecordingsEndpoint.Map(api);
 
         AdminEndpoints.Map(app);

@@ -3,16 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using HikShareGateway.Access.Grants;
+using HikShareGateway.Core.Access;
 
 namespace HikShareGateway.Access.Credentials;
-
-/// <summary>One issued credential as the API lists it (never with its password).</summary>
-public sealed record RtspCredentialInfo(string Id, string Username, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt);
-
-/// <summary>A credential just issued: the only time its password exists outside the viewer.</summary>
-public sealed record IssuedRtspCredential(RtspCredentialInfo Info, string Password);
-
-public enum IssueError { None, TooMany, TokenExpired }
 
 /// <summary>
 /// RTSP credentials for players that cannot carry a token (contract §4.1): a viewer token exchanged for a short
@@ -26,7 +19,7 @@ public enum IssueError { None, TooMany, TokenExpired }
 /// Digest server must keep, and they open this realm only. Thread-safe; every change rewrites the file.
 /// Who the credential belongs to is all it says: sessions are still checked against the grants.
 /// </remarks>
-public sealed class RtspCredentialStore
+public sealed class RtspCredentialStore : IRtspCredentials
 {
     public const string Realm = "HikShareGateway";
     public const int MaxPerAccount = 16;
@@ -48,13 +41,13 @@ public sealed class RtspCredentialStore
     }
 
     /// <summary>Issues a credential for <paramref name="account"/>, expiring at the earlier of now + ttl and the token's expiry.</summary>
-    public IssueError TryIssue(string account, DateTimeOffset tokenExpiresAt, TimeSpan? ttl, out IssuedRtspCredential? issued)
+    public RtspCredentialIssue TryIssue(string account, DateTimeOffset tokenExpiresAt, TimeSpan? ttl, out IssuedRtspCredential? issued)
     {
         issued = null;
         var now = _time.GetUtcNow();
         if (tokenExpiresAt <= now)
         {
-            return IssueError.TokenExpired;
+            return RtspCredentialIssue.TokenExpired;
         }
         var expires = ttl is { } t && now + t < tokenExpiresAt ? now + t : tokenExpiresAt;
         var password = RandomNumberGenerator.GetString(Alphabet, PasswordLength);
@@ -63,7 +56,7 @@ public sealed class RtspCredentialStore
             Prune(now);
             if (_entries.Count(e => e.Username == account) >= MaxPerAccount)
             {
-                return IssueError.TooMany;
+                return RtspCredentialIssue.TooMany;
             }
             var entry = new Entry
             {
@@ -79,7 +72,7 @@ public sealed class RtspCredentialStore
             Save();
             issued = new IssuedRtspCredential(entry.Info, password);
         }
-        return IssueError.None;
+        return RtspCredentialIssue.Issued;
     }
 
     /// <summary>The live credentials of <paramref name="account"/>, oldest first.</summary>
@@ -105,10 +98,13 @@ public sealed class RtspCredentialStore
         }
     }
 
-    /// <summary>The account a Basic user/password pair belongs to, or null (unknown, wrong password or expired).</summary>
-    public string? VerifyBasic(string username, string password)
+    /// <summary>True when <paramref name="password"/> has the shape of an issued password (not a token).</summary>
+    public static bool LooksIssued(string? password) => password is { Length: PasswordLength } && password.All(char.IsAsciiLetterOrDigit);
+
+    /// <summary>The credential a Basic user/password pair is, or null (unknown, wrong password or expired).</summary>
+    public RtspCredentialInfo? VerifyBasic(string username, string password)
     {
-        if (password.Length != PasswordLength)
+        if (!LooksIssued(password))
         {
             return null;
         }
@@ -118,7 +114,7 @@ public sealed class RtspCredentialStore
         {
             if (e.Username == username && e.ExpiresAt > now && CryptographicOperations.FixedTimeEquals(hash, Convert.FromHexString(e.PasswordSha256)))
             {
-                return e.Username;
+                return e.Info;
             }
         }
         return null;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using HikShareGateway.Access.Accounts;
+using HikShareGateway.Access.Credentials;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Diagnostics;
@@ -22,9 +23,13 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
     private readonly ILogger _logger;
     private readonly GatewayMetrics _metrics;
     private readonly FailureRateLimiter _limiter;
+    private readonly RtspCredentialStore? _credentials;
 
-    public ViewerAuthenticator(TrustedKeySet keys, string gatewayId, AccessOptions options, TimeProvider time, ILogger<ViewerAuthenticator> logger, GatewayMetrics? metrics = null)
+    /// <param name="credentials">RTSP credentials (contract §4.1) accepted as Basic user/password; null: tokens only.</param>
+    public ViewerAuthenticator(TrustedKeySet keys, string gatewayId, AccessOptions options, TimeProvider time, ILogger<ViewerAuthenticator> logger, GatewayMetrics? metrics = null,
+        RtspCredentialStore? credentials = null)
     {
+        _credentials = credentials;
         _metrics = metrics ?? GatewayMetrics.Unexported;
         _keys = keys;
         _gatewayId = gatewayId;
@@ -51,6 +56,17 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
             return new AuthResult(AuthStatus.RateLimited, null, "too many failed authentications from this address; try later");
         }
 
+        // An issued RTSP credential (24 alphanumerics, never a token's shape) as the Basic password.
+        if (_credentials is not null && credentials is { BearerToken: null, QueryToken: null, BasicUser: { } user, BasicPassword: { } password }
+            && RtspCredentialStore.LooksIssued(password))
+        {
+            if (AccountName.Normalize(user) is { } name && _credentials.VerifyBasic(name, password) is { } issued)
+            {
+                return AuthResult.Success(issued.Username, issued.ExpiresAt);
+            }
+            return Failed(AuthResult.Fail("unknown-rtsp-credential"), remote);
+        }
+
         var token = credentials.BearerToken ?? credentials.QueryToken ?? credentials.BasicPassword;
         AuthResult result;
         if (string.IsNullOrEmpty(token))
@@ -60,7 +76,7 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
         }
         else
         {
-            var error = ViewerTokens.Validate(token, _keys, _gatewayId, _time.GetUtcNow(), out var account);
+            var error = ViewerTokens.Validate(token, _keys, _gatewayId, _time.GetUtcNow(), out var account, out var expiresAt);
             if (error != TokenError.None)
             {
                 result = AuthResult.Fail(error.ReasonName());
@@ -72,10 +88,14 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
             }
             else
             {
-                return AuthResult.Success(account!);
+                return AuthResult.Success(account!, expiresAt);
             }
         }
+        return Failed(result, remote);
+    }
 
+    private AuthResult Failed(AuthResult result, IPAddress? remote)
+    {
         _metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
         if (remote is not null)
         {

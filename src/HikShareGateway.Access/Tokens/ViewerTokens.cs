@@ -43,9 +43,14 @@ public static class ViewerTokens
     }
 
     /// <summary>Validates a token for <paramref name="gatewayId"/> at <paramref name="now"/>; <paramref name="account"/> is the normalised <c>sub</c>.</summary>
-    public static TokenError Validate(string token, TrustedKeySet keys, string gatewayId, DateTimeOffset now, out string? account)
+    public static TokenError Validate(string token, TrustedKeySet keys, string gatewayId, DateTimeOffset now, out string? account) =>
+        Validate(token, keys, gatewayId, now, out account, out _);
+
+    /// <summary>As above; <paramref name="expiresAt"/> is the token's <c>exp</c> when it is valid.</summary>
+    public static TokenError Validate(string token, TrustedKeySet keys, string gatewayId, DateTimeOffset now, out string? account, out DateTimeOffset expiresAt)
     {
         account = null;
+        expiresAt = default;
         if (token.Length > MaxTokenLength)
         {
             return TokenError.TooLarge;
@@ -84,6 +89,7 @@ public static class ViewerTokens
             {
                 return TokenError.Expired;
             }
+            expiresAt = DateTimeOffset.UnixEpoch.AddSeconds(Math.Clamp(expSeconds, 0, 253_402_300_799)); // ≤ 9999-12-31
             if (c.TryGetProperty("nbf", out var nbf))
             {
                 if (nbf.ValueKind != JsonValueKind.Number || !nbf.TryGetDouble(out var nbfSeconds))

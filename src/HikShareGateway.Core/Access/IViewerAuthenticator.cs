@@ -28,9 +28,10 @@ public enum AuthStatus
 }
 
 /// <param name="Reason">A short reason for logs and audit; never contains the token.</param>
-public readonly record struct AuthResult(AuthStatus Status, string? Account, string? Reason)
+/// <param name="ExpiresAt">When what was presented stops being valid (the token's <c>exp</c>, or an RTSP credential's end).</param>
+public readonly record struct AuthResult(AuthStatus Status, string? Account, string? Reason, DateTimeOffset? ExpiresAt = null)
 {
-    public static AuthResult Success(string account) => new(AuthStatus.Ok, account, null);
+    public static AuthResult Success(string account, DateTimeOffset? expiresAt = null) => new(AuthStatus.Ok, account, null, expiresAt);
     public static AuthResult Missing { get; } = new(AuthStatus.NoCredentials, null, "no credentials");
     public static AuthResult Fail(string reason) => new(AuthStatus.Invalid, null, reason);
 }

@@ -1,5 +1,6 @@
 using HikShareGateway.Access;
 using HikShareGateway.Access.Audit;
+using HikShareGateway.Access.Credentials;
 using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Sessions;
@@ -41,10 +42,13 @@ public static partial class AccessFeature
         b.Services.AddSingleton<IAccessPolicy>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IGrantsStatus>(sp => sp.GetRequiredService<GrantsStore>());
         b.Services.AddSingleton<IGrantsInbox>(sp => sp.GetRequiredService<GrantsStore>());
+        // RTSP credentials (contract §4.1) live beside the grants state, only as hashes.
+        b.Services.AddSingleton(sp => new RtspCredentialStore(gateway.StateDirectory, sp.GetRequiredService<TimeProvider>()));
+        b.Services.AddSingleton<IRtspCredentials>(sp => sp.GetRequiredService<RtspCredentialStore>());
         b.Services.AddSingleton<IViewerAuthenticator>(sp => new ViewerAuthenticator(
             sp.GetRequiredService<TrustedKeySet>(), gateway.Id, access,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ViewerAuthenticator>>(),
-            sp.GetRequiredService<GatewayMetrics>()));
+            sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<RtspCredentialStore>()));
         b.Services.AddSingleton<IAuditSink, CloudAuditSink>();
         b.Services.AddSingleton<SessionRegistry>();
         b.Services.AddSingleton<ISessionRegistry>(sp => sp.GetRequiredService<SessionRegistry>());

@@ -1,4 +1,5 @@
 using HikShareGateway.Access.Credentials;
+using HikShareGateway.Core.Access;
 using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Access;
@@ -17,10 +18,10 @@ public sealed class RtspCredentialStoreTests : IDisposable
     public void Issue_PasswordIs24Alphanumerics_ValidAsBasicForThatAccountOnly()
     {
         var store = new RtspCredentialStore(_dir, _time);
-        Assert.Equal(IssueError.None, store.TryIssue("bob@example.com", TokenExp, null, out var c));
+        Assert.Equal(RtspCredentialIssue.Issued, store.TryIssue("bob@example.com", TokenExp, null, out var c));
         Assert.Matches("^[A-Za-z0-9]{24}$", c!.Password);
         Assert.Equal("bob@example.com", c.Info.Username);
-        Assert.Equal("bob@example.com", store.VerifyBasic("bob@example.com", c.Password));
+        Assert.Equal("bob@example.com", store.VerifyBasic("bob@example.com", c.Password)?.Username);
         Assert.Null(store.VerifyBasic("eve@example.com", c.Password));
         Assert.Null(store.VerifyBasic("bob@example.com", c.Password[..23] + (c.Password[23] == 'a' ? 'b' : 'a')));
     }
@@ -38,7 +39,7 @@ public sealed class RtspCredentialStoreTests : IDisposable
         Assert.Null(store.VerifyBasic("bob@example.com", shortLived.Password));
         Assert.NotNull(store.VerifyBasic("bob@example.com", capped.Password));
         Assert.Single(store.List("bob@example.com"));
-        Assert.Equal(IssueError.TokenExpired, store.TryIssue("bob@example.com", _time.GetUtcNow(), null, out _));
+        Assert.Equal(RtspCredentialIssue.TokenExpired, store.TryIssue("bob@example.com", _time.GetUtcNow(), null, out _));
     }
 
     [Fact]
@@ -47,14 +48,14 @@ public sealed class RtspCredentialStoreTests : IDisposable
         var store = new RtspCredentialStore(_dir, _time);
         for (var i = 0; i < RtspCredentialStore.MaxPerAccount; i++)
         {
-            Assert.Equal(IssueError.None, store.TryIssue("bob@example.com", TokenExp, null, out _));
+            Assert.Equal(RtspCredentialIssue.Issued, store.TryIssue("bob@example.com", TokenExp, null, out _));
         }
-        Assert.Equal(IssueError.TooMany, store.TryIssue("bob@example.com", TokenExp, null, out _));
-        Assert.Equal(IssueError.None, store.TryIssue("amy@example.com", TokenExp, null, out _));
+        Assert.Equal(RtspCredentialIssue.TooMany, store.TryIssue("bob@example.com", TokenExp, null, out _));
+        Assert.Equal(RtspCredentialIssue.Issued, store.TryIssue("amy@example.com", TokenExp, null, out _));
         var first = store.List("bob@example.com")[0];
         Assert.False(store.Revoke("amy@example.com", first.Id)); // not hers
         Assert.True(store.Revoke("bob@example.com", first.Id));
-        Assert.Equal(IssueError.None, store.TryIssue("bob@example.com", TokenExp, null, out _));
+        Assert.Equal(RtspCredentialIssue.Issued, store.TryIssue("bob@example.com", TokenExp, null, out _));
     }
 
     [Fact]
@@ -68,7 +69,7 @@ public sealed class RtspCredentialStoreTests : IDisposable
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, RtspCredentialStore.FileName)));
 
         var again = new RtspCredentialStore(_dir, _time);
-        Assert.Equal("bob@example.com", again.VerifyBasic("bob@example.com", c.Password));
+        Assert.Equal(c.Info, again.VerifyBasic("bob@example.com", c.Password));
         Assert.Equal([RtspCredentialStore.Ha1("bob@example.com", c.Password, sha256: true)], again.DigestHa1("bob@example.com", sha256: true));
     }
 
