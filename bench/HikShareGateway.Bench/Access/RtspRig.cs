@@ -9,7 +9,7 @@ using HikShareGateway.Composition;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Demo;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using HikShareGateway.Media;
 using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Tokens;

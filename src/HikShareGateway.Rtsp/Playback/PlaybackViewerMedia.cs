@@ -4,7 +4,7 @@ using System.Text;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
@@ -29,7 +29,7 @@ namespace HikShareGateway.Rtsp.Playback;
 /// </para>
 /// Authorization, session registration and audit are the connection's (<see cref="Action"/> is <c>playback</c>).
 /// </summary>
-public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
+public sealed partial class PlaybackViewerMedia : IViewerMedia, IMediaSink
 {
     /// <summary>Packets held between the upstream's and the viewer's PLAY response; a few milliseconds' worth in practice.</summary>
     private const int MaxHeldPackets = 4096;
@@ -46,11 +46,11 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
     private readonly List<RtpBuffer> _held = [];
     private readonly string?[] _viewerTrackUris;
     private readonly bool[] _bye;
-    private readonly VideoCodec _codec;
+    private readonly KeyframeTracker _keyframes;
     private readonly int _videoTrack;
     private ViewerOutput? _output;
     private Flow _flow = Flow.Drop;
-    private bool _inPrelude, _started, _paused;
+    private bool _started, _paused;
     private RangeUnit _viewerUnit = RangeUnit.Npt;
     private Task? _loop;
     private int _ended;
@@ -76,7 +76,7 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         Sdp = sdp;
         TrackCount = description.Tracks.Count;
         _videoTrack = description.VideoTrack;
-        _codec = description.VideoCodec;
+        _keyframes = new KeyframeTracker(description.VideoCodec);
         HasVideo = _videoTrack >= 0;
         _viewerTrackUris = new string?[TrackCount];
         _bye = new bool[TrackCount];
@@ -308,11 +308,12 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         // Receiver reports stay here: the gateway is the upstream's receiver; the viewer's position is driven by PLAY.
     }
 
-    void IUpstreamSink.OnPacket(RtpBuffer buffer)
+    void IMediaSink.OnPacket(RtpBuffer buffer)
     {
         if (!buffer.IsRtcp && buffer.Track == _videoTrack)
         {
-            MarkKeyframe(buffer);
+            // Where a player may start, for the output's skip-to-keyframe after an overflow.
+            _keyframes.Mark(buffer);
         }
         var ended = false;
         lock (_gate)
@@ -337,7 +338,7 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         }
     }
 
-    void IUpstreamSink.OnBatchEnd()
+    void IMediaSink.OnBatchEnd()
     {
         ViewerOutput? output;
         lock (_gate)
@@ -371,22 +372,6 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
             i += (BinaryPrimitives.ReadUInt16BigEndian(rtcp[(i + 2)..]) + 1) * 4;
         }
         return false;
-    }
-
-    /// <summary>Marks where a player may start (parameter sets, or a keyframe slice without them), for the output's skip-to-keyframe after an overflow.</summary>
-    private void MarkKeyframe(RtpBuffer buffer)
-    {
-        var offset = RtpPacket.TryParse(buffer.PacketSpan, out var p) ? p.PayloadOffset : buffer.Length;
-        var mark = KeyframeDetector.Classify(_codec, buffer.PacketSpan[Math.Min(buffer.Length, offset)..]);
-        if (mark is KeyframeMark.ParameterSets or KeyframeMark.KeyframeSlice)
-        {
-            buffer.IsKeyframeStart = !_inPrelude;
-            _inPrelude = true;
-        }
-        else if (mark == KeyframeMark.OtherSlice)
-        {
-            _inPrelude = false;
-        }
     }
 
     /// <summary>

@@ -2,7 +2,7 @@ using System.Buffers;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 
 namespace HikShareGateway.Rtsp.Server;
 

@@ -1,7 +1,7 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
@@ -72,7 +72,7 @@ public sealed partial class TalkService(
             }
 
             // :: Step 5
-            UpstreamDescription? live = null;
+            MediaDescription? live = null;
             if (policy.IsAllowed(viewer.Account, device.DeviceId, channel.Channel, Privilege.LiveView) && channel.StreamUri(kind) is not null)
             {
                 lease = relay.Acquire(device.DeviceId, channel.Channel, kind);

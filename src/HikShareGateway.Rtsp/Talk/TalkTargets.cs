@@ -4,7 +4,7 @@ using System.Threading.Channels;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 
@@ -153,7 +153,7 @@ public sealed class OnvifBackchannelTarget : ITalkTarget
         _stop.Dispose();
     }
 
-    private sealed class NoSink : IUpstreamSink
+    private sealed class NoSink : IMediaSink
     {
         public static readonly NoSink Instance = new();
         public void OnPacket(RtpBuffer buffer) => buffer.Release();

@@ -5,26 +5,20 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Upstream;
 
-/// <summary>Receives what an upstream session produces. Called on the session's read loop only.</summary>
-public interface IUpstreamSink
-{
-    /// <summary>One packet; the sink takes over the caller's reference (it must <see cref="RtpBuffer.Release"/> it).</summary>
-    void OnPacket(RtpBuffer buffer);
-
-    /// <summary>The end of one read batch: a good moment to wake viewers' writers.</summary>
-    void OnBatchEnd();
-}
-
-/// <summary>The media the upstream session set up: the relayed tracks in order (track i = index i).</summary>
+/// <summary>
+/// The media the upstream session set up: the relayed tracks in order (track i = index i), as SDP (for RTSP's own
+/// use: playback and talk rebuild their viewer SDP from it) and as the media core's neutral <see cref="MediaDescription"/>.
+/// </summary>
 public sealed record UpstreamDescription(SessionDescription Sdp, IReadOnlyList<SdpMedia> Tracks)
 {
-    public int VideoTrack => Tracks.ToList().FindIndex(t => t.Type == "video");
-    public VideoCodec VideoCodec => VideoTrack < 0 ? VideoCodec.None : Tracks[VideoTrack].VideoCodec;
+    public MediaDescription Media { get; } = new([.. Tracks.Select(t => t.ToMediaTrack())]);
+    public int VideoTrack => Media.VideoTrack;
+    public VideoCodec VideoCodec => Media.VideoCodec;
 }
 
 /// <summary>The device's backchannel as set up: its sendonly track and the interleaved channel that carries the talker's RTP.</summary>
@@ -47,7 +41,7 @@ public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseT
 /// <see cref="RunAsync"/> reads: the read loop hands each response to the request with its CSeq.
 /// </para>
 /// </summary>
-public sealed partial class RtspUpstreamClient : IAsyncDisposable
+public sealed partial class RtspUpstreamClient : IMediaSource
 {
     private readonly Uri _uri;
     private readonly DeviceCredentials _credentials;
@@ -102,6 +96,8 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
 
     /// <summary>Set after <see cref="ConnectAsync"/>.</summary>
     public UpstreamDescription? Description { get; private set; }
+
+    MediaDescription IMediaSource.Media => Description?.Media ?? throw new InvalidOperationException("not connected");
 
     /// <summary>Connects and sets the session up, up to PLAY.</summary>
     public Task<UpstreamDescription> ConnectAsync(CancellationToken ct) => ConnectAsync(play: true, [], ct);
@@ -497,7 +493,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     /// The read loop after PLAY, until the device closes, stalls, or <paramref name="ct"/> fires. Each
     /// interleaved frame is copied once, into a pooled buffer the sink takes over.
     /// </summary>
-    public async Task RunAsync(IUpstreamSink sink, CancellationToken ct)
+    public async Task RunAsync(IMediaSink sink, CancellationToken ct)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _lastData = _time.GetTimestamp();

@@ -5,7 +5,7 @@ using HikShareGateway.Core.Playback;
 using HikShareGateway.Rtsp;
 using HikShareGateway.Rtsp.Demo;
 using HikShareGateway.Rtsp.Playback;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Talk;
 using HikShareGateway.Rtsp.Upstream;

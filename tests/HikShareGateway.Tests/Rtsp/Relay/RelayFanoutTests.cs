@@ -2,7 +2,7 @@ using HikShareGateway.Tests.Infrastructure;
 using System.Diagnostics;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using static HikShareGateway.Tests.Access.AccessTestKit;
 using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;

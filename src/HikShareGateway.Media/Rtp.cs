@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
 
-namespace HikShareGateway.Rtsp.Protocol;
+namespace HikShareGateway.Media;
+
+/// <summary>The video codecs whose keyframes the relay can find.</summary>
+public enum VideoCodec { None, H264, H265, Other }
 
 /// <summary>A view over one RTP packet (RFC 3550 §5.1); reading a field copies nothing.</summary>
 public readonly ref struct RtpPacket
