@@ -64,6 +64,9 @@ public sealed partial class LiveStream : IMediaSink
     /// <summary>Resolves when the upstream first plays; faults with a <see cref="DeviceException"/> if that fails.</summary>
     public Task<MediaDescription> Ready => _ready.Task;
 
+    /// <summary><see cref="Ready"/>, bounded by <paramref name="timeout"/> on the stream's <see cref="TimeProvider"/> (<see cref="TimeoutException"/>).</summary>
+    public Task<MediaDescription> WaitReadyAsync(TimeSpan timeout, CancellationToken ct) => _ready.Task.WaitAsync(timeout, _time, ct);
+
     internal void Start() => _loop = Task.Run(RunAsync);
 
     /// <summary>Counts a user (a viewer connection) of the stream; cancels a pending linger close.</summary>

@@ -3,7 +3,7 @@ namespace HikShareGateway.Media;
 /// <summary>Bounds of one subscriber's queue (for RTSP viewers: section <c>Rtsp</c>).</summary>
 /// <param name="MaxBytes">Queued packet bytes above which the queue overflows.</param>
 /// <param name="MaxDelay">Age of the oldest queued packet above which the queue overflows.</param>
-/// <param name="MaxOverflows">This many overflows within <paramref name="OverflowWindow"/> disconnect the subscriber.</param>
+/// <param name="MaxOverflows">An overflow that comes after this many within <paramref name="OverflowWindow"/> disconnects the subscriber.</param>
 /// <param name="StalledSend">A send that makes no progress this long disconnects the subscriber.</param>
 public sealed record SubscriberQueueLimits(int MaxBytes, TimeSpan MaxDelay, int MaxOverflows, TimeSpan OverflowWindow, TimeSpan StalledSend);
 
@@ -88,7 +88,7 @@ public sealed class SubscriberQueuePolicy
         return Decision.Accept;
     }
 
-    /// <summary>Counts an overflow and skips to the next keyframe; true when the oldest of the last MaxOverflows is within the window.</summary>
+    /// <summary>Counts an overflow and skips to the next keyframe; true when the oldest of the MaxOverflows before it is within the window.</summary>
     private bool RecordOverflow(long now)
     {
         _waitingForKeyframe = true;

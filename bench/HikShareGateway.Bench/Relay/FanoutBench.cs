@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using HikShareGateway.Media;
 using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Tokens;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Media;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Bench.Relay;

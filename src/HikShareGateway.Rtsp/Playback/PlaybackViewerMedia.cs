@@ -1,11 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Text;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Transport;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 
@@ -96,13 +96,12 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IMediaSink
         try
         {
             UpstreamDescription description;
-            using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            using (var deadline = new Deadline(timeout, time, ct))
             {
-                cts.CancelAfter(timeout);
                 try
                 {
                     description = await client.ConnectAsync(play: false,
-                        source.Timeline.SourceUsesClock ? [("Require", ViewerMediaResolver.ReplayRequire)] : [], cts.Token);
+                        source.Timeline.SourceUsesClock ? [("Require", ViewerMediaResolver.ReplayRequire)] : [], deadline.Token);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
@@ -351,27 +350,12 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IMediaSink
     /// <summary>True when this packet completes the set of BYEs (RFC 3550 §6.6): every track of the recording ended.</summary>
     private bool SawBye(RtpBuffer buffer)
     {
-        if (!ContainsBye(buffer.PacketSpan))
+        if (!RtcpPacket.ContainsBye(buffer.PacketSpan))
         {
             return false;
         }
         _bye[buffer.Track] = true;
         return Array.TrueForAll(_bye, b => b);
-    }
-
-    /// <summary>Whether a compound RTCP packet (RFC 3550 §6.1) holds a BYE (PT 203).</summary>
-    internal static bool ContainsBye(ReadOnlySpan<byte> rtcp)
-    {
-        var i = 0;
-        while (i + 4 <= rtcp.Length)
-        {
-            if (rtcp[i + 1] == 203)
-            {
-                return true;
-            }
-            i += (BinaryPrimitives.ReadUInt16BigEndian(rtcp[(i + 2)..]) + 1) * 4;
-        }
-        return false;
     }
 
     /// <summary>
@@ -381,34 +365,23 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IMediaSink
     /// </summary>
     internal string? RewriteRtpInfo(string? upstream)
     {
-        if (string.IsNullOrWhiteSpace(upstream))
+        var entries = RtpInfoHeader.Parse(upstream);
+        if (entries.Count == 0)
         {
             return null;
         }
-        var entries = new List<string>();
-        foreach (var entry in upstream.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var upstreamEntries = upstream!.Count(c => c == ',') + 1;
+        var rewritten = new List<RtpInfoEntry>(entries.Count);
+        foreach (var entry in entries)
         {
-            string? url = null;
-            var rest = new StringBuilder();
-            foreach (var part in entry.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (part.StartsWith("url=", StringComparison.OrdinalIgnoreCase))
-                {
-                    url = part[4..].Trim('"');
-                }
-                else if (part.StartsWith("seq=", StringComparison.OrdinalIgnoreCase) || part.StartsWith("rtptime=", StringComparison.OrdinalIgnoreCase))
-                {
-                    rest.Append(';').Append(part);
-                }
-            }
-            var track = TrackOf(url, _client.TrackControls, upstreamEntries: upstream.Count(c => c == ',') + 1);
-            if (track < 0 || _viewerTrackUris[track] is not { } viewerUri || rest.Length == 0)
+            var track = TrackOf(entry.Url, _client.TrackControls, upstreamEntries);
+            if (track < 0 || _viewerTrackUris[track] is not { } viewerUri || entry.Parameters.Length == 0)
             {
                 continue;
             }
-            entries.Add("url=" + viewerUri + rest);
+            rewritten.Add(entry with { Url = viewerUri });
         }
-        return entries.Count == 0 ? null : string.Join(",", entries);
+        return RtpInfoHeader.Format(rewritten);
     }
 
     /// <summary>The track an RTP-Info url names: the same control URL, or the same path on another host name, or the only track.</summary>

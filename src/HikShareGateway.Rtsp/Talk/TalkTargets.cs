@@ -3,8 +3,8 @@ using System.Buffers.Binary;
 using System.Threading.Channels;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 

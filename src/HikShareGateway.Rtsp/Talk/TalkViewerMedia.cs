@@ -1,7 +1,7 @@
 using System.Buffers;
 using HikShareGateway.Core.Access;
-using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 

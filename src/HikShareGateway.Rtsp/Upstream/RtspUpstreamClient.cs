@@ -1,11 +1,11 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
+using HikShareGateway.Rtsp.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Upstream;
@@ -49,11 +49,8 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RtpBufferPool _pool;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly string _requestUri;
-    private Socket? _socket;
-    private NetworkStream? _stream;
-    private PipeReader? _reader;
+    private RtspClientChannel? _channel;
     private int _cseq;
     private AuthChallenge? _challenge;
     private int _nonceCount;
@@ -160,7 +157,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
                 setup = await SetupAsync(control, new TransportSpec { ClientPort = (udp.RtpPort, udp.RtcpPort) }, ct);
                 ExpectOk(setup, "SETUP");
                 var answered = TransportHeader.Parse(setup.Headers.Get("Transport")).FirstOrDefault();
-                udp.Connect(((System.Net.IPEndPoint)_socket!.RemoteEndPoint!).Address, answered?.ServerPort);
+                udp.Connect(_channel!.RemoteAddress, answered?.ServerPort);
                 continue;
             }
             ExpectOk(setup!, "SETUP");
@@ -232,25 +229,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     private async Task OpenAsync(CancellationToken ct)
     {
         var port = _uri.Port > 0 ? _uri.Port : 554;
-        _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
-        {
-            connectCts.CancelAfter(_options.ConnectTimeout);
-            try
-            {
-                await _socket.ConnectAsync(_uri.Host, port, connectCts.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new DeviceException(DeviceErrorKind.Timeout, "connecting to the device's RTSP port timed out");
-            }
-            catch (SocketException e)
-            {
-                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port ({e.SocketErrorCode})", e);
-            }
-        }
-        _stream = new NetworkStream(_socket, ownsSocket: false);
-        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+        _channel = await RtspClientChannel.ConnectAsync(_uri.Host, port, _options.ConnectTimeout, _time, ct);
     }
 
     /// <summary>The URI for logs: no user info, no query.</summary>
@@ -264,12 +243,11 @@ public sealed partial class RtspUpstreamClient : IMediaSource
             headers.Add(("Session", _session));
         }
         var response = await RequestAsync("SETUP", control, ct, [.. headers]);
-        if (response.StatusCode == 200 && response.Headers.Get("Session") is { } session)
+        if (response.StatusCode == 200 && response.Headers.Get("Session") is { } header)
         {
-            var semi = session.IndexOf(';');
-            _session = (semi < 0 ? session : session[..semi]).Trim();
-            if (semi >= 0 && RtspAuth.ParseParameters(session[(semi + 1)..].Replace(';', ',')).TryGetValue("timeout", out var t)
-                && int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= 5)
+            var session = SessionHeader.Parse(header);
+            _session = session.Id;
+            if (session.TimeoutSeconds is { } seconds && seconds >= 5)
             {
                 _sessionTimeout = TimeSpan.FromSeconds(seconds);
             }
@@ -417,63 +395,30 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         return request;
     }
 
-    /// <summary>Requests and interleaved frames share the connection: one writer at a time.</summary>
-    private async Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
-    {
-        await _writeLock.WaitAsync(ct);
-        try
-        {
-            await _stream!.WriteAsync(bytes, ct);
-        }
-        catch (IOException e)
-        {
-            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    /// <summary>Requests and interleaved frames share the connection: the channel lets one writer at a time.</summary>
+    private Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct) => _channel!.WriteAsync(bytes, ct);
 
     /// <summary>During set-up: reads until the response with that CSeq, skipping interleaved data and stray messages.</summary>
     private async Task<RtspMessage> ReadResponseAsync(int cseq, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(_options.ResponseTimeout);
+        using var timeout = new Deadline(_options.ResponseTimeout, _time, ct);
         try
         {
+            var waiter = new ResponseWaiter(cseq);
             while (true)
             {
-                var result = await _reader!.ReadAsync(timeout.Token);
-                var buffer = result.Buffer;
-                var reader = new SequenceReader<byte>(buffer);
-                RtspMessage? found = null;
-                while (found is null)
+                var input = _channel!.Input;
+                var result = await input.ReadAsync(timeout.Token);
+                var pass = RtspInput.Consume(input, result, waiter);
+                if (pass.Status == RtspReadStatus.Error)
                 {
-                    var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out var error);
-                    if (status == RtspReadStatus.NeedMore)
-                    {
-                        break;
-                    }
-                    if (status == RtspReadStatus.Error)
-                    {
-                        throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + error);
-                    }
-                    if (status == RtspReadStatus.Interleaved)
-                    {
-                        reader.Advance(frame.Length);
-                    }
-                    else if (message is { IsRequest: false } && (message.CSeq == cseq || message.CSeq < 0))
-                    {
-                        found = message;
-                    }
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + pass.Error);
                 }
-                _reader.AdvanceTo(reader.Position, buffer.End);
-                if (found is not null)
+                if (waiter.Found is { } found)
                 {
                     return found;
                 }
-                if (result.IsCompleted)
+                if (pass.Completed)
                 {
                     throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
                 }
@@ -502,51 +447,19 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         var udpLoops = _udp.Select(u => u.RunAsync(sink, () => _lastData = _time.GetTimestamp(), cts.Token)).ToArray();
         try
         {
+            var handler = new PlayingHandler(this, sink);
+            var input = _channel!.Input;
             while (true)
             {
-                var result = await _reader!.ReadAsync(cts.Token);
-                var buffer = result.Buffer;
-                var reader = new SequenceReader<byte>(buffer);
-                var now = _time.GetTimestamp();
-                while (true)
+                var result = await input.ReadAsync(cts.Token);
+                handler.Now = _time.GetTimestamp();
+                var pass = RtspInput.Consume(input, result, handler);
+                if (pass.Status == RtspReadStatus.Error)
                 {
-                    var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out var error);
-                    if (status == RtspReadStatus.NeedMore)
-                    {
-                        break;
-                    }
-                    if (status == RtspReadStatus.Error)
-                    {
-                        throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + error);
-                    }
-                    if (status == RtspReadStatus.Interleaved)
-                    {
-                        if (_channels.TryGetValue(frame.Channel, out var map) && frame.Length > 0)
-                        {
-                            var b = _pool.Rent();
-                            reader.UnreadSequence.Slice(0, frame.Length).CopyTo(b.Prepare(frame.Length));
-                            b.Commit(frame.Length, map.Track, map.Rtcp, now);
-                            sink.OnPacket(b);
-                        }
-                        reader.Advance(frame.Length);
-                        _lastData = now;
-                    }
-                    else if (message is { IsRequest: false } && _pending.TryRemove(message.CSeq, out var pending))
-                    {
-                        // RFC 2326 §10.12: responses arrive between interleaved frames; everything before this one
-                        // was sent before the device acted on the request, everything after it was sent after.
-                        pending.OnReadLoop?.Invoke(message);
-                        pending.Response.TrySetResult(message);
-                    }
-                    else if (message is { IsRequest: false, StatusCode: 405 or 501 })
-                    {
-                        // The keep-alive method is not supported: OPTIONS works everywhere.
-                        _keepAliveMethod = "OPTIONS";
-                    }
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + pass.Error);
                 }
-                _reader.AdvanceTo(reader.Position, buffer.End);
                 sink.OnBatchEnd();
-                if (result.IsCompleted)
+                if (pass.Completed)
                 {
                     throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
                 }
@@ -596,18 +509,75 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         }
     }
 
+    /// <summary>During set-up: waits for the response with one CSeq, skipping interleaved data and stray messages.</summary>
+    private sealed class ResponseWaiter(int cseq) : IRtspFrameHandler
+    {
+        public RtspMessage? Found { get; private set; }
+
+        public void OnInterleaved(InterleavedHeader frame, ReadOnlySequence<byte> payload)
+        {
+        }
+
+        public bool OnMessage(RtspMessage message)
+        {
+            if (message is { IsRequest: false } && (message.CSeq == cseq || message.CSeq < 0))
+            {
+                Found = message;
+                return false;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>After PLAY: frames become pooled packets for the sink, responses go to their pending requests.</summary>
+    private sealed class PlayingHandler(RtspUpstreamClient client, IMediaSink sink) : IRtspFrameHandler
+    {
+        /// <summary>When the current read returned; the receive time of its packets.</summary>
+        public long Now;
+
+        public void OnInterleaved(InterleavedHeader frame, ReadOnlySequence<byte> payload)
+        {
+            if (client._channels.TryGetValue(frame.Channel, out var map) && frame.Length > 0)
+            {
+                // The only copy: pipe segment → pooled, pinned buffer that the sink takes over.
+                var b = client._pool.Rent();
+                payload.CopyTo(b.Prepare(frame.Length));
+                b.Commit(frame.Length, map.Track, map.Rtcp, Now);
+                sink.OnPacket(b);
+            }
+            client._lastData = Now;
+        }
+
+        public bool OnMessage(RtspMessage message)
+        {
+            if (message is { IsRequest: false } && client._pending.TryRemove(message.CSeq, out var pending))
+            {
+                // RFC 2326 §10.12: responses arrive between interleaved frames; everything before this one
+                // was sent before the device acted on the request, everything after it was sent after.
+                pending.OnReadLoop?.Invoke(message);
+                pending.Response.TrySetResult(message);
+            }
+            else if (message is { IsRequest: false, StatusCode: 405 or 501 })
+            {
+                // The keep-alive method is not supported: OPTIONS works everywhere.
+                client._keepAliveMethod = "OPTIONS";
+            }
+            return true;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        if (_socket is null)
+        if (_channel is null)
         {
             return;
         }
         try
         {
-            if (_session is not null && _socket.Connected)
+            if (_session is not null && _channel.Connected)
             {
-                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                await WriteAsync(BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), cts.Token);
+                using var teardown = new Deadline(TimeSpan.FromMilliseconds(500), _time, CancellationToken.None);
+                await WriteAsync(BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), teardown.Token);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or DeviceException or ObjectDisposedException or SocketException)
@@ -617,12 +587,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         {
             u.Dispose();
         }
-        if (_reader is not null)
-        {
-            await _reader.CompleteAsync();
-        }
-        _socket.Dispose();
-        _writeLock.Dispose();
+        await _channel.DisposeAsync();
     }
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Upstream {Uri} playing: {Tracks} track(s) over {Transport}")]

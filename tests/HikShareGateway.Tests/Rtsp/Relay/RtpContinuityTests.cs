@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
 using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Rtsp.Relay;
