@@ -101,7 +101,7 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IMediaSink
                 try
                 {
                     description = await client.ConnectAsync(play: false,
-                        source.Timeline.SourceUsesClock ? [("Require", ViewerMediaResolver.ReplayRequire)] : [], deadline.Token);
+                        source.Timeline.SourceUsesClock ? [("Require", RequireOptions.Replay)] : [], deadline.Token);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {

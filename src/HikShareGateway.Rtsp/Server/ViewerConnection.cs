@@ -22,7 +22,7 @@ public sealed record ViewerServices(
     IAccessPolicy Policy,
     ISessionRegistry Sessions,
     IAuditSink Audit,
-    ViewerMediaResolver Media,
+    IViewerMediaResolver Media,
     ViewerQueueLimits QueueLimits,
     TimeSpan IdleTimeout,
     TimeProvider Time,

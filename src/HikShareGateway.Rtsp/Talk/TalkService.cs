@@ -2,6 +2,7 @@ using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Transport;
 using HikShareGateway.Rtsp.Upstream;
@@ -69,7 +70,7 @@ public sealed partial class TalkService(
             }
             if (target is null)
             {
-                throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", ViewerMediaResolver.BackchannelRequire));
+                throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", RequireOptions.Backchannel));
             }
 
             // :: Step 5

@@ -68,13 +68,27 @@ public sealed class MediaDependencyRulesTests
     public void RtspUpstream_TheSource_UsesNoViewerSideCode(string viewerSide) =>
         Subject("HikShareGateway.Rtsp.Upstream").Should().NotDependOnAny(In(viewerSide)).Check(Code);
 
+    [Theory]
+    [InlineData("HikShareGateway.Rtsp.Playback")]
+    [InlineData("HikShareGateway.Rtsp.Talk")]
+    public void RtspServer_KnowsPlaybackAndTalkOnlyThroughIViewerMedia(string kind) =>
+        Subject("HikShareGateway.Rtsp.Server").Should().NotDependOnAny(In(kind)).Check(Code);
+
+    [Fact]
+    public void RtspServer_TheOutput_DoesNotUseTheUpstreamSource() =>
+        Subject("HikShareGateway.Rtsp.Server").Should().NotDependOnAny(In("HikShareGateway.Rtsp.Upstream")).Check(Code);
+
+    [Fact]
+    public void RtspServer_DoesNotUseTheResolverAboveIt() =>
+        Subject("HikShareGateway.Rtsp.Server").Should().NotDependOnAny(Types().That().ResideInNamespaceMatching("^HikShareGateway\\.Rtsp$").As("HikShareGateway.Rtsp")).Check(Code);
+
     [Fact]
     public void RtspTransport_DoesNotUseServerUpstreamPlaybackOrTalk() =>
         Subject("HikShareGateway.Rtsp.Transport").Should().NotDependOnAny(
             Types().That().ResideInNamespaceMatching("^HikShareGateway\\.Rtsp\\.(Server|Upstream|Playback|Talk)$").As("RTSP sessions")).Check(Code);
 
     [Fact]
-    public void Rules_SeeTheTypesTheyTalkAbout()
+    public void Rules_SeeTheTypesTheyTalkAboutAndCatchARealDependency()
     {
         // Guards against a rule passing because its namespace pattern matches nothing.
         Assert.NotEmpty(In("HikShareGateway.Media").GetObjects(Code));
@@ -82,5 +96,8 @@ public sealed class MediaDependencyRulesTests
         Assert.NotEmpty(In("HikShareGateway.Rtsp.Upstream").GetObjects(Code));
         Assert.NotEmpty(In("HikShareGateway.Rtsp.Server").GetObjects(Code));
         Assert.NotEmpty(In("HikShareGateway.Rtsp.Transport").GetObjects(Code));
+        // And a dependency that does exist is seen: the output uses the core.
+        Assert.False(Subject("HikShareGateway.Rtsp.Server").Should().NotDependOnAny(In("HikShareGateway.Media")).HasNoViolations(Code));
+        Assert.False(Subject("HikShareGateway.Rtsp.Upstream").Should().NotDependOnAny(In("HikShareGateway.Rtsp.Transport")).HasNoViolations(Code));
     }
 }
