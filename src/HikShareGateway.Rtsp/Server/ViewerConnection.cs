@@ -1,10 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
-using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -31,8 +28,9 @@ public sealed record ViewerServices(
 /// <summary>
 /// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).
 /// <para>
-/// :: Step 1: requests are parsed from the socket's <see cref="PipeReader"/> (pure parser, bounded sizes);
-///    on the RTSPS port the connection is first a TLS server handshake, and both directions go through TLS.
+/// :: Step 1: requests are parsed from the channel's <see cref="PipeReader"/> (pure parser, bounded sizes);
+///    on the RTSPS port the channel (<see cref="RtspServerChannel"/>) first does the TLS server handshake, and both
+///    directions go through TLS.
 /// :: Step 2: every DESCRIBE, SETUP and PLAY authenticates the viewer (token in the query, Basic or
 ///    Bearer; an earlier success on this connection counts when a player omits it) and checks the
 ///    privilege with <see cref="IAccessPolicy"/>: 401 for who, 403 for what, never revealing a device.
@@ -47,14 +45,11 @@ public sealed partial class ViewerConnection
     private const int SessionTimeoutSeconds = 60;
     private static long s_nextConnection;
 
-    private readonly Socket _socket;
-    private readonly SslStream? _tls;
-    private readonly X509Certificate2? _certificate;
+    private readonly RtspServerChannel _channel;
     private readonly ViewerServices _s;
     private readonly CancellationTokenSource _cts = new();
     private readonly ViewerOutput _output;
     private readonly string _remote;
-    private readonly IPAddress? _remoteAddress;
     private readonly string _connectionId;
     private readonly ViewerInput _input;
     private readonly ViewerAccess _access;
@@ -69,25 +64,13 @@ public sealed partial class ViewerConnection
     /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
     public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null)
     {
-        _socket = socket;
         _s = services;
-        _certificate = tlsCertificate;
-        _tls = tlsCertificate is null ? null : new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        var ep = socket.RemoteEndPoint as IPEndPoint;
-        _remoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
-        _remote = ep is null ? "unknown" : new IPEndPoint(_remoteAddress!, ep.Port).ToString();
+        _channel = new RtspServerChannel(socket, tlsCertificate, services.QueueLimits.SendBufferBytes);
+        _remote = _channel.Remote;
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
-        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _tls);
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls);
         _input = new ViewerInput(this);
-        _access = new ViewerAccess(services, _remote, _remoteAddress, _connectionId);
-        try
-        {
-            socket.SendBufferSize = services.QueueLimits.SendBufferBytes;
-        }
-        catch (SocketException)
-        {
-            // Some platforms refuse; the kernel default then applies.
-        }
+        _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId);
     }
 
     public string Remote => _remote;
@@ -104,28 +87,22 @@ public sealed partial class ViewerConnection
         }
         _endReason = reason;
         _cts.Cancel();
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
-        _socket.Dispose();
+        _channel.Abort();
     }
 
     public async Task RunAsync()
     {
-        if (_tls is not null && !await HandshakeAsync())
+        // RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most).
+        var handshakeTimeout = TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds));
+        if (await _channel.HandshakeAsync(handshakeTimeout, _s.Time, _cts.Token) is { } tlsFailure)
         {
+            LogTlsFailed(_s.Logger, _remote, tlsFailure);
             _output.Drain();
-            await _tls.DisposeAsync();
-            _socket.Dispose();
+            _channel.Close();
             return;
         }
         var writer = _output.RunAsync();
-        Stream stream = _tls is not null ? _tls : new NetworkStream(_socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024));
+        var reader = _channel.OpenInput();
         using var idle = new Deadline(_s.IdleTimeout, _s.Time, _cts.Token);
         try
         {
@@ -180,38 +157,8 @@ public sealed partial class ViewerConnection
                 Abort("closing");
             }
             await reader.CompleteAsync();
-            try
-            {
-                _socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-            }
-            _socket.Dispose();
-            _tls?.Dispose();
+            _channel.Close();
             _output.Drain();
-        }
-    }
-
-    /// <summary>RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most); false (logged) when it fails.</summary>
-    private async Task<bool> HandshakeAsync()
-    {
-        using var timeout = new Deadline(TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds)), _s.Time, _cts.Token);
-        try
-        {
-            await _tls!.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = _certificate,
-                ClientCertificateRequired = false,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            }, timeout.Token);
-            return true;
-        }
-        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            var reason = e is OperationCanceledException ? "no TLS handshake in time" : e.InnerException?.Message ?? e.Message;
-            LogTlsFailed(_s.Logger, _remote, reason);
-            return false;
         }
     }
 
