@@ -34,7 +34,7 @@ rm -rf "$bin"
 dotnet publish fuzz/HikShareGateway.Fuzz -c Release -o "$bin" --nologo -v q >/dev/null
 # Only the assemblies whose parsers are fuzzed get coverage instrumentation (instrumenting twice is an error, so
 # always on a fresh publish).
-for a in HikShareGateway.Core HikShareGateway.Rtsp HikShareGateway.Onvif HikShareGateway.Access HikShareGateway.Http; do
+for a in HikShareGateway.Core HikShareGateway.Media HikShareGateway.Rtsp HikShareGateway.Onvif HikShareGateway.Access HikShareGateway.Http; do
   dotnet sharpfuzz "$bin/$a.dll" >/dev/null
 done
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(dotnet "$bin/hikshare-fuzz.dll" --list)

@@ -9,6 +9,7 @@ using HikShareGateway.Http;
 using HikShareGateway.Http.Ptz;
 using HikShareGateway.Onvif.Parsers;
 using HikShareGateway.Onvif.Soap;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
 
 namespace HikShareGateway.Fuzz;

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

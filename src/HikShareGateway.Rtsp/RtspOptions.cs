@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using HikShareGateway.Core.Configuration;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 

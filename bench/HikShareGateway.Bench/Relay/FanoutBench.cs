@@ -6,6 +6,7 @@ using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Tokens;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Media;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Bench.Relay;

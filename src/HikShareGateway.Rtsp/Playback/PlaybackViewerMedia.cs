@@ -1,11 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Text;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Transport;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 
@@ -29,7 +29,7 @@ namespace HikShareGateway.Rtsp.Playback;
 /// </para>
 /// Authorization, session registration and audit are the connection's (<see cref="Action"/> is <c>playback</c>).
 /// </summary>
-public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
+public sealed partial class PlaybackViewerMedia : IViewerMedia, IMediaSink
 {
     /// <summary>Packets held between the upstream's and the viewer's PLAY response; a few milliseconds' worth in practice.</summary>
     private const int MaxHeldPackets = 4096;
@@ -46,11 +46,11 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
     private readonly List<RtpBuffer> _held = [];
     private readonly string?[] _viewerTrackUris;
     private readonly bool[] _bye;
-    private readonly VideoCodec _codec;
+    private readonly KeyframeTracker _keyframes;
     private readonly int _videoTrack;
     private ViewerOutput? _output;
     private Flow _flow = Flow.Drop;
-    private bool _inPrelude, _started, _paused;
+    private bool _started, _paused;
     private RangeUnit _viewerUnit = RangeUnit.Npt;
     private Task? _loop;
     private int _ended;
@@ -76,7 +76,7 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         Sdp = sdp;
         TrackCount = description.Tracks.Count;
         _videoTrack = description.VideoTrack;
-        _codec = description.VideoCodec;
+        _keyframes = new KeyframeTracker(description.VideoCodec);
         HasVideo = _videoTrack >= 0;
         _viewerTrackUris = new string?[TrackCount];
         _bye = new bool[TrackCount];
@@ -96,13 +96,12 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         try
         {
             UpstreamDescription description;
-            using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            using (var deadline = new Deadline(timeout, time, ct))
             {
-                cts.CancelAfter(timeout);
                 try
                 {
                     description = await client.ConnectAsync(play: false,
-                        source.Timeline.SourceUsesClock ? [("Require", ViewerMediaResolver.ReplayRequire)] : [], cts.Token);
+                        source.Timeline.SourceUsesClock ? [("Require", RequireOptions.Replay)] : [], deadline.Token);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
@@ -112,7 +111,10 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
             var upstreamRange = description.Sdp.SessionAttributes.Find(a => a.Key.Equals("range", StringComparison.OrdinalIgnoreCase)).Value;
             var sdp = SdpBuilder.Build($"{deviceId} channel {channel} playback", sdpSessionId, description.Tracks, range: source.Timeline.SdpRange(upstreamRange));
             var media = new PlaybackViewerMedia(client, description, source.Timeline, sdp, deviceId, channel, time, loggers.CreateLogger<PlaybackViewerMedia>());
-            media._loop = Task.Run(media.ReadLoopAsync);
+            // Called, not Task.Run: the client marks its read loop running before the first await, so a viewer's PLAY
+            // that comes at once finds it (with Task.Run, SendAsync could run first and refuse: "needs a set-up session
+            // with its read loop running", about one playback in four under load).
+            media._loop = media.ReadLoopAsync();
             LogOpened(media._logger, deviceId, channel, source.Kind, client.Redacted);
             return media;
         }
@@ -308,11 +310,12 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         // Receiver reports stay here: the gateway is the upstream's receiver; the viewer's position is driven by PLAY.
     }
 
-    void IUpstreamSink.OnPacket(RtpBuffer buffer)
+    void IMediaSink.OnPacket(RtpBuffer buffer)
     {
         if (!buffer.IsRtcp && buffer.Track == _videoTrack)
         {
-            MarkKeyframe(buffer);
+            // Where a player may start, for the output's skip-to-keyframe after an overflow.
+            _keyframes.Mark(buffer);
         }
         var ended = false;
         lock (_gate)
@@ -337,7 +340,7 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
         }
     }
 
-    void IUpstreamSink.OnBatchEnd()
+    void IMediaSink.OnBatchEnd()
     {
         ViewerOutput? output;
         lock (_gate)
@@ -350,43 +353,12 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
     /// <summary>True when this packet completes the set of BYEs (RFC 3550 §6.6): every track of the recording ended.</summary>
     private bool SawBye(RtpBuffer buffer)
     {
-        if (!ContainsBye(buffer.PacketSpan))
+        if (!RtcpPacket.ContainsBye(buffer.PacketSpan))
         {
             return false;
         }
         _bye[buffer.Track] = true;
         return Array.TrueForAll(_bye, b => b);
-    }
-
-    /// <summary>Whether a compound RTCP packet (RFC 3550 §6.1) holds a BYE (PT 203).</summary>
-    internal static bool ContainsBye(ReadOnlySpan<byte> rtcp)
-    {
-        var i = 0;
-        while (i + 4 <= rtcp.Length)
-        {
-            if (rtcp[i + 1] == 203)
-            {
-                return true;
-            }
-            i += (BinaryPrimitives.ReadUInt16BigEndian(rtcp[(i + 2)..]) + 1) * 4;
-        }
-        return false;
-    }
-
-    /// <summary>Marks where a player may start (parameter sets, or a keyframe slice without them), for the output's skip-to-keyframe after an overflow.</summary>
-    private void MarkKeyframe(RtpBuffer buffer)
-    {
-        var offset = RtpPacket.TryParse(buffer.PacketSpan, out var p) ? p.PayloadOffset : buffer.Length;
-        var mark = KeyframeDetector.Classify(_codec, buffer.PacketSpan[Math.Min(buffer.Length, offset)..]);
-        if (mark is KeyframeMark.ParameterSets or KeyframeMark.KeyframeSlice)
-        {
-            buffer.IsKeyframeStart = !_inPrelude;
-            _inPrelude = true;
-        }
-        else if (mark == KeyframeMark.OtherSlice)
-        {
-            _inPrelude = false;
-        }
     }
 
     /// <summary>
@@ -396,34 +368,23 @@ public sealed partial class PlaybackViewerMedia : IViewerMedia, IUpstreamSink
     /// </summary>
     internal string? RewriteRtpInfo(string? upstream)
     {
-        if (string.IsNullOrWhiteSpace(upstream))
+        var entries = RtpInfoHeader.Parse(upstream);
+        if (entries.Count == 0)
         {
             return null;
         }
-        var entries = new List<string>();
-        foreach (var entry in upstream.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var upstreamEntries = upstream!.Count(c => c == ',') + 1;
+        var rewritten = new List<RtpInfoEntry>(entries.Count);
+        foreach (var entry in entries)
         {
-            string? url = null;
-            var rest = new StringBuilder();
-            foreach (var part in entry.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (part.StartsWith("url=", StringComparison.OrdinalIgnoreCase))
-                {
-                    url = part[4..].Trim('"');
-                }
-                else if (part.StartsWith("seq=", StringComparison.OrdinalIgnoreCase) || part.StartsWith("rtptime=", StringComparison.OrdinalIgnoreCase))
-                {
-                    rest.Append(';').Append(part);
-                }
-            }
-            var track = TrackOf(url, _client.TrackControls, upstreamEntries: upstream.Count(c => c == ',') + 1);
-            if (track < 0 || _viewerTrackUris[track] is not { } viewerUri || rest.Length == 0)
+            var track = TrackOf(entry.Url, _client.TrackControls, upstreamEntries);
+            if (track < 0 || _viewerTrackUris[track] is not { } viewerUri || entry.Parameters.Length == 0)
             {
                 continue;
             }
-            entries.Add("url=" + viewerUri + rest);
+            rewritten.Add(entry with { Url = viewerUri });
         }
-        return entries.Count == 0 ? null : string.Join(",", entries);
+        return RtpInfoHeader.Format(rewritten);
     }
 
     /// <summary>The track an RTP-Info url names: the same control URL, or the same path on another host name, or the only track.</summary>

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
+using HikShareGateway.Media;
 
 namespace HikShareGateway.Rtsp.Protocol;
 
-public enum VideoCodec { None, H264, H265, Other }
 
 /// <summary>One <c>m=</c> section of an SDP (RFC 8866), as far as a relay needs it.</summary>
 public sealed class SdpMedia
@@ -64,6 +64,62 @@ public sealed class SdpMedia
         "H265" or "HEVC" => VideoCodec.H265,
         _ => VideoCodec.Other,
     };
+
+    /// <summary>The RTP clock rate from <c>a=rtpmap</c> (e.g. <c>96 H264/90000</c>), 8000 for static PCMU/PCMA, else 0.</summary>
+    public int ClockRate
+    {
+        get
+        {
+            var rtpmap = Attribute("rtpmap");
+            var slash = rtpmap?.IndexOf('/') ?? -1;
+            if (slash < 0)
+            {
+                return Formats.Count > 0 && Formats[0] is "0" or "8" ? 8000 : 0;
+            }
+            var rest = rtpmap![(slash + 1)..];
+            var end = rest.IndexOf('/');
+            return int.TryParse(end < 0 ? rest : rest[..end], out var rate) ? rate : 0;
+        }
+    }
+
+    /// <summary>
+    /// This section as the media core's neutral <see cref="MediaTrack"/>: only what a player needs (rtpmap, fmtp,
+    /// frame size and rate, ptime, rtcp-fb; AS/TIAS bandwidths); nothing of the camera's address, credentials, upstream
+    /// paths or vendor attributes (contract §6), so no output can leak them.
+    /// </summary>
+    public MediaTrack ToMediaTrack()
+    {
+        var attributes = new List<KeyValuePair<string, string>>();
+        foreach (var (name, value) in Attributes)
+        {
+            if (SdpBuilder.PassedAttributes.Contains(name) && value is not null && !value.Contains("://", StringComparison.Ordinal))
+            {
+                attributes.Add(new(name, value));
+            }
+        }
+        var bandwidths = new List<string>();
+        foreach (var b in Bandwidths)
+        {
+            if (b.StartsWith("AS:", StringComparison.OrdinalIgnoreCase) || b.StartsWith("TIAS:", StringComparison.OrdinalIgnoreCase))
+            {
+                bandwidths.Add(b);
+            }
+        }
+        var fmtp = Attribute("fmtp");
+        var first = Formats.Count > 0 ? Formats[0] : null;
+        var space = fmtp?.IndexOf(' ') ?? -1;
+        return new MediaTrack
+        {
+            Type = Type,
+            EncodingName = EncodingName,
+            ClockRate = ClockRate,
+            PayloadType = int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pt) && pt <= 127 ? pt : -1,
+            Formats = Formats,
+            FormatParameters = space > 0 && fmtp!.AsSpan(0, space).SequenceEqual(first) ? fmtp![(space + 1)..].Trim() : null,
+            Attributes = attributes,
+            Bandwidths = bandwidths,
+        };
+    }
 }
 
 /// <summary>A parsed session description. Parsing never throws: odd lines are skipped (real cameras send them).</summary>
@@ -138,7 +194,7 @@ public sealed class SessionDescription
 /// </summary>
 public static class SdpBuilder
 {
-    private static readonly HashSet<string> PassedAttributes = new(StringComparer.OrdinalIgnoreCase)
+    internal static readonly HashSet<string> PassedAttributes = new(StringComparer.OrdinalIgnoreCase)
     {
         "rtpmap", "fmtp", "framerate", "x-framerate", "x-dimensions", "framesize", "ptime", "maxptime", "rtcp-fb",
     };
@@ -146,6 +202,11 @@ public static class SdpBuilder
     /// <param name="tracks">The upstream media to offer, in the order of their track ids.</param>
     /// <param name="direction">Direction attribute per track (<c>recvonly</c> for what the viewer receives).</param>
     public static string Build(string sessionName, long sessionId, IReadOnlyList<SdpMedia> tracks, Func<int, string>? direction = null, string? range = "npt=0-")
+        => Build(sessionName, sessionId, [.. tracks.Select(t => t.ToMediaTrack())], direction, range);
+
+    /// <param name="tracks">The media core's tracks to offer (already filtered, see <see cref="SdpMedia.ToMediaTrack"/>), in the order of their track ids.</param>
+    /// <param name="direction">Direction attribute per track (<c>recvonly</c> for what the viewer receives).</param>
+    public static string Build(string sessionName, long sessionId, IReadOnlyList<MediaTrack> tracks, Func<int, string>? direction = null, string? range = "npt=0-")
     {
         var sb = new StringBuilder(512);
         sb.Append("v=0\r\n");
@@ -174,17 +235,11 @@ public static class SdpBuilder
             sb.Append("\r\n");
             foreach (var b in m.Bandwidths)
             {
-                if (b.StartsWith("AS:", StringComparison.OrdinalIgnoreCase) || b.StartsWith("TIAS:", StringComparison.OrdinalIgnoreCase))
-                {
-                    sb.Append("b=").Append(Sanitize(b)).Append("\r\n");
-                }
+                sb.Append("b=").Append(Sanitize(b)).Append("\r\n");
             }
             foreach (var (name, value) in m.Attributes)
             {
-                if (PassedAttributes.Contains(name) && value is not null && !value.Contains("://", StringComparison.Ordinal))
-                {
-                    sb.Append("a=").Append(name).Append(':').Append(Sanitize(value)).Append("\r\n");
-                }
+                sb.Append("a=").Append(name).Append(':').Append(Sanitize(value)).Append("\r\n");
             }
             sb.Append("a=").Append(direction?.Invoke(i) ?? "recvonly").Append("\r\n");
             sb.Append("a=control:trackID=").Append(i.ToString(CultureInfo.InvariantCulture)).Append("\r\n");

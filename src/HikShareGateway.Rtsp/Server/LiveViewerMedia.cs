@@ -1,8 +1,8 @@
 using System.Buffers;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
 
 namespace HikShareGateway.Rtsp.Server;
 
@@ -33,7 +33,7 @@ public sealed class LiveViewerMedia : IViewerMedia
         var lease = relay.Acquire(deviceId, channel, kind);
         try
         {
-            var description = await lease.Stream.Ready.WaitAsync(timeout, ct);
+            var description = await lease.Stream.WaitReadyAsync(timeout, ct);
             var name = $"{deviceId} channel {channel} {(kind == StreamKind.Sub ? "sub" : "main")}";
             var sdp = SdpBuilder.Build(name, sessionId, description.Tracks);
             return new LiveViewerMedia(lease, description.Tracks.Count, description.VideoTrack >= 0, sdp);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using HikShareGateway.Rtsp.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Server;
@@ -90,7 +91,7 @@ public sealed partial class RtspServer : IAsyncDisposable
             {
                 // EMFILE and friends: back off instead of spinning.
                 LogAcceptFailed(_logger, e.SocketErrorCode.ToString());
-                await Task.Delay(100);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _services.Time);
                 continue;
             }
             socket.NoDelay = true;
@@ -119,12 +120,12 @@ public sealed partial class RtspServer : IAsyncDisposable
         }
     }
 
-    private static async Task RefuseAsync(Socket socket)
+    private async Task RefuseAsync(Socket socket)
     {
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            await socket.SendAsync(Encoding.ASCII.GetBytes("RTSP/1.0 503 Service Unavailable\r\nCSeq: 0\r\nServer: HikShareGateway\r\n\r\n"), SocketFlags.None, cts.Token);
+            using var deadline = new Deadline(TimeSpan.FromSeconds(1), _services.Time, CancellationToken.None);
+            await socket.SendAsync(Encoding.ASCII.GetBytes("RTSP/1.0 503 Service Unavailable\r\nCSeq: 0\r\nServer: HikShareGateway\r\n\r\n"), SocketFlags.None, deadline.Token);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
@@ -149,7 +150,7 @@ public sealed partial class RtspServer : IAsyncDisposable
         {
             c.Abort("gateway shutting down");
         }
-        await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5), _services.Time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         foreach (var certificate in _certificates)
         {
             certificate.Dispose();

@@ -1,16 +1,14 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
-using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Rtsp.Protocol;
+using HikShareGateway.Rtsp.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Server;
@@ -21,7 +19,7 @@ public sealed record ViewerServices(
     IAccessPolicy Policy,
     ISessionRegistry Sessions,
     IAuditSink Audit,
-    ViewerMediaResolver Media,
+    IViewerMediaResolver Media,
     ViewerQueueLimits QueueLimits,
     TimeSpan IdleTimeout,
     TimeProvider Time,
@@ -31,8 +29,9 @@ public sealed record ViewerServices(
 /// <summary>
 /// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).
 /// <para>
-/// :: Step 1: requests are parsed from the socket's <see cref="PipeReader"/> (pure parser, bounded sizes);
-///    on the RTSPS port the connection is first a TLS server handshake, and both directions go through TLS.
+/// :: Step 1: requests are parsed from the channel's <see cref="PipeReader"/> (pure parser, bounded sizes);
+///    on the RTSPS port the channel (<see cref="RtspServerChannel"/>) first does the TLS server handshake, and both
+///    directions go through TLS.
 /// :: Step 2: every DESCRIBE, SETUP and PLAY authenticates the viewer (token in the query, Basic or
 ///    Bearer; an earlier success on this connection counts when a player omits it) and checks the
 ///    privilege with <see cref="IAccessPolicy"/>: 401 for who, 403 for what, never revealing a device.
@@ -47,53 +46,38 @@ public sealed partial class ViewerConnection
     private const int SessionTimeoutSeconds = 60;
     private static long s_nextConnection;
 
-    private readonly Socket _socket;
-    private readonly SslStream? _tls;
-    private readonly X509Certificate2? _certificate;
+    private readonly RtspServerChannel _channel;
     private readonly ViewerServices _s;
     private readonly GatewayMetrics _metrics;
     private readonly CancellationTokenSource _cts = new();
     private readonly ViewerOutput _output;
     private readonly string _remote;
-    private readonly IPAddress? _remoteAddress;
     private readonly string _connectionId;
-    private string? _account;
-    private ViewerCredentials _verified;
+    private readonly ViewerInput _input;
+    private readonly ViewerAccess _access;
     private string? _sessionId;
     private IViewerMedia? _media;
     private ViewerRequestPath? _mediaPath;
     private int[] _trackChannels = [];
-    private IDisposable? _registration;
     private bool _playing;
     private int _aborted;
     private string? _endReason;
-    private bool _revoked;
 
     /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
     public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null)
     {
-        _socket = socket;
         _s = services;
         _metrics = services.Metrics ?? GatewayMetrics.Unexported;
-        _certificate = tlsCertificate;
-        _tls = tlsCertificate is null ? null : new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        var ep = socket.RemoteEndPoint as IPEndPoint;
-        _remoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
-        _remote = ep is null ? "unknown" : new IPEndPoint(_remoteAddress!, ep.Port).ToString();
+        _channel = new RtspServerChannel(socket, tlsCertificate, services.QueueLimits.SendBufferBytes);
+        _remote = _channel.Remote;
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
-        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _tls, _metrics);
-        try
-        {
-            socket.SendBufferSize = services.QueueLimits.SendBufferBytes;
-        }
-        catch (SocketException)
-        {
-            // Some platforms refuse; the kernel default then applies.
-        }
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls, _metrics);
+        _input = new ViewerInput(this);
+        _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId);
     }
 
     public string Remote => _remote;
-    public string? Account => _account;
+    public string? Account => _access.Account;
     public bool Playing => _playing;
     public ViewerOutput Output => _output;
 
@@ -106,32 +90,25 @@ public sealed partial class ViewerConnection
         }
         _endReason = reason;
         _cts.Cancel();
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
-        _socket.Dispose();
+        _channel.Abort();
     }
 
     public async Task RunAsync()
     {
-        if (_tls is not null && !await HandshakeAsync())
+        // RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most).
+        var handshakeTimeout = TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds));
+        if (await _channel.HandshakeAsync(handshakeTimeout, _s.Time, _cts.Token) is { } tlsFailure)
         {
+            LogTlsFailed(_s.Logger, _remote, tlsFailure);
             _output.Drain();
-            await _tls.DisposeAsync();
-            _socket.Dispose();
+            _channel.Close();
             return;
         }
         var writer = _output.RunAsync();
-        Stream stream = _tls is not null ? _tls : new NetworkStream(_socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024));
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
+        var reader = _channel.OpenInput();
+        using var idle = new Deadline(_s.IdleTimeout, _s.Time, _cts.Token);
         try
         {
-            idle.CancelAfter(_s.IdleTimeout);
             while (true)
             {
                 ReadResult result;
@@ -150,7 +127,7 @@ public sealed partial class ViewerConnection
                 {
                     // One request per pass: the reader was advanced past it, so nothing is held across the await.
                     close = await HandleAsync(request);
-                    idle.CancelAfter(_playing ? Timeout.InfiniteTimeSpan : _s.IdleTimeout); // a playing TCP session lives as long as its connection
+                    idle.Reset(_playing ? Timeout.InfiniteTimeSpan : _s.IdleTimeout); // a playing TCP session lives as long as its connection
                     if (!close)
                     {
                         continue;
@@ -183,39 +160,8 @@ public sealed partial class ViewerConnection
                 Abort("closing");
             }
             await reader.CompleteAsync();
-            try
-            {
-                _socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-            }
-            _socket.Dispose();
-            _tls?.Dispose();
+            _channel.Close();
             _output.Drain();
-        }
-    }
-
-    /// <summary>RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most); false (logged) when it fails.</summary>
-    private async Task<bool> HandshakeAsync()
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
-        timeout.CancelAfter(TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds)));
-        try
-        {
-            await _tls!.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = _certificate,
-                ClientCertificateRequired = false,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            }, timeout.Token);
-            return true;
-        }
-        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            var reason = e is OperationCanceledException ? "no TLS handshake in time" : e.InnerException?.Message ?? e.Message;
-            LogTlsFailed(_s.Logger, _remote, reason);
-            return false;
         }
     }
 
@@ -225,37 +171,34 @@ public sealed partial class ViewerConnection
     /// </summary>
     private (RtspMessage? Request, bool Close) ParseBatch(PipeReader reader, ReadResult result)
     {
-        var buffer = result.Buffer;
-        var parse = new SequenceReader<byte>(buffer);
-        RtspMessage? request = null;
-        var close = false;
-        while (request is null)
+        _input.Request = null;
+        var pass = RtspInput.Consume(reader, result, _input);
+        if (pass.Status == RtspReadStatus.Error)
         {
-            var status = RtspParser.TryRead(ref parse, RtspLimits.Default, out var message, out var frame, out var error);
-            if (status == RtspReadStatus.NeedMore)
-            {
-                break;
-            }
-            if (status == RtspReadStatus.Error)
-            {
-                LogBadInput(_s.Logger, _remote, error!);
-                _output.EnqueueControl(Error(-1, 400, error!).ToBytes());
-                _endReason = "malformed request: " + error;
-                close = true;
-                break;
-            }
-            if (status == RtspReadStatus.Interleaved)
-            {
-                OnViewerFrame(frame, parse.UnreadSequence.Slice(0, frame.Length));
-                parse.Advance(frame.Length);
-            }
-            else if (message is { IsRequest: true })
-            {
-                request = message;
-            }
+            LogBadInput(_s.Logger, _remote, pass.Error!);
+            _output.EnqueueControl(Error(-1, 400, pass.Error!).ToBytes());
+            _endReason = "malformed request: " + pass.Error;
+            return (null, true);
         }
-        reader.AdvanceTo(parse.Position, buffer.End);
-        return (request, close);
+        return (_input.Request, false);
+    }
+
+    /// <summary>What the viewer sends: interleaved frames go to the media, the first request stops the pass.</summary>
+    private sealed class ViewerInput(ViewerConnection connection) : IRtspFrameHandler
+    {
+        public RtspMessage? Request;
+
+        public void OnInterleaved(InterleavedHeader frame, ReadOnlySequence<byte> payload) => connection.OnViewerFrame(frame, payload);
+
+        public bool OnMessage(RtspMessage message)
+        {
+            if (message.IsRequest)
+            {
+                Request = message;
+                return false;
+            }
+            return true; // a response from a player (to nothing we asked): ignored
+        }
     }
 
     private void OnViewerFrame(InterleavedHeader frame, ReadOnlySequence<byte> payload)
@@ -367,45 +310,6 @@ public sealed partial class ViewerConnection
         return path!;
     }
 
-    /// <summary>Who is asking (contract §4). Throws 401 on missing or bad credentials.</summary>
-    private string Authenticate(RtspMessage request, ViewerRequestPath path, Privilege action)
-    {
-        var authorization = request.Headers.Get("Authorization");
-        string? basicUser = null, basicPassword = null;
-        if (RtspAuth.TryParseBasic(authorization, out var u, out var p))
-        {
-            (basicUser, basicPassword) = (u, p);
-        }
-        var credentials = new ViewerCredentials(path.Token, basicUser, basicPassword, RtspAuth.TryParseBearer(authorization));
-        if (credentials.IsEmpty && _account is not null)
-        {
-            // Players send the token once (ffmpeg drops the query from some URLs); the connection keeps the identity.
-            return _account;
-        }
-        if (_account is not null && credentials == _verified)
-        {
-            // The same token as before on this connection: its signature was verified once already
-            // (tokens are checked at session start; grants, not tokens, cut running sessions).
-            return _account;
-        }
-        var result = _s.Authenticator.Authenticate(credentials, _remoteAddress);
-        if (result.Status != AuthStatus.Ok)
-        {
-            if (result.Status != AuthStatus.NoCredentials)
-            {
-                LogAuthFailed(_s.Logger, _remote, result.Reason ?? "invalid");
-            }
-            throw new RtspRefusal(401, result.Reason ?? "authentication required");
-        }
-        if (_account is not null && !string.Equals(_account, result.Account, StringComparison.Ordinal))
-        {
-            throw new RtspRefusal(403, "this connection belongs to another account");
-        }
-        _account = result.Account;
-        _verified = credentials;
-        return _account!;
-    }
-
     /// <summary>Authentication then authorization; a denial is audited.</summary>
     private string Authorize(RtspMessage request, ViewerRequestPath path, out Privilege action)
     {
@@ -416,14 +320,7 @@ public sealed partial class ViewerConnection
             // header on DESCRIBE, not always on SETUP and PLAY.
             action = _media.Action;
         }
-        var account = Authenticate(request, path, action);
-        if (!_s.Policy.IsAllowed(account, path.DeviceId, path.Channel, action))
-        {
-            _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId ?? _connectionId, account, path.DeviceId, path.Channel, action, AuditDecision.Deny,
-                $"no {action.ToContractName()} grant", _remote));
-            throw new RtspRefusal(403, "not permitted");
-        }
-        return account;
+        return _access.Authorize(request, path, action, _sessionId);
     }
 
     private async Task<RtspMessage> DescribeAsync(RtspMessage request)
@@ -481,7 +378,7 @@ public sealed partial class ViewerConnection
         {
             throw new RtspRefusal(404, $"no track {track}");
         }
-        if (_sessionId is not null && request.Headers.Get("Session") is { } s && SessionIdOf(s) != _sessionId)
+        if (_sessionId is not null && request.Headers.Get("Session") is { } s && SessionHeader.IdOf(s) != _sessionId)
         {
             throw new RtspRefusal(454, "session not found");
         }
@@ -517,19 +414,13 @@ public sealed partial class ViewerConnection
         throw new RtspRefusal(453, "no interleaved channel left");
     }
 
-    private static string SessionIdOf(string header)
-    {
-        var semi = header.IndexOf(';');
-        return (semi < 0 ? header : header[..semi]).Trim();
-    }
-
     private async Task<(RtspMessage, Action?)> PlayAsync(RtspMessage request)
     {
         if (_media is null || _sessionId is null || !Array.Exists(_trackChannels, c => c >= 0))
         {
             throw new RtspRefusal(455, "SETUP first");
         }
-        if (request.Headers.Get("Session") is { } s && SessionIdOf(s) != _sessionId)
+        if (request.Headers.Get("Session") is { } s && SessionHeader.IdOf(s) != _sessionId)
         {
             throw new RtspRefusal(454, "session not found");
         }
@@ -539,25 +430,12 @@ public sealed partial class ViewerConnection
         var account = Authorize(request, mediaPath, out var action);
         _output.SetTrackChannels(_trackChannels);
         var (response, after) = await _media.PlayAsync(request, _output, _cts.Token);
-        if (response.StatusCode == 200 && _registration is null)
+        if (response.StatusCode == 200 && !_access.Registered)
         {
-            _registration = _s.Sessions.Register(new ViewerSession
-            {
-                SessionId = _sessionId,
-                Account = account,
-                DeviceId = _mediaPath.DeviceId,
-                Channel = _mediaPath.Channel,
-                Action = _media.Action,
-                Remote = _remote,
-                Revoke = reason =>
-                {
-                    _revoked = true;
-                    Abort("revoked: " + reason);
-                },
-            });
+            _access.Register(_sessionId, account, _mediaPath, _media.Action, Abort);
             if (_aborted == 0)
             {
-                _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId, account, _mediaPath.DeviceId, _mediaPath.Channel, _media.Action, AuditDecision.Allow, "session started", _remote));
+                _access.AuditStarted();
                 _metrics.ViewerSessions.Add(1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
             }
         }
@@ -570,16 +448,11 @@ public sealed partial class ViewerConnection
         if (_media is not null)
         {
             _media.Stop(_output);
-            if (_registration is not null)
+            if (_access.Registered)
             {
-                _registration.Dispose();
+                // Audits the end, unless the registry revoked the session (and audited that itself).
+                _access.End(_endReason);
                 _metrics.ViewerSessions.Add(-1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
-                if (!_revoked)
-                {
-                    // The registry audited the revocation itself.
-                    _s.Audit.Record(new AuditEvent(_s.Time.GetUtcNow(), _sessionId!, _account!, _mediaPath!.DeviceId, _mediaPath.Channel, _media.Action, AuditDecision.End,
-                        _endReason ?? "ended", _remote));
-                }
             }
             try
             {
@@ -595,9 +468,6 @@ public sealed partial class ViewerConnection
 
     [LoggerMessage(EventId = 2300, Level = LogLevel.Warning, Message = "Viewer {Remote} sent malformed RTSP: {Error}; connection closed")]
     private static partial void LogBadInput(ILogger logger, string remote, string error);
-
-    [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Viewer {Remote} failed authentication: {Reason}")]
-    private static partial void LogAuthFailed(ILogger logger, string remote, string reason);
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Viewer {Remote} closed after {Seconds} s without a playing session")]
     private static partial void LogIdle(ILogger logger, string remote, int seconds);

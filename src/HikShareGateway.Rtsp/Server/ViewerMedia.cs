@@ -47,6 +47,22 @@ public interface IViewerMedia : IAsyncDisposable
     event Action<string>? Ended;
 }
 
+/// <summary>What the connection tells the media about the viewer it serves.</summary>
+public sealed record ViewerContext(string Account, string SessionId, long SdpSessionId, string Remote);
+
+/// <summary>
+/// Resolves an authorized viewer request to its <see cref="IViewerMedia"/> (implemented above the server, by
+/// <c>HikShareGateway.Rtsp.ViewerMediaResolver</c>, so the server never depends on playback or talk).
+/// </summary>
+public interface IViewerMediaResolver
+{
+    /// <summary>The privilege the request needs, before anything touches a device; throws <see cref="RtspRefusal"/> (551) for an unknown <c>Require</c>.</summary>
+    Privilege RequiredPrivilege(ViewerRequestPath path, RtspMessage request);
+
+    /// <summary>Opens the media of an authorized request; throws <see cref="RtspRefusal"/>.</summary>
+    Task<IViewerMedia> OpenAsync(ViewerRequestPath path, RtspMessage request, ViewerContext viewer, CancellationToken ct);
+}
+
 /// <summary>A refusal with an RTSP status, raised while resolving media (mapped from device failures).</summary>
 public sealed class RtspRefusal(int status, string reason, params (string Name, string Value)[] headers) : Exception(reason)
 {

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using HikShareGateway.Core.Diagnostics;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 
 namespace HikShareGateway.Rtsp.Server;
 
@@ -12,20 +12,24 @@ namespace HikShareGateway.Rtsp.Server;
 public sealed record ViewerQueueLimits(int MaxBytes, TimeSpan MaxDelay, int MaxOverflows, TimeSpan OverflowWindow, TimeSpan StalledSend, int SendBufferBytes = 256 * 1024)
 {
     public static ViewerQueueLimits Default { get; } = new(4 * 1024 * 1024, TimeSpan.FromSeconds(2), 3, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10));
+
+    /// <summary>The bounds the media core's <see cref="SubscriberQueuePolicy"/> applies.</summary>
+    public SubscriberQueueLimits Queue => new(MaxBytes, MaxDelay, MaxOverflows, OverflowWindow, StalledSend);
 }
 
 /// <summary>
 /// The send side of one viewer connection, and its only writer: RTSP responses and relayed packets
 /// go through one bounded queue, in order, and one writer loop sends them in batches with gather I/O.
+/// The RTSP output of the media core: an <see cref="IMediaSubscriber"/> of a <see cref="LiveStream"/>.
 /// <para>
-/// Backpressure is a decision: when the queue holds more than <see cref="ViewerQueueLimits.MaxBytes"/> or
-/// its oldest packet waited longer than <see cref="ViewerQueueLimits.MaxDelay"/>, the queued packets are
-/// dropped and the viewer resumes at the next keyframe (it sees a jump, not a smear). A viewer that
-/// overflows <see cref="ViewerQueueLimits.MaxOverflows"/> times within the window, or whose send makes
+/// Backpressure is a decision, the media core's <see cref="SubscriberQueuePolicy"/>: when the queue holds more than
+/// <see cref="ViewerQueueLimits.MaxBytes"/> or its oldest packet waited longer than <see cref="ViewerQueueLimits.MaxDelay"/>,
+/// the queued packets are dropped and the viewer resumes at the next keyframe (it sees a jump, not a smear). A viewer
+/// that overflows <see cref="ViewerQueueLimits.MaxOverflows"/> times within the window, or whose send makes
 /// no progress for <see cref="ViewerQueueLimits.StalledSend"/>, is disconnected. The producer never waits.
 /// </para>
 /// </summary>
-public sealed class ViewerOutput
+public sealed class ViewerOutput : IMediaSubscriber
 {
     /// <summary>
     /// Segments per send: up to 64 in one non-blocking sendmsg of our own (<see cref="GatherSend"/>) where supported;
@@ -41,7 +45,7 @@ public sealed class ViewerOutput
     // RTSPS: everything goes through TLS (encrypted per viewer, so copied into one record-sized chunk at a time).
     private readonly Stream? _tls;
     private byte[]? _tlsChunk;
-    private readonly ViewerQueueLimits _limits;
+    private readonly SubscriberQueuePolicy _policy;
     private readonly TimeProvider _time;
     private readonly Action<string> _abort;
     private readonly GatewayMetrics _metrics;
@@ -52,12 +56,11 @@ public sealed class ViewerOutput
     private readonly List<ArraySegment<byte>> _segments = new(MaxSegmentsPerSend);
     private readonly Entry[] _inflight = new Entry[MaxSegmentsPerSend];
     private readonly byte[] _headers = GC.AllocateArray<byte>(MaxSegmentsPerSend * 4, pinned: true);
-    private readonly long[] _overflowTimes;
     // Interleaved RTP channel per track as the viewer chose it in SETUP; -1 = track not set up.
     private int[] _channelOfTrack = [];
-    private int _head, _count, _overflowIndex;
+    private int _head, _count;
     private long _queuedBytes;
-    private bool _waitingForKeyframe, _completed;
+    private bool _completed;
     private int _pendingSignal;
     private long _sendStartedAt;
     private string? _failure;
@@ -69,10 +72,9 @@ public sealed class ViewerOutput
         _metrics = metrics ?? GatewayMetrics.Unexported;
         _socket = socket;
         _tls = tls;
-        _limits = limits;
+        _policy = new SubscriberQueuePolicy(limits.Queue, time);
         _time = time;
         _abort = abort;
-        _overflowTimes = new long[Math.Max(1, limits.MaxOverflows)];
     }
 
     public long PacketsDropped { get; private set; }
@@ -102,7 +104,7 @@ public sealed class ViewerOutput
     {
         lock (_gate)
         {
-            _waitingForKeyframe = hasVideo;
+            _policy.WaitForKeyframe(hasVideo);
         }
     }
 
@@ -137,31 +139,22 @@ public sealed class ViewerOutput
             {
                 return;
             }
-            if (_waitingForKeyframe)
+            var room = EnsureRoom();
+            switch (_policy.Offer(buffer, now, _queuedBytes, OldestPacketAge(now), room, _sendStartedAt, out disconnect))
             {
-                if (!buffer.IsKeyframeStart)
-                {
-                    PacketsDropped++;
-                    return;
-                }
-                _waitingForKeyframe = false;
-            }
-            if (_sendStartedAt != 0 && _time.GetElapsedTime(_sendStartedAt, now) > _limits.StalledSend)
-            {
-                disconnect = $"no send progress for {_limits.StalledSend.TotalSeconds:0} s";
-            }
-            else if (!EnsureRoom() || _queuedBytes + buffer.Length > _limits.MaxBytes || OldestPacketAge(now) > _limits.MaxDelay)
-            {
-                disconnect = Overflow(now);
-                if (disconnect is null && buffer.IsKeyframeStart)
-                {
-                    _waitingForKeyframe = false;
+                case SubscriberQueuePolicy.Decision.Accept:
                     Append(buffer, now);
-                }
-            }
-            else
-            {
-                Append(buffer, now);
+                    break;
+                case SubscriberQueuePolicy.Decision.SkipToKeyframe:
+                    PacketsDropped++;
+                    break;
+                case SubscriberQueuePolicy.Decision.Overflow:
+                    DropQueuedPackets();
+                    if (disconnect is null && buffer.IsKeyframeStart)
+                    {
+                        Append(buffer, now);
+                    }
+                    break;
             }
         }
         if (disconnect is not null)
@@ -227,8 +220,8 @@ public sealed class ViewerOutput
         return TimeSpan.Zero;
     }
 
-    /// <summary>Drops every queued packet (keeps RTSP messages) and skips to the next keyframe. Returns a reason to disconnect, or null.</summary>
-    private string? Overflow(long now)
+    /// <summary>An overflow: drops every queued packet (keeps RTSP messages); the policy skips to the next keyframe.</summary>
+    private void DropQueuedPackets()
     {
         var kept = 0;
         for (var i = 0; i < _count; i++)
@@ -248,16 +241,6 @@ public sealed class ViewerOutput
         }
         _count = kept;
         _queuedBytes = 0;
-        _waitingForKeyframe = true;
-        // Disconnect when the oldest of the last MaxOverflows overflows is within the window.
-        var oldest = _overflowTimes[_overflowIndex];
-        _overflowTimes[_overflowIndex] = now;
-        _overflowIndex = (_overflowIndex + 1) % _overflowTimes.Length;
-        if (oldest != 0 && _time.GetElapsedTime(oldest, now) < _limits.OverflowWindow)
-        {
-            return $"fell behind {_limits.MaxOverflows} times within {_limits.OverflowWindow.TotalSeconds:0} s";
-        }
-        return null;
     }
 
     private void Fail(string reason)

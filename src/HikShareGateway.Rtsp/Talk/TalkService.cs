@@ -1,8 +1,10 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Rtsp.Transport;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 
@@ -39,6 +41,7 @@ public sealed partial class TalkService(
     IDeviceTalkback? talkback,
     LiveRelay relay,
     TimeSpan timeout,
+    TimeProvider time,
     ILogger<TalkService> logger)
 {
     public TalkFloor Floor { get; } = new();
@@ -56,11 +59,10 @@ public sealed partial class TalkService(
         LiveStreamLease? lease = null;
         try
         {
-            using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeoutCts.CancelAfter(timeout);
+            using var deadline = new Deadline(timeout, time, ct);
             try
             {
-                target = await OpenTargetAsync(device, channel, kind, timeoutCts.Token);
+                target = await OpenTargetAsync(device, channel, kind, deadline.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -68,15 +70,15 @@ public sealed partial class TalkService(
             }
             if (target is null)
             {
-                throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", ViewerMediaResolver.BackchannelRequire));
+                throw new RtspRefusal(551, "the device has no audio backchannel", ("Unsupported", RequireOptions.Backchannel));
             }
 
             // :: Step 5
-            UpstreamDescription? live = null;
+            MediaDescription? live = null;
             if (policy.IsAllowed(viewer.Account, device.DeviceId, channel.Channel, Privilege.LiveView) && channel.StreamUri(kind) is not null)
             {
                 lease = relay.Acquire(device.DeviceId, channel.Channel, kind);
-                live = await lease.Stream.Ready.WaitAsync(timeout, ct);
+                live = await lease.Stream.WaitReadyAsync(timeout, ct);
             }
             var name = $"{device.DeviceId} channel {channel.Channel} talk";
             var sdp = TalkViewerMedia.BuildSdp(name, viewer.SdpSessionId, live?.Tracks ?? [], target.Track);

@@ -3,8 +3,8 @@ using System.Buffers.Binary;
 using System.Threading.Channels;
 using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 
@@ -153,7 +153,7 @@ public sealed class OnvifBackchannelTarget : ITalkTarget
         _stop.Dispose();
     }
 
-    private sealed class NoSink : IUpstreamSink
+    private sealed class NoSink : IMediaSink
     {
         public static readonly NoSink Instance = new();
         public void OnPacket(RtpBuffer buffer) => buffer.Release();

@@ -1,7 +1,7 @@
 using System.Buffers;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 
@@ -33,7 +33,7 @@ public sealed class TalkViewerMedia : IViewerMedia
     private bool _liveAllowed;
     private int _disposed;
 
-    internal TalkViewerMedia(LiveStreamLease? lease, UpstreamDescription? live, ITalkTarget target, IDisposable floor, IAccessPolicy policy,
+    internal TalkViewerMedia(LiveStreamLease? lease, MediaDescription? live, ITalkTarget target, IDisposable floor, IAccessPolicy policy,
         ViewerContext viewer, string deviceId, int channel, string sdp)
     {
         _lease = lease;
@@ -67,9 +67,9 @@ public sealed class TalkViewerMedia : IViewerMedia
     public event Action<string>? Ended;
 
     /// <summary>The viewer's SDP: the live tracks (recvonly) and the backchannel (sendonly), rebuilt by <see cref="SdpBuilder"/>.</summary>
-    internal static string BuildSdp(string name, long sessionId, IReadOnlyList<SdpMedia> liveTracks, SdpMedia backchannel)
+    internal static string BuildSdp(string name, long sessionId, IReadOnlyList<MediaTrack> liveTracks, SdpMedia backchannel)
     {
-        var tracks = new List<SdpMedia>(liveTracks) { backchannel };
+        var tracks = new List<MediaTrack>(liveTracks) { backchannel.ToMediaTrack() };
         var backTrack = liveTracks.Count;
         return SdpBuilder.Build(name, sessionId, tracks, i => i == backTrack ? "sendonly" : "recvonly");
     }

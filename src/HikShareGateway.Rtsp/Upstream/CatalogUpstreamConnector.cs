@@ -1,13 +1,13 @@
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Upstream;
 
-/// <summary>Takes stream URIs and credentials from the device catalog (configuration or ONVIF) at each (re)connect.</summary>
-public sealed class CatalogUpstreamConnector(IDeviceCatalog catalog, UpstreamOptions options, TimeProvider time, ILoggerFactory loggers) : IUpstreamConnector
+/// <summary>The RTSP source of the media core: takes stream URIs and credentials from the device catalog (configuration or ONVIF) at each (re)connect.</summary>
+public sealed class CatalogUpstreamConnector(IDeviceCatalog catalog, UpstreamOptions options, TimeProvider time, ILoggerFactory loggers) : IMediaSourceConnector
 {
-    public async Task<RtspUpstreamClient> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
+    public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
     {
         if (!catalog.TryGetDevice(deviceId, out var device))
         {

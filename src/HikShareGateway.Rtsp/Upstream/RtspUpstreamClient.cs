@@ -1,30 +1,24 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Rtsp.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Rtsp.Upstream;
 
-/// <summary>Receives what an upstream session produces. Called on the session's read loop only.</summary>
-public interface IUpstreamSink
-{
-    /// <summary>One packet; the sink takes over the caller's reference (it must <see cref="RtpBuffer.Release"/> it).</summary>
-    void OnPacket(RtpBuffer buffer);
-
-    /// <summary>The end of one read batch: a good moment to wake viewers' writers.</summary>
-    void OnBatchEnd();
-}
-
-/// <summary>The media the upstream session set up: the relayed tracks in order (track i = index i).</summary>
+/// <summary>
+/// The media the upstream session set up: the relayed tracks in order (track i = index i), as SDP (for RTSP's own
+/// use: playback and talk rebuild their viewer SDP from it) and as the media core's neutral <see cref="MediaDescription"/>.
+/// </summary>
 public sealed record UpstreamDescription(SessionDescription Sdp, IReadOnlyList<SdpMedia> Tracks)
 {
-    public int VideoTrack => Tracks.ToList().FindIndex(t => t.Type == "video");
-    public VideoCodec VideoCodec => VideoTrack < 0 ? VideoCodec.None : Tracks[VideoTrack].VideoCodec;
+    public MediaDescription Media { get; } = new([.. Tracks.Select(t => t.ToMediaTrack())]);
+    public int VideoTrack => Media.VideoTrack;
+    public VideoCodec VideoCodec => Media.VideoCodec;
 }
 
 /// <summary>The device's backchannel as set up: its sendonly track and the interleaved channel that carries the talker's RTP.</summary>
@@ -47,7 +41,7 @@ public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseT
 /// <see cref="RunAsync"/> reads: the read loop hands each response to the request with its CSeq.
 /// </para>
 /// </summary>
-public sealed partial class RtspUpstreamClient : IAsyncDisposable
+public sealed partial class RtspUpstreamClient : IMediaSource
 {
     private readonly Uri _uri;
     private readonly DeviceCredentials _credentials;
@@ -55,11 +49,8 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RtpBufferPool _pool;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly string _requestUri;
-    private Socket? _socket;
-    private NetworkStream? _stream;
-    private PipeReader? _reader;
+    private RtspClientChannel? _channel;
     private int _cseq;
     private AuthChallenge? _challenge;
     private int _nonceCount;
@@ -102,6 +93,8 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
 
     /// <summary>Set after <see cref="ConnectAsync"/>.</summary>
     public UpstreamDescription? Description { get; private set; }
+
+    MediaDescription IMediaSource.Media => Description?.Media ?? throw new InvalidOperationException("not connected");
 
     /// <summary>Connects and sets the session up, up to PLAY.</summary>
     public Task<UpstreamDescription> ConnectAsync(CancellationToken ct) => ConnectAsync(play: true, [], ct);
@@ -164,7 +157,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
                 setup = await SetupAsync(control, new TransportSpec { ClientPort = (udp.RtpPort, udp.RtcpPort) }, ct);
                 ExpectOk(setup, "SETUP");
                 var answered = TransportHeader.Parse(setup.Headers.Get("Transport")).FirstOrDefault();
-                udp.Connect(((System.Net.IPEndPoint)_socket!.RemoteEndPoint!).Address, answered?.ServerPort);
+                udp.Connect(_channel!.RemoteAddress, answered?.ServerPort);
                 continue;
             }
             ExpectOk(setup!, "SETUP");
@@ -236,25 +229,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     private async Task OpenAsync(CancellationToken ct)
     {
         var port = _uri.Port > 0 ? _uri.Port : 554;
-        _socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
-        {
-            connectCts.CancelAfter(_options.ConnectTimeout);
-            try
-            {
-                await _socket.ConnectAsync(_uri.Host, port, connectCts.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new DeviceException(DeviceErrorKind.Timeout, "connecting to the device's RTSP port timed out");
-            }
-            catch (SocketException e)
-            {
-                throw new DeviceException(DeviceErrorKind.Failed, $"cannot reach the device's RTSP port ({e.SocketErrorCode})", e);
-            }
-        }
-        _stream = new NetworkStream(_socket, ownsSocket: false);
-        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+        _channel = await RtspClientChannel.ConnectAsync(_uri.Host, port, _options.ConnectTimeout, _time, ct);
     }
 
     /// <summary>The URI for logs: no user info, no query.</summary>
@@ -268,12 +243,11 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
             headers.Add(("Session", _session));
         }
         var response = await RequestAsync("SETUP", control, ct, [.. headers]);
-        if (response.StatusCode == 200 && response.Headers.Get("Session") is { } session)
+        if (response.StatusCode == 200 && response.Headers.Get("Session") is { } header)
         {
-            var semi = session.IndexOf(';');
-            _session = (semi < 0 ? session : session[..semi]).Trim();
-            if (semi >= 0 && RtspAuth.ParseParameters(session[(semi + 1)..].Replace(';', ',')).TryGetValue("timeout", out var t)
-                && int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= 5)
+            var session = SessionHeader.Parse(header);
+            _session = session.Id;
+            if (session.TimeoutSeconds is { } seconds && seconds >= 5)
             {
                 _sessionTimeout = TimeSpan.FromSeconds(seconds);
             }
@@ -421,63 +395,30 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         return request;
     }
 
-    /// <summary>Requests and interleaved frames share the connection: one writer at a time.</summary>
-    private async Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
-    {
-        await _writeLock.WaitAsync(ct);
-        try
-        {
-            await _stream!.WriteAsync(bytes, ct);
-        }
-        catch (IOException e)
-        {
-            throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection", e);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    /// <summary>Requests and interleaved frames share the connection: the channel lets one writer at a time.</summary>
+    private Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct) => _channel!.WriteAsync(bytes, ct);
 
     /// <summary>During set-up: reads until the response with that CSeq, skipping interleaved data and stray messages.</summary>
     private async Task<RtspMessage> ReadResponseAsync(int cseq, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(_options.ResponseTimeout);
+        using var timeout = new Deadline(_options.ResponseTimeout, _time, ct);
         try
         {
+            var waiter = new ResponseWaiter(cseq);
             while (true)
             {
-                var result = await _reader!.ReadAsync(timeout.Token);
-                var buffer = result.Buffer;
-                var reader = new SequenceReader<byte>(buffer);
-                RtspMessage? found = null;
-                while (found is null)
+                var input = _channel!.Input;
+                var result = await input.ReadAsync(timeout.Token);
+                var pass = RtspInput.Consume(input, result, waiter);
+                if (pass.Status == RtspReadStatus.Error)
                 {
-                    var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out var error);
-                    if (status == RtspReadStatus.NeedMore)
-                    {
-                        break;
-                    }
-                    if (status == RtspReadStatus.Error)
-                    {
-                        throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + error);
-                    }
-                    if (status == RtspReadStatus.Interleaved)
-                    {
-                        reader.Advance(frame.Length);
-                    }
-                    else if (message is { IsRequest: false } && (message.CSeq == cseq || message.CSeq < 0))
-                    {
-                        found = message;
-                    }
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + pass.Error);
                 }
-                _reader.AdvanceTo(reader.Position, buffer.End);
-                if (found is not null)
+                if (waiter.Found is { } found)
                 {
                     return found;
                 }
-                if (result.IsCompleted)
+                if (pass.Completed)
                 {
                     throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
                 }
@@ -497,7 +438,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
     /// The read loop after PLAY, until the device closes, stalls, or <paramref name="ct"/> fires. Each
     /// interleaved frame is copied once, into a pooled buffer the sink takes over.
     /// </summary>
-    public async Task RunAsync(IUpstreamSink sink, CancellationToken ct)
+    public async Task RunAsync(IMediaSink sink, CancellationToken ct)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _lastData = _time.GetTimestamp();
@@ -506,51 +447,19 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         var udpLoops = _udp.Select(u => u.RunAsync(sink, () => _lastData = _time.GetTimestamp(), cts.Token)).ToArray();
         try
         {
+            var handler = new PlayingHandler(this, sink);
+            var input = _channel!.Input;
             while (true)
             {
-                var result = await _reader!.ReadAsync(cts.Token);
-                var buffer = result.Buffer;
-                var reader = new SequenceReader<byte>(buffer);
-                var now = _time.GetTimestamp();
-                while (true)
+                var result = await input.ReadAsync(cts.Token);
+                handler.Now = _time.GetTimestamp();
+                var pass = RtspInput.Consume(input, result, handler);
+                if (pass.Status == RtspReadStatus.Error)
                 {
-                    var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out var error);
-                    if (status == RtspReadStatus.NeedMore)
-                    {
-                        break;
-                    }
-                    if (status == RtspReadStatus.Error)
-                    {
-                        throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + error);
-                    }
-                    if (status == RtspReadStatus.Interleaved)
-                    {
-                        if (_channels.TryGetValue(frame.Channel, out var map) && frame.Length > 0)
-                        {
-                            var b = _pool.Rent();
-                            reader.UnreadSequence.Slice(0, frame.Length).CopyTo(b.Prepare(frame.Length));
-                            b.Commit(frame.Length, map.Track, map.Rtcp, now);
-                            sink.OnPacket(b);
-                        }
-                        reader.Advance(frame.Length);
-                        _lastData = now;
-                    }
-                    else if (message is { IsRequest: false } && _pending.TryRemove(message.CSeq, out var pending))
-                    {
-                        // RFC 2326 §10.12: responses arrive between interleaved frames; everything before this one
-                        // was sent before the device acted on the request, everything after it was sent after.
-                        pending.OnReadLoop?.Invoke(message);
-                        pending.Response.TrySetResult(message);
-                    }
-                    else if (message is { IsRequest: false, StatusCode: 405 or 501 })
-                    {
-                        // The keep-alive method is not supported: OPTIONS works everywhere.
-                        _keepAliveMethod = "OPTIONS";
-                    }
+                    throw new DeviceException(DeviceErrorKind.Failed, "the device sent malformed RTSP: " + pass.Error);
                 }
-                _reader.AdvanceTo(reader.Position, buffer.End);
                 sink.OnBatchEnd();
-                if (result.IsCompleted)
+                if (pass.Completed)
                 {
                     throw new DeviceException(DeviceErrorKind.Failed, "the device closed the RTSP connection");
                 }
@@ -600,18 +509,75 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         }
     }
 
+    /// <summary>During set-up: waits for the response with one CSeq, skipping interleaved data and stray messages.</summary>
+    private sealed class ResponseWaiter(int cseq) : IRtspFrameHandler
+    {
+        public RtspMessage? Found { get; private set; }
+
+        public void OnInterleaved(InterleavedHeader frame, ReadOnlySequence<byte> payload)
+        {
+        }
+
+        public bool OnMessage(RtspMessage message)
+        {
+            if (message is { IsRequest: false } && (message.CSeq == cseq || message.CSeq < 0))
+            {
+                Found = message;
+                return false;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>After PLAY: frames become pooled packets for the sink, responses go to their pending requests.</summary>
+    private sealed class PlayingHandler(RtspUpstreamClient client, IMediaSink sink) : IRtspFrameHandler
+    {
+        /// <summary>When the current read returned; the receive time of its packets.</summary>
+        public long Now;
+
+        public void OnInterleaved(InterleavedHeader frame, ReadOnlySequence<byte> payload)
+        {
+            if (client._channels.TryGetValue(frame.Channel, out var map) && frame.Length > 0)
+            {
+                // The only copy: pipe segment → pooled, pinned buffer that the sink takes over.
+                var b = client._pool.Rent();
+                payload.CopyTo(b.Prepare(frame.Length));
+                b.Commit(frame.Length, map.Track, map.Rtcp, Now);
+                sink.OnPacket(b);
+            }
+            client._lastData = Now;
+        }
+
+        public bool OnMessage(RtspMessage message)
+        {
+            if (message is { IsRequest: false } && client._pending.TryRemove(message.CSeq, out var pending))
+            {
+                // RFC 2326 §10.12: responses arrive between interleaved frames; everything before this one
+                // was sent before the device acted on the request, everything after it was sent after.
+                pending.OnReadLoop?.Invoke(message);
+                pending.Response.TrySetResult(message);
+            }
+            else if (message is { IsRequest: false, StatusCode: 405 or 501 })
+            {
+                // The keep-alive method is not supported: OPTIONS works everywhere.
+                client._keepAliveMethod = "OPTIONS";
+            }
+            return true;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        if (_socket is null)
+        if (_channel is null)
         {
             return;
         }
         try
         {
-            if (_session is not null && _socket.Connected)
+            if (_session is not null && _channel.Connected)
             {
-                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                await WriteAsync(BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), cts.Token);
+                using var teardown = new Deadline(TimeSpan.FromMilliseconds(500), _time, CancellationToken.None);
+                await WriteAsync(BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), teardown.Token);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or DeviceException or ObjectDisposedException or SocketException)
@@ -621,12 +587,7 @@ public sealed partial class RtspUpstreamClient : IAsyncDisposable
         {
             u.Dispose();
         }
-        if (_reader is not null)
-        {
-            await _reader.CompleteAsync();
-        }
-        _socket.Dispose();
-        _writeLock.Dispose();
+        await _channel.DisposeAsync();
     }
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Upstream {Uri} playing: {Tracks} track(s) over {Transport}")]

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Media;
 
 namespace HikShareGateway.Rtsp.Upstream;
 
@@ -60,10 +60,10 @@ internal sealed class UdpReceiver : IDisposable
         _device = device.IsIPv4MappedToIPv6 ? device.MapToIPv4() : device;
     }
 
-    public Task RunAsync(IUpstreamSink sink, Action onData, CancellationToken ct)
+    public Task RunAsync(IMediaSink sink, Action onData, CancellationToken ct)
         => Task.WhenAll(ReceiveAsync(_rtp, false, sink, onData, ct), ReceiveAsync(_rtcp, true, sink, onData, ct));
 
-    private async Task ReceiveAsync(Socket socket, bool rtcp, IUpstreamSink sink, Action onData, CancellationToken ct)
+    private async Task ReceiveAsync(Socket socket, bool rtcp, IMediaSink sink, Action onData, CancellationToken ct)
     {
         EndPoint any = new IPEndPoint(IPAddress.Any, 0);
         try

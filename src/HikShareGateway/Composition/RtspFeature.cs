@@ -3,10 +3,10 @@ using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.Playback;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp;
 using HikShareGateway.Rtsp.Demo;
 using HikShareGateway.Rtsp.Playback;
-using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Talk;
 using HikShareGateway.Rtsp.Upstream;
@@ -47,6 +47,7 @@ public static class RtspFeature
             sp.GetService<IDeviceTalkback>(),
             sp.GetRequiredService<LiveRelay>(),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds),
+            sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<TalkService>>()));
         services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<PlaybackService>(), sp.GetRequiredService<TalkService>()));

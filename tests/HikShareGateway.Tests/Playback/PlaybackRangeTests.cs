@@ -1,4 +1,5 @@
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Rtsp.Server;
@@ -83,9 +84,9 @@ public sealed class PlaybackRangeTests
         // SR (PT 200, length 6 words) followed by BYE (PT 203, length 1 word), RFC 3550 §6.1.
         byte[] sr = [0x80, 200, 0, 6, .. new byte[24]];
         byte[] bye = [0x81, 203, 0, 1, 1, 2, 3, 4];
-        Assert.True(PlaybackViewerMedia.ContainsBye([.. sr, .. bye]));
-        Assert.False(PlaybackViewerMedia.ContainsBye(sr));
-        Assert.False(PlaybackViewerMedia.ContainsBye([0x80]));
+        Assert.True(RtcpPacket.ContainsBye([.. sr, .. bye]));
+        Assert.False(RtcpPacket.ContainsBye(sr));
+        Assert.False(RtcpPacket.ContainsBye([0x80]));
     }
 
     [Fact]

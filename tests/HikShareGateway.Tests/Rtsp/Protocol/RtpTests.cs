@@ -1,3 +1,4 @@
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
 
 namespace HikShareGateway.Tests.Rtsp.Protocol;

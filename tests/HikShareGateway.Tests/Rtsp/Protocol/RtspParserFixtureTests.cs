@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
 using static HikShareGateway.Tests.Rtsp.Protocol.RtspTestKit;
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
 using static HikShareGateway.Tests.Rtsp.Protocol.RtspTestKit;
 

@@ -1,4 +1,5 @@
 using System.Text;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
 using HikShareGateway.Tests.Infrastructure;
 using static HikShareGateway.Tests.Access.AccessTestKit;

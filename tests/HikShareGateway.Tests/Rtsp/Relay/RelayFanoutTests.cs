@@ -1,9 +1,9 @@
-using HikShareGateway.Tests.Infrastructure;
 using System.Diagnostics;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
 using HikShareGateway.Rtsp.Server;
+using HikShareGateway.Tests.Infrastructure;
 using static HikShareGateway.Tests.Access.AccessTestKit;
 using static HikShareGateway.Tests.Rtsp.Relay.RelayHarness;
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
 using Microsoft.Extensions.Time.Testing;
 
 namespace HikShareGateway.Tests.Rtsp.Relay;
@@ -77,6 +77,6 @@ public sealed class RtpContinuityTests
     public void ClockRate_FromRtpmap(string? rtpmap, string format, int expected)
     {
         var sdp = SessionDescription.Parse($"v=0\r\nm=audio 0 RTP/AVP {format}\r\n" + (rtpmap is null ? "" : $"a=rtpmap:{rtpmap}\r\n"));
-        Assert.Equal(expected, RtpContinuity.ClockRate(sdp.Media[0]));
+        Assert.Equal(expected, sdp.Media[0].ClockRate);
     }
 }

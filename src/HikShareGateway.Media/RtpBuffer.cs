@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace HikShareGateway.Rtsp.Relay;
+namespace HikShareGateway.Media;
 
 /// <summary>
 /// One received RTP or RTCP packet, stored once and shared by every viewer: a pooled array holding the
@@ -39,7 +39,7 @@ public sealed class RtpBuffer
     public byte CanonicalChannel => (byte)(Track * 2 + (IsRtcp ? 1 : 0));
 
     /// <summary>Writable area for the packet, at least <paramref name="length"/> bytes; call before <see cref="Commit"/>.</summary>
-    internal Span<byte> Prepare(int length)
+    public Span<byte> Prepare(int length)
     {
         if (Array.Length < length + 4)
         {
@@ -49,7 +49,7 @@ public sealed class RtpBuffer
     }
 
     /// <summary>Sets the metadata and writes the interleaved header. The caller's reference is the first one.</summary>
-    internal void Commit(int length, int track, bool rtcp, long receivedAt)
+    public void Commit(int length, int track, bool rtcp, long receivedAt)
     {
         Length = length;
         Track = track;

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
-using HikShareGateway.Rtsp.Protocol;
 
-namespace HikShareGateway.Rtsp.Relay;
+namespace HikShareGateway.Media;
 
 /// <summary>
 /// Keeps one stream's RTP continuous for its viewers across upstream reconnects: every packet of a track carries the
@@ -101,19 +100,5 @@ internal sealed class RtpContinuity(IReadOnlyList<int> clockRates, TimeProvider 
             }
             at += length;
         }
-    }
-
-    /// <summary>The RTP clock rate of each track from its <c>a=rtpmap</c> (e.g. <c>96 H264/90000</c>), 0 when absent.</summary>
-    public static int ClockRate(SdpMedia media)
-    {
-        var rtpmap = media.Attribute("rtpmap");
-        var slash = rtpmap?.IndexOf('/') ?? -1;
-        if (slash < 0)
-        {
-            return media.Formats.Count > 0 && media.Formats[0] is "0" or "8" ? 8000 : 0;
-        }
-        var rest = rtpmap![(slash + 1)..];
-        var end = rest.IndexOf('/');
-        return int.TryParse(end < 0 ? rest : rest[..end], out var rate) ? rate : 0;
     }
 }

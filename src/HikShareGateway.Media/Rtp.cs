@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
 
-namespace HikShareGateway.Rtsp.Protocol;
+namespace HikShareGateway.Media;
+
+/// <summary>The video codecs whose keyframes the relay can find.</summary>
+public enum VideoCodec { None, H264, H265, Other }
 
 /// <summary>A view over one RTP packet (RFC 3550 §5.1); reading a field copies nothing.</summary>
 public readonly ref struct RtpPacket
@@ -55,6 +58,25 @@ public readonly ref struct RtpPacket
 
     /// <summary>RTCP packet types are 200-204 in the second byte; RTP payload types 72-76 would collide (RFC 5761 §4).</summary>
     public static bool LooksLikeRtcp(ReadOnlySpan<byte> data) => data.Length >= 2 && data[1] is >= 200 and <= 204;
+}
+
+/// <summary>Reads compound RTCP packets (RFC 3550 §6.1) without copying.</summary>
+public static class RtcpPacket
+{
+    /// <summary>Whether a compound RTCP packet holds a BYE (PT 203, RFC 3550 §6.6).</summary>
+    public static bool ContainsBye(ReadOnlySpan<byte> rtcp)
+    {
+        var i = 0;
+        while (i + 4 <= rtcp.Length)
+        {
+            if (rtcp[i + 1] == 203)
+            {
+                return true;
+            }
+            i += (BinaryPrimitives.ReadUInt16BigEndian(rtcp[(i + 2)..]) + 1) * 4;
+        }
+        return false;
+    }
 }
 
 /// <summary>Where a keyframe (random access point) starts in an RTP video stream.</summary>

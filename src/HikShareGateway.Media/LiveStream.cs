@@ -1,21 +1,13 @@
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
-using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Server;
-using HikShareGateway.Rtsp.Upstream;
 using Microsoft.Extensions.Logging;
 
-namespace HikShareGateway.Rtsp.Relay;
-
-/// <summary>Opens an upstream session for a stream; the relay's seam for tests and other sources.</summary>
-public interface IUpstreamConnector
-{
-    /// <summary>Resolves the stream's upstream URI from the device catalog and connects, up to PLAY.</summary>
-    Task<RtspUpstreamClient> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct);
-}
+namespace HikShareGateway.Media;
 
 /// <summary>
-/// One live stream (device, channel, main/sub) and its single upstream session, shared by every viewer.
+/// One live stream (device, channel, main/sub) and its single source session, shared by every subscriber (output).
+/// It knows no transport and no viewer protocol: a source (<see cref="IMediaSource"/>) feeds it, outputs
+/// (<see cref="IMediaSubscriber"/>) consume it.
 /// <para>
 /// :: Step 1: the first viewer's DESCRIBE starts the upstream; later viewers wait for the same start.
 /// :: Step 2: the upstream read loop hands each packet here once; it is appended to the GOP cache
@@ -27,29 +19,29 @@ public interface IUpstreamConnector
 /// :: Step 5: some seconds after the last viewer left (<c>Rtsp:UpstreamLingerSeconds</c>) the upstream closes.
 /// </para>
 /// </summary>
-public sealed partial class LiveStream : IUpstreamSink
+public sealed partial class LiveStream : IMediaSink
 {
     private readonly LiveRelay _relay;
-    private readonly IUpstreamConnector _connector;
+    private readonly IMediaSourceConnector _connector;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly GatewayMetrics _metrics;
     private readonly RelayOptions _options;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
-    private readonly TaskCompletionSource<UpstreamDescription> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<MediaDescription> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<RtpBuffer> _gop = [];
-    private ViewerOutput[] _subscribers = [];
+    private IMediaSubscriber[] _subscribers = [];
     private long _gopBytes;
-    private bool _gopValid, _inPrelude;
+    private bool _gopValid;
     private int _users;
     private ITimer? _lingerTimer;
-    private VideoCodec _codec;
+    private KeyframeTracker? _keyframes;
     private int _videoTrack = -1;
     private RtpContinuity? _continuity;
     private Task? _loop;
 
-    internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILogger logger, GatewayMetrics metrics)
+    internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IMediaSourceConnector connector, RelayOptions options, TimeProvider time, ILogger logger, GatewayMetrics metrics)
     {
         _metrics = metrics;
         _relay = relay;
@@ -72,7 +64,10 @@ public sealed partial class LiveStream : IUpstreamSink
     public event Action<string>? Invalidated;
 
     /// <summary>Resolves when the upstream first plays; faults with a <see cref="DeviceException"/> if that fails.</summary>
-    public Task<UpstreamDescription> Ready => _ready.Task;
+    public Task<MediaDescription> Ready => _ready.Task;
+
+    /// <summary><see cref="Ready"/>, bounded by <paramref name="timeout"/> on the stream's <see cref="TimeProvider"/> (<see cref="TimeoutException"/>).</summary>
+    public Task<MediaDescription> WaitReadyAsync(TimeSpan timeout, CancellationToken ct) => _ready.Task.WaitAsync(timeout, _time, ct);
 
     internal void Start() => _loop = Task.Run(RunAsync);
 
@@ -147,7 +142,7 @@ public sealed partial class LiveStream : IUpstreamSink
     }
 
     /// <summary>Adds a viewer: replays the cached GOP into its queue and subscribes it, atomically with the packet flow.</summary>
-    public void Subscribe(ViewerOutput output)
+    public void Subscribe(IMediaSubscriber output)
     {
         lock (_gate)
         {
@@ -166,7 +161,7 @@ public sealed partial class LiveStream : IUpstreamSink
         output.Flush();
     }
 
-    public void Unsubscribe(ViewerOutput output)
+    public void Unsubscribe(IMediaSubscriber output)
     {
         lock (_gate)
         {
@@ -179,7 +174,7 @@ public sealed partial class LiveStream : IUpstreamSink
         }
     }
 
-    void IUpstreamSink.OnPacket(RtpBuffer buffer)
+    void IMediaSink.OnPacket(RtpBuffer buffer)
     {
         // Still ours alone: renumber in place before anyone else holds it.
         _continuity?.Rewrite(buffer);
@@ -210,7 +205,7 @@ public sealed partial class LiveStream : IUpstreamSink
     /// thread, so the viewers are split into one slice per core: the read loop takes the first, thread-pool work items
     /// the others. Far fewer hops than one work item per viewer, and the sends of a frame spread over the cores.
     /// </summary>
-    void IUpstreamSink.OnBatchEnd()
+    void IMediaSink.OnBatchEnd()
     {
         var subscribers = Volatile.Read(ref _subscribers);
         var slices = subscribers.Length < FlushSliceMinimum ? 1 : Math.Min(Environment.ProcessorCount, subscribers.Length / (FlushSliceMinimum / 2));
@@ -225,11 +220,11 @@ public sealed partial class LiveStream : IUpstreamSink
     /// <summary>Below this many viewers one thread flushes them all.</summary>
     private const int FlushSliceMinimum = 16;
 
-    private sealed class FlushSlice(ViewerOutput[] outputs, int from, int to) : IThreadPoolWorkItem
+    private sealed class FlushSlice(IMediaSubscriber[] outputs, int from, int to) : IThreadPoolWorkItem
     {
         public void Execute() => Run(outputs, from, to);
 
-        public static void Run(ViewerOutput[] outputs, int from, int to)
+        public static void Run(IMediaSubscriber[] outputs, int from, int to)
         {
             for (var i = from; i < to; i++)
             {
@@ -240,24 +235,10 @@ public sealed partial class LiveStream : IUpstreamSink
 
     private void UpdateGop(RtpBuffer buffer)
     {
-        var mark = KeyframeDetector.Classify(_codec, buffer.PacketSpan[Math.Min(buffer.Length, PayloadOffset(buffer))..]);
-        var startsGop = mark switch
-        {
-            KeyframeMark.ParameterSets => !_inPrelude,
-            KeyframeMark.KeyframeSlice => !_inPrelude,
-            _ => false,
-        };
-        _inPrelude = mark switch
-        {
-            KeyframeMark.ParameterSets or KeyframeMark.KeyframeSlice => true,
-            KeyframeMark.OtherSlice => false,
-            _ => _inPrelude,
-        };
-        if (startsGop)
+        if (_keyframes!.Mark(buffer))
         {
             ClearGop();
             _gopValid = true;
-            buffer.IsKeyframeStart = true;
         }
         if (_gopValid)
         {
@@ -272,8 +253,6 @@ public sealed partial class LiveStream : IUpstreamSink
             _gopBytes += buffer.Length;
         }
     }
-
-    private static int PayloadOffset(RtpBuffer b) => RtpPacket.TryParse(b.PacketSpan, out var p) ? p.PayloadOffset : b.Length;
 
     private void ClearGop()
     {
@@ -290,23 +269,23 @@ public sealed partial class LiveStream : IUpstreamSink
     {
         var ct = _stop.Token;
         var backoff = _options.ReconnectMin;
-        UpstreamDescription? first = null;
+        MediaDescription? first = null;
         while (!ct.IsCancellationRequested)
         {
-            RtspUpstreamClient? client = null;
+            IMediaSource? client = null;
             try
             {
                 client = await _connector.ConnectAsync(DeviceId, Channel, Kind, ct);
-                var description = client.Description!;
+                var description = client.Media;
                 if (first is null)
                 {
                     first = description;
-                    _codec = description.VideoCodec;
+                    _keyframes = new KeyframeTracker(description.VideoCodec);
                     _videoTrack = description.VideoTrack;
-                    _continuity = new RtpContinuity([.. description.Tracks.Select(RtpContinuity.ClockRate)], _time);
+                    _continuity = new RtpContinuity([.. description.Tracks.Select(t => t.ClockRate)], _time);
                     _ready.TrySetResult(description);
                 }
-                else if (!SameTracks(first, description))
+                else if (!first.SameTracks(description))
                 {
                     Invalidated?.Invoke("the device's stream changed its tracks");
                     LogTracksChanged(_logger, DeviceId, Channel, Kind);
@@ -330,7 +309,7 @@ public sealed partial class LiveStream : IUpstreamSink
                     lock (_gate)
                     {
                         ClearGop();
-                        _inPrelude = false;
+                        _keyframes?.Reset();
                     }
                 }
             }
@@ -383,9 +362,6 @@ public sealed partial class LiveStream : IUpstreamSink
             ClearGop();
         }
     }
-
-    private static bool SameTracks(UpstreamDescription a, UpstreamDescription b)
-        => a.Tracks.Count == b.Tracks.Count && a.Tracks.Zip(b.Tracks).All(p => p.First.Type == p.Second.Type && p.First.EncodingName == p.Second.EncodingName);
 
     [LoggerMessage(EventId = 2200, Level = LogLevel.Warning, Message = "Upstream of {DeviceId}/{Channel}/{Kind} could not start: {Reason}")]
     private static partial void LogStartFailed(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);

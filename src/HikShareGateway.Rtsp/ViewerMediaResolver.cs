@@ -1,26 +1,26 @@
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
+using HikShareGateway.Media;
 using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Rtsp.Protocol;
-using HikShareGateway.Rtsp.Relay;
+using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Talk;
 
-namespace HikShareGateway.Rtsp.Server;
-
-/// <summary>What the connection tells the media about the viewer it serves.</summary>
-public sealed record ViewerContext(string Account, string SessionId, long SdpSessionId, string Remote);
+namespace HikShareGateway.Rtsp;
 
 /// <summary>
 /// Maps an authorized viewer request to its media: <c>/live/…</c> to the shared relay, <c>/playback/…</c>
 /// and the ONVIF backchannel to their own sessions. Also says which privilege a request needs, before
-/// anything touches a device.
+/// anything touches a device. It joins the server to the media kinds (live, playback, talk), so it sits above all
+/// of them: the server knows only <see cref="IViewerMediaResolver"/>.
 /// </summary>
 /// <param name="playback">Opens <c>/playback/…</c> sessions; null: playback answers 501.</param>
 /// <param name="talk">Two-way audio; without it every backchannel DESCRIBE answers 551.</param>
 public sealed class ViewerMediaResolver(IDeviceCatalog catalog, LiveRelay relay, TimeSpan upstreamTimeout, PlaybackService? playback = null, TalkService? talk = null)
+    : IViewerMediaResolver
 {
-    public const string BackchannelRequire = "www.onvif.org/ver20/backchannel";
-    public const string ReplayRequire = "onvif-replay";
+    public const string BackchannelRequire = RequireOptions.Backchannel;
+    public const string ReplayRequire = RequireOptions.Replay;
 
     public IDeviceCatalog Catalog => catalog;
 

@@ -2,9 +2,9 @@ using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
 using Microsoft.Extensions.Logging;
 
-namespace HikShareGateway.Rtsp.Relay;
+namespace HikShareGateway.Media;
 
-/// <summary>Relay tunables (from <see cref="RtspOptions"/>).</summary>
+/// <summary>Relay tunables (from the host's <c>Rtsp</c> section).</summary>
 public sealed record RelayOptions
 {
     public TimeSpan UpstreamLinger { get; init; } = TimeSpan.FromSeconds(5);
@@ -13,7 +13,7 @@ public sealed record RelayOptions
     public long GopCacheBytes { get; init; } = 4 * 1024 * 1024;
 }
 
-/// <summary>A viewer's hold on a live stream; disposing it lets the upstream close after the linger time.</summary>
+/// <summary>An output's hold on a live stream (one per viewer); disposing it lets the upstream close after the linger time.</summary>
 public sealed class LiveStreamLease : IDisposable
 {
     private int _disposed;
@@ -34,7 +34,7 @@ public sealed class LiveStreamLease : IDisposable
 /// <summary>The live streams running now, one per (device, channel, main/sub).</summary>
 public sealed class LiveRelay : IAsyncDisposable
 {
-    private readonly IUpstreamConnector _connector;
+    private readonly IMediaSourceConnector _connector;
     private readonly RelayOptions _options;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
@@ -43,7 +43,7 @@ public sealed class LiveRelay : IAsyncDisposable
     private readonly Dictionary<string, LiveStream> _streams = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    public LiveRelay(IUpstreamConnector connector, RelayOptions options, TimeProvider time, ILoggerFactory loggers, GatewayMetrics? metrics = null)
+    public LiveRelay(IMediaSourceConnector connector, RelayOptions options, TimeProvider time, ILoggerFactory loggers, GatewayMetrics? metrics = null)
     {
         _metrics = metrics ?? GatewayMetrics.Unexported;
         _connector = connector;
