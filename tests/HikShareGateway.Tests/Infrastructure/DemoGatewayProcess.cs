@@ -60,7 +60,7 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
             // The URL is printed when the demo cloud has published its grants; the gateway applies them a moment later,
             // once its MQTT client has connected: wait for that too, or a first viewer may be refused.
             await Wait.UntilAsync(() => p._process.HasExited || (QueryUrl().IsMatch(p.Output) && p.Output.Contains("RTSP server listening")
-                && p.Output.Contains("Applied grants snapshot")), "the demo's viewer URL, RTSP listening and the grants applied", 60_000);
+                && p.Output.Contains("Applied grants Snapshot")), "the demo's viewer URL, RTSP listening and the grants applied", 60_000);
             Assert.False(p._process.HasExited, "the demo exited; output:\n" + p.Output);
             p.ViewerUrl = QueryUrl().Match(p.Output).Value;
             return p;
