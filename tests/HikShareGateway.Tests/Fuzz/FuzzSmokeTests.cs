@@ -13,7 +13,7 @@ public sealed class FuzzSmokeTests
     public async Task EveryTarget_ShortAflRun_FindsCoverageAndNoCrashOrHang()
     {
         var root = RepoRoot();
-        var run = await ToolRunner.RunAsync("bash", [Path.Combine(root, "scripts", "fuzz.sh"), "--seconds", "4"], TimeSpan.FromMinutes(8));
+        var run = await ToolRunner.RunAsync("bash", [Path.Combine(root, "scripts", "fuzz.sh"), "--seconds", "3"], TimeSpan.FromMinutes(8));
         Assert.True(run.ExitCode == 0, $"fuzz.sh exited {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
         var rows = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Skip(1)
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 6).ToList();
