@@ -68,7 +68,7 @@ public sealed class AccessOptions : IValidatableOptions
 {
     public const string Section = "Access";
 
-    /// <summary>Failed authentications per remote address within the window before further attempts are refused unchecked. Default 10.</summary>
+    /// <summary>Failed authentications per remote address within the window before its further failures are answered "too many failures" (valid tokens are always accepted). Default 10.</summary>
     public int AuthFailureLimit { get; set; } = 10;
     /// <summary>Sliding window for <see cref="AuthFailureLimit"/>, seconds. Default 60.</summary>
     public int AuthFailureWindowSeconds { get; set; } = 60;

@@ -64,6 +64,12 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private readonly IMqttClient _client;
     private readonly Channel<Outgoing> _queue;
     private readonly ConcurrentDictionary<string, byte[]> _retained = new(StringComparer.Ordinal);
+    /// <summary>
+    /// The latest value of every retained topic ever published (inventory, status), kept to publish again after each
+    /// reconnect: a broker restarted without persistence (or another cluster node) has lost them, and nothing else
+    /// would send them until the content changes.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, byte[]> _lastRetained = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _signal = new(0);
     private long _dropped;
     private const int PublishWindow = 64;
@@ -116,7 +122,9 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         var topic = _topics.For(subTopic);
         if (retain)
         {
-            _retained[topic] = payload.ToArray(); // Only the latest value of a retained topic matters.
+            var bytes = payload.ToArray();
+            _lastRetained[topic] = bytes;
+            _retained[topic] = bytes; // Only the latest value of a retained topic matters.
         }
         else
         {
@@ -237,7 +245,11 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             throw;
         }
         _status.Set(true);
-        // :: Step 3.
+        // :: Step 3: every retained topic again (the broker may have lost them), status online last.
+        foreach (var (topic, payload) in _lastRetained)
+        {
+            _retained.TryAdd(topic, payload);
+        }
         PublishStatusOnline();
         Connected?.Invoke();
         try

@@ -46,7 +46,7 @@ public static partial class BearerAuthentication
             LogRejected(logger, context.Request.Path, remote, reason);
             failure = Problems.Unauthorized(
                 result.Status == AuthStatus.RateLimited
-                    ? "Too many failed authentications from this address; try again later."
+                    ? "Too many failed authentications from this address (a valid token is still accepted)."
                     : "The token is not valid for this gateway: " + reason + ".",
                 invalidToken: true);
             return null;
@@ -83,6 +83,7 @@ public static partial class BearerAuthentication
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "HTTP {Path} from {Remote}: no bearer token (401)")]
     private static partial void LogNoToken(ILogger logger, string path, string remote);
 
-    [LoggerMessage(EventId = 5002, Level = LogLevel.Warning, Message = "HTTP {Path} from {Remote}: token rejected: {Reason} (401)")]
+    // Debug: the authenticator logs failures per address without flooding (first at Information, the limit at Warning).
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "HTTP {Path} from {Remote}: token rejected: {Reason} (401)")]
     private static partial void LogRejected(ILogger logger, string path, string remote, string reason);
 }

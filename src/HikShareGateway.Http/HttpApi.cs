@@ -61,15 +61,22 @@ public static class HttpApi
     /// <summary>The public API listener (<c>Http:Port</c>, <c>Http:BindAddress</c>) and the loopback admin listener (<c>Admin:Port</c>).</summary>
     public static void Listen(KestrelServerOptions kestrel, HttpOptions http, AdminOptions admin)
     {
+        // Slow or idle clients do not hold the port: headers within a bound, idle keep-alives closed. The
+        // connection caps (all clients, and per address) are on the public listener only, so the loopback admin
+        // listener stays usable when the public one is full.
+        kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(http.RequestHeadersTimeoutSeconds);
+        kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(http.KeepAliveTimeoutSeconds);
         if (http.Port > 0)
         {
+            var limiter = new ConnectionLimiter(http.MaxConnections, http.MaxConnectionsPerAddress);
+            void Limited(ListenOptions o) => o.Use(limiter.Middleware);
             if (string.IsNullOrWhiteSpace(http.BindAddress) || http.BindAddress is "*" or "0.0.0.0" or "::")
             {
-                kestrel.ListenAnyIP(http.Port);
+                kestrel.ListenAnyIP(http.Port, Limited);
             }
             else
             {
-                kestrel.Listen(IPAddress.Parse(http.BindAddress), http.Port);
+                kestrel.Listen(IPAddress.Parse(http.BindAddress), http.Port, Limited);
             }
         }
         if (admin.Port > 0)

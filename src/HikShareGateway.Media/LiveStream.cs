@@ -1,5 +1,6 @@
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Core.Resilience;
 using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Media;
@@ -268,7 +269,10 @@ public sealed partial class LiveStream : IMediaSink
     private async Task RunAsync()
     {
         var ct = _stop.Token;
-        var backoff = _options.ReconnectMin;
+        // Core's one backoff policy: ReconnectMin doubling to ReconnectMax, +0–20 % jitter so that the streams of one
+        // recorder do not reconnect in lockstep. The count starts again after every session that came up.
+        var reconnect = new BackoffPolicy(_options.ReconnectMin, _options.ReconnectMax, jitterLow: 1.0, jitterHigh: 1.2);
+        var attempt = 0;
         MediaDescription? first = null;
         while (!ct.IsCancellationRequested)
         {
@@ -298,7 +302,7 @@ public sealed partial class LiveStream : IMediaSink
                 }
                 _continuity?.Reconnected();
                 _metrics.UpstreamSessions.Add(1);
-                backoff = _options.ReconnectMin;
+                attempt = 0;
                 try
                 {
                     await client.RunAsync(this, ct);
@@ -330,7 +334,7 @@ public sealed partial class LiveStream : IMediaSink
                     }
                     break;
                 }
-                LogUpstreamLost(_logger, DeviceId, Channel, Kind, ex.Message, backoff.TotalSeconds);
+                LogUpstreamLost(_logger, DeviceId, Channel, Kind, ex.Message, reconnect.Delay(attempt, 0).TotalSeconds);
             }
             finally
             {
@@ -346,15 +350,12 @@ public sealed partial class LiveStream : IMediaSink
             _metrics.UpstreamReconnects.Add(1);
             try
             {
-                // Jitter spreads the reconnects of many streams of one recorder.
-                var jitter = TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)Math.Max(1, backoff.TotalMilliseconds / 5)));
-                await Task.Delay(backoff + jitter, _time, ct);
+                await Task.Delay(reconnect.Delay(attempt++), _time, ct);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMax.Ticks));
         }
         _ready.TrySetException(new DeviceException(DeviceErrorKind.Failed, "the stream was closed"));
         lock (_gate)

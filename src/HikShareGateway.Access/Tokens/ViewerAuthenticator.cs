@@ -12,8 +12,9 @@ namespace HikShareGateway.Access.Tokens;
 /// <summary>
 /// <see cref="IViewerAuthenticator"/> over viewer tokens (contract §4). Precedence: Bearer, then the
 /// <c>?token=</c> query, then Basic (password = token, user must equal <c>sub</c> after normalisation).
-/// Failures are counted per remote address in a sliding window; beyond the limit the address gets
-/// <see cref="AuthStatus.RateLimited"/> without the token being checked. Tokens are never logged.
+/// Failures are counted per remote address in a sliding window; beyond the limit a failure from the address is answered
+/// <see cref="AuthStatus.RateLimited"/> ("too many failures"), but every token is checked and a valid one is always
+/// accepted: one guesser behind an office's or a carrier's NAT does not lock its neighbours out. Tokens are never logged.
 /// </summary>
 public sealed partial class ViewerAuthenticator : IViewerAuthenticator
 {
@@ -49,13 +50,6 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
         {
             remote = remote.MapToIPv4();
         }
-        if (remote is not null && _limiter.IsLimited(remote))
-        {
-            _metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", "rate-limited"));
-            LogRateLimited(remote);
-            return new AuthResult(AuthStatus.RateLimited, null, "too many failed authentications from this address; try later");
-        }
-
         // An issued RTSP credential (24 alphanumerics, never a token's shape) as the Basic password.
         if (_credentials is not null && credentials is { BearerToken: null, QueryToken: null, BasicUser: { } user, BasicPassword: { } password }
             && RtspCredentialStore.LooksIssued(password))
@@ -94,22 +88,44 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
         return Failed(result, remote);
     }
 
+    /// <summary>
+    /// Counts a failure of <paramref name="remote"/>. Past the limit the answer says so (<see cref="AuthStatus.RateLimited"/>,
+    /// "too many failures"), so that a viewer behind the same address as a guesser learns why, while a valid token from
+    /// that address is still accepted: the limit names the problem and slows nobody honest down. Logged without
+    /// flooding: the first failure of an address in a window at Information, the one that reaches the limit at Warning
+    /// with the count, the others at Debug.
+    /// </summary>
     private AuthResult Failed(AuthResult result, IPAddress? remote)
     {
-        _metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", result.Reason));
-        if (remote is not null)
+        var inWindow = remote is null ? 1 : _limiter.RecordFailure(remote);
+        var limited = inWindow > _limiter.Limit;
+        _metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", limited ? "rate-limited" : result.Reason));
+        var where = remote?.ToString() ?? "(unknown)";
+        if (inWindow == 1)
         {
-            _limiter.RecordFailure(remote);
+            LogFailed(where, result.Reason!);
         }
-        LogFailed(remote?.ToString() ?? "(unknown)", result.Reason!);
-        return result;
+        else if (inWindow == _limiter.Limit)
+        {
+            LogRateLimited(where, inWindow, (int)_limiter.Window.TotalSeconds);
+        }
+        else
+        {
+            LogFailedAgain(where, result.Reason!, inWindow);
+        }
+        return limited
+            ? new AuthResult(AuthStatus.RateLimited, null, "too many failed authentications from this address; a valid token is still accepted")
+            : result;
     }
 
-    [LoggerMessage(EventId = 3200, Level = LogLevel.Information, Message = "Viewer authentication failed from {Remote}: {Reason}")]
+    [LoggerMessage(EventId = 3200, Level = LogLevel.Information, Message = "Viewer authentication failed from {Remote}: {Reason} (further failures from it are counted, not each logged)")]
     private partial void LogFailed(string remote, string reason);
 
-    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "Viewer authentication refused for {Remote}: too many failures recently")]
-    private partial void LogRateLimited(IPAddress remote);
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "{Count} failed viewer authentications from {Remote} within {WindowSeconds} s: its further failures are answered as rate-limited (valid tokens are still accepted)")]
+    private partial void LogRateLimited(string remote, int count, int windowSeconds);
+
+    [LoggerMessage(EventId = 3202, Level = LogLevel.Debug, Message = "Viewer authentication failed from {Remote}: {Reason} ({Count} in the window)")]
+    private partial void LogFailedAgain(string remote, string reason, int count);
 }
 
 /// <summary>Counts failures per address over a sliding window (timestamps kept per address, at most <c>limit</c>).</summary>
@@ -118,20 +134,11 @@ public sealed class FailureRateLimiter(int limit, TimeSpan window, TimeProvider 
     private const int SweepThreshold = 10_000;
     private readonly ConcurrentDictionary<IPAddress, Queue<long>> _failures = new();
 
-    public bool IsLimited(IPAddress address)
-    {
-        if (!_failures.TryGetValue(address, out var q))
-        {
-            return false;
-        }
-        lock (q)
-        {
-            Trim(q, time.GetTimestamp());
-            return q.Count >= limit;
-        }
-    }
+    public int Limit => limit;
+    public TimeSpan Window => window;
 
-    public void RecordFailure(IPAddress address)
+    /// <summary>Records a failure; returns how many the address has in the window, this one included (at most limit + 1).</summary>
+    public int RecordFailure(IPAddress address)
     {
         if (_failures.Count > SweepThreshold)
         {
@@ -143,10 +150,11 @@ public sealed class FailureRateLimiter(int limit, TimeSpan window, TimeProvider 
             var now = time.GetTimestamp();
             Trim(q, now);
             q.Enqueue(now);
-            while (q.Count > limit)
+            while (q.Count > limit + 1)
             {
                 q.Dequeue();
             }
+            return q.Count;
         }
     }
 

@@ -46,11 +46,42 @@ public sealed class HttpOptions : IValidatableOptions
     /// <summary>Address to listen on. Default all interfaces (<c>0.0.0.0</c> and <c>::</c>).</summary>
     public string BindAddress { get; set; } = "*";
 
+    /// <summary>Connections held at once on the HTTP API port, all clients together. Default 1000.</summary>
+    public int MaxConnections { get; set; } = 1000;
+
+    /// <summary>
+    /// Connections held at once from one remote address: one client cannot take the port from the others (issue: 5000
+    /// idle keep-alive connections from one address were all held). Default 64.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; set; } = 64;
+
+    /// <summary>Seconds a client has to send a whole request's headers. Default 10.</summary>
+    public int RequestHeadersTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Seconds an idle keep-alive connection is held. Default 30.</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 30;
+
     public void Validate(ICollection<string> errors)
     {
         if (Port is < 0 or > 65535)
         {
             errors.Add($"Http:Port {Port} is out of range: use 1-65535 (default 8080), or 0 to disable the HTTP API.");
+        }
+        if (MaxConnections < 1)
+        {
+            errors.Add($"Http:MaxConnections {MaxConnections} must be 1 or more (default 1000).");
+        }
+        if (MaxConnectionsPerAddress < 1 || MaxConnectionsPerAddress > MaxConnections)
+        {
+            errors.Add($"Http:MaxConnectionsPerAddress {MaxConnectionsPerAddress} must be between 1 and Http:MaxConnections (default 64).");
+        }
+        if (RequestHeadersTimeoutSeconds is < 1 or > 300)
+        {
+            errors.Add($"Http:RequestHeadersTimeoutSeconds {RequestHeadersTimeoutSeconds} must be 1-300 (default 10).");
+        }
+        if (KeepAliveTimeoutSeconds is < 1 or > 3600)
+        {
+            errors.Add($"Http:KeepAliveTimeoutSeconds {KeepAliveTimeoutSeconds} must be 1-3600 (default 30).");
         }
     }
 }

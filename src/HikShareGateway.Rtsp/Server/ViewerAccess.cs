@@ -121,6 +121,7 @@ internal sealed partial class ViewerAccess(ViewerServices services, string remot
         services.Audit.Record(new AuditEvent(services.Time.GetUtcNow(), s.SessionId, s.Account, s.DeviceId, s.Channel, s.Action, decision, reason, remote));
     }
 
-    [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Viewer {Remote} failed authentication: {Reason}")]
+    // Debug: the authenticator logs failures per address without flooding (first at Information, the limit at Warning).
+    [LoggerMessage(EventId = 2301, Level = LogLevel.Debug, Message = "Viewer {Remote} failed authentication: {Reason}")]
     private static partial void LogAuthFailed(ILogger logger, string remote, string reason);
 }

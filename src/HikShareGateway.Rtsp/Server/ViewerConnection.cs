@@ -292,7 +292,7 @@ public sealed partial class ViewerConnection
         {
             response.Headers.Add("WWW-Authenticate", $"Basic realm=\"{Realm}\"");
         }
-        if (status >= 500 || status == 404 || status == 400)
+        if (status >= 500 || status == 404 || status == 400 || status == 401)
         {
             // The reason is for people reading a player's log; it never names a device address or a secret.
             response.Body = Encoding.UTF8.GetBytes(reason + "\n");

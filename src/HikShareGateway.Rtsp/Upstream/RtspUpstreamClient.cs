@@ -232,8 +232,11 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         _channel = await RtspClientChannel.ConnectAsync(_uri.Host, port, _options.ConnectTimeout, _time, ct);
     }
 
-    /// <summary>The URI for logs: no user info, no query.</summary>
-    public string Redacted => _uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
+    /// <summary>
+    /// The URI for logs: only scheme and path (<c>rtsp://(device)/Streaming/Channels/101</c>). Contract §6: upstream
+    /// addresses, like credentials and queries, never reach a log; the log lines name the device by its id.
+    /// </summary>
+    public string Redacted => _uri.Scheme + "://(device)" + _uri.GetComponents(UriComponents.Path | UriComponents.KeepDelimiter, UriFormat.UriEscaped);
 
     private async Task<RtspMessage> SetupAsync(string control, TransportSpec transport, CancellationToken ct)
     {

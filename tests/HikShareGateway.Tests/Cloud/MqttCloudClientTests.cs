@@ -151,6 +151,28 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BrokerRestartWithoutPersistence_TheRetainedInventoryIsPublishedAgain()
+    {
+        await using var gw = new CloudTestGateway(_broker.Port);
+        await gw.StartAsync();
+        gw.Client.Publish("devices", "{\"devices\":[]}"u8.ToArray(), retain: true);
+        await using (var before = await MosquittoTestClient.ConnectAsync(_broker.Port))
+        {
+            await before.SubscribeAsync(Prefix + "/devices");
+            await before.WaitForAsync(Prefix + "/devices");
+        }
+
+        await _broker.StopAsync();
+        await Wait.UntilAsync(() => !gw.Store.BrokerConnected, "client noticed the broker is gone");
+        await _broker.RestartAsync(); // no persistence: the broker lost every retained message
+        await Wait.UntilAsync(() => gw.Store.BrokerConnected, "client reconnected", 15_000);
+        // Retained again (delivered on subscribe), or published live right after this subscription: either way it comes.
+        await using var after = await MosquittoTestClient.ConnectAsync(_broker.Port);
+        await after.SubscribeAsync(Prefix + "/devices");
+        Assert.Equal("{\"devices\":[]}", (await after.WaitForAsync(Prefix + "/devices")).Payload);
+    }
+
+    [Fact]
     public async Task MessagesPublishedWhileDisconnected_AreDeliveredAfterConnect()
     {
         await using var cloud = await MosquittoTestClient.ConnectAsync(_broker.Port);

@@ -41,7 +41,7 @@ public sealed class BackoffPolicyTests
     [Fact]
     public async Task RetryForever_WaitsEachDelayOnTheInjectedClock_ThenSucceeds()
     {
-        var time = new FakeTimeProvider();
+        var time = new TimerCountingTime();
         var policy = new BackoffPolicy(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
         var delays = new List<TimeSpan>();
         var attempts = 0;
@@ -52,6 +52,8 @@ public sealed class BackoffPolicyTests
         await Wait.UntilAsync(() => Volatile.Read(ref attempts) == 1, "first attempt");
         foreach (var (after, wait) in new[] { (2, 1), (3, 2), (4, 4) })
         {
+            // The retry's delay timer exists before the clock moves (else it would start from the moved clock).
+            await Wait.UntilAsync(() => time.Timers >= after - 1, $"the delay timer before attempt {after}");
             // Nothing happens until the fake clock reaches the delay.
             time.Advance(TimeSpan.FromSeconds(wait) - TimeSpan.FromMilliseconds(1));
             Assert.Equal(after - 1, Volatile.Read(ref attempts));
@@ -77,5 +79,19 @@ public sealed class BackoffPolicyTests
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         Assert.Equal(1, attempts);
+    }
+
+    /// <summary>A fake clock that counts the timers made on it: Polly makes one per retry delay.</summary>
+    private sealed class TimerCountingTime : FakeTimeProvider
+    {
+        private int _timers;
+        public int Timers => Volatile.Read(ref _timers);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = base.CreateTimer(callback, state, dueTime, period);
+            Interlocked.Increment(ref _timers);
+            return timer;
+        }
     }
 }

@@ -26,6 +26,11 @@ public sealed partial class DemoProcessTests
         Assert.True(probe.VideoPackets >= 30, probe + "\n" + Out());
         Assert.Equal("h264", probe.CodecName);
         Assert.Equal(640, probe.Width);
+        // Contract §6: the upstream's address never reaches a log (the Info line names the path only).
+        await demo.WaitForOutputAsync("playing:");
+        var upstreamLines = Out().Split('\n').Where(l => l.Contains("Upstream rtsp://", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(upstreamLines);
+        Assert.All(upstreamLines, l => Assert.DoesNotContain("127.0.0.1", l));
 
         // A long-running viewer, then the revoke command the demo printed.
         long recorded = 0;

@@ -34,7 +34,8 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
         get { lock (_output) { return _output.ToString(); } }
     }
 
-    public static async Task<DemoGatewayProcess> StartAsync()
+    /// <param name="environment">More configuration as <c>HIKSHARE_Section__Key</c> variables.</param>
+    public static async Task<DemoGatewayProcess> StartAsync(IReadOnlyDictionary<string, string>? environment = null)
     {
         var state = Path.Combine(Path.GetTempPath(), "hikshare-demo-test-" + Guid.NewGuid().ToString("N")[..8]);
         var camera = PortAllocator.GetFreeTcpPort();
@@ -50,6 +51,10 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
         psi.Environment["HIKSHARE_Cloud__EmbeddedBrokerPort"] = PortAllocator.GetFreeTcpPort().ToString();
         psi.Environment["HIKSHARE_Devices__0__Channels__0__Main"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/101";
         psi.Environment["HIKSHARE_Devices__0__Channels__0__Sub"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/102";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
         var p = new DemoGatewayProcess(Process.Start(psi)!, state, rtsp, http);
         p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
         p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);

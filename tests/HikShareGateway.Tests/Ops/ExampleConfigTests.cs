@@ -48,7 +48,8 @@ public class ExampleConfigTests
         var text = File.ReadAllText(Example);
         foreach (var key in new[] { "\"Port\": 8080", "\"BindAddress\": \"*\"", "\"DefaultTimeoutMs\": 1000", "\"MaxTimeoutMs\": 60000", "\"CommandTimeoutMs\": 10000",
                      "\"RatePerSecond\": 5", "\"Burst\": 10", "\"Port\": 8081", "\"BindAddress\": \"127.0.0.1\"", "\"Token\": null", "\"TokenFile\": null",
-                     "\"SecretsFile\": null", "\"Port\": 8554", "\"TlsPort\": 8322", "\"TlsCertificateFile\": null", "\"StateDirectory\": \"/var/lib/hikshare-gateway\"", "\"TopicPrefix\": \"hikshare/v1\"", "\"ProbeIntervalSeconds\": 300", "\"MetricsPerAccount\": false" })
+                     "\"SecretsFile\": null", "\"Port\": 8554", "\"TlsPort\": 8322", "\"TlsCertificateFile\": null", "\"StateDirectory\": \"/var/lib/hikshare-gateway\"", "\"TopicPrefix\": \"hikshare/v1\"", "\"ProbeIntervalSeconds\": 300", "\"MetricsPerAccount\": false",
+                     "\"MaxConnections\": 1000", "\"MaxConnectionsPerAddress\": 64", "\"RequestHeadersTimeoutSeconds\": 10", "\"KeepAliveTimeoutSeconds\": 30" })
         {
             Assert.Contains(key, text);
         }

@@ -142,12 +142,12 @@ public sealed class WebRtcSessionTests : IAsyncLifetime
         // :: A replayed SRTCP packet and a forged one are counted, not acted on.
         var sent = rtcp.AsSpan(0, 12 + SrtpProfileInfo.RtcpOverhead(keys.Profile)).ToArray();
         _browser.Send(sent);
-        await Infrastructure.Wait.UntilAsync(() => _drops[DropReason.SrtpReplayed] == 1, "the replayed RTCP dropped");
+        await Wait.UntilAsync(() => _drops[DropReason.SrtpReplayed] == 1, "the replayed RTCP dropped");
         pliPacket.CopyTo(rtcp, 0);
         var forged = browserSender.ProtectRtcp(rtcp, pliPacket.Length);
         rtcp[10] ^= 1;
         _browser.Send(rtcp.AsSpan(0, forged));
-        await Infrastructure.Wait.UntilAsync(() => _drops[DropReason.SrtpBadTag] == 1, "the forged RTCP dropped");
+        await Wait.UntilAsync(() => _drops[DropReason.SrtpBadTag] == 1, "the forged RTCP dropped");
     }
 
     /// <summary>ICE check and DTLS handshake from the browser socket; returns the browser's SRTP receive context.</summary>

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
-namespace HikShareGateway.Tests.Infrastructure;
+namespace HikShareGateway.Testing;
 
 /// <summary>
-/// The one polling helper of the test project: waits for a condition the test cannot get an event
-/// for, bounded, and fails naming what it waited for. A sleep is never a substitute for it.
+/// The one polling helper of every test project (this file is linked into each, tests/Shared): waits for a
+/// condition the test cannot get an event for, bounded, and fails naming what it waited for. A sleep is never a
+/// substitute for it.
 /// </summary>
 public static class Wait
 {
