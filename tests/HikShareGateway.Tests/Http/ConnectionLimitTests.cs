@@ -52,6 +52,9 @@ public sealed class HttpConnectionLimitTests
                 var c = new TcpClient();
                 await c.ConnectAsync(IPAddress.Loopback, demo.HttpPort);
                 idle.Add(c);
+                // One keep-alive request each, answered: the gateway holds the connection (a TCP connect alone only
+                // proves the kernel queued it, and the gateway may take the sixth before the fifth). Then idle.
+                Assert.Equal("HTTP/1.1 200 OK", await HealthAsync(c, keepAlive: true));
             }
             // The sixth from the same address is closed before any HTTP is read.
             using (var sixth = new TcpClient())
@@ -83,12 +86,12 @@ public sealed class HttpConnectionLimitTests
     }
 
     /// <summary>GET /healthz on the connection; the status line, or null when the server closed it.</summary>
-    private static async Task<string?> HealthAsync(TcpClient c)
+    private static async Task<string?> HealthAsync(TcpClient c, bool keepAlive = false)
     {
         var stream = c.GetStream();
         try
         {
-            await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /healthz HTTP/1.1\r\nHost: x\r\n{(keepAlive ? "" : "Connection: close\r\n")}\r\n"));
             using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
             return await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
         }
