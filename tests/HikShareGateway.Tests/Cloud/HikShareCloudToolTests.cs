@@ -97,6 +97,8 @@ public sealed class HikShareCloudToolTests : IAsyncLifetime
             Assert.True(pubDelta.Code == 0, pubDelta.Err);
             await Wait.UntilAsync(() => session.Revoked, "session revoked by the tool's delta");
             Assert.Equal(101, store.Version);
+            // The registry records the revocation right after the cut, on the thread that applied the delta.
+            await Wait.UntilAsync(() => !audit.Events.IsEmpty, "the revoked audit event");
             Assert.Equal(AuditDecision.Revoked, Assert.Single(audit.Events).Decision);
         }
         finally
