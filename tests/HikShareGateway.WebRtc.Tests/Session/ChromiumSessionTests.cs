@@ -88,14 +88,17 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         using var stop = new CancellationTokenSource();
         var sending = Task.Run(() => SendAt25FpsAsync(session, clip, withAudio, stop.Token));
         var frames = 0;
-        var deadline = DateTime.UtcNow + Bound;
-        while (frames < 50 && DateTime.UtcNow < deadline)
+        try
         {
-            await Task.Delay(200); // polling the browser's stats, not waiting for a result of our own
-            frames = await page.EvaluateAsync<int>(FramesDecoded);
+            // The browser's stats are the only signal: polled with the suite's one Wait, not a sleep loop.
+            await Wait.UntilAsync(async () => (frames = await page.EvaluateAsync<int>(FramesDecoded)) >= 50,
+                "50 frames decoded by Chromium", (int)Bound.TotalMilliseconds);
         }
-        stop.Cancel();
-        await sending;
+        finally
+        {
+            stop.Cancel();
+            await sending;
+        }
         var audioPackets = await page.EvaluateAsync<int>(AudioPacketsReceived);
         output.WriteLine($"framesDecoded {frames}; audio packets {audioPackets}; drops {drops.Total}");
         Assert.True(frames >= 50, $"framesDecoded {frames}");
