@@ -14,6 +14,14 @@ public sealed class CloudLinkOptions : IValidatableOptions
 
     /// <summary><c>mqtt://host:port</c> (default port 1883) or <c>mqtts://host:port</c> (TLS, default 8883). Null: no broker (the demo then starts an embedded one).</summary>
     public string? Broker { get; set; }
+    /// <summary>
+    /// §3.1: several broker URLs, members of one cluster (RabbitMQ, EMQX, VerneMQ nodes), tried in turn: the gateway
+    /// stays on the one that works and moves to the next when it fails. Use either this or <see cref="Broker"/>.
+    /// </summary>
+    public List<string> Brokers { get; set; } = [];
+    /// <summary>After each connect, seconds to wait for a retained grants snapshot at or above the version held before
+    /// publishing grants/resync (a cluster node may lack the retained message). Default 5.</summary>
+    public double ResyncWaitSeconds { get; set; } = 5;
     public string? Username { get; set; }
     public string? Password { get; set; }
     /// <summary>Default <c>hikshare/v1</c>.</summary>
@@ -34,11 +42,43 @@ public sealed class CloudLinkOptions : IValidatableOptions
     /// <summary>Demo only: port of the embedded broker on 127.0.0.1 when no Broker is configured. Default 1883.</summary>
     public int EmbeddedBrokerPort { get; set; } = 1883;
 
+    /// <summary>True when a broker is configured (<see cref="Broker"/> or <see cref="Brokers"/>).</summary>
+    public bool HasBroker => Broker is not null || Brokers.Count > 0;
+
+    /// <summary>The configured brokers in order (call after <see cref="Validate"/>; invalid entries are left out).</summary>
+    public IReadOnlyList<BrokerAddress> BrokerAddresses()
+    {
+        var list = new List<BrokerAddress>();
+        foreach (var url in Brokers.Count > 0 ? Brokers : Broker is null ? [] : [Broker])
+        {
+            if (BrokerAddress.TryParse(url, out var a, out _))
+            {
+                list.Add(a!);
+            }
+        }
+        return list;
+    }
+
     public void Validate(ICollection<string> errors)
     {
         if (Broker is not null && !BrokerAddress.TryParse(Broker, out _, out var why))
         {
             errors.Add($"Cloud:Broker \"{Broker}\" {why} (e.g. mqtt://127.0.0.1:1883 or mqtts://broker.example.com:8883).");
+        }
+        if (Broker is not null && Brokers.Count > 0)
+        {
+            errors.Add("Cloud:Broker and Cloud:Brokers are both set: use Cloud:Brokers for a cluster (list every node) or Cloud:Broker for one broker, not both.");
+        }
+        for (var i = 0; i < Brokers.Count; i++)
+        {
+            if (!BrokerAddress.TryParse(Brokers[i], out _, out var bad))
+            {
+                errors.Add($"Cloud:Brokers:{i} \"{Brokers[i]}\" {bad} (e.g. mqtt://node1.example.com:1883).");
+            }
+        }
+        if (ResyncWaitSeconds is <= 0 or > 600)
+        {
+            errors.Add($"Cloud:ResyncWaitSeconds {ResyncWaitSeconds} must be > 0 and at most 600 (default 5).");
         }
         if (CaFile is not null)
         {

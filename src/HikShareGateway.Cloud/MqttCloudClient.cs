@@ -28,16 +28,31 @@ public sealed record CloudClientSettings(
     int QueueCapacity = 10_000,
     string Software = "hikshare-gateway",
     DateTimeOffset? StartedAt = null,
-    System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustChain = null)
+    System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustChain = null,
+    IReadOnlyList<BrokerAddress>? MoreBrokers = null,
+    TimeSpan? ResyncWait = null,
+    TimeSpan? RejectedResyncInterval = null)
 {
     public CloudTopics Topics => new(TopicPrefix, GatewayId);
+
+    /// <summary><see cref="Broker"/> first, then <see cref="MoreBrokers"/>: the members of one cluster, tried in turn (§3.1).</summary>
+    public IReadOnlyList<BrokerAddress> AllBrokers => MoreBrokers is { Count: > 0 } more ? [Broker, .. more] : [Broker];
+
+    /// <summary>After a connect, how long to wait for a retained snapshot at or above the version held before asking for a resync. Default 5 s.</summary>
+    public TimeSpan EffectiveResyncWait => ResyncWait ?? TimeSpan.FromSeconds(5);
+
+    /// <summary>Shortest time between two resyncs asked for because a message was rejected (a rejected snapshot sent again
+    /// would otherwise loop). Default 30 s.</summary>
+    public TimeSpan EffectiveRejectedResyncInterval => RejectedResyncInterval ?? TimeSpan.FromSeconds(30);
     public string EffectiveClientId => ClientId ?? "hikshare-gateway-" + GatewayId;
 
-    public static CloudClientSettings From(CloudLinkOptions o, string gatewayId, BrokerAddress broker, string software, DateTimeOffset startedAt) => new(
-        broker, gatewayId, o.TopicPrefix, o.Username, o.Password, o.ClientId,
+    public static CloudClientSettings From(CloudLinkOptions o, string gatewayId, IReadOnlyList<BrokerAddress> brokers, string software, DateTimeOffset startedAt) => new(
+        brokers[0], gatewayId, o.TopicPrefix, o.Username, o.Password, o.ClientId,
         TimeSpan.FromSeconds(o.ReconnectMinSeconds), TimeSpan.FromSeconds(o.ReconnectMaxSeconds),
         o.KeepAliveSeconds, o.PublishQueueCapacity, software, startedAt,
-        o.CaFile is not null && CloudLinkOptions.TryLoadCaFile(o.CaFile, out var ca, out _) ? ca : null);
+        o.CaFile is not null && CloudLinkOptions.TryLoadCaFile(o.CaFile, out var ca, out _) ? ca : null,
+        brokers.Count > 1 ? brokers.Skip(1).ToArray() : null,
+        TimeSpan.FromSeconds(o.ResyncWaitSeconds));
 }
 
 /// <summary>
@@ -51,7 +66,15 @@ public sealed record CloudClientSettings(
 /// 3. Publish the retained <c>status</c> online (again whenever the grants version changes).
 /// 4. Drain the outgoing queue: retained messages keep only the latest per topic; others sit in a
 ///    bounded queue that drops the oldest when the broker is away for long.
-/// 5. On a lost connection: reconnect with exponential backoff and ±20 % jitter.
+/// 5. On a failed connect or a lost connection: move to the next broker of <c>Cloud:Brokers</c> (§3.1; with one broker,
+///    the same one) and reconnect with exponential backoff and ±20 % jitter. After each connect, when no retained
+///    snapshot at or above the version held arrives within <see cref="CloudClientSettings.EffectiveResyncWait"/>
+///    (another cluster node may not have it: retained messages are not replicated in every cluster), publish
+///    <c>grants/resync</c>.
+/// Every connection reads through a <see cref="PacketSizeGuardChannel"/>: a packet larger than the grants limit is
+/// refused before anything allocates room for it; an oversized or refused grants message is reported in the
+/// retained status (<c>grantsRejected</c>) and a resync asked for, at most once per
+/// <see cref="CloudClientSettings.EffectiveRejectedResyncInterval"/>.
 /// 6. On shutdown: publish <c>status</c> offline (a clean disconnect does not fire the will) and disconnect.
 /// </remarks>
 public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
@@ -77,6 +100,17 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private volatile bool _disposed;
     private readonly BrokerLinkStatus _status;
     private int _failedConnects;
+    private readonly IReadOnlyList<BrokerAddress> _brokers;
+    private int _brokerIndex; // only touched by the connect loop
+    /// <summary>Publishes the guard cut to their header, by topic: their payload arrives empty, their length is here.</summary>
+    private readonly ConcurrentDictionary<string, int> _oversized = new(StringComparer.Ordinal);
+    private readonly object _rejectLock = new();
+    private Rejection? _lastRejection;
+    private DateTimeOffset _lastRejectedResyncAt = DateTimeOffset.MinValue;
+    private long _versionAtConnect;
+    private volatile bool _freshSnapshotSeen;
+    private int _connectGeneration;
+    private ITimer? _resyncTimer;
 
     /// <param name="status">Where the link reports whether it is up; the host shares it as <see cref="IBrokerStatus"/>.</param>
     public MqttCloudClient(CloudClientSettings settings, IGrantsInbox store, TimeProvider time, ILogger<MqttCloudClient> logger, BrokerLinkStatus? status = null)
@@ -92,7 +126,10 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
         }, _ => { Interlocked.Increment(ref _dropped); });
-        _client = new MqttClientFactory().CreateMqttClient();
+        _brokers = settings.AllBrokers;
+        // The guard's limit: the largest grants message plus room for the fixed and variable headers.
+        var maxPacket = (int)Math.Min(MqttFrameHeader.MaxRemainingLength, (long)store.MaxMessageBytes + 64 * 1024);
+        _client = new MqttClientFactory().CreateMqttClient(new PacketSizeGuardAdapterFactory(maxPacket, OnOversizedPacket));
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
         _client.DisconnectedAsync += e =>
         {
@@ -110,6 +147,11 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     public int FailedConnects => Volatile.Read(ref _failedConnects);
     /// <summary>Non-retained messages dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>The broker of <see cref="CloudClientSettings.AllBrokers"/> in use (or tried next).</summary>
+    public BrokerAddress CurrentBroker => _brokers[Volatile.Read(ref _brokerIndex)];
+    /// <summary>Resyncs asked for because no fresh retained snapshot came after a connect; tests wait on it.</summary>
+    public int ConnectResyncs => Volatile.Read(ref _connectResyncs);
+    private int _connectResyncs;
 
     /// <summary>Raised (on the MQTT thread) once subscribed after each connect; tests wait on it.</summary>
     public event Action? Connected;
@@ -139,18 +181,40 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private void PublishResync(long heldVersion)
         => Publish(CloudTopics.GrantsResyncSubTopic, JsonSerializer.SerializeToUtf8Bytes(new { version = heldVersion }), retain: false);
 
-    private byte[] StatusPayload(string state) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+    private byte[] StatusPayload(string state)
     {
-        ["state"] = state,
-        ["grantsVersion"] = _store.Version,
-        ["startedAt"] = (_settings.StartedAt ?? _time.GetUtcNow()).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
-        ["software"] = _settings.Software,
-    });
+        var status = new Dictionary<string, object?>
+        {
+            ["state"] = state,
+            ["grantsVersion"] = _store.Version,
+            ["startedAt"] = Iso(_settings.StartedAt ?? _time.GetUtcNow()),
+            ["software"] = _settings.Software,
+        };
+        Rejection? rejection;
+        lock (_rejectLock)
+        {
+            rejection = _lastRejection;
+        }
+        if (rejection is { } r)
+        {
+            // §3 status, v1.1 implementation note: the last grants message refused since the last one applied.
+            status["grantsRejected"] = new Dictionary<string, object?>
+            {
+                ["kind"] = r.Kind == GrantMessageKind.Snapshot ? "snapshot" : "delta",
+                ["reason"] = r.Reason,
+                ["bytes"] = r.Bytes,
+                ["at"] = Iso(r.At),
+            };
+        }
+        return JsonSerializer.SerializeToUtf8Bytes(status);
+    }
+
+    private static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private MqttClientOptions BuildOptions()
     {
         var b = new MqttClientOptionsBuilder()
-            .WithTcpServer(_settings.Broker.Host, _settings.Broker.Port)
+            .WithTcpServer(CurrentBroker.Host, CurrentBroker.Port)
             .WithClientId(_settings.EffectiveClientId)
             .WithProtocolVersion(MqttProtocolVersion.V311)
             // A persistent session: QoS 1 deltas published while we are away are queued by the broker.
@@ -165,7 +229,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         {
             b = b.WithCredentials(_settings.Username, _settings.Password ?? "");
         }
-        if (_settings.Broker.Tls)
+        if (CurrentBroker.Tls)
         {
             b = MqttOneShot.WithTls(b, _settings.TrustChain);
         }
@@ -221,7 +285,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             {
                 throw new MqttCloudException($"broker refused the connection: {result.ResultCode}");
             }
-            LogConnected(_settings.Broker.ToString(), _settings.EffectiveClientId);
+            LogConnected(CurrentBroker.ToString(), _settings.EffectiveClientId);
             // :: Step 2.
             var subscribe = new MqttClientSubscribeOptionsBuilder()
                 .WithTopicFilter(f => f.WithTopic(_topics.Grants).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
@@ -238,13 +302,15 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         }
         catch (Exception e) when (!ct.IsCancellationRequested && !_disposed)
         {
-            LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+            LogConnectionFailed(CurrentBroker.ToString(), e.GetType().Name, e.Message);
             await DropAsync();
             Interlocked.Increment(ref _failedConnects);
+            MoveToNextBroker();
             ConnectionFailed?.Invoke(e);
             throw;
         }
         _status.Set(true);
+        ArmConnectResync();
         // :: Step 3: every retained topic again (the broker may have lost them), status online last.
         foreach (var (topic, payload) in _lastRetained)
         {
@@ -259,8 +325,9 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         }
         catch (Exception e) when (!ct.IsCancellationRequested && !_disposed)
         {
-            LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+            LogConnectionFailed(CurrentBroker.ToString(), e.GetType().Name, e.Message);
             await DropAsync();
+            MoveToNextBroker();
             throw new LinkLostException(e);
         }
     }
@@ -341,16 +408,21 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         var payload = e.ApplicationMessage.Payload;
         try
         {
-            if (payload.Length > _store.MaxMessageBytes)
+            GrantsReceipt receipt;
+            var cut = 0;
+            if (payload.Length == 0 && _oversized.TryRemove(topic, out cut))
             {
-                _store.RejectOversized(kind, payload.Length); // Not even copied.
-                return Task.CompletedTask;
+                receipt = _store.RejectOversized(kind, cut); // Cut by the guard: never read from the socket.
             }
-            var receipt = payload.IsSingleSegment ? _store.Receive(kind, payload.FirstSpan) : _store.Receive(kind, payload.ToArray());
-            if (receipt.ResyncNeeded)
+            else if (payload.Length > _store.MaxMessageBytes)
             {
-                PublishResync(receipt.HeldVersion);
+                receipt = _store.RejectOversized(kind, payload.Length); // Not even copied.
             }
+            else
+            {
+                receipt = payload.IsSingleSegment ? _store.Receive(kind, payload.FirstSpan) : _store.Receive(kind, payload.ToArray());
+            }
+            HandleReceipt(kind, receipt, payload.Length == 0 ? cut : payload.Length);
         }
         catch (Exception ex)
         {
@@ -376,7 +448,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             }
             catch (Exception e)
             {
-                LogConnectionFailed(_settings.Broker.ToString(), e.GetType().Name, e.Message);
+                LogConnectionFailed(CurrentBroker.ToString(), e.GetType().Name, e.Message);
             }
         }
         await base.StopAsync(cancellationToken);
@@ -393,15 +465,99 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         }
     }
 
+    /// <summary>Step 5: the next broker of the list (a no-op with one). Called by the connect loop only.</summary>
+    private void MoveToNextBroker()
+    {
+        if (_brokers.Count < 2)
+        {
+            return;
+        }
+        var from = CurrentBroker;
+        Volatile.Write(ref _brokerIndex, (_brokerIndex + 1) % _brokers.Count);
+        LogMovingBroker(from.ToString(), CurrentBroker.ToString());
+    }
+
+    private void ArmConnectResync()
+    {
+        _versionAtConnect = _store.Version;
+        _freshSnapshotSeen = false;
+        var generation = Interlocked.Increment(ref _connectGeneration);
+        _resyncTimer?.Dispose();
+        _resyncTimer = _time.CreateTimer(_ =>
+        {
+            if (generation != Volatile.Read(ref _connectGeneration) || _freshSnapshotSeen || !_client.IsConnected || _disposed)
+            {
+                return;
+            }
+            Interlocked.Increment(ref _connectResyncs);
+            LogNoFreshSnapshot(CurrentBroker.ToString(), _settings.EffectiveResyncWait.TotalSeconds, _store.Version);
+            PublishResync(_store.Version);
+        }, null, _settings.EffectiveResyncWait, Timeout.InfiniteTimeSpan);
+    }
+
+    private void HandleReceipt(GrantMessageKind kind, GrantsReceipt receipt, long bytes)
+    {
+        if (receipt.RejectedReason is { } reason)
+        {
+            var now = _time.GetUtcNow();
+            bool resync;
+            lock (_rejectLock)
+            {
+                _lastRejection = new Rejection(kind, reason, bytes, now);
+                resync = now - _lastRejectedResyncAt >= _settings.EffectiveRejectedResyncInterval;
+                if (resync)
+                {
+                    _lastRejectedResyncAt = now;
+                }
+            }
+            // The cloud sees the refusal in the retained status, and is asked for a fresh snapshot (bounded rate:
+            // a snapshot refused again would otherwise loop). The grants held stay in force.
+            PublishStatusOnline();
+            if (resync)
+            {
+                LogRejectedResync(kind == GrantMessageKind.Snapshot ? "snapshot" : "delta", reason, receipt.HeldVersion);
+                PublishResync(receipt.HeldVersion);
+            }
+            return;
+        }
+        if (kind == GrantMessageKind.Snapshot && receipt.HeldVersion >= _versionAtConnect && receipt.HeldVersion > 0)
+        {
+            // The broker holds a snapshot at least as new as ours (an equal one is reported Stale: nothing missed).
+            _freshSnapshotSeen = true;
+        }
+        if (receipt.HeldVersion > 0)
+        {
+            lock (_rejectLock)
+            {
+                _lastRejection = null;
+            }
+        }
+        if (receipt.ResyncNeeded)
+        {
+            PublishResync(receipt.HeldVersion);
+        }
+    }
+
+    private void OnOversizedPacket(OversizedPacket p)
+    {
+        if (p.Topic is { } topic)
+        {
+            _oversized[topic] = p.Length;
+        }
+        LogOversizedPacket(p.Topic ?? "(not a PUBLISH)", p.Length); // Values are escaped by the host's log enricher.
+    }
+
     public override void Dispose()
     {
         _disposed = true;
+        _resyncTimer?.Dispose();
         _store.Changed -= PublishStatusOnline;
         _client.Dispose();
         base.Dispose();
     }
 
     private readonly record struct Outgoing(string Topic, byte[] Payload);
+    private sealed record Rejection(GrantMessageKind Kind, string Reason, long Bytes, DateTimeOffset At);
 
     [LoggerMessage(EventId = 3500, Level = LogLevel.Information, Message = "Connected to the cloud broker {Broker} as {ClientId}")]
     private partial void LogConnected(string broker, string clientId);
@@ -417,6 +573,18 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
 
     [LoggerMessage(EventId = 3504, Level = LogLevel.Information, Message = "Published status offline to the cloud broker")]
     private partial void LogOfflinePublished();
+
+    [LoggerMessage(EventId = 3505, Level = LogLevel.Warning, Message = "Cloud broker {From} is not usable; moving to {To}")]
+    private partial void LogMovingBroker(string from, string to);
+
+    [LoggerMessage(EventId = 3506, Level = LogLevel.Information, Message = "No retained grants snapshot at or above version {Version} within {Seconds:F0} s of connecting to {Broker}; asked the cloud for a resync")]
+    private partial void LogNoFreshSnapshot(string broker, double seconds, long version);
+
+    [LoggerMessage(EventId = 3507, Level = LogLevel.Warning, Message = "A grants {Kind} was refused ({Reason}); reported in the status and asked the cloud for a resync; version {Version} stays in force")]
+    private partial void LogRejectedResync(string kind, string reason, long version);
+
+    [LoggerMessage(EventId = 3508, Level = LogLevel.Warning, Message = "The broker sent a packet of {Length} bytes on {Topic}, more than the grants limit allows; its payload was skipped unread")]
+    private partial void LogOversizedPacket(string topic, int length);
 }
 
 /// <summary>

@@ -136,14 +136,26 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
     GrantsReceipt IGrantsInbox.Receive(GrantMessageKind kind, ReadOnlySpan<byte> message)
     {
         var r = Apply(kind, message);
-        return new GrantsReceipt(r.HeldVersion, r.ResyncNeeded);
+        return new GrantsReceipt(r.HeldVersion, r.ResyncNeeded, r.Outcome == GrantApplyOutcome.Rejected ? ReasonCode(r.Reason) : null);
     }
 
     /// <summary>A message too large to even copy (the MQTT client checks the length first): counted and logged like any rejection.</summary>
-    public void RejectOversized(GrantMessageKind kind, long length)
+    public GrantsReceipt RejectOversized(GrantMessageKind kind, long length)
     {
         _metrics.GrantMessagesRejected.Add(1, new KeyValuePair<string, object?>("reason", "too-large"));
         LogRejected(kind, (int)Math.Min(length, int.MaxValue), "too-large", Version);
+        return new GrantsReceipt(Version, false, "too-large");
+    }
+
+    /// <summary>The stable code of a rejection reason (the part before any detail: "invalid-payload: …" → "invalid-payload").</summary>
+    private static string ReasonCode(string? reason)
+    {
+        if (string.IsNullOrEmpty(reason))
+        {
+            return "rejected";
+        }
+        var colon = reason.IndexOf(':');
+        return colon < 0 ? reason : reason[..colon];
     }
 
     private GrantApplyResult ApplyCore(GrantMessageKind kind, ReadOnlySpan<byte> message, bool persist, string source)

@@ -6,7 +6,10 @@ public enum GrantMessageKind { Snapshot, Delta }
 /// <summary>What the cloud link must do after a grant message was handled.</summary>
 /// <param name="HeldVersion">The version held afterwards.</param>
 /// <param name="ResyncNeeded">Ask the cloud for a fresh snapshot: publish <c>grants/resync</c> <c>{"version": HeldVersion}</c>.</param>
-public readonly record struct GrantsReceipt(long HeldVersion, bool ResyncNeeded);
+/// <param name="RejectedReason">Set when the message was refused (too large, bad signature, unparseable, wrong gateway):
+/// a short, stable reason, safe to publish (never the payload). The link reports it to the cloud in its status and asks
+/// for a resync, at a bounded rate; the grants held stay in force.</param>
+public readonly record struct GrantsReceipt(long HeldVersion, bool ResyncNeeded, string? RejectedReason = null);
 
 /// <summary>
 /// Where the cloud link delivers signed grant messages (implemented by the grants store). The inbox decides
@@ -23,5 +26,5 @@ public interface IGrantsInbox
     /// <summary>Verifies and applies one message. Never throws on bad input.</summary>
     GrantsReceipt Receive(GrantMessageKind kind, ReadOnlySpan<byte> message);
     /// <summary>A message longer than <see cref="MaxMessageBytes"/>: counted and logged, never read.</summary>
-    void RejectOversized(GrantMessageKind kind, long length);
+    GrantsReceipt RejectOversized(GrantMessageKind kind, long length);
 }

@@ -22,7 +22,7 @@ public static class CloudFeature
         var gateway = configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
         var cloud = Features.Bind<CloudLinkOptions>(configuration, CloudLinkOptions.Section, errors);
         b.Services.AddSingleton(cloud);
-        if (ctx.Demo && cloud.Broker is null)
+        if (ctx.Demo && !cloud.HasBroker)
         {
             // The demo is its own cloud: a key kept in the state directory, trusted by the grants store.
             if (errors.Count > 0)
@@ -40,11 +40,12 @@ public static class CloudFeature
             b.Services.AddHostedService<DemoCloud.Service>();
             cloud.Broker = $"mqtt://127.0.0.1:{demo.BrokerPort}";
         }
-        if (cloud.Broker is null || !BrokerAddress.TryParse(cloud.Broker, out var broker, out _))
+        var brokers = cloud.BrokerAddresses();
+        if (brokers.Count == 0)
         {
             return; // No broker (or an invalid one, reported above).
         }
-        var settings = CloudClientSettings.From(cloud, gateway.Id, broker!, "hikshare-gateway/" + GatewayRunner.SoftwareVersion, ctx.StartedAt);
+        var settings = CloudClientSettings.From(cloud, gateway.Id, brokers, "hikshare-gateway/" + GatewayRunner.SoftwareVersion, ctx.StartedAt);
         b.Services.AddSingleton(settings);
         // The status object stands alone: the grants store reads it, and the client (which needs the store) writes it.
         var status = new BrokerLinkStatus();

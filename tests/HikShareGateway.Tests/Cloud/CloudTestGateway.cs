@@ -36,7 +36,7 @@ internal sealed class CloudTestGateway : IAsyncDisposable
 
     /// <param name="caFile">mqtts:// only: <c>Cloud:CaFile</c>; null: system roots.</param>
     public CloudTestGateway(int port, string? username = null, string? password = null, string? stateDirectory = null, int maxBytes = 1024 * 1024,
-        bool tls = false, string? caFile = null)
+        bool tls = false, string? caFile = null, IReadOnlyList<int>? clusterPorts = null, IReadOnlyDictionary<string, string?>? extra = null)
     {
         _ownsDir = stateDirectory is null;
         StateDirectory = stateDirectory ?? TempDirectory();
@@ -48,7 +48,7 @@ internal sealed class CloudTestGateway : IAsyncDisposable
             ["Admin:Port"] = PortAllocator.GetFreeTcpPort().ToString(CultureInfo.InvariantCulture), // never started
             ["Discovery:Enabled"] = "false",
             ["Onvif:Events"] = "false",
-            ["Cloud:Broker"] = $"{(tls ? "mqtts" : "mqtt")}://127.0.0.1:{port}",
+            ["Cloud:Broker"] = clusterPorts is null ? $"{(tls ? "mqtts" : "mqtt")}://127.0.0.1:{port}" : null,
             ["Cloud:Username"] = username,
             ["Cloud:Password"] = password,
             ["Cloud:CaFile"] = caFile,
@@ -61,6 +61,14 @@ internal sealed class CloudTestGateway : IAsyncDisposable
             ["Cloud:TrustedKeys:0:crv"] = "Ed25519",
             ["Cloud:TrustedKeys:0:x"] = Base64UrlStrict.Encode(Key.Public.PublicKey),
         };
+        for (var i = 0; clusterPorts is not null && i < clusterPorts.Count; i++)
+        {
+            values[$"Cloud:Brokers:{i}"] = $"mqtt://127.0.0.1:{clusterPorts[i]}";
+        }
+        foreach (var (k, v) in extra ?? new Dictionary<string, string?>())
+        {
+            values[k] = v;
+        }
         var errors = new List<string>();
         var config = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         _app = Features.Build(config, new GatewayContext(false, CommandLine.Parse([]), DateTimeOffset.UtcNow), errors)
