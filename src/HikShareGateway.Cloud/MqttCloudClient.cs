@@ -409,6 +409,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         try
         {
             GrantsReceipt receipt;
+            var heldBefore = _store.Version;
             var cut = 0;
             if (payload.Length == 0 && _oversized.TryRemove(topic, out cut))
             {
@@ -422,7 +423,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             {
                 receipt = payload.IsSingleSegment ? _store.Receive(kind, payload.FirstSpan) : _store.Receive(kind, payload.ToArray());
             }
-            HandleReceipt(kind, receipt, payload.Length == 0 ? cut : payload.Length);
+            HandleReceipt(kind, receipt, payload.Length == 0 ? cut : payload.Length, heldBefore);
         }
         catch (Exception ex)
         {
@@ -495,7 +496,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         }, null, _settings.EffectiveResyncWait, Timeout.InfiniteTimeSpan);
     }
 
-    private void HandleReceipt(GrantMessageKind kind, GrantsReceipt receipt, long bytes)
+    private void HandleReceipt(GrantMessageKind kind, GrantsReceipt receipt, long bytes, long heldBefore)
     {
         if (receipt.RejectedReason is { } reason)
         {
@@ -525,11 +526,18 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             // The broker holds a snapshot at least as new as ours (an equal one is reported Stale: nothing missed).
             _freshSnapshotSeen = true;
         }
-        if (receipt.HeldVersion > 0)
+        if (receipt.HeldVersion != heldBefore)
         {
+            // Applied: the refusal is history. The status went out already on the change, with the report: again without.
+            bool had;
             lock (_rejectLock)
             {
+                had = _lastRejection is not null;
                 _lastRejection = null;
+            }
+            if (had)
+            {
+                PublishStatusOnline();
             }
         }
         if (receipt.ResyncNeeded)
