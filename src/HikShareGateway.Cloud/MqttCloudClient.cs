@@ -152,6 +152,9 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     /// <summary>Resyncs asked for because no fresh retained snapshot came after a connect; tests wait on it.</summary>
     public int ConnectResyncs => Volatile.Read(ref _connectResyncs);
     private int _connectResyncs;
+    /// <summary>Resyncs asked for because a grants message was refused (at a bounded rate); tests read it.</summary>
+    public int RejectedResyncs => Volatile.Read(ref _rejectedResyncs);
+    private int _rejectedResyncs;
 
     /// <summary>Raised (on the MQTT thread) once subscribed after each connect; tests wait on it.</summary>
     public event Action? Connected;
@@ -516,6 +519,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             PublishStatusOnline();
             if (resync)
             {
+                Interlocked.Increment(ref _rejectedResyncs);
                 LogRejectedResync(kind == GrantMessageKind.Snapshot ? "snapshot" : "delta", reason, receipt.HeldVersion);
                 PublishResync(receipt.HeldVersion);
             }

@@ -56,6 +56,9 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
     /// </summary>
     public const int DeltasBeforeResync = 256;
 
+    /// <summary>The longest the expiry timer waits at once (timers refuse more than ~49.7 days).</summary>
+    public static readonly TimeSpan MaxExpiryWait = TimeSpan.FromDays(1);
+
     private readonly GrantsStoreSettings _settings;
     private readonly TrustedKeySet _keys;
     private readonly TimeProvider _time;
@@ -267,8 +270,10 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
     {
         if (index.NextExpiry is { } at)
         {
+            // A timer takes at most 2^32-2 ms (~49.7 days); a share expiring later wakes the store once a day, which
+            // rebuilds the index (nothing expired yet) and schedules again.
             var due = at - now;
-            _expiryTimer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+            _expiryTimer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due > MaxExpiryWait ? MaxExpiryWait : due, Timeout.InfiniteTimeSpan);
         }
         else
         {

@@ -46,6 +46,27 @@ public sealed class GrantsStoreTests : IDisposable
     }
 
     [Fact]
+    public void ShareExpiringInSixtyDays_Applies_RaisesChanged_AndExpiresOnTime()
+    {
+        // Timers refuse a wait over ~49.7 days: this apply threw after the swap, so Changed (which cuts sessions) was
+        // never raised and nothing was persisted.
+        var store = NewStore();
+        var changed = 0;
+        store.Changed += () => changed++;
+        var far = BobLive() with { ExpiresAt = _time.GetUtcNow().AddDays(60) };
+
+        var r = store.Apply(GrantMessageKind.Snapshot, Sign(Snapshot(5, [far])));
+
+        Assert.Equal(GrantApplyOutcome.Applied, r.Outcome);
+        Assert.Equal(1, changed);
+        Assert.True(File.Exists(Path.Combine(_dir, GrantsStoreSettings.StateFileName)));
+        _time.Advance(TimeSpan.FromDays(59));
+        Assert.True(store.IsAllowed(Bob, Nvr, 1, Privilege.LiveView));
+        _time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1));
+        Assert.False(store.IsAllowed(Bob, Nvr, 1, Privilege.LiveView));
+    }
+
+    [Fact]
     public void Snapshot_Applies_AndRaisesChanged()
     {
         var store = NewStore();
