@@ -220,8 +220,12 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             .WithTcpServer(CurrentBroker.Host, CurrentBroker.Port)
             .WithClientId(_settings.EffectiveClientId)
             .WithProtocolVersion(MqttProtocolVersion.V311)
-            // A persistent session: QoS 1 deltas published while we are away are queued by the broker.
-            .WithCleanSession(false)
+            // One broker: a persistent session, so QoS 1 deltas published while we are away are queued by the broker.
+            // A cluster (Cloud:Brokers): a clean session. A persistent session lives on one node in clusters that do
+            // not replicate sessions (RabbitMQ 3.x keeps it in a classic queue on its home node); with that node down,
+            // every other node refuses the subscription. The retained snapshot on subscribing and the resync after
+            // each connect (step 5) bring the grants up to date instead.
+            .WithCleanSession(_brokers.Count > 1)
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(_settings.KeepAliveSeconds))
             .WithTimeout(TimeSpan.FromSeconds(10))
             .WithWillTopic(_topics.Status)
