@@ -11,7 +11,7 @@ public enum WebRtcSignalling { Whep, Cloud }
 /// signalling): the caller has turned the viewer token into <paramref name="Account"/>; authorization is the
 /// service's (<c>IAccessPolicy</c>, default deny).
 /// </summary>
-/// <param name="Remote">"ip:port" of the viewer as the signalling saw it (audit).</param>
+/// <param name="Remote">"ip:port" of the viewer as the signalling saw it (audit; "cloud" for cloud signalling).</param>
 public sealed record WebRtcLiveOffer(
     string Account,
     string DeviceId,
@@ -20,7 +20,11 @@ public sealed record WebRtcLiveOffer(
     ReadOnlyMemory<byte> Sdp,
     string Remote,
     IPAddress? RemoteAddress,
-    WebRtcSignalling Signalling);
+    WebRtcSignalling Signalling)
+{
+    /// <summary>Called once with the reason when the session ends, however it ends (cloud signalling publishes <c>webrtc/close</c>).</summary>
+    public Action<string, string>? Ended { get; init; }
+}
 
 /// <summary>
 /// The answer to an offer: <see cref="Status"/> 201 with <see cref="SessionId"/> and <see cref="AnswerSdp"/>, or an

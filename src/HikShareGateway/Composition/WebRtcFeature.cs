@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Cloud;
 using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
@@ -52,6 +53,8 @@ public static partial class WebRtcFeature
             sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<IAuditSink>(),
             sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton<IWebRtcViewing>(sp => sp.GetRequiredService<WebRtcViewingService>());
+        // Cloud signalling (§3.1): the MQTT link subscribes to its topics when the cloud feature runs.
+        services.AddSingleton<ICloudInbound, CloudWebRtcSignalling>();
         services.AddHostedService<WebRtcHostedService>();
     }
 
