@@ -21,7 +21,10 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// :: Step 3: <see cref="IWebRtcViewing.OpenLiveAsync"/> (403/404/422/503/502/504 or 201) → publish the answer.
 /// </para>
 /// </summary>
-public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authenticator, IWebRtcViewing viewing, ICloudPublisher publisher, ILogger<CloudWebRtcSignalling> logger)
+/// <param name="viewing">Resolved at first use, as <paramref name="publisher"/>: the MQTT link is built with its receivers
+/// (this one), and the viewing service's audit sink publishes through that link.</param>
+/// <param name="publisher">The MQTT link, resolved at first use.</param>
+public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authenticator, Func<IWebRtcViewing> viewing, Func<ICloudPublisher> publisher, ILogger<CloudWebRtcSignalling> logger)
     : ICloudInbound
 {
     /// <summary>An offer message is an SDP of at most 64 KiB plus a token and a path.</summary>
@@ -72,7 +75,7 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
             }
             if (close?.SessionId is { } id && _byCloudId.TryRemove(id, out var session))
             {
-                viewing.Close(session.SessionId, session.Account, "closed through the cloud" + (string.IsNullOrEmpty(close.Reason) ? "" : ": " + Truncate(close.Reason)));
+                viewing().Close(session.SessionId, session.Account, "closed through the cloud" + (string.IsNullOrEmpty(close.Reason) ? "" : ": " + Truncate(close.Reason)));
             }
         }
     }
@@ -86,7 +89,7 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
             var message = answer.Succeeded
                 ? new AnswerMessage(cloudId, 201, answer.AnswerSdp, null)
                 : new AnswerMessage(cloudId, answer.Status, null, Problem(answer));
-            publisher.Publish(CloudTopics.WebRtcAnswerSubTopic, JsonSerializer.SerializeToUtf8Bytes(message, SignallingJson.Default.AnswerMessage), retain: false);
+            publisher().Publish(CloudTopics.WebRtcAnswerSubTopic, JsonSerializer.SerializeToUtf8Bytes(message, SignallingJson.Default.AnswerMessage), retain: false);
             LogAnswered(logger, cloudId, answer.Status);
         }
         catch (Exception e)
@@ -118,13 +121,13 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
             {
                 if (_byCloudId.TryRemove(cloudId, out _))
                 {
-                    publisher.Publish(CloudTopics.WebRtcCloseSubTopic,
+                    publisher().Publish(CloudTopics.WebRtcCloseSubTopic,
                         JsonSerializer.SerializeToUtf8Bytes(new CloseMessage(cloudId, reason), SignallingJson.Default.CloseMessage), retain: false);
                 }
             },
         };
         // :: Step 3
-        var answer = await viewing.OpenLiveAsync(request, CancellationToken.None).ConfigureAwait(false);
+        var answer = await viewing().OpenLiveAsync(request, CancellationToken.None).ConfigureAwait(false);
         if (answer.Succeeded)
         {
             _byCloudId[cloudId] = (answer.SessionId!, account);

@@ -54,7 +54,8 @@ public static partial class WebRtcFeature
             sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton<IWebRtcViewing>(sp => sp.GetRequiredService<WebRtcViewingService>());
         // Cloud signalling (§3.1): the MQTT link subscribes to its topics when the cloud feature runs.
-        services.AddSingleton<ICloudInbound, CloudWebRtcSignalling>();
+        services.AddSingleton<ICloudInbound>(sp => new CloudWebRtcSignalling(sp.GetRequiredService<IViewerAuthenticator>(), sp.GetRequiredService<IWebRtcViewing>,
+            sp.GetRequiredService<ICloudPublisher>, sp.GetRequiredService<ILogger<CloudWebRtcSignalling>>()));
         services.AddHostedService<WebRtcHostedService>();
     }
 
