@@ -138,6 +138,10 @@ public sealed partial class WhepDemoTests(ITestOutputHelper output)
             locations.Add(created.Headers.Location!.OriginalString);
         }
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await PostAsync(live, demo.Token, offer)).StatusCode);
+        // Metrics: the WebRTC sessions by signalling, beside the viewer sessions by transport.
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("hikshare_webrtc_sessions", metrics);
+        Assert.Contains("transport=\"webrtc\"", metrics);
 
         // PATCH (trickle) is accepted; DELETE ends the session, a second DELETE finds nothing; a slot is free again.
         using (var patch = new HttpRequestMessage(HttpMethod.Patch, locations[0]) { Content = new StringContent("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n") })
