@@ -93,6 +93,7 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     /// would send them until the content changes.
     /// </summary>
     private readonly ConcurrentDictionary<string, byte[]> _lastRetained = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string SubTopic, ICloudInbound Receiver)> _inbound = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _signal = new(0);
     private long _dropped;
     private const int PublishWindow = 64;
@@ -113,8 +114,17 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
     private ITimer? _resyncTimer;
 
     /// <param name="status">Where the link reports whether it is up; the host shares it as <see cref="IBrokerStatus"/>.</param>
-    public MqttCloudClient(CloudClientSettings settings, IGrantsInbox store, TimeProvider time, ILogger<MqttCloudClient> logger, BrokerLinkStatus? status = null)
+    /// <param name="inbound">Receivers of the other cloud → gateway topics (v1.1 §3.1 WebRTC signalling).</param>
+    public MqttCloudClient(CloudClientSettings settings, IGrantsInbox store, TimeProvider time, ILogger<MqttCloudClient> logger, BrokerLinkStatus? status = null,
+        IReadOnlyList<ICloudInbound>? inbound = null)
     {
+        foreach (var receiver in inbound ?? [])
+        {
+            foreach (var sub in receiver.SubTopics)
+            {
+                _inbound[settings.Topics.For(sub)] = (sub, receiver);
+            }
+        }
         _status = status ?? new BrokerLinkStatus();
         _settings = settings;
         _topics = settings.Topics;
@@ -296,9 +306,13 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
             // :: Step 2.
             var subscribe = new MqttClientSubscribeOptionsBuilder()
                 .WithTopicFilter(f => f.WithTopic(_topics.Grants).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                .WithTopicFilter(f => f.WithTopic(_topics.GrantsDelta).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
-                .Build();
-            var sub = await _client.SubscribeAsync(subscribe, ct);
+                .WithTopicFilter(f => f.WithTopic(_topics.GrantsDelta).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+            foreach (var topic in _inbound.Keys)
+            {
+                subscribe.WithTopicFilter(f => f.WithTopic(topic).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+            }
+            var subscribeOptions = subscribe.Build();
+            var sub = await _client.SubscribeAsync(subscribeOptions, ct);
             foreach (var item in sub.Items)
             {
                 if ((int)item.ResultCode > 2)
@@ -407,6 +421,20 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
         else if (topic == _topics.GrantsDelta)
         {
             kind = GrantMessageKind.Delta;
+        }
+        else if (_inbound.TryGetValue(topic, out var inbound))
+        {
+            var message = e.ApplicationMessage.Payload;
+            try
+            {
+                if (message.IsSingleSegment) inbound.Receiver.Receive(inbound.SubTopic, message.FirstSpan);
+                else inbound.Receiver.Receive(inbound.SubTopic, message.ToArray());
+            }
+            catch (Exception ex)
+            {
+                LogApplyFailed(ex, topic);
+            }
+            return Task.CompletedTask;
         }
         else
         {

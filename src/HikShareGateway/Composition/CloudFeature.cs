@@ -51,7 +51,7 @@ public static class CloudFeature
         var status = new BrokerLinkStatus();
         b.Services.AddSingleton<IBrokerStatus>(status);
         b.Services.AddSingleton(sp => new MqttCloudClient(settings, sp.GetRequiredService<IGrantsInbox>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<MqttCloudClient>>(), status));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<MqttCloudClient>>(), status, [.. sp.GetServices<ICloudInbound>()]));
         b.Services.AddSingleton<ICloudPublisher>(sp => sp.GetRequiredService<MqttCloudClient>());
         b.Services.AddHostedService(sp => sp.GetRequiredService<MqttCloudClient>());
     }

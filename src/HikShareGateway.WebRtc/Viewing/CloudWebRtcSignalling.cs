@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Cloud;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.WebRtc;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.WebRtc.Viewing;
+
+/// <summary>
+/// WebRTC signalling through the cloud (contract v1.1 §3.1), for viewers that reach only the cloud: an offer on
+/// <c>webrtc/offer</c> carries the viewer's own token, which decides who the viewer is (the cloud only relays); the
+/// answer or the refusal (same statuses as WHEP, with an RFC 9457 problem) goes out on <c>webrtc/answer</c>;
+/// <c>webrtc/close</c> ends a session either way.
+/// <para>
+/// :: Step 1: parse the offer message (bounded; malformed → dropped and logged, there is no session id to answer).
+/// :: Step 2: authenticate the token (401), parse the path (404 for forms that can never exist; playback not yet → 404).
+/// :: Step 3: <see cref="IWebRtcViewing.OpenLiveAsync"/> (403/404/422/503/502/504 or 201) → publish the answer.
+/// </para>
+/// </summary>
+/// <param name="viewing">Resolved at first use, as <paramref name="publisher"/>: the MQTT link is built with its receivers
+/// (this one), and the viewing service's audit sink publishes through that link.</param>
+/// <param name="publisher">The MQTT link, resolved at first use.</param>
+public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authenticator, Func<IWebRtcViewing> viewing, Func<ICloudPublisher> publisher, ILogger<CloudWebRtcSignalling> logger)
+    : ICloudInbound
+{
+    /// <summary>An offer message is an SDP of at most 64 KiB plus a token and a path.</summary>
+    public const int MaxMessageBytes = 96 * 1024;
+
+    private readonly ConcurrentDictionary<string, (string SessionId, string Account)> _byCloudId = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<string> SubTopics { get; } = [CloudTopics.WebRtcOfferSubTopic, CloudTopics.WebRtcCloseSubTopic];
+
+    public void Receive(string subTopic, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length > MaxMessageBytes)
+        {
+            LogMalformed(logger, subTopic, "larger than " + MaxMessageBytes + " bytes");
+            return;
+        }
+        if (subTopic == CloudTopics.WebRtcOfferSubTopic)
+        {
+            OfferMessage? offer;
+            try
+            {
+                offer = JsonSerializer.Deserialize(payload, SignallingJson.Default.OfferMessage);
+            }
+            catch (JsonException e)
+            {
+                LogMalformed(logger, subTopic, e.Message);
+                return;
+            }
+            if (offer is null || string.IsNullOrEmpty(offer.SessionId) || offer.SessionId.Length > 128)
+            {
+                LogMalformed(logger, subTopic, "no sessionId");
+                return;
+            }
+            // Off the MQTT thread: starting the stream may take seconds.
+            _ = Task.Run(() => AnswerAsync(offer));
+        }
+        else if (subTopic == CloudTopics.WebRtcCloseSubTopic)
+        {
+            CloseMessage? close;
+            try
+            {
+                close = JsonSerializer.Deserialize(payload, SignallingJson.Default.CloseMessage);
+            }
+            catch (JsonException e)
+            {
+                LogMalformed(logger, subTopic, e.Message);
+                return;
+            }
+            if (close?.SessionId is { } id && _byCloudId.TryRemove(id, out var session))
+            {
+                viewing().Close(session.SessionId, session.Account, "closed through the cloud" + (string.IsNullOrEmpty(close.Reason) ? "" : ": " + Truncate(close.Reason)));
+            }
+        }
+    }
+
+    private async Task AnswerAsync(OfferMessage offer)
+    {
+        var cloudId = offer.SessionId!;
+        try
+        {
+            var answer = await OpenAsync(offer, cloudId).ConfigureAwait(false);
+            var message = answer.Succeeded
+                ? new AnswerMessage(cloudId, 201, answer.AnswerSdp, null)
+                : new AnswerMessage(cloudId, answer.Status, null, Problem(answer));
+            publisher().Publish(CloudTopics.WebRtcAnswerSubTopic, JsonSerializer.SerializeToUtf8Bytes(message, SignallingJson.Default.AnswerMessage), retain: false);
+            LogAnswered(logger, cloudId, answer.Status);
+        }
+        catch (Exception e)
+        {
+            LogFailed(logger, e, cloudId);
+        }
+    }
+
+    private async Task<WebRtcAnswer> OpenAsync(OfferMessage offer, string cloudId)
+    {
+        // :: Step 2: the token decides who the viewer is.
+        var auth = string.IsNullOrEmpty(offer.Token) ? AuthResult.Missing : authenticator.Authenticate(new ViewerCredentials(null, null, null, offer.Token), null);
+        if (auth.Status != AuthStatus.Ok || string.IsNullOrEmpty(auth.Account))
+        {
+            return WebRtcAnswer.Refused(401, "the token is not valid for this gateway: " + (auth.Reason ?? auth.Status.ToString()));
+        }
+        if (!TryParseLivePath(offer.Path, out var deviceId, out var channel, out var kind))
+        {
+            return WebRtcAnswer.Refused(404, "cloud signalling serves /live/{deviceId}/{channel}/{main|sub}");
+        }
+        if (string.IsNullOrEmpty(offer.Sdp))
+        {
+            return WebRtcAnswer.Refused(400, "the message has no sdp");
+        }
+        var account = auth.Account;
+        var request = new WebRtcLiveOffer(account, deviceId, channel, kind, System.Text.Encoding.UTF8.GetBytes(offer.Sdp), "cloud", null, WebRtcSignalling.Cloud)
+        {
+            Ended = (sessionId, reason) =>
+            {
+                if (_byCloudId.TryRemove(cloudId, out _))
+                {
+                    publisher().Publish(CloudTopics.WebRtcCloseSubTopic,
+                        JsonSerializer.SerializeToUtf8Bytes(new CloseMessage(cloudId, reason), SignallingJson.Default.CloseMessage), retain: false);
+                }
+            },
+        };
+        // :: Step 3
+        var answer = await viewing().OpenLiveAsync(request, CancellationToken.None).ConfigureAwait(false);
+        if (answer.Succeeded)
+        {
+            _byCloudId[cloudId] = (answer.SessionId!, account);
+        }
+        return answer;
+    }
+
+    /// <summary><c>/live/{deviceId}/{channel}</c> with an optional <c>/main</c> or <c>/sub</c> (contract §5).</summary>
+    public static bool TryParseLivePath(string? path, out string deviceId, out int channel, out StreamKind kind)
+    {
+        deviceId = "";
+        channel = 0;
+        kind = StreamKind.Main;
+        if (path is null || !path.StartsWith("/live/", StringComparison.Ordinal)) return false;
+        var parts = path[6..].Split('/');
+        if (parts.Length is < 2 or > 3 || parts[0].Length == 0) return false;
+        if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out channel) || channel < 1) return false;
+        if (parts.Length == 3)
+        {
+            if (parts[2] == "sub") kind = StreamKind.Sub;
+            else if (parts[2] != "main") return false;
+        }
+        deviceId = Uri.UnescapeDataString(parts[0]);
+        return true;
+    }
+
+    private static ProblemMessage Problem(WebRtcAnswer answer) => answer.Status switch
+    {
+        401 => new("urn:hikshare:problem:unauthorized", "Authentication required", 401, answer.Detail),
+        403 => new("urn:hikshare:problem:forbidden", "Not permitted", 403, "Your account has no grant for this operation on this device and channel."),
+        404 => new("urn:hikshare:problem:not-found", "Not found", 404, answer.Detail),
+        422 => new("urn:hikshare:problem:no-common-codec", "No common codec", 422, answer.Detail),
+        503 => new("urn:hikshare:problem:at-capacity", "At capacity", 503, answer.Detail),
+        400 => new("urn:hikshare:problem:bad-offer", "Not a usable SDP offer", 400, answer.Detail),
+        _ => new("urn:hikshare:problem:device-error", "Device error", answer.Status, answer.Detail),
+    };
+
+    private static string Truncate(string s) => s.Length <= 200 ? s : s[..200];
+
+    [LoggerMessage(EventId = 7120, Level = LogLevel.Warning, Message = "Dropped a cloud {SubTopic} message: {Reason}")]
+    private static partial void LogMalformed(ILogger logger, string subTopic, string reason);
+
+    [LoggerMessage(EventId = 7121, Level = LogLevel.Information, Message = "Answered cloud WebRTC offer {CloudSessionId}: {Status}")]
+    private static partial void LogAnswered(ILogger logger, string cloudSessionId, int status);
+
+    [LoggerMessage(EventId = 7122, Level = LogLevel.Error, Message = "Answering cloud WebRTC offer {CloudSessionId} failed unexpectedly")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string cloudSessionId);
+}
+
+/// <summary>The §3.1 messages (camelCase JSON).</summary>
+public sealed record OfferMessage(string? SessionId, string? Token, string? Path, string? Sdp);
+
+public sealed record CloseMessage(string? SessionId, string? Reason);
+
+public sealed record ProblemMessage(string Type, string Title, int Status, string Detail);
+
+public sealed record AnswerMessage(
+    string SessionId,
+    int Status,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Sdp,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ProblemMessage? Problem);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(OfferMessage))]
+[JsonSerializable(typeof(CloseMessage))]
+[JsonSerializable(typeof(AnswerMessage))]
+internal sealed partial class SignallingJson : JsonSerializerContext;
