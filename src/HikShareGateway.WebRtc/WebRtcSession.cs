@@ -47,7 +47,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private System.Net.SocketAddress? _remoteAddress;
     private int _handshakeStarted, _closed;
 
-    private WebRtcSession(WebRtcSessionContext context, IceLiteAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
+    private WebRtcSession(WebRtcSessionContext context, IceAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
     {
         _context = context;
         _logger = context.Loggers.CreateLogger<WebRtcSession>();
@@ -63,7 +63,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         _reports = context.Time.CreateTimer(_ => SendSenderReport(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
-    public IceLiteAgent Ice { get; }
+    public IceAgent Ice { get; }
     public DropCounters Drops { get; }
     public uint VideoSsrc => _video.Ssrc;
 

@@ -10,7 +10,7 @@ namespace HikShareGateway.WebRtc.Ice;
 /// <summary>A session as the mux sees it: its ICE agent, and where DTLS and SRTP datagrams go.</summary>
 public interface IUdpMuxSession
 {
-    IceLiteAgent Ice { get; }
+    IceAgent Ice { get; }
 
     /// <summary>A datagram whose first byte is 20–63 from an address this session's ICE validated.</summary>
     void OnDtls(ReadOnlySpan<byte> datagram, SocketAddress from);
@@ -149,7 +149,7 @@ public sealed partial class UdpMux : IAsyncDisposable
             return;
         }
         if (message.Class != StunClass.Request || message.Method != StunMethod.Binding) return; // indications, stray responses
-        var ufrag = IceLiteAgent.TargetUfrag(message);
+        var ufrag = IceAgent.TargetUfrag(message);
         if (ufrag.Length is 0 or > 256)
         {
             _drops.Count(DropReason.StunUnknownUsername);
