@@ -15,12 +15,13 @@ namespace HikShareGateway.WebRtc.Ice;
 /// </summary>
 public static partial class IceGatherer
 {
+    /// <param name="hosts">The host candidates; null: <see cref="HostCandidates.Gather"/> of this process's interfaces.</param>
     public static async Task<IReadOnlyList<SdpCandidate>> GatherAsync(UdpMux mux, WebRtcOptions options, TimeProvider time,
-        ILoggerFactory loggers, CancellationToken ct)
+        ILoggerFactory loggers, CancellationToken ct, IReadOnlyList<SdpCandidate>? hosts = null)
     {
         var logger = loggers.CreateLogger(typeof(IceGatherer));
         var port = mux.LocalEndPoint.Port;
-        var candidates = new List<SdpCandidate>(HostCandidates.Gather(options, port));
+        var candidates = new List<SdpCandidate>(hosts ?? HostCandidates.Gather(options, port));
         var family = mux.LocalEndPoint.AddressFamily;
         var reflexive = new List<IPEndPoint>();
         var relayed = new List<IPEndPoint>();
