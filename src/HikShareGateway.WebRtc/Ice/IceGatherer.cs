@@ -57,7 +57,6 @@ public static partial class IceGatherer
                     LogAllocateFailed(logger, endPoint.ToString(), failure);
                     continue;
                 }
-                mux.AddTurn(turn); // now with its relay base
                 relayed.Add(turn.RelayedAddress);
                 if (turn.MappedAddress is { } m && !reflexive.Contains(m)) reflexive.Add(m);
             }

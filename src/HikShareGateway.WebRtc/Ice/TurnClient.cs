@@ -97,7 +97,10 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
 
     // ---------------------------------------------------------------- allocation
 
-    /// <summary>Allocates a UDP relay (RFC 8656 §7.1) and keeps it refreshed until disposed.</summary>
+    /// <summary>
+    /// Allocates a UDP relay (RFC 8656 §7.1) and keeps it refreshed until disposed. The client must have been
+    /// given to <see cref="UdpMux.AddTurn"/> first (the server's answers are routed to it from there).
+    /// </summary>
     public async Task<TurnFailure> AllocateAsync(CancellationToken ct)
     {
         var (failure, response) = await RequestAsync(StunMethod.Allocate, static (ref StunWriter w, object? _) =>
@@ -117,6 +120,7 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
         _allocationExpires = _time.GetTimestamp() + Ticks(lifetime);
         Base = IceBase.Relayed(IceCandidate.ComputePriority(IceCandidateType.Relayed, 65535), relayed, this);
         _refresh = _time.CreateTimer(_ => _ = RefreshDueAsync(), null, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
+        _mux.AddTurn(this); // now with its relay base, for the sessions created from here on
         LogAllocated(_logger, Server.ToString(), relayed.ToString(), (int)lifetime.TotalSeconds);
         return TurnFailure.None;
     }
@@ -401,10 +405,12 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _refresh?.Dispose();
         _stop.Cancel();
-        _stop.Dispose();
     }
+
+    private int _disposed;
 
     [LoggerMessage(EventId = 7030, Level = LogLevel.Information, Message = "TURN allocation on {Server}: relayed address {Relayed}, lifetime {Lifetime} s")]
     private static partial void LogAllocated(ILogger logger, string server, string relayed, int lifetime);

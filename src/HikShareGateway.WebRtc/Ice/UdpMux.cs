@@ -88,7 +88,7 @@ public sealed partial class UdpMux : IAsyncDisposable
     public void AddTurn(TurnClient turn)
     {
         _turnByServer[turn.ServerAddress] = turn;
-        if (turn.Base is { } b) _bases = [.. _bases, b];
+        if (turn.Base is { } b && Array.IndexOf(_bases, b) < 0) _bases = [.. _bases, b];
     }
 
     /// <summary>Responses with this transaction id go to <paramref name="handler"/> until <see cref="Forget"/>.</summary>
