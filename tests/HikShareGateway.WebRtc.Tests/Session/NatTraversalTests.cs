@@ -128,9 +128,11 @@ public sealed class NatTraversalTests(ITestOutputHelper output)
         Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(offer), new SourceMedia(new SourceVideo("H264", profile), null), context,
             out var session, out var answer, out var refusal), refusal?.Reason);
         await using var owned = session;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
 
         var connected = await session.Connected.WaitAsync(Bound);
+        var dtlsUp = clock.Elapsed;
         Assert.True(connected.Succeeded, $"DTLS: {connected.Failure}; pairs: {string.Join("; ", session.Ice.Pairs)}; coturn:\n{coturn.Log}");
         using var stop = new CancellationTokenSource();
         var sending = Task.Run(() => DemoClip.SendAt25FpsAsync(session, clip, false, stop.Token));
@@ -148,6 +150,7 @@ public sealed class NatTraversalTests(ITestOutputHelper output)
             stop.Cancel();
             await sending;
         }
+        output.WriteLine($"answer applied -> DTLS-SRTP up {dtlsUp.TotalMilliseconds:F0} ms -> 50 frames decoded {clock.Elapsed.TotalMilliseconds:F0} ms");
         output.WriteLine($"selected pair (Chromium's getStats): local {stats.Local} {stats.LocalAddress} - remote {stats.Remote} {stats.RemoteAddress}; framesDecoded {stats.Frames}");
         output.WriteLine($"selected pair (gateway): {session.SelectedPair}; ICE outcomes: {string.Join(", ", mux.IceOutcomes.Snapshot())}; drops {drops.Total}");
         Assert.Equal(IceState.Nominated, session.Ice.State);
