@@ -336,6 +336,32 @@ public sealed class IceAgentTests
         Assert.Equal(IceState.Nominated, lite.State);
     }
 
+    [Fact]
+    public void MutatedChecksAndResponses_NeverThrow_AndNeverNominate()
+    {
+        // Seeded mutations of a valid check and of a valid response to ours: whatever parses is refused by
+        // integrity or FINGERPRINT; nothing throws, nothing is nominated.
+        var agent = Agent();
+        agent.AddRemoteCandidate(Candidate(Srflx, IceCandidateType.ServerReflexive));
+        agent.Start();
+        var check = BrowserCheck(useCandidate: true);
+        var response = SuccessTo(_transport.Sent[0].Bytes, Srflx, BrowserPwd);
+        var random = new Random(12);
+        var buffer = new byte[256];
+        for (var i = 0; i < 20_000; i++)
+        {
+            var original = i % 2 == 0 ? check : response;
+            var mutated = (byte[])original.Clone();
+            var flips = 1 + random.Next(3);
+            for (var f = 0; f < flips; f++) mutated[20 + random.Next(mutated.Length - 20)] ^= (byte)(1 << random.Next(8));
+            if (mutated.AsSpan().SequenceEqual(original) || !StunMessage.TryParse(mutated, out var m, out _)) continue; // flips that cancel
+            if (m.Class == StunClass.Request) agent.HandleRequest(m, Srflx, buffer, out _);
+            else agent.HandleResponse(m, null, Srflx);
+        }
+        Assert.NotEqual(IceState.Nominated, agent.State);
+        Assert.Equal(IcePairState.InProgress, agent.Pairs[0].State);
+    }
+
     [Theory]
     [InlineData("candidate:1 1 udp 2122260223 192.168.20.2 50000 typ host generation 0", IceCandidateType.Host)]
     [InlineData("a=candidate:2 1 UDP 1686052607 10.99.2.2 50000 typ srflx raddr 192.168.20.2 rport 50000", IceCandidateType.ServerReflexive)]
