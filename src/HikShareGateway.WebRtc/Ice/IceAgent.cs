@@ -220,6 +220,8 @@ public class IceAgent
                 // RFC 8445 §7.3.1.3: a signalled candidate replaces the peer-reflexive one learnt from a check.
                 return false;
             }
+            // Trickled candidates come from the network: bounded like the check list.
+            if (_remotes.Count >= _options.MaxPairs) return false;
             _remotes.Add(candidate);
             var added = false;
             foreach (var b in _bases) added |= AddPair(b, candidate) is not null;
@@ -401,6 +403,7 @@ public class IceAgent
         var candidate = FindRemote(remote);
         if (candidate is null)
         {
+            if (_remotes.Count >= _options.MaxPairs) return IceCheckOutcome.Answered; // answered, not paired
             candidate = new IceCandidate("prflx" + _remotes.Count, 1, request.HasPriority ? request.Priority : 1, remote, IceCandidateType.PeerReflexive);
             _remotes.Add(candidate);
         }

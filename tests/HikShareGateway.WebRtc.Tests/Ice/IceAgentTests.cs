@@ -337,6 +337,20 @@ public sealed class IceAgentTests
     }
 
     [Fact]
+    public void TrickledCandidates_PastTheCheckListLimit_AreRefused()
+    {
+        var agent = new IceAgent(Ours, BrowserUfrag, BrowserPwd, new IceAgentOptions { MaxPairs = 3 }, _time, _drops, _transport);
+        agent.AddLocalBase(_direct);
+        var added = 0;
+        for (var i = 0; i < 10; i++)
+        {
+            if (agent.AddRemoteCandidate(Candidate(new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000 + i), IceCandidateType.Host))) added++;
+        }
+        Assert.Equal(3, added);
+        Assert.Equal(3, agent.Pairs.Count);
+    }
+
+    [Fact]
     public void MutatedChecksAndResponses_NeverThrow_AndNeverNominate()
     {
         // Seeded mutations of a valid check and of a valid response to ours: whatever parses is refused by
