@@ -113,7 +113,7 @@ public sealed class NatTraversalTests(ITestOutputHelper output)
 
         var wrapper = Path.Combine(Directory.CreateTempSubdirectory("hikshare-chromium-").FullName, "chromium-in-viewer-ns");
         await File.WriteAllTextAsync(wrapper, $"#!/bin/sh\nexec ip netns exec {lab.Viewer} /usr/bin/chromium \"$@\"\n");
-        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (OperatingSystem.IsLinux()) File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); // network namespaces are Linux only
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
