@@ -26,6 +26,15 @@ public sealed record WebRtcOptions
     /// <summary>Advertise loopback host candidates (tests with --allow-loopback-in-peer-connection).</summary>
     public bool IncludeLoopback { get; init; }
 
+    /// <summary>
+    /// ICE-lite (RFC 8445 §2.5): answer checks, never send any. Only for a gateway the viewers reach directly
+    /// (no NAT in front of it); the default is the full agent, which also works behind NAT.
+    /// </summary>
+    public bool IceLite { get; init; }
+
+    /// <summary>STUN servers (server-reflexive candidates) and TURN servers (relayed candidates), as browsers configure them.</summary>
+    public IReadOnlyList<Ice.IceServerOptions> IceServers { get; init; } = [];
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -41,6 +50,7 @@ public sealed record WebRtcOptions
                 errors.Add($"WebRtc:AdditionalHosts:{i} is not an address or a host name.");
             }
         }
+        for (var i = 0; i < IceServers.Count; i++) IceServers[i].Validate(i, errors);
         return errors;
     }
 }

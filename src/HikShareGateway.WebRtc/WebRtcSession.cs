@@ -48,7 +48,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private int _handshakeStarted, _closed;
     private long _nacksServed;
 
-    private WebRtcSession(WebRtcSessionContext context, IceLiteAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
+    private WebRtcSession(WebRtcSessionContext context, IceAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
     {
         _context = context;
         _logger = context.Loggers.CreateLogger<WebRtcSession>();
@@ -64,7 +64,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         _reports = context.Time.CreateTimer(_ => SendSenderReport(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
-    public IceLiteAgent Ice { get; }
+    public IceAgent Ice { get; }
     public DropCounters Drops { get; }
     public uint VideoSsrc => _video.Ssrc;
 
@@ -109,14 +109,40 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         }
         var local = IceCredentials.Generate();
         var ssrc = (uint)Random.Shared.NextInt64(1, uint.MaxValue);
-        var ice = new IceLiteAgent(local, video.Offer.IceUfrag, context.Time, context.Mux.Drops, context.Options.ConsentTimeout);
+        IceAgent ice;
+        if (context.Options.IceLite)
+        {
+            ice = new IceLiteAgent(local, video.Offer.IceUfrag, context.Time, context.Mux.Drops, context.Options.ConsentTimeout);
+        }
+        else
+        {
+            // The full agent (RFC 8445, controlled): checks from every base of the mux to the offer's candidates.
+            var transport = new MuxIceTransport(context.Mux);
+            ice = new IceAgent(local, video.Offer.IceUfrag, video.Offer.IcePwd,
+                new IceAgentOptions { ConsentTimeout = context.Options.ConsentTimeout, Outcomes = context.Mux.IceOutcomes },
+                context.Time, context.Mux.Drops, transport);
+            transport.Agent = ice;
+            foreach (var b in context.Mux.LocalBases) ice.AddLocalBase(b);
+            ice.AddRemoteCandidates(video.Offer.Candidates);
+        }
         session = new WebRtcSession(context, ice, video.Offer.Fingerprint, video, negotiation.Audio, ssrc);
         answer = SdpAnswerBuilder.Build(negotiation, new AnswerParameters(local.Ufrag, local.Pwd, context.Certificate.Fingerprint,
-            context.Candidates, ssrc, AudioSsrcFor(ssrc), "hikshare", (ulong)Random.Shared.NextInt64(1, long.MaxValue)));
+            context.Candidates, ssrc, AudioSsrcFor(ssrc), "hikshare", (ulong)Random.Shared.NextInt64(1, long.MaxValue), context.Options.IceLite));
         context.Mux.Register(session);
+        ice.Start();
         refusal = null!;
         return true;
     }
+
+    /// <summary>
+    /// A remote candidate trickled after the offer (WHEP PATCH, RFC 8840 SDP fragment line, or MQTT signalling):
+    /// "candidate:…" with or without "a=". False when it cannot be paired (mDNS name, TCP, lite mode) or is known.
+    /// </summary>
+    public bool AddRemoteCandidate(string candidate)
+        => IceCandidate.TryParse(candidate, out var c) && Ice.AddRemoteCandidate(c);
+
+    /// <summary>The nominated pair's candidate types and addresses, once ICE selected one (full agent).</summary>
+    public IceCandidatePair? SelectedPair => Ice.SelectedPair;
 
     // ---------------------------------------------------------------- from the mux
 
@@ -186,7 +212,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
                     var seq = _video.WriteHeader(_packet, marker, timestamp, n);
                     var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
                     _history.Store(seq, _packet.AsSpan(0, protectedLength));
-                    _context.Mux.Send(_packet.AsSpan(0, protectedLength), remote);
+                    Transmit(_packet.AsSpan(0, protectedLength), remote);
                 }
             }
         }
@@ -210,7 +236,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
                 var seq = _video.WriteHeader(_packet, marker && last, timestamp, n);
                 var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
                 _history.Store(seq, _packet.AsSpan(0, protectedLength));
-                _context.Mux.Send(_packet.AsSpan(0, protectedLength), remote);
+                Transmit(_packet.AsSpan(0, protectedLength), remote);
             }
         }
     }
@@ -226,7 +252,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
             _audio.WriteHeader(_packet, marker, timestamp, payload.Length);
             payload.CopyTo(_packet.AsSpan(RtpStreamWriter.HeaderLength));
             var n = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + payload.Length);
-            _context.Mux.Send(_packet.AsSpan(0, n), remote);
+            Transmit(_packet.AsSpan(0, n), remote);
         }
     }
 
@@ -240,7 +266,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
             var ntp = RtcpWriter.NtpTimestamp(_context.Time.GetUtcNow());
             var n = RtcpWriter.WriteSenderReport(buffer, _video.Ssrc, ntp, _video.LastTimestamp, _video.PacketCount, _video.OctetCount, CName);
             n = _sender.ProtectRtcp(buffer, n);
-            _context.Mux.Send(buffer[..n], remote);
+            Transmit(buffer[..n], remote);
         }
     }
 
@@ -259,9 +285,16 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         return Volatile.Read(ref _remoteAddress);
     }
 
+    /// <summary>To the selected pair: from the mux socket, or through the TURN allocation the pair's base is.</summary>
+    private void Transmit(ReadOnlySpan<byte> datagram, System.Net.SocketAddress remote)
+    {
+        if (Ice.SelectedBase?.Relay is TurnClient turn && Ice.SelectedRemote is { } peer) turn.SendTo(datagram, peer);
+        else _context.Mux.Send(datagram, remote);
+    }
+
     private void SendRaw(ReadOnlyMemory<byte> datagram)
     {
-        if (RemoteAddress() is { } remote) _context.Mux.Send(datagram.Span, remote);
+        if (RemoteAddress() is { } remote) Transmit(datagram.Span, remote);
     }
 
     // ---------------------------------------------------------------- RTCP feedback
@@ -273,7 +306,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         {
             if (_history.TryGet(sequence, out var packet))
             {
-                _context.Mux.Send(packet, remote);
+                Transmit(packet, remote);
                 Interlocked.Increment(ref _nacksServed);
             }
         }
@@ -296,6 +329,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private void Close(string reason)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        Ice.Close(); // stops its checks and consent requests
         _context.Mux.Unregister(this);
         _reports.Dispose();
         _dtls.Dispose();

@@ -21,6 +21,8 @@ public enum DropReason
     UnknownFirstByte,
     UnknownRemote,
     RtcpMalformed,
+    /// <summary>ChannelData or a Data indication from the TURN server that does not parse or names no bound channel.</summary>
+    TurnMalformed,
 }
 
 /// <summary>

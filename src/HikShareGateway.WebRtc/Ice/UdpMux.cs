@@ -7,10 +7,20 @@ using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.WebRtc.Ice;
 
+/// <summary>Who gets the responses to a STUN request it sent through the mux (routed by transaction id).</summary>
+public interface IStunResponseHandler
+{
+    /// <summary>
+    /// A success or error response from <paramref name="from"/>, which came through <paramref name="via"/>
+    /// (null: straight to the mux socket; a relay base: unwrapped from a TURN allocation).
+    /// </summary>
+    void OnStunResponse(scoped in StunMessage response, IceBase? via, IPEndPoint from);
+}
+
 /// <summary>A session as the mux sees it: its ICE agent, and where DTLS and SRTP datagrams go.</summary>
 public interface IUdpMuxSession
 {
-    IceLiteAgent Ice { get; }
+    IceAgent Ice { get; }
 
     /// <summary>A datagram whose first byte is 20–63 from an address this session's ICE validated.</summary>
     void OnDtls(ReadOnlySpan<byte> datagram, SocketAddress from);
@@ -38,6 +48,9 @@ public sealed partial class UdpMux : IAsyncDisposable
     private readonly ConcurrentDictionary<string, IUdpMuxSession> _byUfrag = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IUdpMuxSession>.AlternateLookup<ReadOnlySpan<char>> _byUfragSpan;
     private readonly ConcurrentDictionary<SocketAddress, IUdpMuxSession> _byAddress = new();
+    private readonly ConcurrentDictionary<StunTransactionId, IStunResponseHandler> _transactions = new();
+    private readonly ConcurrentDictionary<SocketAddress, TurnClient> _turnByServer = new();
+    private volatile IceBase[] _bases;
     private readonly CancellationTokenSource _stop = new();
     private readonly ITimer _consentTimer;
     private Task? _loop;
@@ -50,12 +63,106 @@ public sealed partial class UdpMux : IAsyncDisposable
         if (bind.AddressFamily == AddressFamily.InterNetworkV6) _socket.DualMode = true;
         _socket.Bind(bind);
         _byUfragSpan = _byUfrag.GetAlternateLookup<ReadOnlySpan<char>>();
+        DirectBase = IceBase.Direct(SdpCandidateHostPriority);
+        _bases = [DirectBase];
         _consentTimer = time.CreateTimer(_ => CheckConsent(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
     public DropCounters Drops => _drops;
+
+    /// <summary>RFC 8445 §5.1.2.1: the best host candidate's priority (type 126, local preference 65535).</summary>
+    private static uint SdpCandidateHostPriority => IceCandidate.ComputePriority(IceCandidateType.Host, 65535);
+
+    /// <summary>The mux socket as an ICE base: host and server-reflexive candidates send from it.</summary>
+    public IceBase DirectBase { get; }
+
+    /// <summary>Every base a session's agent pairs: the socket, then each TURN allocation.</summary>
+    public IReadOnlyList<IceBase> LocalBases => _bases;
+
+    /// <summary>ICE outcomes of the sessions on this port, by candidate type.</summary>
+    public IceOutcomeCounters IceOutcomes { get; } = new();
+
+    /// <summary>Routes a TURN client's server traffic to it and offers its allocation as a base to new sessions.</summary>
+    public void AddTurn(TurnClient turn)
+    {
+        _turnByServer[turn.ServerAddress] = turn;
+        if (turn.Base is { } b && Array.IndexOf(_bases, b) < 0) _bases = [.. _bases, b];
+    }
+
+    /// <summary>Responses with this transaction id go to <paramref name="handler"/> until <see cref="Forget"/>.</summary>
+    public void Expect(StunTransactionId id, IStunResponseHandler handler) => _transactions[id] = handler;
+
+    public void Forget(StunTransactionId id) => _transactions.TryRemove(id, out _);
+
+    /// <summary>Requests whose responses are still routed (diagnostics, tests).</summary>
+    internal int PendingTransactions => _transactions.Count;
+
+    /// <summary>An endpoint in the form this socket sends to and receives from (IPv4-mapped on a dual-mode socket).</summary>
+    public SocketAddress SocketAddressOf(IPEndPoint endPoint)
+    {
+        var e = Normalize(endPoint);
+        if (_socket.AddressFamily == AddressFamily.InterNetworkV6 && e.AddressFamily == AddressFamily.InterNetwork)
+        {
+            e = new IPEndPoint(e.Address.MapToIPv6(), e.Port);
+        }
+        return e.Serialize();
+    }
+
+    /// <summary>Sends from a base: straight from the socket, or through the base's TURN allocation.</summary>
+    public void SendVia(IceBase? via, IPEndPoint to, ReadOnlySpan<byte> datagram)
+    {
+        if (via?.Relay is TurnClient turn) turn.SendTo(datagram, to);
+        else Send(datagram, to);
+    }
+
+    /// <summary>Sends one datagram as it is (TURN control and ChannelData to the server).</summary>
+    internal void SendRaw(ReadOnlySpan<byte> datagram, SocketAddress remote) => Send(datagram, remote);
+
+    /// <summary>
+    /// RFC 8489 Binding to a STUN server from the mux socket: our server-reflexive address, or null after
+    /// the retransmissions (500 ms doubling, 4 transmissions) went unanswered.
+    /// </summary>
+    public async Task<IPEndPoint?> QueryReflexiveAsync(IPEndPoint server, TimeProvider time, CancellationToken ct)
+    {
+        var query = new BindingQuery(Normalize(server));
+        var id = StunTransactionId.New();
+        var request = new byte[28];
+        Span<byte> tid = stackalloc byte[12];
+        id.WriteTo(tid);
+        var w = new StunWriter(request, StunMethod.Binding, StunClass.Request, tid);
+        w.AddFingerprint();
+        var address = SocketAddressOf(server);
+        Expect(id, query);
+        try
+        {
+            var rto = TimeSpan.FromMilliseconds(500);
+            for (var i = 0; i < 4; i++, rto *= 2)
+            {
+                Send(request, address);
+                var delay = Task.Delay(rto, time, ct);
+                if (await Task.WhenAny(query.Result.Task, delay).ConfigureAwait(false) == query.Result.Task) return await query.Result.Task.ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+            }
+            return null;
+        }
+        finally
+        {
+            Forget(id);
+        }
+    }
+
+    private sealed class BindingQuery(IPEndPoint server) : IStunResponseHandler
+    {
+        public TaskCompletionSource<IPEndPoint?> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void OnStunResponse(scoped in StunMessage response, IceBase? via, IPEndPoint from)
+        {
+            if (via is not null || !from.Equals(server)) return;
+            Result.TrySetResult(response.Class == StunClass.SuccessResponse && response.TryGetXorMappedAddress(out var mapped) ? mapped : null);
+        }
+    }
 
     public void Register(IUdpMuxSession session)
     {
@@ -121,10 +228,15 @@ public sealed partial class UdpMux : IAsyncDisposable
     internal void Dispatch(Span<byte> datagram, SocketAddress from)
     {
         if (datagram.IsEmpty) return;
+        if (!_turnByServer.IsEmpty && _turnByServer.TryGetValue(from, out var turn))
+        {
+            DispatchFromTurn(datagram, from, turn);
+            return;
+        }
         var first = datagram[0];
         if (first < 4)
         {
-            HandleStun(datagram, from);
+            HandleStun(datagram, from, null, null);
             return;
         }
         if (first is >= 20 and <= 63 or >= 128 and <= 191)
@@ -141,15 +253,59 @@ public sealed partial class UdpMux : IAsyncDisposable
         _drops.Count(DropReason.UnknownFirstByte);
     }
 
-    private void HandleStun(ReadOnlySpan<byte> datagram, SocketAddress from)
+    /// <summary>
+    /// From a TURN server: ChannelData and Data indications carry a peer's datagram, demultiplexed as if it had
+    /// come to the socket, but through the relay base; the rest are responses to the client's requests.
+    /// </summary>
+    private void DispatchFromTurn(Span<byte> datagram, SocketAddress from, TurnClient turn)
+    {
+        if (!turn.TryUnwrap(datagram, out var inner, out var peer, out var peerKey))
+        {
+            if (datagram[0] < 4) HandleStun(datagram, from, null, null);
+            return;
+        }
+        if (inner.IsEmpty || turn.Base is not { } relay) return;
+        var first = inner[0];
+        if (first < 4)
+        {
+            HandleStun(inner, peerKey, relay, peer);
+            return;
+        }
+        if (first is >= 20 and <= 63 or >= 128 and <= 191)
+        {
+            if (!_byAddress.TryGetValue(peerKey, out var session))
+            {
+                _drops.Count(DropReason.UnknownRemote);
+                return;
+            }
+            if (first < 128) session.OnDtls(inner, peerKey);
+            else session.OnSrtp(inner);
+            return;
+        }
+        _drops.Count(DropReason.UnknownFirstByte);
+    }
+
+    /// <param name="key">The address the datagram is bound under: the sender's, or for relayed ones the peer's.</param>
+    /// <param name="via">Null for the socket, else the relay base it came through.</param>
+    /// <param name="relayedPeer">The peer behind the relay (null when direct).</param>
+    private void HandleStun(ReadOnlySpan<byte> datagram, SocketAddress key, IceBase? via, IPEndPoint? relayedPeer)
     {
         if (!StunMessage.TryParse(datagram, out var message, out var error))
         {
             _drops.Count(error == StunParseError.BadFingerprint ? DropReason.StunBadFingerprint : DropReason.StunMalformed);
             return;
         }
-        if (message.Class != StunClass.Request || message.Method != StunMethod.Binding) return; // indications, stray responses
-        var ufrag = IceLiteAgent.TargetUfrag(message);
+        if (message.Class is StunClass.SuccessResponse or StunClass.ErrorResponse)
+        {
+            // Responses to our own requests (ICE checks, consent, STUN/TURN queries), told apart by transaction id.
+            if (_transactions.TryGetValue(StunTransactionId.From(message.TransactionId), out var handler))
+            {
+                handler.OnStunResponse(message, via, relayedPeer ?? ToEndPoint(key));
+            }
+            return;
+        }
+        if (message.Class != StunClass.Request || message.Method != StunMethod.Binding) return; // indications
+        var ufrag = IceAgent.TargetUfrag(message);
         if (ufrag.Length is 0 or > 256)
         {
             _drops.Count(DropReason.StunUnknownUsername);
@@ -162,17 +318,19 @@ public sealed partial class UdpMux : IAsyncDisposable
             _drops.Count(DropReason.StunUnknownUsername);
             return;
         }
-        var remote = ToEndPoint(from);
+        var remote = relayedPeer ?? ToEndPoint(key);
         Span<byte> response = stackalloc byte[256];
-        var outcome = session.Ice.HandleRequest(message, Normalize(remote), response, out var length);
-        if (outcome == IceCheckOutcome.Answered && !_byAddress.ContainsKey(from))
+        var outcome = session.Ice.HandleRequest(message, via, remote, response, out var length);
+        if (outcome == IceCheckOutcome.Answered && !_byAddress.ContainsKey(key))
         {
-            var key = new SocketAddress(from.Family, from.Size);
-            from.Buffer.Span[..from.Size].CopyTo(key.Buffer.Span);
-            _byAddress[key] = session;
+            var copy = new SocketAddress(key.Family, key.Size);
+            key.Buffer.Span[..key.Size].CopyTo(copy.Buffer.Span);
+            _byAddress[copy] = session;
             LogPairValidated(_logger, session.Ice.Local.Ufrag, remote.ToString());
         }
-        if (length > 0) Send(response[..length], from);
+        if (length == 0) return;
+        if (via?.Relay is TurnClient turn) turn.SendTo(response[..length], remote);
+        else Send(response[..length], key);
     }
 
     /// <summary>An address as an endpoint (allocates: for checks and pre-nomination DTLS, not for media).</summary>
@@ -198,6 +356,7 @@ public sealed partial class UdpMux : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _consentTimer.Dispose();
+        foreach (var turn in _turnByServer.Values) turn.Dispose();
         _stop.Cancel();
         _socket.Dispose();
         if (_loop is not null)

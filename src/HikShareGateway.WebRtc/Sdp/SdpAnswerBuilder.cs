@@ -14,7 +14,7 @@ public sealed record SdpCandidate(string Foundation, int Component, string Trans
         => string.Create(CultureInfo.InvariantCulture, $"candidate:{Foundation} {Component} {Transport} {Priority} {Address} {Port} typ {Type}");
 }
 
-/// <summary>Our side of the answer: ICE-lite credentials, the DTLS certificate's fingerprint, candidates, SSRCs.</summary>
+/// <summary>Our side of the answer: ICE credentials (lite or full agent), the DTLS certificate's fingerprint, candidates, SSRCs.</summary>
 public sealed record AnswerParameters(
     string IceUfrag,
     string IcePwd,
@@ -23,7 +23,8 @@ public sealed record AnswerParameters(
     uint VideoSsrc,
     uint AudioSsrc,
     string CName,
-    ulong SessionId);
+    ulong SessionId,
+    bool IceLite = true);
 
 /// <summary>
 /// Writes the answer (JSEP RFC 8829 §5.3): session-level ice-lite, BUNDLE of the accepted mids, setup:passive
@@ -47,7 +48,7 @@ public static class SdpAnswerBuilder
             if (negotiation.Sections[i] is { } s && s.Offer.Mid is { } mid) accepted.Add(mid);
         }
         if (negotiation.Offer.BundleMids.Count > 0 && accepted.Count > 0) Line("a=group:BUNDLE " + string.Join(' ', accepted));
-        Line("a=ice-lite");
+        if (p.IceLite) Line("a=ice-lite");
         Line("a=msid-semantic: WMS hikshare");
         for (var i = 0; i < negotiation.Sections.Count; i++)
         {

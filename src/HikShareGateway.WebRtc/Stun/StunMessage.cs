@@ -198,6 +198,35 @@ public readonly ref struct StunMessage
     public static byte[] LongTermKey(string username, string realm, string password)
         => MD5.HashData(Encoding.UTF8.GetBytes(username + ":" + realm + ":" + password));
 
+    /// <summary>
+    /// The value of the first attribute of <paramref name="type"/> (TURN's XOR-RELAYED-ADDRESS, LIFETIME, DATA,
+    /// XOR-PEER-ADDRESS...). The message was validated by <see cref="TryParse"/>, so the walk cannot overrun.
+    /// </summary>
+    public bool TryGetAttribute(ushort type, out ReadOnlySpan<byte> value)
+    {
+        var pos = HeaderLength;
+        while (pos + 4 <= Raw.Length)
+        {
+            var attr = BinaryPrimitives.ReadUInt16BigEndian(Raw[pos..]);
+            int len = BinaryPrimitives.ReadUInt16BigEndian(Raw[(pos + 2)..]);
+            if (attr == type)
+            {
+                value = Raw.Slice(pos + 4, len);
+                return true;
+            }
+            pos += 4 + ((len + 3) & ~3);
+        }
+        value = default;
+        return false;
+    }
+
+    /// <summary>An XOR address attribute of any type (XOR-RELAYED-ADDRESS, XOR-PEER-ADDRESS), RFC 8489 §14.2.</summary>
+    public bool TryGetXorAddress(ushort type, out IPEndPoint endPoint)
+    {
+        endPoint = null!;
+        return TryGetAttribute(type, out var v) && TryDecodeXorAddress(v, TransactionId, out endPoint);
+    }
+
     /// <summary>Reads XOR-MAPPED-ADDRESS (or any XOR address attribute layout, RFC 8489 §14.2).</summary>
     public bool TryGetXorMappedAddress(out IPEndPoint endPoint)
         => TryDecodeXorAddress(_xorMapped < 0 ? default : Raw.Slice(_xorMapped, _xorMappedLength), TransactionId, out endPoint);

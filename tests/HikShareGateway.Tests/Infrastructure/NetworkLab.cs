@@ -85,6 +85,11 @@ public sealed class NetworkLab : IAsyncDisposable
         // A home router: nothing from the internet reaches the LAN unless it answers what the LAN sent.
         await Exec(router, "iptables", "-A", "FORWARD", "-i", "wan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT");
         await Exec(router, "iptables", "-A", "FORWARD", "-i", "wan0", "-j", "DROP");
+        // Nor does the router itself take unsolicited UDP: dropped before its conntrack entry is confirmed. Without
+        // this, a peer's first hole-punching packet (sent before our own) leaves an entry on the router whose reply
+        // tuple is the one our MASQUERADE needs, so the router gives our flow another port and the punch fails —
+        // home routers firewall their WAN side and do not show that.
+        await Exec(router, "iptables", "-A", "INPUT", "-i", "wan0", "-p", "udp", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP");
     }
 
     private async Task LinkAsync(string nsA, string ifA, string addrA, string nsB, string ifB, string addrB)
@@ -111,6 +116,55 @@ public sealed class NetworkLab : IAsyncDisposable
             throw new InvalidOperationException($"in {ns}: {string.Join(' ', command)} exited {r.ExitCode}: {r.Stderr}{r.Stdout}");
         }
         return r;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="create"/> on a thread that has entered namespace <paramref name="ns"/> (setns(2)), so
+    /// that the sockets it opens live there: an in-process peer (the WebRTC mux) behind one of the lab's NATs,
+    /// without a child process. Sockets keep their namespace for life; the thread itself ends afterwards.
+    /// </summary>
+    public T CreateIn<T>(string ns, Func<T> create)
+    {
+        T? result = default;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            var fd = Native.open("/var/run/netns/" + ns, Native.O_RDONLY | Native.O_CLOEXEC);
+            try
+            {
+                if (fd < 0 || Native.setns(fd, Native.CLONE_NEWNET) != 0)
+                {
+                    throw new InvalidOperationException($"setns into {ns} failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+                }
+                result = create();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+            finally
+            {
+                if (fd >= 0) Native.close(fd);
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null) throw new InvalidOperationException($"creating in {ns} failed", failure);
+        return result!;
+    }
+
+    private static class Native
+    {
+        public const int O_RDONLY = 0, O_CLOEXEC = 0x80000, CLONE_NEWNET = 0x40000000;
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        public static extern int open(string path, int flags);
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        public static extern int setns(int fd, int nstype);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        public static extern int close(int fd);
     }
 
     /// <summary>Starts a long-running process in a namespace; it is killed when the lab is disposed.</summary>

@@ -23,7 +23,7 @@ public sealed class UdpMuxTests : IAsyncLifetime
 
     private sealed class RecordingSession(IceLiteAgent ice) : IUdpMuxSession
     {
-        public IceLiteAgent Ice { get; } = ice;
+        public IceAgent Ice { get; } = ice;
         public readonly TaskCompletionSource<byte[]> Dtls = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly TaskCompletionSource<byte[]> Srtp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -60,7 +60,7 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         var context = new WebRtcSessionContext(mux, DtlsCertificate.Create(time), new WebRtcOptions(),
             HostCandidates.For(["127.0.0.1"], mux.LocalEndPoint.Port), time, NullLoggerFactory.Instance);
 
-        var clip = ReadAccessUnits(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "assets", "demo-640x360-25fps.h264"));
+        var clip = DemoClip.AccessUnits();
         Assert.True(H264Profile.TryFromSps(clip[0][0].Span, out var profile));
 
         using var playwright = await Playwright.CreateAsync();
@@ -86,7 +86,7 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         Assert.Contains(session.Ice.State, new[] { IceState.Connected, IceState.Nominated });
 
         using var stop = new CancellationTokenSource();
-        var sending = Task.Run(() => SendAt25FpsAsync(session, clip, withAudio, stop.Token));
+        var sending = Task.Run(() => DemoClip.SendAt25FpsAsync(session, clip, withAudio, stop.Token));
         var frames = 0;
         try
         {
@@ -105,46 +105,5 @@ public sealed class ChromiumSessionTests(ITestOutputHelper output)
         if (withAudio) Assert.True(audioPackets >= 50, $"audio packetsReceived {audioPackets}");
         Assert.Equal(IceState.Nominated, session.Ice.State);
         Assert.Equal(0, drops[DropReason.SrtpBadTag]);
-    }
-
-    private static async Task SendAt25FpsAsync(WebRtcSession session, List<List<ReadOnlyMemory<byte>>> clip, bool withAudio, CancellationToken stop)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(40));
-        uint timestamp = 0, audioTimestamp = 0;
-        var silence = new byte[160];
-        Array.Fill(silence, (byte)0xD5); // A-law silence, one 20 ms frame
-        var i = 0;
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop))
-            {
-                session.SendVideo(clip[i], timestamp);
-                timestamp += 3600;
-                for (var f = 0; withAudio && f < 2; f++, audioTimestamp += 160) session.SendAudio(silence, audioTimestamp);
-                i = (i + 1) % clip.Count;
-            }
-        }
-        catch (OperationCanceledException) { }
-    }
-
-    /// <summary>Groups the clip's NAL units into access units: parameter sets and SEI go with the slice that follows.</summary>
-    private static List<List<ReadOnlyMemory<byte>>> ReadAccessUnits(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        var units = new List<List<ReadOnlyMemory<byte>>>();
-        var current = new List<ReadOnlyMemory<byte>>();
-        var s = (ReadOnlySpan<byte>)bytes;
-        while (AnnexB.TryReadNal(ref s, out var nal))
-        {
-            // The NAL unit is a slice of the file: its offset turns it back into memory of the array.
-            var start = (int)System.Runtime.CompilerServices.Unsafe.ByteOffset(ref bytes[0], ref System.Runtime.InteropServices.MemoryMarshal.GetReference(nal));
-            current.Add(bytes.AsMemory(start, nal.Length));
-            if ((nal[0] & 0x1F) is 1 or 5)
-            {
-                units.Add(current);
-                current = [];
-            }
-        }
-        return units;
     }
 }

@@ -34,7 +34,9 @@ public sealed class WebRtcSessionTests : IAsyncLifetime
     {
         _mux = new UdpMux(new IPEndPoint(IPAddress.Loopback, 0), TimeProvider.System, NullLogger.Instance, _drops);
         _mux.Start();
-        _context = new WebRtcSessionContext(_mux, DtlsCertificate.Create(TimeProvider.System), new WebRtcOptions(),
+        // ICE-lite: the stand-in sends one check and then only DTLS/SRTP on its socket (the full agent's own
+        // checks are tested in IceSessionTests).
+        _context = new WebRtcSessionContext(_mux, DtlsCertificate.Create(TimeProvider.System), new WebRtcOptions { IceLite = true },
             HostCandidates.For(["127.0.0.1"], _mux.LocalEndPoint.Port), TimeProvider.System, NullLoggerFactory.Instance);
         _browser.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _browser.Connect(_mux.LocalEndPoint);
