@@ -22,7 +22,8 @@ export function normaliseDevice(d) {
     isOwner,
     source: isOwner ? 'You' : source,
     remark: d.remark ?? d.share?.remark,
-    expiresAt: d.expiresAt ?? d.share?.expiresAt,
+    // undefined: this gateway build does not say; null: the share never expires.
+    expiresAt: 'expiresAt' in d ? d.expiresAt : d.share?.expiresAt,
     online: d.online !== false,
     channels: (d.channels ?? []).map((c) => ({
       channel: c.channel,

@@ -157,8 +157,8 @@ function renderDevices() {
     const facts = [
       ['Source', d.isOwner ? 'Your device' : d.source],
       ['Remark', d.remark],
-      ['Expires', d.expiresAt ? formatTime(d.expiresAt) : (d.isOwner ? undefined : 'never')],
-      ['Model', d.model],
+      ['Expires', d.expiresAt ? formatTime(d.expiresAt) : (d.expiresAt === null && !d.isOwner ? 'never' : undefined)],
+      ['Model', d.model !== d.name ? d.model : undefined],
     ].filter(([, v]) => v);
     list.append(h('li', { class: 'device', dataset: { deviceId: d.deviceId } },
       h('div', { class: 'device-head' },
