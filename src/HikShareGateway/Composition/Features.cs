@@ -50,6 +50,7 @@ public static class Features
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         RtspFeature.Register(builder, context, errors);
+        Mp4Feature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
         WebAppFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
@@ -61,6 +62,7 @@ public static class Features
         }
         var app = builder.Build();
         HttpFeature.Map(app);
+        Mp4Feature.Map(app);
         WebAppFeature.Map(app);
         return app;
     }
