@@ -49,7 +49,7 @@ public sealed class AppPage : IAsyncDisposable
         {
             if (m.Type is "error" or "warning")
             {
-                lock (_errors) { _errors.Add($"console {m.Type}: {m.Text}"); }
+                lock (_errors) { _errors.Add($"console {m.Type}: {m.Text} ({m.Location})"); }
             }
         };
         page.PageError += (_, e) => { lock (_errors) { _errors.Add("uncaught: " + e); } };

@@ -61,7 +61,13 @@ public sealed class WebAppLab : IAsyncDisposable
         try
         {
             camera = await GstRtspCamera.StartAsync(new GstCameraOptions());
-            onvif = new OnvifSimulator(new SimDevice { Serial = NvrId, Name = "Shop NVR", Channels = 2, RtspPort = camera.Port });
+            // Both channels are the one camera (its main and sub mounts), at the address the NVR advertises.
+            var port = camera.Port;
+            onvif = new OnvifSimulator(new SimDevice
+            {
+                Serial = NvrId, Name = "Shop NVR", Channels = 2,
+                StreamUri = (_, main) => $"rtsp://127.0.0.2:{port}{(main ? GstRtspCamera.MainPath : GstRtspCamera.SubPath)}",
+            });
             var lab = new WebAppLab(broker, camera, onvif, Ed25519SigningKey.Generate("webapp-test"));
             // Retained before the gateway starts: it applies them as soon as it is connected.
             await lab.PublishAsync(lab.Topics.Grants, GrantsJson.Write(lab.Snapshot()), retain: true);

@@ -129,11 +129,12 @@ export class Player {
         session.close();
         this.session = null;
         if (this.target.kind === 'playback') { this.setState('ended', 'End of the recording.'); return; }
-        this.setState('error', 'The stream stopped. Reconnecting…');
+        const why = this.lastEnd?.error?.message;
+        this.setState('error', `The stream stopped${why ? ` (${why})` : ''}. Reconnecting…`);
         this.retryLater();
       }
     };
-    session.ended.then(() => onStop('ended'));
+    session.ended.then((end) => { this.lastEnd = end; onStop('ended'); });
     clearInterval(this.stallTimer);
     this.stallTimer = setInterval(() => {
       if (this.video.paused && this.target.kind === 'playback') { since = performance.now(); return; }
