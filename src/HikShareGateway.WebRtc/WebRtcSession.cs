@@ -46,6 +46,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private IPEndPoint? _remoteEndPoint;
     private System.Net.SocketAddress? _remoteAddress;
     private int _handshakeStarted, _closed;
+    private long _nacksServed;
 
     private WebRtcSession(WebRtcSessionContext context, IceLiteAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
     {
@@ -66,6 +67,9 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     public IceLiteAgent Ice { get; }
     public DropCounters Drops { get; }
     public uint VideoSsrc => _video.Ssrc;
+
+    /// <summary>Packets resent from the history on the viewer's NACKs (metrics).</summary>
+    public long NacksServed => Interlocked.Read(ref _nacksServed);
 
     /// <summary>The audio SSRC when the answer accepted audio (G.711 passed as the source sends it), else null.</summary>
     public uint? AudioSsrc => _audio?.Ssrc;
@@ -267,7 +271,11 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         if (mediaSsrc != _video.Ssrc || RemoteAddress() is not { } remote) return;
         lock (_sendLock)
         {
-            if (_history.TryGet(sequence, out var packet)) _context.Mux.Send(packet, remote);
+            if (_history.TryGet(sequence, out var packet))
+            {
+                _context.Mux.Send(packet, remote);
+                Interlocked.Increment(ref _nacksServed);
+            }
         }
     }
 

@@ -26,8 +26,9 @@ public sealed partial class DemoCloud
     public const string Viewer = "viewer@example.com";
     public const string ShareId = "demo-share-viewer";
 
-    private DemoCloud(Ed25519SigningKey key, string keyFile, string gatewayId, int brokerPort, int? wantedPort, int rtspPort)
+    private DemoCloud(Ed25519SigningKey key, string keyFile, string gatewayId, int brokerPort, int? wantedPort, int rtspPort, int httpPort)
     {
+        HttpPort = httpPort;
         Key = key;
         KeyFile = keyFile;
         GatewayId = gatewayId;
@@ -43,6 +44,8 @@ public sealed partial class DemoCloud
     /// <summary>The configured port when it was taken (the broker then uses <see cref="BrokerPort"/>).</summary>
     public int? WantedPortTaken { get; }
     public int RtspPort { get; }
+    /// <summary>The HTTP API's port (the WebRTC demo page), 0 when it is off.</summary>
+    public int HttpPort { get; }
 
     /// <summary>
     /// Creates or reuses the demo key and picks the broker port. Adds to <paramref name="errors"/> on failure.
@@ -77,7 +80,8 @@ public sealed partial class DemoCloud
         var wanted = cloud.EmbeddedBrokerPort;
         var port = wanted != 0 && LoopbackPorts.IsFree(wanted) ? wanted : LoopbackPorts.Free();
         var rtspPort = configuration.GetValue("Rtsp:Port", 8554);
-        return new DemoCloud(key!, keyFile, gateway.Id, port, port != wanted && wanted != 0 ? wanted : null, rtspPort);
+        var httpPort = configuration.GetValue("Http:Port", 8080);
+        return new DemoCloud(key!, keyFile, gateway.Id, port, port != wanted && wanted != 0 ? wanted : null, rtspPort, httpPort);
     }
 
     public GrantsSnapshot BuildSnapshot(long version, DateTimeOffset now) => new(
@@ -118,6 +122,8 @@ public sealed partial class DemoCloud
                     ffplay "rtsp://127.0.0.1:{demo.RtspPort}{path}?token={token}"
                   or in VLC / GStreamer, the token as the password (ffmpeg cuts URL passwords at 127 bytes, too short for a token):
                     vlc "rtsp://viewer%40example.com:{token}@127.0.0.1:{demo.RtspPort}{path}"
+                  or in a browser, over WebRTC (WHEP):
+                    http://127.0.0.1:{demo.HttpPort}/webrtc-demo.html#token={token}
                   revoke the share (the running session is cut within 100 ms):
                     dotnet run --project src/HikShareCloud -- delta --key {demo.KeyFile} --gateway {demo.GatewayId} --base {version} --version {version + 1} --remove-share {ShareId} \
                       | dotnet run --project src/HikShareCloud -- publish --broker mqtt://127.0.0.1:{port} --gateway {demo.GatewayId} --delta -

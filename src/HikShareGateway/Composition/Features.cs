@@ -51,6 +51,7 @@ public static class Features
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         RtspFeature.Register(builder, context, errors);
         Mp4Feature.Register(builder, context, errors);
+        WebRtcFeature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
         WebAppFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
@@ -64,6 +65,7 @@ public static class Features
         HttpFeature.Map(app);
         Mp4Feature.Map(app);
         WebAppFeature.Map(app);
+        WebRtcFeature.Map(app);
         return app;
     }
 

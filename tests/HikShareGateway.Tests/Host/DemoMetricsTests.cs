@@ -23,6 +23,7 @@ public sealed partial class DemoMetricsTests
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hikshare-gateway.dll"));
         psi.ArgumentList.Add("demo");
         psi.Environment["HIKSHARE_Gateway__StateDirectory"] = state;
+        psi.Environment["HIKSHARE_WebRtc__UdpPort"] = "0";
         psi.Environment["HIKSHARE_Rtsp__Port"] = PortAllocator.GetFreeTcpPort().ToString(CultureInfo.InvariantCulture);
         psi.Environment["HIKSHARE_Http__Port"] = httpPort.ToString(CultureInfo.InvariantCulture);
         psi.Environment["HIKSHARE_Admin__Port"] = PortAllocator.GetFreeTcpPort().ToString(CultureInfo.InvariantCulture);

@@ -52,6 +52,7 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
         psi.Environment["HIKSHARE_Rtsp__Port"] = rtsp.ToString();
         psi.Environment["HIKSHARE_Http__Port"] = http.ToString();
         psi.Environment["HIKSHARE_Admin__Port"] = PortAllocator.GetFreeTcpPort().ToString();
+        psi.Environment["HIKSHARE_WebRtc__UdpPort"] = "0"; // any free port: demos run in parallel
         psi.Environment["HIKSHARE_Cloud__EmbeddedBrokerPort"] = PortAllocator.GetFreeTcpPort().ToString();
         psi.Environment["HIKSHARE_Devices__0__Channels__0__Main"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/101";
         psi.Environment["HIKSHARE_Devices__0__Channels__0__Sub"] = $"rtsp://127.0.0.1:{camera}/Streaming/Channels/102";

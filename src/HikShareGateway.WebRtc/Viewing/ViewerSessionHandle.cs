@@ -1,0 +1,131 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.WebRtc;
+using HikShareGateway.Media;
+
+namespace HikShareGateway.WebRtc.Viewing;
+
+/// <summary>
+/// One running WebRTC viewer: its <see cref="WebRtcSession"/>, its <see cref="WebRtcOutput"/> on the shared stream, the
+/// lease on that stream and the registry entry. Every way it can end (DELETE, revocation, DTLS failure, consent expiry,
+/// the stream changing its tracks, a viewer too slow, shutdown) goes through <see cref="Close"/>, once.
+/// </summary>
+internal sealed class ViewerSessionHandle : IWebRtcMediaSender
+{
+    private readonly WebRtcViewingService _service;
+    private readonly LiveStreamLease _lease;
+    private readonly WebRtcOutput _output;
+    private readonly long _startedAt;
+    private readonly KeyValuePair<string, object?>[] _tags;
+    private IDisposable? _registration;
+    private long _lastKeyframeReplay;
+    private int _subscribed, _closed;
+
+    public ViewerSessionHandle(WebRtcViewingService service, string sessionId, WebRtcLiveOffer offer, WebRtcSession session, LiveStreamLease lease,
+        int videoTrack, int audioTrack, int audioClockRate, SubscriberQueueLimits limits)
+    {
+        _service = service;
+        SessionId = sessionId;
+        Offer = offer;
+        Session = session;
+        _lease = lease;
+        _startedAt = service.Time.GetTimestamp();
+        _output = new WebRtcOutput(this, videoTrack, audioTrack, audioClockRate, limits, service.Time, reason =>
+        {
+            service.GatewayMetrics.SlowViewerDisconnects.Add(1);
+            Close("slow viewer: " + reason, revoked: false);
+        });
+        _tags = [new("action", Privilege.LiveView.ToContractName()), new("transport", "webrtc")];
+    }
+
+    public string SessionId { get; }
+    public WebRtcLiveOffer Offer { get; }
+    public string Account => Offer.Account;
+    public WebRtcSession Session { get; }
+
+    public void Start(ISessionRegistry registry)
+    {
+        _registration = registry.Register(new ViewerSession
+        {
+            SessionId = SessionId,
+            Account = Offer.Account,
+            DeviceId = Offer.DeviceId,
+            Channel = Offer.Channel,
+            Action = Privilege.LiveView,
+            Remote = Offer.Remote,
+            // The registry audits the revocation; the close must not block it: it runs on the pool.
+            Revoke = reason => ThreadPool.UnsafeQueueUserWorkItem(static s => s.h.Close("revoked: " + s.reason, revoked: true), (h: this, reason), preferLocal: false),
+        });
+        _service.Metrics.Sessions.Add(1, new KeyValuePair<string, object?>("signalling", WebRtcViewingService.SignallingName(Offer.Signalling)));
+        _service.GatewayMetrics.ViewerSessions.Add(1, _tags);
+        Session.Closed += reason => Close(reason, revoked: false);
+        Session.KeyframeRequested += OnKeyframeRequested;
+        _lease.Stream.Invalidated += OnInvalidated;
+        _ = SubscribeWhenConnectedAsync();
+    }
+
+    private async Task SubscribeWhenConnectedAsync()
+    {
+        var result = await Session.Connected.ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            if (Volatile.Read(ref _closed) == 0)
+            {
+                _service.Metrics.DtlsFailures.Add(1, new KeyValuePair<string, object?>("reason", result.Failure.ToString()));
+                WebRtcViewingService.LogDtlsFailed(_service.Logger, SessionId, result.Failure.ToString());
+            }
+            Close("dtls " + result.Failure, revoked: false);
+            return;
+        }
+        if (Volatile.Read(ref _closed) == 0 && Interlocked.Exchange(ref _subscribed, 1) == 0)
+        {
+            // :: Step 5: the stream replays its cached GOP into the output, then live packets follow.
+            _lease.Stream.Subscribe(_output);
+            if (Volatile.Read(ref _closed) != 0)
+            {
+                _lease.Stream.Unsubscribe(_output);
+            }
+        }
+    }
+
+    /// <summary>PLI/FIR: replay the cached GOP (at most once a second: a lossy path asks often).</summary>
+    private void OnKeyframeRequested()
+    {
+        var now = _service.Time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastKeyframeReplay);
+        if (Volatile.Read(ref _subscribed) == 0 || (last != 0 && _service.Time.GetElapsedTime(last, now) < TimeSpan.FromSeconds(1))
+            || Interlocked.CompareExchange(ref _lastKeyframeReplay, now, last) != last)
+        {
+            return;
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(static h =>
+        {
+            if (Volatile.Read(ref h._closed) != 0) return;
+            h._lease.Stream.Unsubscribe(h._output);
+            h._lease.Stream.Subscribe(h._output);
+        }, this, preferLocal: false);
+    }
+
+    private void OnInvalidated(string reason) => Close(reason, revoked: false);
+
+    void IWebRtcMediaSender.SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker) => Session.SendVideoRtpPayload(payload, timestamp, marker);
+
+    void IWebRtcMediaSender.SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker) => Session.SendAudio(payload, timestamp, marker);
+
+    public void Close(string reason, bool revoked)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+        _registration?.Dispose();
+        _lease.Stream.Invalidated -= OnInvalidated;
+        _lease.Stream.Unsubscribe(_output);
+        _output.Complete();
+        _ = Session.DisposeAsync();
+        _lease.Dispose();
+        _service.Metrics.Sessions.Add(-1, new KeyValuePair<string, object?>("signalling", WebRtcViewingService.SignallingName(Offer.Signalling)));
+        _service.GatewayMetrics.ViewerSessions.Add(-1, _tags);
+        _service.GatewayMetrics.SessionDuration.Record(_service.Time.GetElapsedTime(_startedAt).TotalSeconds, _tags[0]);
+        _service.Ended(this, reason, revoked);
+    }
+}

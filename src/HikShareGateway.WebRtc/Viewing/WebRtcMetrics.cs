@@ -1,0 +1,46 @@
+using System.Diagnostics.Metrics;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.WebRtc.Diagnostics;
+
+namespace HikShareGateway.WebRtc.Viewing;
+
+/// <summary>
+/// WebRTC instruments on the gateway's meter (exported at /metrics with the others): sessions by signalling path,
+/// DTLS failures by reason, SRTP authentication failures, NACKs served, and every dropped input by reason.
+/// </summary>
+public sealed class WebRtcMetrics
+{
+    private static readonly DropReason[] Reasons = Enum.GetValues<DropReason>();
+    private long _nacksServed;
+
+    public WebRtcMetrics(GatewayMetrics gateway, DropCounters drops, Func<long> liveNacks)
+    {
+        var meter = gateway.Meter;
+        Sessions = meter.CreateUpDownCounter<long>("hikshare_webrtc_sessions", description: "WebRTC viewer sessions running now, by signalling (whep, cloud).");
+        DtlsFailures = meter.CreateCounter<long>("hikshare_webrtc_dtls_failures", description: "DTLS-SRTP handshakes that failed, by reason.");
+        meter.CreateObservableCounter("hikshare_webrtc_srtp_auth_failures", () => drops[DropReason.SrtpBadTag],
+            description: "SRTP/SRTCP packets from viewers whose authentication tag was wrong (dropped).");
+        meter.CreateObservableCounter("hikshare_webrtc_nacks_served", () => Interlocked.Read(ref _nacksServed) + liveNacks(),
+            description: "RTP packets resent from the history on a viewer's NACK.");
+        meter.CreateObservableCounter("hikshare_webrtc_dropped_inputs", () => Observe(drops),
+            description: "Datagrams and offers from viewers refused or dropped, by reason.");
+    }
+
+    public UpDownCounter<long> Sessions { get; }
+    public Counter<long> DtlsFailures { get; }
+
+    /// <summary>A session ended: its NACK count moves from the live sum to the total.</summary>
+    public void AddEndedSessionNacks(long count) => Interlocked.Add(ref _nacksServed, count);
+
+    private static IEnumerable<Measurement<long>> Observe(DropCounters drops)
+    {
+        foreach (var r in Reasons)
+        {
+            var n = drops[r];
+            if (n > 0)
+            {
+                yield return new Measurement<long>(n, new KeyValuePair<string, object?>("reason", r.ToString()));
+            }
+        }
+    }
+}

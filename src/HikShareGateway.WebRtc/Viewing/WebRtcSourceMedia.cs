@@ -1,0 +1,60 @@
+using HikShareGateway.Media;
+using HikShareGateway.WebRtc.Sdp;
+
+namespace HikShareGateway.WebRtc.Viewing;
+
+/// <summary>
+/// What a live stream offers a WebRTC viewer, from the media core's neutral description: the video codec with its H.264
+/// profile (from <c>profile-level-id</c>, else the SPS in <c>sprop-parameter-sets</c>), and G.711 audio. H.265 is named so
+/// that a viewer without it gets a 422 naming the codec; AAC is left out (no transcoder yet: the FFmpeg feature's
+/// transcoder is the seam that will turn H.265 → H.264 and AAC → Opus here).
+/// </summary>
+public static class WebRtcSourceMedia
+{
+    /// <param name="audioTrack">The index of the G.711 track offered, or -1.</param>
+    public static SourceMedia From(MediaDescription description, out int audioTrack)
+    {
+        SourceVideo? video = null;
+        SourceAudio? audio = null;
+        audioTrack = -1;
+        for (var i = 0; i < description.Tracks.Count; i++)
+        {
+            var t = description.Tracks[i];
+            if (t.IsVideo && video is null && i == description.VideoTrack)
+            {
+                video = t.VideoCodec switch
+                {
+                    VideoCodec.H264 => new SourceVideo("H264", ProfileOf(t.FormatParameters)),
+                    VideoCodec.H265 => new SourceVideo("H265", null),
+                    _ => new SourceVideo(t.EncodingName ?? "unknown", null),
+                };
+            }
+            else if (t.Type == "audio" && audio is null && t.EncodingName is "PCMU" or "PCMA")
+            {
+                audio = new SourceAudio(t.EncodingName, t.ClockRate > 0 ? t.ClockRate : 8000);
+                audioTrack = i;
+            }
+        }
+        return new SourceMedia(video, audio);
+    }
+
+    /// <summary>The profile a source's fmtp states, or null (the negotiator then prefers the highest profile offered).</summary>
+    public static H264Profile? ProfileOf(string? fmtp)
+    {
+        if (string.IsNullOrEmpty(fmtp)) return null;
+        string? sprop = null;
+        foreach (var part in fmtp.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = part.IndexOf('=');
+            if (eq <= 0) continue;
+            var key = part[..eq].Trim();
+            var value = part[(eq + 1)..].Trim();
+            if (key.Equals("profile-level-id", StringComparison.OrdinalIgnoreCase) && value.Length == 6 && H264Profile.TryParse(value, out var p)) return p;
+            if (key.Equals("sprop-parameter-sets", StringComparison.OrdinalIgnoreCase)) sprop = value;
+        }
+        if (sprop is null) return null;
+        var first = sprop.Split(',')[0];
+        var bytes = new byte[first.Length];
+        return Convert.TryFromBase64String(first, bytes, out var n) && H264Profile.TryFromSps(bytes.AsSpan(0, n), out var fromSps) ? fromSps : null;
+    }
+}

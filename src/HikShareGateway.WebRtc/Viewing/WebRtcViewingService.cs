@@ -1,0 +1,227 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Core.WebRtc;
+using HikShareGateway.Media;
+using HikShareGateway.WebRtc.Sdp;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.WebRtc.Viewing;
+
+/// <summary>
+/// WebRTC viewing of live streams (contract §5.1), behind <see cref="IWebRtcViewing"/> for WHEP and the cloud signalling.
+/// <para>
+/// :: Step 1: authorization of <c>liveView</c> (<see cref="IAccessPolicy"/>, default deny; a denial is audited) → 403;
+///    a device or channel this gateway does not know → 404 (after authorization, as RTSP: nothing is revealed).
+/// :: Step 2: capacity, in total and per account → 503.
+/// :: Step 3: a lease on the shared <see cref="LiveStream"/> (no second upstream), waiting for it to play → 502/504.
+/// :: Step 4: the offer negotiated against the stream's codecs → 400/422; the session's answer and its registration
+///    in <see cref="ISessionRegistry"/> (a grant change closes it), the audit of its start.
+/// :: Step 5: when DTLS-SRTP is up, the <see cref="WebRtcOutput"/> subscribes: the cached GOP first, then live packets.
+/// </para>
+/// </summary>
+public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposable
+{
+    private readonly WebRtcSessionContext _context;
+    private readonly WebRtcViewingOptions _options;
+    private readonly LiveRelay _relay;
+    private readonly IDeviceCatalog _catalog;
+    private readonly IAccessPolicy _policy;
+    private readonly ISessionRegistry _registry;
+    private readonly IAuditSink _audit;
+    private readonly GatewayMetrics _gatewayMetrics;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, ViewerSessionHandle> _sessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _perAccount = new(StringComparer.Ordinal);
+    private readonly Lock _capacity = new();
+    private int _total;
+
+    public WebRtcViewingService(WebRtcSessionContext context, WebRtcViewingOptions options, LiveRelay relay, IDeviceCatalog catalog,
+        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics)
+    {
+        _context = context;
+        _options = options;
+        _relay = relay;
+        _catalog = catalog;
+        _policy = policy;
+        _registry = registry;
+        _audit = audit;
+        _gatewayMetrics = metrics;
+        _logger = context.Loggers.CreateLogger<WebRtcViewingService>();
+        Metrics = new WebRtcMetrics(metrics, context.Mux.Drops, LiveNacks);
+    }
+
+    public WebRtcMetrics Metrics { get; }
+    public int SessionCount => _sessions.Count;
+    internal TimeProvider Time => _context.Time;
+
+    public async Task<WebRtcAnswer> OpenLiveAsync(WebRtcLiveOffer offer, CancellationToken ct)
+    {
+        var sessionId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        // :: Step 1
+        if (!_policy.IsAllowed(offer.Account, offer.DeviceId, offer.Channel, Privilege.LiveView))
+        {
+            _audit.Record(new AuditEvent(_context.Time.GetUtcNow(), sessionId, offer.Account, offer.DeviceId, offer.Channel, Privilege.LiveView,
+                AuditDecision.Deny, "no liveView grant (webrtc)", offer.Remote));
+            return WebRtcAnswer.Refused(403, "not permitted");
+        }
+        if (!_catalog.TryGetDevice(offer.DeviceId, out var device) || device.FindChannel(offer.Channel) is null)
+        {
+            return WebRtcAnswer.Refused(404, "no such device or channel on this gateway");
+        }
+        // :: Step 2
+        if (!TryReserve(offer.Account, out var full))
+        {
+            LogCapacity(_logger, offer.Account, full);
+            return WebRtcAnswer.Refused(503, full);
+        }
+        var reserved = true;
+        LiveStreamLease? lease = null;
+        try
+        {
+            // :: Step 3
+            lease = _relay.Acquire(offer.DeviceId, offer.Channel, offer.Stream);
+            MediaDescription description;
+            try
+            {
+                description = await lease.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return WebRtcAnswer.Refused(504, "the device did not start the stream in time");
+            }
+            catch (DeviceException e)
+            {
+                return WebRtcAnswer.Refused(e.Kind switch { DeviceErrorKind.Timeout => 504, DeviceErrorKind.NotSupported => 404, _ => 502 }, "the device failed to start the stream");
+            }
+            // :: Step 4
+            var source = WebRtcSourceMedia.From(description, out var audioTrack);
+            if (!WebRtcSession.TryCreate(offer.Sdp.Span, source, _context, out var session, out var answer, out var refusal))
+            {
+                return WebRtcAnswer.Refused(refusal.Status, refusal.Reason);
+            }
+            var handle = new ViewerSessionHandle(this, sessionId, offer, session, lease,
+                description.VideoTrack, session.AudioSsrc is null ? -1 : audioTrack,
+                audioTrack >= 0 ? description.Tracks[audioTrack].ClockRate : 8000, _options.QueueLimits);
+            _sessions[sessionId] = handle;
+            reserved = false;
+            lease = null; // the handle owns it now
+            handle.Start(_registry);
+            _audit.Record(new AuditEvent(_context.Time.GetUtcNow(), sessionId, offer.Account, offer.DeviceId, offer.Channel, Privilege.LiveView,
+                AuditDecision.Allow, "session started (webrtc " + SignallingName(offer.Signalling) + ")", offer.Remote));
+            LogStarted(_logger, sessionId, offer.Account, offer.DeviceId, offer.Channel, SignallingName(offer.Signalling));
+            return new WebRtcAnswer(201, sessionId, answer, "created");
+        }
+        finally
+        {
+            lease?.Dispose();
+            if (reserved)
+            {
+                Unreserve(offer.Account);
+            }
+        }
+    }
+
+    public bool AcceptTrickle(string sessionId, string account, ReadOnlySpan<byte> fragment)
+        => _sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal);
+
+    public bool Close(string sessionId, string account, string reason)
+    {
+        if (!_sessions.TryGetValue(sessionId, out var s) || !string.Equals(s.Account, account, StringComparison.Ordinal))
+        {
+            return false;
+        }
+        s.Close(reason, revoked: false);
+        return true;
+    }
+
+    internal static string SignallingName(WebRtcSignalling s) => s == WebRtcSignalling.Cloud ? "cloud" : "whep";
+
+    private long LiveNacks()
+    {
+        long n = 0;
+        foreach (var (_, s) in _sessions)
+        {
+            n += s.Session.NacksServed;
+        }
+        return n;
+    }
+
+    private bool TryReserve(string account, out string full)
+    {
+        lock (_capacity)
+        {
+            _perAccount.TryGetValue(account, out var mine);
+            if (_total >= _options.MaxSessions)
+            {
+                full = $"the gateway serves its maximum of {_options.MaxSessions} WebRTC sessions";
+                return false;
+            }
+            if (mine >= _options.MaxSessionsPerAccount)
+            {
+                full = $"this account has its maximum of {_options.MaxSessionsPerAccount} WebRTC sessions";
+                return false;
+            }
+            _total++;
+            _perAccount[account] = mine + 1;
+            full = "";
+            return true;
+        }
+    }
+
+    private void Unreserve(string account)
+    {
+        lock (_capacity)
+        {
+            _total--;
+            if (_perAccount.TryGetValue(account, out var mine) && --mine > 0)
+            {
+                _perAccount[account] = mine;
+            }
+            else
+            {
+                _perAccount.Remove(account);
+            }
+        }
+    }
+
+    /// <summary>Called once by a handle that ended (any reason).</summary>
+    internal void Ended(ViewerSessionHandle handle, string reason, bool revoked)
+    {
+        _sessions.TryRemove(new KeyValuePair<string, ViewerSessionHandle>(handle.SessionId, handle));
+        Unreserve(handle.Account);
+        Metrics.AddEndedSessionNacks(handle.Session.NacksServed);
+        if (!revoked)
+        {
+            _audit.Record(new AuditEvent(_context.Time.GetUtcNow(), handle.SessionId, handle.Account, handle.Offer.DeviceId, handle.Offer.Channel,
+                Privilege.LiveView, AuditDecision.End, reason, handle.Offer.Remote));
+        }
+        LogEnded(_logger, handle.SessionId, reason);
+    }
+
+    internal GatewayMetrics GatewayMetrics => _gatewayMetrics;
+    internal ILogger Logger => _logger;
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, s) in _sessions)
+        {
+            s.Close("gateway stopping", revoked: false);
+        }
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 7100, Level = LogLevel.Information, Message = "WebRTC session {SessionId} of {Account} on {DeviceId}/{Channel} started ({Signalling})")]
+    private static partial void LogStarted(ILogger logger, string sessionId, string account, string deviceId, int channel, string signalling);
+
+    [LoggerMessage(EventId = 7101, Level = LogLevel.Information, Message = "WebRTC session {SessionId} ended: {Reason}")]
+    private static partial void LogEnded(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(EventId = 7102, Level = LogLevel.Warning, Message = "WebRTC offer of {Account} refused (503): {Reason}")]
+    private static partial void LogCapacity(ILogger logger, string account, string reason);
+
+    [LoggerMessage(EventId = 7103, Level = LogLevel.Information, Message = "WebRTC session {SessionId}: DTLS-SRTP failed ({Failure})")]
+    internal static partial void LogDtlsFailed(ILogger logger, string sessionId, string failure);
+}

@@ -1,0 +1,104 @@
+using System.Net;
+using System.Net.Sockets;
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Configuration;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Core.WebRtc;
+using HikShareGateway.Http.Whep;
+using HikShareGateway.Media;
+using HikShareGateway.WebRtc;
+using HikShareGateway.WebRtc.Diagnostics;
+using HikShareGateway.WebRtc.Dtls;
+using HikShareGateway.WebRtc.Ice;
+using HikShareGateway.WebRtc.Viewing;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>
+/// WebRTC viewing (contract §5.1, section <c>WebRtc</c>): the one UDP port (<c>WebRtc:UdpPort</c>), the DTLS identity, the
+/// viewing service on the RTSP feature's <see cref="LiveRelay"/>, and the WHEP endpoints and demo page of the HTTP API.
+/// Off unless <c>WebRtc:Enabled</c> is true; the demo turns it on.
+/// </summary>
+public static partial class WebRtcFeature
+{
+    public static void Register(WebApplicationBuilder builder, GatewayContext context, List<string> errors)
+    {
+        var section = builder.Configuration.GetSection(WebRtcOptions.SectionName);
+        if (!section.GetValue("Enabled", context.Demo))
+        {
+            return;
+        }
+        var options = new WebRtcOptions();
+        var viewing = new WebRtcViewingOptions();
+        try
+        {
+            section.Bind(options);
+            section.Bind(viewing);
+        }
+        catch (InvalidOperationException e)
+        {
+            errors.Add($"{WebRtcOptions.SectionName}: {e.Message}");
+            return;
+        }
+        errors.AddRange(options.Validate());
+        errors.AddRange(viewing.Validate());
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(viewing);
+        services.AddSingleton(sp => CreateContext(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new WebRtcViewingService(
+            sp.GetRequiredService<WebRtcSessionContext>(), viewing, sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<IDeviceCatalog>(),
+            sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<IAuditSink>(),
+            sp.GetRequiredService<GatewayMetrics>()));
+        services.AddSingleton<IWebRtcViewing>(sp => sp.GetRequiredService<WebRtcViewingService>());
+        services.AddHostedService<WebRtcHostedService>();
+    }
+
+    public static void Map(WebApplication app)
+    {
+        if (app.Services.GetService<IWebRtcViewing>() is null)
+        {
+            return;
+        }
+        WhepEndpoints.Map(app);
+        WebRtcDemoPage.Map(app);
+    }
+
+    /// <summary>Binds the one UDP socket (dual-stack where the host has IPv6) and gathers the host candidates for its port.</summary>
+    private static WebRtcSessionContext CreateContext(WebRtcOptions options, TimeProvider time, ILoggerFactory loggers)
+    {
+        var bind = Socket.OSSupportsIPv6 ? new IPEndPoint(IPAddress.IPv6Any, options.UdpPort) : new IPEndPoint(IPAddress.Any, options.UdpPort);
+        UdpMux mux;
+        try
+        {
+            mux = new UdpMux(bind, time, loggers.CreateLogger<UdpMux>(), new DropCounters());
+        }
+        catch (SocketException e)
+        {
+            throw new StartupException($"WebRtc:UdpPort {options.UdpPort}: cannot listen ({e.SocketErrorCode}). Is another WebRTC server (or another gateway) using it? Pick a free port.", e);
+        }
+        var candidates = HostCandidates.Gather(options, mux.LocalEndPoint.Port);
+        return new WebRtcSessionContext(mux, DtlsCertificate.Create(time), options, candidates, time, loggers);
+    }
+
+    /// <summary>Starts the mux's receive loop with the daemon; closes every session, then the socket, at shutdown.</summary>
+    private sealed partial class WebRtcHostedService(WebRtcSessionContext context, WebRtcViewingService viewing, ILogger<WebRtcViewingService> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            context.Mux.Start();
+            LogListening(logger, context.Mux.LocalEndPoint.Port, context.Candidates.Count);
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await viewing.DisposeAsync();
+            await context.Mux.DisposeAsync();
+        }
+
+        [LoggerMessage(EventId = 7110, Level = LogLevel.Information, Message = "WebRTC listening on UDP port {Port} ({Candidates} host candidates)")]
+        private static partial void LogListening(ILogger logger, int port, int candidates);
+    }
+}
