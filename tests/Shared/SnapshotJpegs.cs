@@ -9,12 +9,16 @@ namespace HikShareGateway.Testing;
 /// </summary>
 public static class SnapshotJpegs
 {
-    /// <summary>The seven 75 % bars of the top two thirds, left to right: grey, yellow, cyan, green, magenta, red, blue.</summary>
-    public static readonly (byte R, byte G, byte B)[] SmpteBars =
-        [(191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0), (0, 0, 191)];
+    /// <summary>The seven bars of the top two thirds, left to right: white, yellow, cyan, green, magenta, red, blue, at
+    /// 75 % (lavfi's smptebars) or 100 % (GStreamer 1.22's videotestsrc pattern=smpte).</summary>
+    public static (byte R, byte G, byte B)[] SmpteBars(bool fullIntensity)
+    {
+        byte v = fullIntensity ? (byte)255 : (byte)191;
+        return [(v, v, v), (v, v, 0), (0, v, v), (0, v, 0), (v, 0, v), (v, 0, 0), (0, 0, v)];
+    }
 
     /// <summary>ffprobe says mjpeg of that size, and the middle of each bar (at 30 % of the height) has its colour within ±<paramref name="tolerance"/>.</summary>
-    public static async Task AssertSmpteBarsAsync(byte[] jpeg, int width, int height, int tolerance = 28)
+    public static async Task AssertSmpteBarsAsync(byte[] jpeg, int width, int height, bool fullIntensity = false, int tolerance = 28)
     {
         Assert.True(jpeg.Length > 100 && jpeg[0] == 0xff && jpeg[1] == 0xd8, "JPEG SOI marker");
         var dir = Path.Combine(Path.GetTempPath(), "hikshare-snapshot-tests", Guid.NewGuid().ToString("N"));
@@ -34,7 +38,7 @@ public static class SnapshotJpegs
             {
                 var x = (2 * bar + 1) * width / 14;
                 var i = (y * width + x) * 3;
-                var (r, g, b) = SmpteBars[bar];
+                var (r, g, b) = SmpteBars(fullIntensity)[bar];
                 Assert.True(Math.Abs(rgb[i] - r) <= tolerance && Math.Abs(rgb[i + 1] - g) <= tolerance && Math.Abs(rgb[i + 2] - b) <= tolerance,
                     $"bar {bar} at ({x},{y}): expected ({r},{g},{b}) got ({rgb[i]},{rgb[i + 1]},{rgb[i + 2]})");
             }

@@ -50,6 +50,7 @@ public static class Features
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         RtspFeature.Register(builder, context, errors);
+        FfmpegFeature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
         builder.Services.TryAddSingleton<IBrokerStatus, NoBrokerStatus>();
@@ -60,6 +61,7 @@ public static class Features
         }
         var app = builder.Build();
         HttpFeature.Map(app);
+        FfmpegFeature.Map(app);
         return app;
     }
 
