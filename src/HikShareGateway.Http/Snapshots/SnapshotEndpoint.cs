@@ -117,7 +117,7 @@ public static partial class SnapshotEndpoint
     }
 
     /// <summary>The account of a Bearer header or a <c>?token=</c> (for image elements, which send no header), else the 401.</summary>
-    private static string? Authenticate(HttpContext context, out IResult? failure)
+    internal static string? Authenticate(HttpContext context, out IResult? failure)
     {
         if (BearerAuthentication.ReadBearer(context.Request) is null && context.Request.Query["token"].ToString() is { Length: > 0 } token)
         {

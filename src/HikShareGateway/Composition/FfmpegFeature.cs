@@ -1,3 +1,5 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Snapshots;
 using HikShareGateway.Ffmpeg;
 using HikShareGateway.Ffmpeg.Snapshots;
@@ -9,7 +11,8 @@ namespace HikShareGateway.Composition;
 /// <summary>
 /// Media processing on FFmpeg 5.1 (section <c>Media</c>): the libraries' availability logged once at start (one
 /// warning when they are missing: snapshots and transcoding off, RTSP unaffected), snapshots (<see cref="ISnapshotService"/>
-/// over the live relay) and their endpoint (contract §5.3).
+/// over the live relay) and their endpoint (contract §5.3), alarm pictures (<see cref="IAlarmSnapshots"/>, section
+/// <c>Alarms</c>, contract §7) and theirs.
 /// </summary>
 public static class FfmpegFeature
 {
@@ -23,10 +26,17 @@ public static class FfmpegFeature
         services.AddSingleton(sp => new TranscoderLimiter(options));
         services.AddSingleton<ISnapshotService>(sp => new SnapshotService(sp.GetRequiredService<LiveRelay>(), options.ToSnapshotOptions(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SnapshotService>>()));
+        var alarms = Features.Bind<AlarmSnapshotOptions>(builder.Configuration, AlarmSnapshotOptions.Section, errors);
+        services.AddSingleton<IAlarmSnapshots>(sp => new AlarmPictureStore(sp.GetRequiredService<ISnapshotService>(), sp.GetRequiredService<IAccessPolicy>(),
+            alarms, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<AlarmPictureStore>>()));
         services.AddHostedService(sp => new AvailabilityLogger(sp.GetRequiredService<ILoggerFactory>()));
     }
 
-    public static void Map(WebApplication app) => SnapshotEndpoint.Map(app);
+    public static void Map(WebApplication app)
+    {
+        SnapshotEndpoint.Map(app);
+        AlarmSnapshotEndpoint.Map(app);
+    }
 
     /// <summary>Loads the libraries at start (not at the first snapshot) and logs the one line saying what works.</summary>
     private sealed class AvailabilityLogger(ILoggerFactory loggers) : IHostedService
