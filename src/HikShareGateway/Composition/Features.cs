@@ -52,6 +52,7 @@ public static class Features
         RtspFeature.Register(builder, context, errors);
         Mp4Feature.Register(builder, context, errors);
         WebRtcFeature.Register(builder, context, errors);
+        FfmpegFeature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
         WebAppFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
@@ -66,6 +67,7 @@ public static class Features
         Mp4Feature.Map(app);
         WebAppFeature.Map(app);
         WebRtcFeature.Map(app);
+        FfmpegFeature.Map(app);
         return app;
     }
 

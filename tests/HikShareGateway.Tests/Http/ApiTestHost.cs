@@ -62,6 +62,7 @@ public sealed class ApiTestHost : IAsyncDisposable
         ]);
     }
 
+    /// <param name="map">Endpoints a feature maps beside the API (as its <c>XxxFeature.Map</c> does in the host).</param>
     public static async Task<ApiTestHost> StartAsync(Action<IServiceCollection>? configure = null, PtzApiOptions? ptz = null, AdminOptions? admin = null, IReadOnlyList<DeviceOptions>? configured = null,
         Action<WebApplication>? map = null)
     {
