@@ -12,16 +12,13 @@ public sealed class WebAppFixture : IAsyncLifetime
     public IPlaywright Playwright { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
 
+    private static readonly string[] Flags = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"];
+
     public async Task InitializeAsync()
     {
         Lab = await WebAppLab.StartAsync();
         Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
-        Browser = await Playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-        });
+        Browser = await Playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = Flags });
     }
 
     public async Task DisposeAsync()
@@ -61,7 +58,11 @@ public sealed class AppPage : IAsyncDisposable
     public IReadOnlyList<string> Errors { get { lock (_errors) { return [.. _errors]; } } }
 
     /// <summary>A fresh browser context (own sessionStorage) at <paramref name="viewport"/>, the app opened with the cloud portal's <c>/#token=</c> link (or without a token).</summary>
-    public static async Task<AppPage> OpenAsync(WebAppFixture f, string? token, ViewportSize? viewport = null, bool isMobile = false)
+    /// <param name="blockWebRtc">
+    /// The gateway's media port unreachable, as when a firewall drops UDP: the page's answers lose their ICE candidates,
+    /// so ICE has nothing to check and never connects (Chromium on loopback ignores its UDP policy switches).
+    /// </param>
+    public static async Task<AppPage> OpenAsync(WebAppFixture f, string? token, ViewportSize? viewport = null, bool isMobile = false, bool blockWebRtc = false)
     {
         var context = await f.Browser.NewContextAsync(new BrowserNewContextOptions
         {
@@ -71,6 +72,16 @@ public sealed class AppPage : IAsyncDisposable
             DeviceScaleFactor = 1,
             Permissions = ["microphone"],
         });
+        if (blockWebRtc)
+        {
+            await context.AddInitScriptAsync("""
+                const setRemote = RTCPeerConnection.prototype.setRemoteDescription;
+                RTCPeerConnection.prototype.setRemoteDescription = function (d) {
+                  const sdp = d.sdp.split('\r\n').filter(l => !l.startsWith('a=candidate')).join('\r\n');
+                  return setRemote.call(this, { type: d.type, sdp });
+                };
+                """);
+        }
         var app = new AppPage(context, await context.NewPageAsync());
         app.Response = await app.Page.GotoAsync(f.Lab.BaseUrl + "/" + (token is null ? "" : "#token=" + token));
         await app.Page.WaitForSelectorAsync("body[data-ready=true]", new() { State = WaitForSelectorState.Attached, Timeout = 15_000 });

@@ -93,7 +93,7 @@ public sealed partial class WebAppEndpointsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Config_OnAGatewayWithoutWhepOrFmp4_OffersNoBrowserTransport()
+    public async Task Config_OnTheApiAlone_OffersNoBrowserTransport_ButTheDeviceChangeStream()
     {
         using var r = await _host.Client.GetAsync("/app/config.json");
 
@@ -103,7 +103,7 @@ public sealed partial class WebAppEndpointsTests : IAsyncLifetime
         Assert.False(json.RootElement.GetProperty("whep").GetBoolean());
         Assert.False(json.RootElement.GetProperty("fmp4").GetBoolean());
         Assert.False(json.RootElement.GetProperty("snapshots").GetBoolean());
-        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("deviceChanges").ValueKind);
+        Assert.Equal("/api/v1/devices/events", json.RootElement.GetProperty("deviceChanges").GetString());
     }
 
     [Fact]
@@ -114,11 +114,12 @@ public sealed partial class WebAppEndpointsTests : IAsyncLifetime
             At("/whep/live/{deviceId}/{channel}/{stream}"),
             At("/api/v1/live/{deviceId}/{channel}/{stream}.mp4"),
             At("/api/v1/devices/{deviceId}/channels/{channel}/snapshot.jpg"),
-            At("/api/v1/devices/changes"));
+            At("/api/v1/devices/events"),
+            At("/api/v1/playback/{deviceId}/{channel}.mp4"));
 
         var config = WebAppConfig.From(endpoints);
 
-        Assert.Equal(new WebAppConfig(true, true, true, "/api/v1/devices/changes"), config);
+        Assert.Equal(new WebAppConfig(true, true, true, "/api/v1/devices/events", WhepPlayback: false, Fmp4Playback: true), config);
         Assert.Equal(new WebAppConfig(false, false, false, null), WebAppConfig.From(new DefaultEndpointDataSource(At("/api/v1/devices"))));
     }
 

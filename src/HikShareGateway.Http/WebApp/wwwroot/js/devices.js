@@ -52,7 +52,7 @@ export function can(device, channel, privilege) {
  * Calls onChange(devices) whenever the list may have changed: on every event of the change stream
  * (config.deviceChanges), else every pollMs. refresh() asks at once (a cut stream uses it to learn why).
  */
-export function watchDevices(config, onChange, onError, pollMs = 5000) {
+export function watchDevices(config, onChange, onError, pollMs = config.deviceChanges ? 30000 : 5000) {
   let stopped = false;
   let timer = 0;
   let inFlight = null;
@@ -63,7 +63,18 @@ export function watchDevices(config, onChange, onError, pollMs = 5000) {
   };
   let stopStream = null;
   if (config.deviceChanges) {
-    stopStream = openEventStream(config.deviceChanges, { onEvent: refresh, onOpen: refresh });
+    // Each event carries the caller's whole list (the JSON of GET /api/v1/devices): applied as it comes, so a
+    // deleted share takes its device away at once.
+    stopStream = openEventStream(config.deviceChanges, {
+      onEvent: (e) => {
+        try {
+          const list = JSON.parse(e.data);
+          if (Array.isArray(list.devices)) { onChange(list.devices.map(normaliseDevice)); return; }
+        } catch { /* not a list: ask */ }
+        refresh();
+      },
+      onStatus: () => {},
+    });
   }
   const tick = async () => {
     await refresh();

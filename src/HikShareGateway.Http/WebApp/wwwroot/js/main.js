@@ -137,6 +137,9 @@ function onDevices(devices) {
 /** The open camera is no longer shared: stop everything on it and say so. */
 function withdrawCurrent() {
   const view = $(`view-${state.view}`);
+  // The gateway has cut the sessions itself: close them here without telling it.
+  for (const p of state.players) p.stop(false);
+  state.players = [];
   stopViewers();
   for (const p of view.querySelectorAll('.player')) {
     p.dataset.state = 'withdrawn';

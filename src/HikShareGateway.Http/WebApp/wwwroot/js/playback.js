@@ -42,7 +42,7 @@ export function playbackView(container, { device, channel, config, stillAllowed,
   const speed = h('select', { 'aria-label': 'Speed' }, [0.5, 1, 2, 4].map((s) => h('option', { value: s, selected: s === 1 }, `${s}×`)));
   const from = h('input', { type: 'time', step: '1', 'aria-label': 'Download from' });
   const to = h('input', { type: 'time', step: '1', 'aria-label': 'Download to' });
-  const download = h('button', { type: 'button', disabled: !config.fmp4 }, 'Download');
+  const download = h('button', { type: 'button', disabled: !config.fmp4Playback }, 'Download');
 
   const setCursor = (t) => {
     cursor = new Date(Math.min(Math.max(t.getTime(), dayStart.getTime()), dayStart.getTime() + DAY_MS - 1000));

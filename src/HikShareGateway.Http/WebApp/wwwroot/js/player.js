@@ -10,11 +10,12 @@ export const WITHDRAWN = 'Access to this camera was withdrawn';
 const STALL_MS = 600;
 const RETRY_MS = 2000;
 
-/** The transports this gateway build offers, WebRTC first (config from /app/config.json). */
-export function transportsFor(config) {
+/** The transports this gateway build offers for live or playback, WebRTC first (config from /app/config.json). */
+export function transportsFor(config, kind) {
+  const playback = kind === 'playback';
   const list = [];
-  if (config.whep && 'RTCPeerConnection' in window) list.push(whep);
-  if (config.fmp4) list.push(fmp4);
+  if ((playback ? config.whepPlayback : config.whep) && 'RTCPeerConnection' in window) list.push(whep);
+  if (playback ? config.fmp4Playback : config.fmp4) list.push(fmp4);
   return list;
 }
 
@@ -53,9 +54,9 @@ export class Player {
 
   async start() {
     this.stopped = false;
-    const transports = transportsFor(this.config);
+    const transports = transportsFor(this.config, this.target.kind);
     if (transports.length === 0) {
-      this.setState('unavailable', 'Live view in the browser is not available on this gateway yet: use the RTSP address.');
+      this.setState('unavailable', `${this.target.kind === 'playback' ? 'Playback' : 'Live view'} in the browser is not available on this gateway yet: use the RTSP address.`);
       return;
     }
     let lastError = null;
@@ -116,9 +117,7 @@ export class Player {
       }
       if (this.stopped || this.session !== session) return;
       if (!allowed) {
-        clearInterval(this.stallTimer);
-        session.close();
-        this.session = null;
+        this.stop(false);
         this.showBadge();
         this.setState('withdrawn', WITHDRAWN);
         return;
@@ -126,7 +125,7 @@ export class Player {
       checking = false;
       if (why === 'ended') {
         clearInterval(this.stallTimer);
-        session.close();
+        session.close(false);
         this.session = null;
         if (this.target.kind === 'playback') { this.setState('ended', 'End of the recording.'); return; }
         const why = this.lastEnd?.error?.message;
@@ -147,11 +146,17 @@ export class Player {
     }, 100);
   }
 
-  stop() {
+  stop(tell = true) {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.stallTimer);
-    this.session?.close();
+    this.session?.close(tell);
     this.session = null;
+    // Nothing keeps feeding or showing the last picture.
+    this.video.srcObject = null;
+    if (this.video.hasAttribute('src')) {
+      this.video.removeAttribute('src');
+      this.video.load();
+    }
   }
 }

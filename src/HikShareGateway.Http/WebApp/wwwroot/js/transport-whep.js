@@ -55,13 +55,21 @@ export async function open(video, target, options = {}) {
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
   let location = null;
   let closed = false;
-  const close = () => {
+  // tell = false when the gateway ended the session itself (a DELETE would only get a 404).
+  // The DELETE goes first and the peer connection closes when it is answered (at most 2 s later): closed first, the
+  // DTLS close_notify ends the session at the gateway and the DELETE would find nothing (404).
+  const close = (tell = true) => {
     if (closed) return;
     closed = true;
-    pc.close();
-    if (location) {
-      fetch(location, { method: 'DELETE', headers: authHeaders() }).catch(() => {});
+    if (!location || !tell) {
+      pc.close();
+      return;
     }
+    const timer = setTimeout(() => pc.close(), 2000);
+    fetch(location, { method: 'DELETE', headers: authHeaders() }).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      pc.close();
+    });
   };
   try {
     if (video) {
