@@ -4,6 +4,9 @@ import { request, enc, authHeaders } from './api.js';
 
 export const name = 'WebRTC';
 
+/** The answer did not accept the viewer's audio: no talk floor. */
+export class TalkRefusedError extends Error {}
+
 const CONNECT_TIMEOUT_MS = 6000;
 const GATHER_TIMEOUT_MS = 1500;
 
@@ -81,8 +84,9 @@ export async function open(video, target, options = {}) {
         video.play().catch(() => {});
       });
     }
-    if (options.talk) pc.addTransceiver(options.talk, { direction: 'sendrecv' });
-    else pc.addTransceiver('audio', { direction: 'recvonly' });
+    const audio = options.talk
+      ? pc.addTransceiver(options.talk, { direction: 'sendrecv' })
+      : pc.addTransceiver('audio', { direction: 'recvonly' });
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     const response = await request(whepPath(target), {
@@ -95,6 +99,10 @@ export async function open(video, target, options = {}) {
     const servers = parseIceServers(response.headers.get('Link'));
     if (servers.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: servers });
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+    // A gateway that does not take the microphone answers the audio recvonly/inactive (contract §5.1).
+    if (options.talk && !(audio.currentDirection ?? '').includes('send')) {
+      throw new TalkRefusedError('this gateway does not take the microphone over WebRTC yet');
+    }
     await connected(pc);
   } catch (e) {
     close();
