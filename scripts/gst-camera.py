@@ -60,6 +60,8 @@ def parse_args():
     p.add_argument("--path", help="mount path (default depends on --mode)")
     p.add_argument("--gop", type=int, default=25, help="live: x264enc key-int-max (frames)")
     p.add_argument("--bitrate-kbps", type=int, default=1000, help="live: x264enc bitrate of the main stream")
+    p.add_argument("--pattern", default="ball", help="live: videotestsrc pattern (smpte: colour bars at known places)")
+    p.add_argument("--codec", choices=["h264", "h265"], default="h264", help="live: video codec (h265: x265enc, rtph265pay)")
     p.add_argument("--backchannel-file", default="/tmp/gst-camera-backchannel.ulaw",
                    help="live: where the ONVIF backchannel's PCMU payload is written")
     p.add_argument("--no-backchannel", action="store_true", help="live: no ONVIF backchannel")
@@ -71,7 +73,7 @@ def parse_args():
     return p.parse_args()
 
 
-def live_launch(width, height, gop, bitrate_kbps):
+def live_launch(width, height, gop, bitrate_kbps, pattern="ball", codec="h264"):
     # is-live sources: the stream runs in real time whether or not anyone reads it, like a camera.
     # tune=zerolatency drops B-frames and lookahead so the first frame leaves at once;
     # config-interval=-1 repeats SPS/PPS with every IDR so a viewer can join mid-stream.
@@ -79,12 +81,24 @@ def live_launch(width, height, gop, bitrate_kbps):
     # ffmpeg's RTSP demuxer then reports each keyframe as two packets with the same pts, which breaks
     # frame counting in tests and benchmarks. One thread is plenty for ultrafast at 640x360.
     return (
-        "( videotestsrc is-live=true pattern=ball "
+        f"( videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,format=I420,width={width},height={height},framerate={FPS}/1 "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate_kbps} threads=1 "
-        "! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        + (video_encoder_h265(gop, bitrate_kbps) if codec == "h265" else
+           f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate_kbps} threads=1 "
+           "! rtph264pay name=pay0 pt=96 config-interval=-1 ")
+        +
         "audiotestsrc is-live=true wave=sine volume=0.2 ! audio/x-raw,rate=8000,channels=1 "
         "! mulawenc ! rtppcmupay name=pay1 pt=0 )"
+    )
+
+
+def video_encoder_h265(gop, bitrate_kbps):
+    # H.265 as Hikvision recorders send it by default. zerolatency: no B-frames; VPS/SPS/PPS repeated before every
+    # IRAP (x265 repeat-headers, and the payloader's config-interval) so that a viewer can join mid-stream.
+    return (
+        f"! x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate_kbps} "
+        'option-string="repeat-headers=1:pools=1:frame-threads=1:log-level=error" '
+        "! video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=-1 "
     )
 
 
@@ -134,9 +148,9 @@ def onvif_factory(launch, live=False):
 def build_factories(args):
     """(path, factory) pairs for the chosen mode."""
     if args.mode == "live":
-        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps), live=True)
+        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps, args.pattern, args.codec), live=True)
         # The sub stream gets a quarter of the bitrate, like a recorder's second channel.
-        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4)), live=True)
+        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4), args.pattern, args.codec), live=True)
         for f in (main, sub):
             f.set_shared(True)  # one encoder per mount, however many viewers
         if not args.no_backchannel:

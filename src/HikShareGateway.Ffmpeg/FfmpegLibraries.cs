@@ -35,6 +35,22 @@ public static class FfmpegLibraries
 
     private static readonly Lazy<FfmpegAvailability> Loaded = new(LoadProcessWide, LazyThreadSafetyMode.ExecutionAndPublication);
     private static Dictionary<string, nint>? _handles;
+    private static string? _directory;
+
+    /// <summary>
+    /// Loads the libraries from <paramref name="directory"/> instead of the system's search path
+    /// (<c>Media:FfmpegLibraryDirectory</c>). Must be called before the first <see cref="Availability"/>; later calls
+    /// change nothing (the libraries are loaded once per process) and return false.
+    /// </summary>
+    public static bool UseDirectory(string? directory)
+    {
+        if (Loaded.IsValueCreated)
+        {
+            return false;
+        }
+        _directory = string.IsNullOrWhiteSpace(directory) ? null : directory;
+        return true;
+    }
 
     /// <summary>Loads the libraries on first use; the same result afterwards.</summary>
     public static FfmpegAvailability Availability => Loaded.Value;
@@ -51,7 +67,10 @@ public static class FfmpegLibraries
 
     private static FfmpegAvailability LoadProcessWide()
     {
-        var result = TryLoad(Expected, out var handles);
+        var libraries = _directory is null
+            ? Expected
+            : [.. Expected.Select(e => e with { Soname = Path.Combine(_directory, e.Soname) })];
+        var result = TryLoad(libraries, out var handles);
         if (!result.IsAvailable)
         {
             return result;
@@ -107,7 +126,7 @@ public static class FfmpegLibraries
                 failure = $"{soname} is version {found}.{(v >> 8) & 0xff}.{v & 0xff}, expected major {major} (FFmpeg 5.1)";
                 break;
             }
-            versions.Add($"{soname.Split('.')[0]} {found}.{(v >> 8) & 0xff}.{v & 0xff}");
+            versions.Add($"{Path.GetFileName(soname).Split('.')[0]} {found}.{(v >> 8) & 0xff}.{v & 0xff}");
         }
         if (failure is null)
         {

@@ -1,4 +1,5 @@
 using HikShareGateway.Core.Configuration;
+using HikShareGateway.Ffmpeg.Snapshots;
 using HikShareGateway.Ffmpeg.Video;
 
 namespace HikShareGateway.Ffmpeg;
@@ -24,8 +25,37 @@ public sealed class MediaTranscodingOptions : IValidatableOptions
     /// <summary>Frames between keyframes of transcoded H.264. Default 50 (2 s at 25 fps).</summary>
     public int TranscodeKeyframeInterval { get; set; } = 50;
 
+    /// <summary>Folder to load the FFmpeg 5.1 libraries from instead of the system's library path. Default empty (the
+    /// system's: Debian's packages). A folder without them turns snapshots and transcoding off, as on a box without them.</summary>
+    public string FfmpegLibraryDirectory { get; set; } = "";
+
+    /// <summary>A snapshot picture is reused for this long, so a stream is decoded at most once per window. Default 1000.</summary>
+    public int SnapshotCacheMilliseconds { get; set; } = 1000;
+
+    /// <summary>Bound on the stream starting and on its next keyframe when a snapshot finds none cached. Default 10.</summary>
+    public int SnapshotTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Snapshot decodes running at once over all streams. Default 2.</summary>
+    public int MaxConcurrentSnapshots { get; set; } = 2;
+
     public void Validate(ICollection<string> errors)
     {
+        if (!string.IsNullOrWhiteSpace(FfmpegLibraryDirectory) && !Directory.Exists(FfmpegLibraryDirectory))
+        {
+            errors.Add($"Media:FfmpegLibraryDirectory \"{FfmpegLibraryDirectory}\" is not a folder: leave it empty to use the system's FFmpeg libraries.");
+        }
+        if (SnapshotCacheMilliseconds is < 100 or > 60_000)
+        {
+            errors.Add($"Media:SnapshotCacheMilliseconds {SnapshotCacheMilliseconds} is out of range: use 100-60000 (default 1000).");
+        }
+        if (SnapshotTimeoutSeconds is < 1 or > 120)
+        {
+            errors.Add($"Media:SnapshotTimeoutSeconds {SnapshotTimeoutSeconds} is out of range: use 1-120 (default 10).");
+        }
+        if (MaxConcurrentSnapshots is < 1 or > 64)
+        {
+            errors.Add($"Media:MaxConcurrentSnapshots {MaxConcurrentSnapshots} is out of range: use 1-64 (default 2).");
+        }
         if (MaxTranscoders is < 0 or > 64)
         {
             errors.Add($"Media:MaxTranscoders {MaxTranscoders} is out of range: use 0-64 (default 2; 0 turns transcoding off).");
@@ -35,6 +65,15 @@ public sealed class MediaTranscodingOptions : IValidatableOptions
             errors.Add("Media:Transcode" + e);
         }
     }
+
+    /// <summary>The snapshot settings these keys give.</summary>
+    public SnapshotOptions ToSnapshotOptions() => new()
+    {
+        CacheWindow = TimeSpan.FromMilliseconds(SnapshotCacheMilliseconds),
+        ReadyTimeout = TimeSpan.FromSeconds(SnapshotTimeoutSeconds),
+        KeyframeTimeout = TimeSpan.FromSeconds(SnapshotTimeoutSeconds),
+        MaxConcurrentDecodes = MaxConcurrentSnapshots,
+    };
 
     /// <summary>The H.265 → H.264 settings these keys give.</summary>
     public VideoTranscoderOptions ToVideoOptions() => new()

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
 
@@ -7,13 +8,57 @@ namespace HikShareGateway.Http;
 public sealed record ChannelView(int Channel, string? Name, IReadOnlyList<string> Streams, bool Ptz, bool Backchannel, bool Playback, IReadOnlyList<string> Privileges);
 
 /// <summary>One device as a viewer sees it. Never credentials, upstream URLs or addresses (contract §6).</summary>
-public sealed record DeviceView(string DeviceId, bool Owner, string? Manufacturer, string? Model, bool Online, IReadOnlyList<ChannelView> Channels);
+/// <param name="Owner">True when the caller owns the device (v1 meaning, kept).</param>
+public sealed record DeviceView(string DeviceId, bool Owner, string? Manufacturer, string? Model, bool Online, IReadOnlyList<ChannelView> Channels)
+{
+    /// <summary>The owner's account: the source of the share ("Others' devices" in Hik-Connect); the caller for its own devices.</summary>
+    public string? Source { get; init; }
 
-public sealed record DeviceList(IReadOnlyList<DeviceView> Devices);
+    /// <summary>The remarks of the shares that give the device, joined with "; " (null when none).</summary>
+    public string? Remark { get; init; }
 
-/// <summary><c>GET /api/v1/devices</c>: the grants of the caller joined with the device catalog.</summary>
+    /// <summary>When the caller's access ends: the latest expiry of those shares; null when one never expires (or the caller owns it).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>Every privilege the caller holds on some channel of the device, in contract order.</summary>
+    public IReadOnlyList<string> Privileges { get; init; } = [];
+
+    /// <summary>The shares that give the device (none for an owner): id, owner, remark, expiry.</summary>
+    public IReadOnlyList<ShareGrant> Shares { get; init; } = [];
+}
+
+/// <param name="Version">The grants version the list was built from (0: none received yet).</param>
+public sealed record DeviceList(IReadOnlyList<DeviceView> Devices)
+{
+    public long Version { get; init; }
+}
+
+/// <summary>
+/// <c>GET /api/v1/devices</c>: the grants of the caller joined with the device catalog. The answer carries an
+/// <c>ETag</c> (a hash of the body): polling with <c>If-None-Match</c> gets <c>304</c> until something the caller sees
+/// changed. The push form is <c>GET /api/v1/devices/events</c> (<see cref="DeviceEventsEndpoint"/>).
+/// </summary>
 public static class DevicesEndpoint
 {
+    public static IResult Get(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var policy = services.GetRequiredService<IAccessPolicy>();
+        var list = Build(BearerAuthentication.Account(context), policy, services.GetRequiredService<IDeviceCatalog>());
+        var body = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(list, ApiJson.Options);
+        var etag = ETagOf(body);
+        context.Response.Headers.ETag = etag;
+        context.Response.Headers.CacheControl = "no-cache";
+        if (context.Request.Headers.IfNoneMatch.Any(v => v is not null && (v == etag || v == "*")))
+        {
+            return Results.StatusCode(StatusCodes.Status304NotModified);
+        }
+        return Results.Bytes(body, "application/json; charset=utf-8");
+    }
+
+    /// <summary>A strong validator of the body (RFC 9110 §8.8.3).</summary>
+    public static string ETagOf(ReadOnlySpan<byte> body) => "\"" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body), 0, 12) + "\"";
+
     public static DeviceList Build(string account, IAccessPolicy policy, IDeviceCatalog catalog)
     {
         var result = new List<DeviceView>();
@@ -46,11 +91,25 @@ public static class DevicesEndpoint
             }
             if (channels.Count > 0)
             {
-                result.Add(new DeviceView(device.DeviceId, access.IsOwner, device.Manufacturer, device.Model, device.Online, channels));
+                var union = Privilege.None;
+                foreach (var c in access.Channels)
+                {
+                    union |= c.Privileges;
+                }
+                var shares = access.IsOwner ? [] : access.Shares;
+                var remarks = shares.Select(x => x.Remark).Where(r => !string.IsNullOrWhiteSpace(r)).Distinct(StringComparer.Ordinal).ToList();
+                result.Add(new DeviceView(device.DeviceId, access.IsOwner, device.Manufacturer, device.Model, device.Online, channels)
+                {
+                    Source = access.IsOwner ? account : access.Owner ?? (shares.Count > 0 ? shares[0].Owner : null),
+                    Remark = remarks.Count == 0 ? null : string.Join("; ", remarks),
+                    ExpiresAt = access.IsOwner || shares.Count == 0 || shares.Any(x => x.ExpiresAt is null) ? null : shares.Max(x => x.ExpiresAt),
+                    Privileges = [.. (access.IsOwner ? Privilege.All : union).ToContractNames()],
+                    Shares = shares,
+                });
             }
         }
         result.Sort((a, b) => string.CompareOrdinal(a.DeviceId, b.DeviceId));
-        return new DeviceList(result);
+        return new DeviceList(result) { Version = policy.Version };
     }
 
     private static Privilege PrivilegesOn(DeviceAccess access, int channel)

@@ -43,6 +43,7 @@ public static class HttpApi
         services.TryAddSingleton<IReadOnlyList<DeviceOptions>>(Array.Empty<DeviceOptions>());
         services.TryAddSingleton(new GatewayOptions());
         services.TryAddSingleton(new EventsOptions());
+        services.TryAddSingleton(new DeviceEventsLimiter(DeviceEventsLimiter.DefaultPerAccount));
 
         services.AddSingleton(ptz);
         services.AddSingleton(admin);
@@ -125,10 +126,8 @@ public static class HttpApi
 
         var api = app.MapGroup("/api/v1");
         api.AddEndpointFilter(BearerAuthentication.Filter);
-        api.MapGet("/devices", (HttpContext context) =>
-            Results.Json(DevicesEndpoint.Build(BearerAuthentication.Account(context),
-                context.RequestServices.GetRequiredService<IAccessPolicy>(),
-                context.RequestServices.GetRequiredService<IDeviceCatalog>()), ApiJson.Options));
+        api.MapGet("/devices", DevicesEndpoint.Get);
+        DeviceEventsEndpoint.Map(api);
         api.MapGet("/events", async (HttpContext context) =>
         {
             await EventsEndpoint.StreamAsync(context).ConfigureAwait(false);

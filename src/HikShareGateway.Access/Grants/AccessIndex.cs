@@ -98,6 +98,10 @@ public sealed class AccessIndex
                     continue;
                 }
                 var b = Get(builders, order, share.Recipient, sd.DeviceId);
+                if (!b.Shares.Exists(x => x.ShareId == share.ShareId))
+                {
+                    b.Shares.Add(new ShareGrant(share.ShareId, share.Owner, share.Remark, share.ExpiresAt));
+                }
                 if (sd.Channels.Count == 0)
                 {
                     b.All |= sd.Privileges;
@@ -134,7 +138,11 @@ public sealed class AccessIndex
             {
                 visible[key.Account] = list = [];
             }
-            list.Add(new DeviceAccess(key.DeviceId, b.IsOwner, channels));
+            list.Add(new DeviceAccess(key.DeviceId, b.IsOwner, channels)
+            {
+                Owner = state.Devices.TryGetValue(key.DeviceId, out var owned) ? owned.Owner : null,
+                Shares = b.IsOwner ? [] : [.. b.Shares],
+            });
         }
         var byDevice = new Dictionary<string, List<(string, ChannelMask)>>(StringComparer.Ordinal);
         foreach (var (deviceId, accounts) in order)
@@ -166,6 +174,7 @@ public sealed class AccessIndex
         public bool IsOwner;
         public Privilege All;
         public readonly Dictionary<int, Privilege> PerChannel = [];
+        public readonly List<ShareGrant> Shares = [];
 
         public ChannelMask Build()
         {

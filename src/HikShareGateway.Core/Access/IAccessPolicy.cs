@@ -1,7 +1,17 @@
 namespace HikShareGateway.Core.Access;
 
 /// <summary>One device an account may see, with what it may do on which channels (empty = all channels).</summary>
-public sealed record DeviceAccess(string DeviceId, bool IsOwner, IReadOnlyList<ChannelAccess> Channels);
+public sealed record DeviceAccess(string DeviceId, bool IsOwner, IReadOnlyList<ChannelAccess> Channels)
+{
+    /// <summary>The device's owner (the source of the shares), when the grants say; null for implementations that do not know.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>The accepted, unexpired shares that give this account the device (empty for its owner).</summary>
+    public IReadOnlyList<ShareGrant> Shares { get; init; } = [];
+}
+
+/// <summary>A share as the viewer may see it (contract §1/§3: its id, owner, remark and expiry).</summary>
+public sealed record ShareGrant(string ShareId, string Owner, string? Remark, DateTimeOffset? ExpiresAt);
 
 /// <param name="Channel">1-based channel; 0 means "every channel of the device".</param>
 public sealed record ChannelAccess(int Channel, Privilege Privileges);

@@ -12,9 +12,11 @@ namespace HikShareGateway.Onvif.Events;
 /// <summary>
 /// Sends an alarm to the accounts allowed to receive it (contract §7): the owner and every accepted share with
 /// alarmPush on that device and channel — as the access policy says. Published to <c>alarms</c> (not retained) and
-/// to the SSE feed. No recipients (no grants) → dropped.
+/// to the SSE feed. No recipients (no grants) → dropped. With <see cref="IAlarmSnapshots"/> (v1.1), start and pulse
+/// alarms carry an id and the path of their picture.
 /// </summary>
-public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cloud, AlarmFeed feed, ILogger<AlarmRouter> logger, GatewayMetrics? metrics = null)
+public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cloud, AlarmFeed feed, ILogger<AlarmRouter> logger, GatewayMetrics? metrics = null,
+    IAlarmSnapshots? snapshots = null)
 {
     private readonly GatewayMetrics _metrics = metrics ?? GatewayMetrics.Unexported;
 
@@ -25,6 +27,10 @@ public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cl
         {
             Log.NoRecipients(logger, alarm.DeviceId, alarm.Channel, alarm.Kind);
             return false;
+        }
+        if (snapshots is not null)
+        {
+            alarm = snapshots.Attach(alarm, recipients);
         }
         cloud.Publish("alarms", ToJson(alarm, recipients), retain: false);
         feed.Publish(new RoutedAlarm(alarm, recipients));
@@ -44,6 +50,11 @@ public sealed partial class AlarmRouter(IAccessPolicy policy, ICloudPublisher cl
             w.WriteString("kind", alarm.Kind);
             w.WriteString("state", alarm.State);
             w.WriteString("at", alarm.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+            if (alarm.Id is not null && alarm.Snapshot is not null)
+            {
+                w.WriteString("id", alarm.Id);
+                w.WriteString("snapshot", alarm.Snapshot);
+            }
             w.WriteStartArray("recipients");
             foreach (var r in recipients)
             {

@@ -50,8 +50,11 @@ public static class Features
         builder.Services.TryAddSingleton<IDeviceCatalog>(_ => new StaticDeviceCatalog(StaticDeviceCatalog.FromOptions(devices)));
         builder.Services.TryAddSingleton<IAccessPolicy, DenyAllAccessPolicy>();
         RtspFeature.Register(builder, context, errors);
+        Mp4Feature.Register(builder, context, errors);
         WebRtcFeature.Register(builder, context, errors);
+        FfmpegFeature.Register(builder, context, errors);
         HttpFeature.Register(builder, context, errors);
+        WebAppFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
         builder.Services.TryAddSingleton<IBrokerStatus, NoBrokerStatus>();
 
@@ -61,7 +64,10 @@ public static class Features
         }
         var app = builder.Build();
         HttpFeature.Map(app);
+        Mp4Feature.Map(app);
+        WebAppFeature.Map(app);
         WebRtcFeature.Map(app);
+        FfmpegFeature.Map(app);
         return app;
     }
 

@@ -15,6 +15,8 @@ namespace HikShareGateway.Composition;
 /// <c>\r</c>, <c>\n</c>, <c>\t</c>, <c>\xNN</c> or <c>\uNNNN</c>. Strings without them are passed through as they are
 /// (no copy). The exception's stack trace is the gateway's own and keeps its lines; the exception goes out as the
 /// <c>EscapedException</c> property, which the output template prints instead of <c>{Exception}</c>.
+/// The value of a <c>token=</c> URL query parameter (viewer tokens in RTSP and fMP4 URLs, contract §4, §5.2) becomes
+/// <c>token=***</c> in every value, whoever logs it (ASP.NET Core's request lines at Information, Kestrel at Debug).
 /// </remarks>
 public sealed class LogEscapingEnricher : ILogEventEnricher
 {
@@ -110,6 +112,7 @@ public sealed class LogEscapingEnricher : ILogEventEnricher
     /// <summary><paramref name="s"/> with control characters escaped; the same instance when there were none.</summary>
     public static string Escape(string s)
     {
+        s = RedactTokens(s);
         var i = 0;
         while (i < s.Length && !NeedsEscape(s[i]))
         {
@@ -138,6 +141,35 @@ public sealed class LogEscapingEnricher : ILogEventEnricher
             };
         }
         return b.ToString();
+    }
+
+    /// <summary><paramref name="s"/> with the value of every <c>token=</c> query parameter replaced by <c>***</c>; the same instance when it has none.</summary>
+    public static string RedactTokens(string s)
+    {
+        var at = s.IndexOf("token=", StringComparison.OrdinalIgnoreCase);
+        if (at < 0)
+        {
+            return s;
+        }
+        var b = new StringBuilder(s.Length);
+        var from = 0;
+        while (at >= 0)
+        {
+            var valueStart = at + "token=".Length;
+            var end = valueStart;
+            while (end < s.Length && s[end] is not ('&' or '#' or ' ' or '"' or '\'' or '<' or '>') && !char.IsWhiteSpace(s[end]))
+            {
+                end++;
+            }
+            b.Append(s, from, valueStart - from);
+            if (end > valueStart)
+            {
+                b.Append("***");
+            }
+            from = end;
+            at = end < s.Length ? s.IndexOf("token=", end, StringComparison.OrdinalIgnoreCase) : -1;
+        }
+        return b.Append(s, from, s.Length - from).ToString();
     }
 
     private static bool NeedsEscape(char c) => c < ' ' || c is '\u007F' or '\u0085' or '\u2028' or '\u2029';

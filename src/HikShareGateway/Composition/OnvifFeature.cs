@@ -43,7 +43,8 @@ public static class OnvifFeature
         // Two-way audio for devices without an ONVIF backchannel (the RTSP feature tries the backchannel first).
         services.AddSingleton<IDeviceTalkback, IsapiTalkback>();
         services.AddSingleton(sp => new AlarmRouter(sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ICloudPublisher>(),
-            sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>(), sp.GetRequiredService<GatewayMetrics>()));
+            sp.GetRequiredService<AlarmFeed>(), sp.GetRequiredService<ILogger<AlarmRouter>>(), sp.GetRequiredService<GatewayMetrics>(),
+            sp.GetService<IAlarmSnapshots>()));
         services.AddSingleton<OnvifDeviceManager>();
         services.AddHostedService(sp => sp.GetRequiredService<OnvifDeviceManager>());
         services.AddSingleton(sp => new InventoryPublisher(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<ICloudPublisher>(),

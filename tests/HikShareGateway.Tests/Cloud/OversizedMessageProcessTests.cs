@@ -34,7 +34,7 @@ public sealed class OversizedMessageProcessTests : IAsyncLifetime
             ["HIKSHARE_Cloud__TrustedKeys__0__kty"] = "OKP",
             ["HIKSHARE_Cloud__TrustedKeys__0__crv"] = "Ed25519",
             ["HIKSHARE_Cloud__TrustedKeys__0__x"] = HikShareGateway.Access.Jose.Base64UrlStrict.Encode(Key.Public.PublicKey),
-        }, externalCloud: true);
+        }, demoCloud: false);
         var before = Memory(gw.Process.Id);
 
         // mosquitto_pub, as in the report (and with no client-side timeout on a loaded machine).

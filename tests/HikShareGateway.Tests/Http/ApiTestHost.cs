@@ -62,14 +62,16 @@ public sealed class ApiTestHost : IAsyncDisposable
         ]);
     }
 
-    public static async Task<ApiTestHost> StartAsync(Action<IServiceCollection>? configure = null, PtzApiOptions? ptz = null, AdminOptions? admin = null, IReadOnlyList<DeviceOptions>? configured = null)
+    /// <param name="map">Endpoints a feature maps beside the API (as its <c>XxxFeature.Map</c> does in the host).</param>
+    public static async Task<ApiTestHost> StartAsync(Action<IServiceCollection>? configure = null, PtzApiOptions? ptz = null, AdminOptions? admin = null, IReadOnlyList<DeviceOptions>? configured = null,
+        Action<WebApplication>? map = null)
     {
         var host = new ApiTestHost();
-        await host.StartCoreAsync(configure, ptz ?? new PtzApiOptions(), admin, configured);
+        await host.StartCoreAsync(configure, ptz ?? new PtzApiOptions(), admin, configured, map);
         return host;
     }
 
-    private async Task StartCoreAsync(Action<IServiceCollection>? configure, PtzApiOptions ptz, AdminOptions? admin, IReadOnlyList<DeviceOptions>? configured)
+    private async Task StartCoreAsync(Action<IServiceCollection>? configure, PtzApiOptions ptz, AdminOptions? admin, IReadOnlyList<DeviceOptions>? configured, Action<WebApplication>? map)
     {
         AdminPort = PortAllocator.GetFreeTcpPort();
         admin ??= new AdminOptions { Port = AdminPort };
@@ -102,6 +104,8 @@ public sealed class ApiTestHost : IAsyncDisposable
         });
         App = builder.Build();
         App.MapHttpApi();
+        // More endpoints beside the API (e.g. the web viewer), mapped as the host's features do.
+        map?.Invoke(App);
         await App.StartAsync();
         Sessions = App.Services.GetRequiredService<ISessionRegistry>();
         var addresses = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;

@@ -35,9 +35,11 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
     }
 
     /// <param name="environment">More configuration as <c>HIKSHARE_Section__Key</c> variables.</param>
-    /// <param name="externalCloud">The environment names a broker (<c>HIKSHARE_Cloud__Broker</c>) and trusted keys: the demo
-    /// then runs no cloud of its own and prints no viewer URL; ready once RTSP listens and the test's grants are applied.</param>
-    public static async Task<DemoGatewayProcess> StartAsync(IReadOnlyDictionary<string, string>? environment = null, bool externalCloud = false)
+    /// <param name="demoCloud">
+    /// False when <paramref name="environment"/> gives a <c>Cloud:Broker</c> (and trusted keys): the demo then prints no
+    /// viewer URL, and this returns once RTSP listens and the grants the test published (retained) are applied.
+    /// </param>
+    public static async Task<DemoGatewayProcess> StartAsync(IReadOnlyDictionary<string, string>? environment = null, bool demoCloud = true)
     {
         var state = Path.Combine(Path.GetTempPath(), "hikshare-demo-test-" + Guid.NewGuid().ToString("N")[..8]);
         var camera = PortAllocator.GetFreeTcpPort();
@@ -67,10 +69,10 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
         {
             // The URL is printed when the demo cloud has published its grants; the gateway applies them a moment later,
             // once its MQTT client has connected: wait for that too, or a first viewer may be refused.
-            await Wait.UntilAsync(() => p._process.HasExited || ((externalCloud || QueryUrl().IsMatch(p.Output)) && p.Output.Contains("RTSP server listening")
+            await Wait.UntilAsync(() => p._process.HasExited || ((!demoCloud || QueryUrl().IsMatch(p.Output)) && p.Output.Contains("RTSP server listening")
                 && p.Output.Contains("Applied grants Snapshot")), "the demo's viewer URL, RTSP listening and the grants applied", 60_000);
             Assert.False(p._process.HasExited, "the demo exited; output:\n" + p.Output);
-            p.ViewerUrl = externalCloud ? "" : QueryUrl().Match(p.Output).Value;
+            p.ViewerUrl = demoCloud ? QueryUrl().Match(p.Output).Value : "";
             return p;
         }
         catch

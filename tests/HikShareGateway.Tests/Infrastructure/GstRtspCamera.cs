@@ -17,6 +17,15 @@ public enum GstCameraMode
     Relay,
 }
 
+/// <summary>Video codec of the live mode.</summary>
+public enum GstVideoCodec
+{
+    H264,
+
+    /// <summary>x265enc + rtph265pay, as Hikvision recorders send by default.</summary>
+    H265,
+}
+
 public enum GstAuthMethod
 {
     Digest,
@@ -36,6 +45,12 @@ public sealed record GstCameraOptions
 
     /// <summary>Live: main stream bitrate; the sub stream gets a quarter.</summary>
     public int BitrateKbps { get; init; } = 1000;
+
+    /// <summary>Live: videotestsrc pattern; <c>smpte</c> gives colour bars at known places (snapshot tests).</summary>
+    public string Pattern { get; init; } = "ball";
+
+    /// <summary>Live: the video codec of both streams.</summary>
+    public GstVideoCodec Codec { get; init; } = GstVideoCodec.H264;
 
     /// <summary>Live: offer the ONVIF audio backchannel (only to clients that send <c>Require: www.onvif.org/ver20/backchannel</c>).</summary>
     public bool Backchannel { get; init; } = true;
@@ -249,6 +264,7 @@ public sealed class GstRtspCamera : IAsyncDisposable
             case GstCameraMode.Live:
                 a.AddRange(["--gop", o.Gop.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bitrate-kbps", o.BitrateKbps.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
                 a.AddRange(o.Backchannel ? ["--backchannel-file", backchannelFile] : ["--no-backchannel"]);
+                a.AddRange(["--pattern", o.Pattern, "--codec", o.Codec == GstVideoCodec.H265 ? "h265" : "h264"]);
                 break;
             case GstCameraMode.Replay:
                 a.AddRange(["--file", o.ReplayFile ?? throw new ArgumentException("Replay mode needs ReplayFile.", nameof(o))]);

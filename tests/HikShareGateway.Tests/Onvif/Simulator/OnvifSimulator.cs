@@ -43,6 +43,8 @@ public sealed class SimDevice
     /// <summary>False: Renew faults with <c>ter:ActionNotSupported</c>, as some cameras do.</summary>
     public bool RenewSupported { get; set; } = true;
     public string Location { get; set; } = "shop front";
+    /// <summary>The stream URI of (channel, main) instead of the simulator's own (e.g. a gst-rtsp-server camera's mounts).</summary>
+    public Func<int, bool, string>? StreamUri { get; set; }
 }
 
 /// <summary>
@@ -374,7 +376,7 @@ public sealed class OnvifSimulator : IAsyncDisposable
         {
             return Fault(400, "env:Sender", "ter:InvalidArgVal", "No such profile", "ter:NoProfile");
         }
-        var uri = $"rtsp://{Device.AdvertisedHost ?? "127.0.0.1"}:554/Streaming/Channels/{p.Channel}{(p.Main ? "01" : "02")}?transportmode=unicast&profile={p.Token}";
+        var uri = Device.StreamUri?.Invoke(p.Channel, p.Main) ?? $"rtsp://{Device.AdvertisedHost ?? "127.0.0.1"}:554/Streaming/Channels/{p.Channel}{(p.Main ? "01" : "02")}?transportmode=unicast&profile={p.Token}";
         return body.Name.Namespace == Ns.Tr2
             ? Ok(new XElement(Ns.Tr2 + "GetStreamUriResponse", new XElement(Ns.Tr2 + "Uri", uri)))
             : Ok(new XElement(Ns.Trt + "GetStreamUriResponse", new XElement(Ns.Trt + "MediaUri", new XElement(Ns.Tt + "Uri", uri),

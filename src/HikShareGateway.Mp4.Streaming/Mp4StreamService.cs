@@ -1,0 +1,200 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Streaming;
+using HikShareGateway.Media;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.Mp4.Streaming;
+
+/// <param name="Queue">The viewer queue's bounds: the RTSP viewers' (section <c>Rtsp</c>), so both outputs treat a slow reader alike.</param>
+/// <param name="StartTimeout">How long the device may take to start the stream (<c>Rtsp:UpstreamTimeoutSeconds</c>).</param>
+public sealed record Mp4StreamOptions(SubscriberQueueLimits Queue, TimeSpan StartTimeout);
+
+/// <summary>
+/// fMP4 viewers of the live relay (contract §5.2), with the RTSP viewer's rules: authorization through
+/// <see cref="IAccessPolicy"/> (403 also for unknown devices), then 404/503 from the catalog, one
+/// <see cref="ISessionRegistry"/> session per response (a grant change cuts it), audit of allow, deny, end.
+/// </summary>
+/// <remarks>
+/// :: Step 1: authorize (deny audited). :: Step 2: the device and channel (404), online (503).
+/// :: Step 3: a lease on the shared live stream; wait for it to play (504/502). :: Step 4: the output, registered and
+/// audited, subscribed: it starts with the stream's cached GOP. Playback is not served here (see docs/contract.md).
+/// </remarks>
+public sealed partial class Mp4StreamService(
+    LiveRelay relay,
+    IDeviceCatalog catalog,
+    IAccessPolicy policy,
+    ISessionRegistry sessions,
+    IAuditSink audit,
+    Mp4StreamOptions options,
+    TimeProvider time,
+    ILogger<Mp4StreamService> logger) : IMp4Streams
+{
+    private readonly ISessionRegistry _registry = sessions;
+    private readonly IAccessPolicy _policy = policy;
+    private readonly IAuditSink _audit = audit;
+    private readonly TimeProvider _time = time;
+    private readonly ILogger _logger = logger;
+    private long _sessions;
+
+    public async Task<Mp4Open> OpenLiveAsync(Mp4LiveRequest request, CancellationToken ct)
+    {
+        var sessionId = "mp4-" + Interlocked.Increment(ref _sessions).ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
+        // :: Step 1
+        if (!_policy.IsAllowed(request.Account, request.DeviceId, request.Channel, Privilege.LiveView))
+        {
+            _audit.Record(new AuditEvent(_time.GetUtcNow(), sessionId, request.Account, request.DeviceId, request.Channel, Privilege.LiveView, AuditDecision.Deny,
+                "no liveView grant", request.Remote));
+            return Mp4Open.Failed(Mp4OpenStatus.Forbidden, "not permitted");
+        }
+        // :: Step 2
+        if (!catalog.TryGetDevice(request.DeviceId, out var device) || device.FindChannel(request.Channel) is not { } channel)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.NotFound, "no such device or channel on this gateway");
+        }
+        if (channel.StreamUri(request.Kind) is null)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.NotFound, $"channel {request.Channel} has no {(request.Kind == StreamKind.Sub ? "sub" : "main")} stream");
+        }
+        if (!device.Online)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.Unavailable, "the device is offline");
+        }
+        // :: Step 3
+        var lease = relay.Acquire(request.DeviceId, request.Channel, request.Kind);
+        MediaDescription description;
+        try
+        {
+            description = await lease.Stream.WaitReadyAsync(options.StartTimeout, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            lease.Dispose();
+            return Mp4Open.Failed(Mp4OpenStatus.Timeout, "the device did not start the stream in time");
+        }
+        catch (DeviceException e)
+        {
+            lease.Dispose();
+            return Mp4Open.Failed(e.Kind switch
+            {
+                DeviceErrorKind.Timeout => Mp4OpenStatus.Timeout,
+                DeviceErrorKind.NotSupported => Mp4OpenStatus.NotFound,
+                _ => Mp4OpenStatus.DeviceError,
+            }, "the device could not start the stream");
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+        if (Fmp4Tracks.From(description) is not { } tracks)
+        {
+            lease.Dispose();
+            return Mp4Open.Failed(Mp4OpenStatus.UnsupportedCodec, "the stream's video is neither H.264 nor H.265");
+        }
+        // :: Step 4
+        var session = new LiveMp4Stream(this, sessionId, request, lease, new Fmp4Output(tracks, options.Queue, _time));
+        if (!session.Start())
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            return Mp4Open.Failed(Mp4OpenStatus.Forbidden, "not permitted");
+        }
+        LogStarted(_logger, sessionId, request.DeviceId, request.Channel, request.Kind, request.Remote);
+        return new Mp4Open(Mp4OpenStatus.Ok, "streaming", session);
+    }
+
+    public Task<Mp4Open> OpenPlaybackAsync(Mp4PlaybackRequest request, CancellationToken ct)
+    {
+        if (!_policy.IsAllowed(request.Account, request.DeviceId, request.Channel, Privilege.Playback))
+        {
+            _audit.Record(new AuditEvent(_time.GetUtcNow(), "mp4-playback", request.Account, request.DeviceId, request.Channel, Privilege.Playback, AuditDecision.Deny,
+                "no playback grant", request.Remote));
+            return Task.FromResult(Mp4Open.Failed(Mp4OpenStatus.Forbidden, "not permitted"));
+        }
+        return Task.FromResult(Mp4Open.Failed(Mp4OpenStatus.Unavailable, "recorded video as MP4 is not available on this gateway yet; use RTSP or WebRTC playback"));
+    }
+
+    /// <summary>One live fMP4 response: the lease, the output, the registration, the audit.</summary>
+    private sealed class LiveMp4Stream(Mp4StreamService owner, string sessionId, Mp4LiveRequest request, LiveStreamLease lease, Fmp4Output output) : IMp4Stream
+    {
+        private IDisposable? _registration;
+        private bool _subscribed;
+        private int _revoked;
+        private int _disposed;
+        private string? _endReason;
+
+        /// <summary>Registers, audits and subscribes; false when the grant went between the check and the registration.</summary>
+        public bool Start()
+        {
+            _registration = owner._registry.Register(new ViewerSession
+            {
+                SessionId = sessionId,
+                Account = request.Account,
+                DeviceId = request.DeviceId,
+                Channel = request.Channel,
+                Action = Privilege.LiveView,
+                Remote = request.Remote,
+                Revoke = reason =>
+                {
+                    Volatile.Write(ref _revoked, 1);
+                    output.Abort("revoked: " + reason);
+                },
+            });
+            // The registry re-checks registered sessions on every change: one that came between the check and here is caught now.
+            if (!owner._policy.IsAllowed(request.Account, request.DeviceId, request.Channel, Privilege.LiveView))
+            {
+                _registration.Dispose();
+                _registration = null;
+                return false;
+            }
+            Record(AuditDecision.Allow, "session started (fMP4)");
+            lease.Stream.Invalidated += OnInvalidated;
+            lease.Stream.Subscribe(output);
+            _subscribed = true;
+            return true;
+        }
+
+        private void OnInvalidated(string reason) => output.Abort(reason);
+
+        public async Task<Mp4StreamEnd> CopyToAsync(Stream destination, Action<string> onStart, CancellationToken ct)
+        {
+            var end = await output.RunAsync(destination, onStart, ct).ConfigureAwait(false);
+            _endReason = end.Reason;
+            return end;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return ValueTask.CompletedTask;
+            }
+            lease.Stream.Invalidated -= OnInvalidated;
+            if (_subscribed)
+            {
+                lease.Stream.Unsubscribe(output);
+            }
+            output.Dispose();
+            lease.Dispose();
+            if (_registration is not null)
+            {
+                _registration.Dispose();
+                if (Volatile.Read(ref _revoked) == 0)
+                {
+                    Record(AuditDecision.End, _endReason ?? "ended");
+                }
+                LogEnded(owner._logger, sessionId, _endReason ?? "ended", output.FragmentsWritten, output.Overflows);
+            }
+            return ValueTask.CompletedTask;
+        }
+
+        private void Record(AuditDecision decision, string reason) =>
+            owner._audit.Record(new AuditEvent(owner._time.GetUtcNow(), sessionId, request.Account, request.DeviceId, request.Channel, Privilege.LiveView, decision, reason, request.Remote));
+    }
+
+    [LoggerMessage(EventId = 7600, Level = LogLevel.Information, Message = "fMP4 session {SessionId} started: {DeviceId}/{Channel}/{Kind} for {Remote}")]
+    private static partial void LogStarted(ILogger logger, string sessionId, string deviceId, int channel, StreamKind kind, string remote);
+
+    [LoggerMessage(EventId = 7601, Level = LogLevel.Information, Message = "fMP4 session {SessionId} ended: {Reason} ({Fragments} fragments, {Overflows} overflows)")]
+    private static partial void LogEnded(ILogger logger, string sessionId, string reason, long fragments, long overflows);
+}

@@ -1,0 +1,52 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Alarms;
+using HikShareGateway.Core.Snapshots;
+using HikShareGateway.Ffmpeg;
+using HikShareGateway.Ffmpeg.Snapshots;
+using HikShareGateway.Http.Snapshots;
+using HikShareGateway.Media;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>
+/// Media processing on FFmpeg 5.1 (section <c>Media</c>): the libraries' availability logged once at start (one
+/// warning when they are missing: snapshots and transcoding off, RTSP unaffected), snapshots (<see cref="ISnapshotService"/>
+/// over the live relay) and their endpoint (contract §5.3), alarm pictures (<see cref="IAlarmSnapshots"/>, section
+/// <c>Alarms</c>, contract §7) and theirs.
+/// </summary>
+public static class FfmpegFeature
+{
+    public static void Register(WebApplicationBuilder builder, GatewayContext context, List<string> errors)
+    {
+        var options = Features.Bind<MediaTranscodingOptions>(builder.Configuration, MediaTranscodingOptions.Section, errors);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        // Process-wide and before anything loads them: where the libraries come from.
+        FfmpegLibraries.UseDirectory(options.FfmpegLibraryDirectory);
+        services.AddSingleton(sp => new TranscoderLimiter(options));
+        services.AddSingleton<ISnapshotService>(sp => new SnapshotService(sp.GetRequiredService<LiveRelay>(), options.ToSnapshotOptions(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SnapshotService>>()));
+        var alarms = Features.Bind<AlarmSnapshotOptions>(builder.Configuration, AlarmSnapshotOptions.Section, errors);
+        services.AddSingleton<IAlarmSnapshots>(sp => new AlarmPictureStore(sp.GetRequiredService<ISnapshotService>(), sp.GetRequiredService<IAccessPolicy>(),
+            alarms, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<AlarmPictureStore>>()));
+        services.AddHostedService(sp => new AvailabilityLogger(sp.GetRequiredService<ILoggerFactory>()));
+    }
+
+    public static void Map(WebApplication app)
+    {
+        SnapshotEndpoint.Map(app);
+        AlarmSnapshotEndpoint.Map(app);
+    }
+
+    /// <summary>Loads the libraries at start (not at the first snapshot) and logs the one line saying what works.</summary>
+    private sealed class AvailabilityLogger(ILoggerFactory loggers) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            loggers.CreateLogger("HikShareGateway.Ffmpeg").LogAvailability(FfmpegLibraries.Availability);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

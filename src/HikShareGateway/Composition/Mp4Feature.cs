@@ -1,0 +1,34 @@
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Streaming;
+using HikShareGateway.Http;
+using HikShareGateway.Media;
+using HikShareGateway.Mp4.Streaming;
+using HikShareGateway.Rtsp;
+
+namespace HikShareGateway.Composition;
+
+/// <summary>
+/// Fragmented MP4 over HTTP (contract §5.2): <see cref="Mp4StreamService"/> (an output of the live relay) behind
+/// <see cref="IMp4Streams"/>, and its endpoints on the HTTP port. The viewer queue and start timeout are the RTSP
+/// viewers' (section <c>Rtsp</c>), so a slow reader is treated alike on both.
+/// </summary>
+public static class Mp4Feature
+{
+    public static void Register(WebApplicationBuilder builder, GatewayContext context, List<string> errors)
+    {
+        var rtsp = Features.Bind<RtspOptions>(builder.Configuration, RtspOptions.Section, []);
+        var options = new Mp4StreamOptions(rtsp.ToQueueLimits().Queue, TimeSpan.FromSeconds(rtsp.UpstreamTimeoutSeconds));
+        builder.Services.AddSingleton<IMp4Streams>(sp => new Mp4StreamService(
+            sp.GetRequiredService<LiveRelay>(),
+            sp.GetRequiredService<IDeviceCatalog>(),
+            sp.GetRequiredService<IAccessPolicy>(),
+            sp.GetRequiredService<ISessionRegistry>(),
+            sp.GetRequiredService<IAuditSink>(),
+            options,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Mp4StreamService>>()));
+    }
+
+    public static void Map(WebApplication app) => Mp4Endpoints.Map(app);
+}

@@ -1,0 +1,138 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using HikShareGateway.Access.Grants;
+using HikShareGateway.Access.Jose;
+using HikShareGateway.Access.Tokens;
+using HikShareGateway.Cloud;
+using HikShareGateway.Composition;
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Cloud;
+using HikShareGateway.Tests.Infrastructure;
+using HikShareGateway.Tests.Onvif.Simulator;
+
+namespace HikShareGateway.Tests.WebApp;
+
+/// <summary>
+/// What the web viewer's browser tests run against: the real gateway process (<see cref="DemoGatewayProcess"/>) linked
+/// to a real mosquitto, with a cloud key of the test's own; an ONVIF NVR (<see cref="OnvifSimulator"/>: PTZ, events)
+/// whose streams are a real gst-rtsp-server camera; and the signed grants the test publishes.
+/// <list type="bullet">
+/// <item><see cref="Alice"/>: every privilege on every channel of <see cref="NvrId"/>, live view on the demo NVR.</item>
+/// <item><see cref="Bob"/>: live view on channel 1 of <see cref="NvrId"/>, nothing else.</item>
+/// <item><see cref="Carol"/>: live view on channel 1 of <see cref="NvrId"/>, in a share of her own that a test deletes.</item>
+/// </list>
+/// </summary>
+public sealed class WebAppLab : IAsyncDisposable
+{
+    public const string Owner = "owner@example.com";
+    public const string Alice = "alice@example.com";
+    public const string Bob = "bob@example.com";
+    public const string Carol = "carol@example.com";
+    public const string NvrId = "SIMNVR0001";
+    public const string CarolShare = "share-carol";
+    public const string AliceRemark = "Shop: everything";
+    private readonly DateTimeOffset _expires = DateTimeOffset.UtcNow.AddDays(30);
+    private long _version = 100;
+
+    private WebAppLab(MosquittoBroker broker, GstRtspCamera camera, OnvifSimulator onvif, Ed25519SigningKey key)
+    {
+        Broker = broker;
+        Camera = camera;
+        Onvif = onvif;
+        Key = key;
+        Topics = new CloudTopics(CloudTopics.DefaultPrefix, DemoDefaults.GatewayId);
+    }
+
+    public MosquittoBroker Broker { get; }
+    public GstRtspCamera Camera { get; }
+    public OnvifSimulator Onvif { get; }
+    public Ed25519SigningKey Key { get; }
+    public CloudTopics Topics { get; }
+    public DemoGatewayProcess Gateway { get; private set; } = null!;
+    public string BaseUrl => $"http://127.0.0.1:{Gateway.HttpPort}";
+    public DateTimeOffset AliceShareExpires => _expires;
+
+    public static async Task<WebAppLab> StartAsync()
+    {
+        var broker = await MosquittoBroker.StartAsync();
+        GstRtspCamera? camera = null;
+        OnvifSimulator? onvif = null;
+        try
+        {
+            camera = await GstRtspCamera.StartAsync(new GstCameraOptions());
+            // Both channels are the one camera (its main and sub mounts), at the address the NVR advertises.
+            var port = camera.Port;
+            onvif = new OnvifSimulator(new SimDevice
+            {
+                Serial = NvrId, Name = "Shop NVR", Channels = 2,
+                StreamUri = (_, main) => $"rtsp://127.0.0.2:{port}{(main ? GstRtspCamera.MainPath : GstRtspCamera.SubPath)}",
+            });
+            var lab = new WebAppLab(broker, camera, onvif, Ed25519SigningKey.Generate("webapp-test"));
+            // Retained before the gateway starts: it applies them as soon as it is connected.
+            await lab.PublishAsync(lab.Topics.Grants, GrantsJson.Write(lab.Snapshot()), retain: true);
+            var jwk = JsonDocument.Parse(lab.Key.Public.ToJson()).RootElement;
+            lab.Gateway = await DemoGatewayProcess.StartAsync(new Dictionary<string, string>
+            {
+                ["HIKSHARE_Cloud__Broker"] = broker.Url,
+                ["HIKSHARE_Cloud__TrustedKeys__0__Kid"] = jwk.GetProperty("kid").GetString()!,
+                ["HIKSHARE_Cloud__TrustedKeys__0__Kty"] = "OKP",
+                ["HIKSHARE_Cloud__TrustedKeys__0__Crv"] = "Ed25519",
+                ["HIKSHARE_Cloud__TrustedKeys__0__X"] = jwk.GetProperty("x").GetString()!,
+                ["HIKSHARE_Devices__1__OnvifUrl"] = onvif.DeviceServiceUri.ToString(),
+                ["HIKSHARE_Devices__1__Username"] = onvif.Device.Username,
+                ["HIKSHARE_Devices__1__Password"] = onvif.Device.Password,
+            }, demoCloud: false);
+            // The NVR is read over ONVIF after start; the app is tested once the API lists it.
+            using var http = new HttpClient { BaseAddress = new Uri(lab.BaseUrl) };
+            await Wait.UntilAsync(async () =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/devices");
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", lab.Token(Alice));
+                using var response = await http.SendAsync(request);
+                return response.IsSuccessStatusCode && (await response.Content.ReadAsStringAsync()).Contains(NvrId, StringComparison.Ordinal);
+            }, "the ONVIF NVR in Alice's device list", 30_000);
+            return lab;
+        }
+        catch
+        {
+            if (onvif is not null) await onvif.DisposeAsync();
+            if (camera is not null) await camera.DisposeAsync();
+            await broker.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A viewer token for <paramref name="account"/>, valid one hour.</summary>
+    public string Token(string account, TimeSpan? ttl = null) =>
+        ViewerTokens.Mint(Key, account, [DemoDefaults.GatewayId], ttl ?? TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
+
+    public GrantsSnapshot Snapshot() => new(DemoDefaults.GatewayId, _version, DateTimeOffset.UtcNow,
+        [new GrantDevice(NvrId, Owner), new GrantDevice(DemoDefaults.DeviceId, Owner)],
+        [
+            new Share("share-alice", Owner, Alice, AliceRemark, ShareState.Accepted, _expires,
+                [new ShareDevice(NvrId, [], Privilege.All), new ShareDevice(DemoDefaults.DeviceId, [1], Privilege.LiveView)]),
+            new Share("share-bob", Owner, Bob, "Front door only", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView)]),
+            new Share(CarolShare, Owner, Carol, "Until further notice", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView)]),
+        ]);
+
+    /// <summary>Publishes a signed delta deleting <paramref name="shareId"/> (what the cloud sends when a share is deleted).</summary>
+    public async Task RemoveShareAsync(string shareId)
+    {
+        var delta = new GrantsDelta(DemoDefaults.GatewayId, _version, _version + 1, DateTimeOffset.UtcNow, [], [], [], [shareId]);
+        _version++;
+        await PublishAsync(Topics.GrantsDelta, GrantsJson.Write(delta), retain: false);
+    }
+
+    private Task PublishAsync(string topic, byte[] payload, bool retain) =>
+        MqttOneShot.PublishAsync(new BrokerAddress("127.0.0.1", Broker.Port, false), null, null, topic,
+            Encoding.ASCII.GetBytes(Jws.Sign(payload, Key)), retain, CancellationToken.None);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Gateway is not null) await Gateway.DisposeAsync();
+        await Onvif.DisposeAsync();
+        await Camera.DisposeAsync();
+        await Broker.DisposeAsync();
+    }
+}
