@@ -91,6 +91,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
     private int _signaled;
     private int _pending;
     private string? _cutReason;
+    private string? _completeReason;
     private bool _closed;
     private bool _started;
 
@@ -194,6 +195,8 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
             {
                 await _signal.WaitAsync(ct).ConfigureAwait(false);
                 Volatile.Write(ref _signaled, 0);
+                // Read before draining: everything enqueued before Complete is then written below.
+                var completed = Volatile.Read(ref _completeReason);
                 int n;
                 while ((n = TakeBatch()) > 0)
                 {
@@ -211,11 +214,17 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
                             _started = true;
                             onStart(_muxer.MimeType ?? "video/mp4");
                         }
-                        Volatile.Write(ref _sendStartedAt, Math.Max(1, _time.GetTimestamp()));
-                        await output.WriteAsync(_out.WrittenMemory, ct).ConfigureAwait(false);
-                        Volatile.Write(ref _sendStartedAt, 0);
-                        _out.ResetWrittenCount();
+                        await WriteAsync(output, ct).ConfigureAwait(false);
                     }
+                }
+                if (completed is not null)
+                {
+                    if (_muxer.FlushAudio(_out))
+                    {
+                        FragmentsWritten++;
+                        await WriteAsync(output, ct).ConfigureAwait(false);
+                    }
+                    return new Mp4StreamEnd(false, completed);
                 }
             }
         }
@@ -229,6 +238,27 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
         {
         }
         return CutReason is { } reason ? new Mp4StreamEnd(true, reason) : new Mp4StreamEnd(false, "the viewer left");
+    }
+
+    private async ValueTask WriteAsync(Stream output, CancellationToken ct)
+    {
+        Volatile.Write(ref _sendStartedAt, Math.Max(1, _time.GetTimestamp()));
+        await output.WriteAsync(_out.WrittenMemory, ct).ConfigureAwait(false);
+        Volatile.Write(ref _sendStartedAt, 0);
+        _out.ResetWrittenCount();
+    }
+
+    /// <summary>
+    /// The source ended (a recording played to its end): the writer writes what is queued, then returns a clean end
+    /// with <paramref name="reason"/>. Called after the last <see cref="Enqueue"/>, on the source's side.
+    /// </summary>
+    public void Complete(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _completeReason, reason, null) is null)
+        {
+            Volatile.Write(ref _pending, 1);
+            Flush();
+        }
     }
 
     private void Process(RtpBuffer b)
