@@ -75,6 +75,8 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
 
     private readonly Lock _gate = new();
     private readonly RtpBuffer?[] _ring = new RtpBuffer?[Capacity];
+    // When each was queued (not received: the cached GOP a joiner gets is older than the queue delay may allow).
+    private readonly long[] _enqueuedAt = new long[Capacity];
     private readonly RtpBuffer?[] _batch = new RtpBuffer?[BatchSize];
     private readonly SubscriberQueuePolicy _policy;
     private readonly TimeProvider _time;
@@ -137,11 +139,11 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
             {
                 return;
             }
-            var oldest = _count == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_ring[_head]!.ReceivedAt, now);
+            var oldest = _count == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_enqueuedAt[_head], now);
             switch (_policy.Offer(buffer, now, _queuedBytes, oldest, _count < Capacity, Volatile.Read(ref _sendStartedAt), out disconnect))
             {
                 case SubscriberQueuePolicy.Decision.Accept:
-                    Push(buffer);
+                    Push(buffer, now);
                     break;
                 case SubscriberQueuePolicy.Decision.SkipToKeyframe:
                     break;
@@ -150,7 +152,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
                     ClearLocked();
                     if (disconnect is null && buffer.IsKeyframeStart)
                     {
-                        Push(buffer);
+                        Push(buffer, now);
                     }
                     break;
                 case SubscriberQueuePolicy.Decision.Stalled:
@@ -288,10 +290,12 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
         }
     }
 
-    private void Push(RtpBuffer buffer)
+    private void Push(RtpBuffer buffer, long now)
     {
         buffer.AddRef();
-        _ring[(_head + _count) % Capacity] = buffer;
+        var at = (_head + _count) % Capacity;
+        _ring[at] = buffer;
+        _enqueuedAt[at] = now;
         _count++;
         _queuedBytes += buffer.Length;
         Volatile.Write(ref _pending, 1);

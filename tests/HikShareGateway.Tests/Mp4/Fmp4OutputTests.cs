@@ -134,6 +134,29 @@ public sealed class Fmp4OutputTests
     }
 
     [Fact]
+    public void Enqueue_ACachedGopReceivedLongerAgoThanMaxDelay_IsQueuedWithoutOverflow()
+    {
+        var time = new FakeTimeProvider();
+        var pool = new RtpBufferPool();
+        var units = Fmp4TestKit.AccessUnits(25);
+        using var output = NewOutput(time);
+        ushort sequence = 1;
+        var packets = new List<RtpBuffer>();
+        for (var i = 0; i < units.Count; i++)
+        {
+            packets.AddRange(Fmp4TestKit.Packetize(pool, units[i], i, ref sequence, time.GetTimestamp()));
+        }
+        // A joiner gets the stream's GOP cache: packets received seconds ago, queued now (the age counts from here).
+        time.Advance(Roomy.MaxDelay * 3);
+        foreach (var b in packets)
+        {
+            output.Enqueue(b, time.GetTimestamp());
+            b.Release();
+        }
+        Assert.Equal(0, output.Overflows);
+    }
+
+    [Fact]
     public async Task Complete_AfterTheLastPacket_WritesEverythingQueuedThenEndsCleanly()
     {
         var time = new FakeTimeProvider();
