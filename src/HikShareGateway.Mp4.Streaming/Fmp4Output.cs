@@ -75,6 +75,8 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
 
     private readonly Lock _gate = new();
     private readonly RtpBuffer?[] _ring = new RtpBuffer?[Capacity];
+    // When each was queued (not received: the cached GOP a joiner gets is older than the queue delay may allow).
+    private readonly long[] _enqueuedAt = new long[Capacity];
     private readonly RtpBuffer?[] _batch = new RtpBuffer?[BatchSize];
     private readonly SubscriberQueuePolicy _policy;
     private readonly TimeProvider _time;
@@ -91,6 +93,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
     private int _signaled;
     private int _pending;
     private string? _cutReason;
+    private string? _completeReason;
     private bool _closed;
     private bool _started;
 
@@ -136,11 +139,11 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
             {
                 return;
             }
-            var oldest = _count == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_ring[_head]!.ReceivedAt, now);
+            var oldest = _count == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_enqueuedAt[_head], now);
             switch (_policy.Offer(buffer, now, _queuedBytes, oldest, _count < Capacity, Volatile.Read(ref _sendStartedAt), out disconnect))
             {
                 case SubscriberQueuePolicy.Decision.Accept:
-                    Push(buffer);
+                    Push(buffer, now);
                     break;
                 case SubscriberQueuePolicy.Decision.SkipToKeyframe:
                     break;
@@ -149,7 +152,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
                     ClearLocked();
                     if (disconnect is null && buffer.IsKeyframeStart)
                     {
-                        Push(buffer);
+                        Push(buffer, now);
                     }
                     break;
                 case SubscriberQueuePolicy.Decision.Stalled:
@@ -194,6 +197,8 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
             {
                 await _signal.WaitAsync(ct).ConfigureAwait(false);
                 Volatile.Write(ref _signaled, 0);
+                // Read before draining: everything enqueued before Complete is then written below.
+                var completed = Volatile.Read(ref _completeReason);
                 int n;
                 while ((n = TakeBatch()) > 0)
                 {
@@ -211,11 +216,17 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
                             _started = true;
                             onStart(_muxer.MimeType ?? "video/mp4");
                         }
-                        Volatile.Write(ref _sendStartedAt, Math.Max(1, _time.GetTimestamp()));
-                        await output.WriteAsync(_out.WrittenMemory, ct).ConfigureAwait(false);
-                        Volatile.Write(ref _sendStartedAt, 0);
-                        _out.ResetWrittenCount();
+                        await WriteAsync(output, ct).ConfigureAwait(false);
                     }
+                }
+                if (completed is not null)
+                {
+                    if (_muxer.FlushAudio(_out))
+                    {
+                        FragmentsWritten++;
+                        await WriteAsync(output, ct).ConfigureAwait(false);
+                    }
+                    return new Mp4StreamEnd(false, completed);
                 }
             }
         }
@@ -229,6 +240,27 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
         {
         }
         return CutReason is { } reason ? new Mp4StreamEnd(true, reason) : new Mp4StreamEnd(false, "the viewer left");
+    }
+
+    private async ValueTask WriteAsync(Stream output, CancellationToken ct)
+    {
+        Volatile.Write(ref _sendStartedAt, Math.Max(1, _time.GetTimestamp()));
+        await output.WriteAsync(_out.WrittenMemory, ct).ConfigureAwait(false);
+        Volatile.Write(ref _sendStartedAt, 0);
+        _out.ResetWrittenCount();
+    }
+
+    /// <summary>
+    /// The source ended (a recording played to its end): the writer writes what is queued, then returns a clean end
+    /// with <paramref name="reason"/>. Called after the last <see cref="Enqueue"/>, on the source's side.
+    /// </summary>
+    public void Complete(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _completeReason, reason, null) is null)
+        {
+            Volatile.Write(ref _pending, 1);
+            Flush();
+        }
     }
 
     private void Process(RtpBuffer b)
@@ -258,10 +290,12 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
         }
     }
 
-    private void Push(RtpBuffer buffer)
+    private void Push(RtpBuffer buffer, long now)
     {
         buffer.AddRef();
-        _ring[(_head + _count) % Capacity] = buffer;
+        var at = (_head + _count) % Capacity;
+        _ring[at] = buffer;
+        _enqueuedAt[at] = now;
         _count++;
         _queuedBytes += buffer.Length;
         Volatile.Write(ref _pending, 1);

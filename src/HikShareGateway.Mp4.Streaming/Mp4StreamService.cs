@@ -18,7 +18,8 @@ public sealed record Mp4StreamOptions(SubscriberQueueLimits Queue, TimeSpan Star
 /// <remarks>
 /// :: Step 1: authorize (deny audited). :: Step 2: the device and channel (404), online (503).
 /// :: Step 3: a lease on the shared live stream; wait for it to play (504/502). :: Step 4: the output, registered and
-/// audited, subscribed: it starts with the stream's cached GOP. Playback is not served here (see docs/contract.md).
+/// audited, subscribed: it starts with the stream's cached GOP. Playback: the same steps with the playback grant and an
+/// upstream session of its own (<see cref="IPlaybackSourceConnector"/>), which ends the response when the recording ends.
 /// </remarks>
 public sealed partial class Mp4StreamService(
     LiveRelay relay,
@@ -28,7 +29,8 @@ public sealed partial class Mp4StreamService(
     IAuditSink audit,
     Mp4StreamOptions options,
     TimeProvider time,
-    ILogger<Mp4StreamService> logger) : IMp4Streams
+    ILogger<Mp4StreamService> logger,
+    IPlaybackSourceConnector? playback = null) : IMp4Streams
 {
     private readonly ISessionRegistry _registry = sessions;
     private readonly IAccessPolicy _policy = policy;
@@ -39,7 +41,7 @@ public sealed partial class Mp4StreamService(
 
     public async Task<Mp4Open> OpenLiveAsync(Mp4LiveRequest request, CancellationToken ct)
     {
-        var sessionId = "mp4-" + Interlocked.Increment(ref _sessions).ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
+        var sessionId = NewSessionId();
         // :: Step 1
         if (!_policy.IsAllowed(request.Account, request.DeviceId, request.Channel, Privilege.LiveView))
         {
@@ -103,51 +105,218 @@ public sealed partial class Mp4StreamService(
         return new Mp4Open(Mp4OpenStatus.Ok, "streaming", session);
     }
 
-    public Task<Mp4Open> OpenPlaybackAsync(Mp4PlaybackRequest request, CancellationToken ct)
+    public async Task<Mp4Open> OpenPlaybackAsync(Mp4PlaybackRequest request, CancellationToken ct)
     {
+        var sessionId = NewSessionId();
         if (!_policy.IsAllowed(request.Account, request.DeviceId, request.Channel, Privilege.Playback))
         {
-            _audit.Record(new AuditEvent(_time.GetUtcNow(), "mp4-playback", request.Account, request.DeviceId, request.Channel, Privilege.Playback, AuditDecision.Deny,
+            _audit.Record(new AuditEvent(_time.GetUtcNow(), sessionId, request.Account, request.DeviceId, request.Channel, Privilege.Playback, AuditDecision.Deny,
                 "no playback grant", request.Remote));
-            return Task.FromResult(Mp4Open.Failed(Mp4OpenStatus.Forbidden, "not permitted"));
+            return Mp4Open.Failed(Mp4OpenStatus.Forbidden, "not permitted");
         }
-        return Task.FromResult(Mp4Open.Failed(Mp4OpenStatus.Unavailable, "recorded video as MP4 is not available on this gateway yet; use RTSP or WebRTC playback"));
+        if (!catalog.TryGetDevice(request.DeviceId, out var device) || device.FindChannel(request.Channel) is null)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.NotFound, "no such device or channel on this gateway");
+        }
+        if (playback is null)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.Unavailable, "playback is not available on this gateway");
+        }
+        if (!device.Online)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.Unavailable, "the device is offline");
+        }
+        IMediaSource source;
+        try
+        {
+            source = await playback.ConnectAsync(request.DeviceId, request.Channel, request.Start, request.End, ct).WaitAsync(options.StartTimeout, _time, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return Mp4Open.Failed(Mp4OpenStatus.Timeout, "the recorder did not start the playback in time");
+        }
+        catch (DeviceException e)
+        {
+            return Mp4Open.Failed(e.Kind switch
+            {
+                DeviceErrorKind.Timeout => Mp4OpenStatus.Timeout,
+                DeviceErrorKind.NotSupported => Mp4OpenStatus.NotFound,
+                _ => Mp4OpenStatus.DeviceError,
+            }, e.Kind == DeviceErrorKind.NotSupported ? "no recordings this gateway can play back on that channel" : "the recorder could not start the playback");
+        }
+        if (Fmp4Tracks.From(source.Media) is not { } tracks)
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+            return Mp4Open.Failed(Mp4OpenStatus.UnsupportedCodec, "the recording's video is neither H.264 nor H.265");
+        }
+        var session = new PlaybackMp4Stream(this, sessionId, request, source, tracks, new Fmp4Output(tracks, options.Queue, _time));
+        if (!session.Start())
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            return Mp4Open.Failed(Mp4OpenStatus.Forbidden, "not permitted");
+        }
+        LogPlaybackStarted(_logger, sessionId, request.DeviceId, request.Channel, request.Remote);
+        return new Mp4Open(Mp4OpenStatus.Ok, "streaming", session);
     }
 
-    /// <summary>One live fMP4 response: the lease, the output, the registration, the audit.</summary>
-    private sealed class LiveMp4Stream(Mp4StreamService owner, string sessionId, Mp4LiveRequest request, LiveStreamLease lease, Fmp4Output output) : IMp4Stream
+    private string NewSessionId() =>
+        "mp4-" + Interlocked.Increment(ref _sessions).ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <summary>Registration (revocation), audit of allow and end, shared by live and playback responses.</summary>
+    private sealed class SessionRecord(Mp4StreamService owner, string sessionId, string account, string deviceId, int channel, Privilege action, string remote)
     {
         private IDisposable? _registration;
-        private bool _subscribed;
         private int _revoked;
-        private int _disposed;
-        private string? _endReason;
 
-        /// <summary>Registers, audits and subscribes; false when the grant went between the check and the registration.</summary>
-        public bool Start()
+        public bool Revoked => Volatile.Read(ref _revoked) == 1;
+
+        /// <summary>Registers the session; false when the grant went between the check and the registration (caught now).</summary>
+        public bool Register(Action<string> abort)
         {
             _registration = owner._registry.Register(new ViewerSession
             {
-                SessionId = sessionId,
-                Account = request.Account,
-                DeviceId = request.DeviceId,
-                Channel = request.Channel,
-                Action = Privilege.LiveView,
-                Remote = request.Remote,
+                SessionId = sessionId, Account = account, DeviceId = deviceId, Channel = channel, Action = action, Remote = remote,
                 Revoke = reason =>
                 {
                     Volatile.Write(ref _revoked, 1);
-                    output.Abort("revoked: " + reason);
+                    abort("revoked: " + reason);
                 },
             });
-            // The registry re-checks registered sessions on every change: one that came between the check and here is caught now.
-            if (!owner._policy.IsAllowed(request.Account, request.DeviceId, request.Channel, Privilege.LiveView))
+            if (!owner._policy.IsAllowed(account, deviceId, channel, action))
             {
                 _registration.Dispose();
                 _registration = null;
                 return false;
             }
             Record(AuditDecision.Allow, "session started (fMP4)");
+            return true;
+        }
+
+        /// <summary>Ends the registration; audits the end unless the registry revoked it (and audited that). True when it was registered.</summary>
+        public bool End(string reason)
+        {
+            if (_registration is null)
+            {
+                return false;
+            }
+            _registration.Dispose();
+            _registration = null;
+            if (!Revoked)
+            {
+                Record(AuditDecision.End, reason);
+            }
+            return true;
+        }
+
+        private void Record(AuditDecision decision, string reason) =>
+            owner._audit.Record(new AuditEvent(owner._time.GetUtcNow(), sessionId, account, deviceId, channel, action, decision, reason, remote));
+    }
+
+    /// <summary>
+    /// One fMP4 playback response: its own upstream session feeding the output on the source's read loop (keyframes
+    /// marked as for live), until the recording ends (RTCP BYE on every track, or the recorder closing).
+    /// </summary>
+    private sealed class PlaybackMp4Stream(Mp4StreamService owner, string sessionId, Mp4PlaybackRequest request, IMediaSource source, Fmp4Tracks tracks, Fmp4Output output)
+        : IMp4Stream, IMediaSink
+    {
+        private readonly SessionRecord _record = new(owner, sessionId, request.Account, request.DeviceId, request.Channel, Privilege.Playback, request.Remote);
+        private readonly KeyframeTracker _keyframes = new(source.Media.VideoCodec);
+        private readonly bool[] _bye = new bool[source.Media.Tracks.Count];
+        private readonly CancellationTokenSource _stop = new();
+        private Task? _run;
+        private int _disposed;
+        private string? _endReason;
+
+        public bool Start()
+        {
+            if (!_record.Register(output.Abort))
+            {
+                return false;
+            }
+            output.WaitForKeyframe(hasVideo: true);
+            _run = Task.Run(RunSourceAsync);
+            return true;
+        }
+
+        private async Task RunSourceAsync()
+        {
+            try
+            {
+                await source.RunAsync(this, _stop.Token).ConfigureAwait(false);
+                output.Complete("the recording ended");
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+            }
+            catch (DeviceException)
+            {
+                // The recorder closing the session is how many recordings end.
+                output.Complete("the recorder ended the playback");
+            }
+        }
+
+        void IMediaSink.OnPacket(RtpBuffer buffer)
+        {
+            if (buffer.Track == tracks.VideoTrack && !buffer.IsRtcp)
+            {
+                _keyframes.Mark(buffer);
+            }
+            else if (buffer.IsRtcp && (uint)buffer.Track < (uint)_bye.Length && RtcpPacket.ContainsBye(buffer.PacketSpan))
+            {
+                _bye[buffer.Track] = true;
+                if (Array.TrueForAll(_bye, b => b))
+                {
+                    output.Complete("the recording ended");
+                }
+            }
+            output.Enqueue(buffer, buffer.ReceivedAt);
+            buffer.Release();
+        }
+
+        void IMediaSink.OnBatchEnd() => output.Flush();
+
+        public async Task<Mp4StreamEnd> CopyToAsync(Stream destination, Action<string> onStart, CancellationToken ct)
+        {
+            var end = await output.RunAsync(destination, onStart, ct).ConfigureAwait(false);
+            _endReason = end.Reason;
+            return end;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+            await _stop.CancelAsync().ConfigureAwait(false);
+            if (_run is not null)
+            {
+                await _run.ConfigureAwait(false);
+            }
+            await source.DisposeAsync().ConfigureAwait(false);
+            output.Dispose();
+            if (_record.End(_endReason ?? "ended"))
+            {
+                LogEnded(owner._logger, sessionId, _endReason ?? "ended", output.FragmentsWritten, output.Overflows);
+            }
+        }
+    }
+
+    /// <summary>One live fMP4 response: the lease, the output, the registration, the audit.</summary>
+    private sealed class LiveMp4Stream(Mp4StreamService owner, string sessionId, Mp4LiveRequest request, LiveStreamLease lease, Fmp4Output output) : IMp4Stream
+    {
+        private readonly SessionRecord _record = new(owner, sessionId, request.Account, request.DeviceId, request.Channel, Privilege.LiveView, request.Remote);
+        private bool _subscribed;
+        private int _disposed;
+        private string? _endReason;
+
+        /// <summary>Registers, audits and subscribes; false when the grant went between the check and the registration.</summary>
+        public bool Start()
+        {
+            if (!_record.Register(output.Abort))
+            {
+                return false;
+            }
             lease.Stream.Invalidated += OnInvalidated;
             lease.Stream.Subscribe(output);
             _subscribed = true;
@@ -176,24 +345,19 @@ public sealed partial class Mp4StreamService(
             }
             output.Dispose();
             lease.Dispose();
-            if (_registration is not null)
+            if (_record.End(_endReason ?? "ended"))
             {
-                _registration.Dispose();
-                if (Volatile.Read(ref _revoked) == 0)
-                {
-                    Record(AuditDecision.End, _endReason ?? "ended");
-                }
                 LogEnded(owner._logger, sessionId, _endReason ?? "ended", output.FragmentsWritten, output.Overflows);
             }
             return ValueTask.CompletedTask;
         }
-
-        private void Record(AuditDecision decision, string reason) =>
-            owner._audit.Record(new AuditEvent(owner._time.GetUtcNow(), sessionId, request.Account, request.DeviceId, request.Channel, Privilege.LiveView, decision, reason, request.Remote));
     }
 
     [LoggerMessage(EventId = 7600, Level = LogLevel.Information, Message = "fMP4 session {SessionId} started: {DeviceId}/{Channel}/{Kind} for {Remote}")]
     private static partial void LogStarted(ILogger logger, string sessionId, string deviceId, int channel, StreamKind kind, string remote);
+
+    [LoggerMessage(EventId = 7602, Level = LogLevel.Information, Message = "fMP4 playback session {SessionId} started: {DeviceId}/{Channel} for {Remote}")]
+    private static partial void LogPlaybackStarted(ILogger logger, string sessionId, string deviceId, int channel, string remote);
 
     [LoggerMessage(EventId = 7601, Level = LogLevel.Information, Message = "fMP4 session {SessionId} ended: {Reason} ({Fragments} fragments, {Overflows} overflows)")]
     private static partial void LogEnded(ILogger logger, string sessionId, string reason, long fragments, long overflows);

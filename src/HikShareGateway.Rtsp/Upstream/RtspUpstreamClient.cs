@@ -127,7 +127,8 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     /// <paramref name="sessionHeaders"/> go on every request of the session (ONVIF replay: <c>Require: onvif-replay</c>
     /// on DESCRIBE, SETUP, PLAY and PAUSE, ONVIF Streaming §6.2).
     /// </summary>
-    public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct)
+    /// <param name="playRange">The Range of that PLAY (default <c>npt=0.000-</c>; ONVIF replay plays from a <c>clock=</c> position).</param>
+    public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct, string? playRange = null)
     {
         _sessionHeaders = [.. sessionHeaders];
         await OpenAsync(ct);
@@ -171,7 +172,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         ControlUri = ResolveControl(baseUri, sdp.SessionControl ?? "*");
         if (play)
         {
-            var response = await RequestAsync("PLAY", ControlUri, ct, ("Range", "npt=0.000-"));
+            var response = await RequestAsync("PLAY", ControlUri, ct, ("Range", playRange ?? "npt=0.000-"));
             ExpectOk(response, "PLAY");
         }
         Description = new UpstreamDescription(sdp, tracks);

@@ -5,6 +5,7 @@ using HikShareGateway.Http;
 using HikShareGateway.Media;
 using HikShareGateway.Mp4.Streaming;
 using HikShareGateway.Rtsp;
+using HikShareGateway.Rtsp.Playback;
 
 namespace HikShareGateway.Composition;
 
@@ -27,7 +28,10 @@ public static class Mp4Feature
             sp.GetRequiredService<IAuditSink>(),
             options,
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<Mp4StreamService>>()));
+            sp.GetRequiredService<ILogger<Mp4StreamService>>(),
+            // Playback: the RTSP feature's playback upstream, as a plain source.
+            new PlaybackSourceConnector(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<PlaybackService>(),
+                rtsp.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>())));
     }
 
     public static void Map(WebApplication app) => Mp4Endpoints.Map(app);

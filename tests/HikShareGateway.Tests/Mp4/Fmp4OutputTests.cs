@@ -134,6 +134,46 @@ public sealed class Fmp4OutputTests
     }
 
     [Fact]
+    public void Enqueue_ACachedGopReceivedLongerAgoThanMaxDelay_IsQueuedWithoutOverflow()
+    {
+        var time = new FakeTimeProvider();
+        var pool = new RtpBufferPool();
+        var units = Fmp4TestKit.AccessUnits(25);
+        using var output = NewOutput(time);
+        ushort sequence = 1;
+        var packets = new List<RtpBuffer>();
+        for (var i = 0; i < units.Count; i++)
+        {
+            packets.AddRange(Fmp4TestKit.Packetize(pool, units[i], i, ref sequence, time.GetTimestamp()));
+        }
+        // A joiner gets the stream's GOP cache: packets received seconds ago, queued now (the age counts from here).
+        time.Advance(Roomy.MaxDelay * 3);
+        foreach (var b in packets)
+        {
+            output.Enqueue(b, time.GetTimestamp());
+            b.Release();
+        }
+        Assert.Equal(0, output.Overflows);
+    }
+
+    [Fact]
+    public async Task Complete_AfterTheLastPacket_WritesEverythingQueuedThenEndsCleanly()
+    {
+        var time = new FakeTimeProvider();
+        var pool = new RtpBufferPool();
+        var units = Fmp4TestKit.AccessUnits(30);
+        using var output = NewOutput(time);
+        ushort sequence = 1;
+        // Queued before the writer runs, as a recording that played out faster than the reader started.
+        Feed(output, units, 0, 30, ref sequence, time, pool);
+        output.Complete("the recording ended");
+        var body = new CapturingStream();
+        var end = await output.RunAsync(body, _ => { }, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(new HikShareGateway.Core.Streaming.Mp4StreamEnd(false, "the recording ended"), end);
+        Assert.Equal(30, Fmp4TestKit.TopLevelBoxes(body.Written).Count(b => b == "mdat"));
+    }
+
+    [Fact]
     public async Task Abort_WhileTheWriterWaits_EndsItAsACutWithTheReason()
     {
         var time = new FakeTimeProvider();

@@ -9,6 +9,7 @@ using HikShareCloud;
 using HikShareGateway.Composition;
 using HikShareGateway.Tests.Infrastructure;
 using Microsoft.Playwright;
+using Xunit.Abstractions;
 
 namespace HikShareGateway.Tests.Mp4;
 
@@ -33,7 +34,7 @@ public sealed class Mp4DemoFixture : IAsyncLifetime
 /// <c>&lt;video src&gt;</c>, raw sockets for a slow reader; and a grants delta cutting a running response.
 /// </summary>
 [Trait("Category", "Integration")]
-public sealed partial class Mp4HttpEndToEndTests(Mp4DemoFixture fixture) : IClassFixture<Mp4DemoFixture>
+public sealed partial class Mp4HttpEndToEndTests(Mp4DemoFixture fixture, ITestOutputHelper log) : IClassFixture<Mp4DemoFixture>
 {
     private DemoGatewayProcess Demo => fixture.Demo;
 
@@ -158,6 +159,7 @@ public sealed partial class Mp4HttpEndToEndTests(Mp4DemoFixture fixture) : IClas
         var rate = (Interlocked.Read(ref read) - before) / clock.Elapsed.TotalSeconds;
         Assert.False(reader.IsCompleted, "the second viewer's response ended");
         // The demo clip runs at about 80 KB/s; a viewer held up by the slow one would get far less.
+        log.WriteLine($"slow reader cut; second viewer meanwhile at {rate:0} B/s");
         Assert.True(rate > 40_000, $"second viewer at {rate:0} B/s");
         Assert.DoesNotContain(Demo.Output.Split('\n'), l => l.Contains("fMP4 session") && l.Contains("ended: too slow") && !l.Contains(slowSession));
         stop.Cancel();
@@ -173,7 +175,7 @@ public sealed partial class Mp4HttpEndToEndTests(Mp4DemoFixture fixture) : IClas
 
 /// <summary>A grants delta removing the share cuts a running fMP4 response (its own demo: the share is gone afterwards).</summary>
 [Trait("Category", "Integration")]
-public sealed partial class Mp4RevocationEndToEndTests
+public sealed partial class Mp4RevocationEndToEndTests(ITestOutputHelper log)
 {
     [Fact]
     public async Task DeltaRemovingTheShare_CutsTheRunningResponseWithin1s_AndTheAuditSaysRevoked()
@@ -215,6 +217,7 @@ public sealed partial class Mp4RevocationEndToEndTests
         var published = Stopwatch.StartNew();
         var how = await reader.WaitAsync(TimeSpan.FromSeconds(10));
         var cutAfter = published.Elapsed;
+        log.WriteLine($"response cut {cutAfter.TotalMilliseconds:0} ms after the delta was published");
         Assert.True(cutAfter < TimeSpan.FromSeconds(1), $"cut {cutAfter.TotalMilliseconds:0} ms after the delta was published");
         Assert.Equal("reset", how);
         await demo.WaitForOutputAsync("Revoked session mp4-");
