@@ -41,6 +41,11 @@ public sealed record ServiceOptions
     public int LoginWindowMinutes { get; init; } = 15;
     public int SessionHours { get; init; } = 24 * 14;
     public int ViewerTokenMinutes { get; init; } = 10;
+    /// <summary>
+    /// Gateway id → the base URL of that gateway's web viewer (e.g. <c>https://gw-lab-01.example.net:8080</c>); the
+    /// portal's "Watch" opens <c>{url}/#token=…</c>. A gateway without one has no Watch link.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> GatewayViewerUrls { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     public IReadOnlyList<string> Validate()
     {
@@ -79,6 +84,13 @@ public sealed record ServiceOptions
             if (value < 1)
             {
                 errors.Add($"Sharing:{name} must be 1 or more");
+            }
+        }
+        foreach (var (gateway, url) in GatewayViewerUrls)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || (u.Scheme != "https" && u.Scheme != "http") || u.Fragment.Length > 0)
+            {
+                errors.Add($"Sharing:GatewayViewerUrls:{gateway} \"{url}\" is not an absolute http(s) URL without a fragment");
             }
         }
         if (ViewerTokenMinutes > 60)

@@ -68,10 +68,12 @@ public static class SharingServer
         s.AddSingleton<GatewayService>();
         s.AddSingleton<ShareService>();
         s.AddSingleton<ViewerTokenService>();
+        s.AddSingleton<Audit.AuditService>();
         s.AddSingleton<SharingMqttLink>();
         s.AddHostedService<MqttLinkService>();
         var app = builder.Build();
         app.MapSharingApi();
+        Portal.PortalEndpoints.MapPortal(app);
         return app;
     }
 

@@ -218,6 +218,15 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
         return changed == 1 ? next : throw ServiceException.Forbidden("csrf-token", "a cookie session needs the current X-CSRF-Token on every change (each token works once; use the one the last answer gave)");
     }
 
+    /// <summary>A new CSRF token for a cookie session whatever it held (the portal page was loaded again); the old one stops working.</summary>
+    public async Task<string> ResetCsrfAsync(string sessionToken, CancellationToken ct = default)
+    {
+        var next = "csrf_" + Base64UrlStrict.Encode(RandomNumberGenerator.GetBytes(24));
+        var changed = await db.InTransactionAsync(tx => tx.ExecuteAsync("UPDATE sessions SET csrf_hash = @n WHERE token_hash = @h AND kind = 'cookie'",
+            ("@n", SHA256.HashData(Encoding.UTF8.GetBytes(next))), ("@h", SHA256.HashData(Encoding.UTF8.GetBytes(sessionToken)))), ct);
+        return changed == 1 ? next : throw ServiceException.Unauthorized("no portal session; sign in");
+    }
+
     public Task SignOutAsync(string token, CancellationToken ct = default)
         => db.InTransactionAsync(tx => tx.ExecuteAsync("DELETE FROM sessions WHERE token_hash = @h", ("@h", SHA256.HashData(Encoding.UTF8.GetBytes(token)))), ct);
 

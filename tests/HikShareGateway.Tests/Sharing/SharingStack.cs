@@ -66,7 +66,7 @@ public sealed partial class SharingStack : IAsyncDisposable
 
     /// <param name="camera">Start the gst camera (needed to watch; binding alone does not need it).</param>
     /// <param name="configure">Changes to the service's options (TLS, gateway URLs, …).</param>
-    public static async Task<SharingStack> StartAsync(bool camera = true, Func<ServiceOptions, ServiceOptions>? configure = null)
+    public static async Task<SharingStack> StartAsync(bool camera = true, Func<SharingStack, ServiceOptions, ServiceOptions>? configure = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "hikshare-sharing-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
@@ -86,7 +86,7 @@ public sealed partial class SharingStack : IAsyncDisposable
         }
     }
 
-    private async Task StartServiceAsync(Func<ServiceOptions, ServiceOptions>? configure)
+    private async Task StartServiceAsync(Func<SharingStack, ServiceOptions, ServiceOptions>? configure)
     {
         var key = Ed25519SigningKey.Generate("svc-e2e-1");
         var keyFile = Path.Combine(_dir, "svc-key.json");
@@ -100,7 +100,7 @@ public sealed partial class SharingStack : IAsyncDisposable
             Listen = $"http://127.0.0.1:{port}",
             SmsWebhook = "http://127.0.0.1:9/sms",
         };
-        options = configure?.Invoke(options) ?? options;
+        options = configure?.Invoke(this, options) ?? options;
         Service = await SharingServer.BuildAsync(options, Codes);
         await Service.StartAsync();
         ServiceUrl = new Uri(options.Listen.TrimEnd('/') + "/");
