@@ -29,7 +29,11 @@ public sealed record ServiceOptions
     public string? BrokerUsername { get; init; }
     public string? BrokerPassword { get; init; }
     public string TopicPrefix { get; init; } = "hikshare/v1";
+    /// <summary><c>http://host:port</c>, or <c>https://host:port</c> with <see cref="TlsCertificateFile"/> (cookies are then <c>Secure</c>).</summary>
     public string Listen { get; init; } = "http://127.0.0.1:8090";
+    /// <summary>PEM certificate (leaf first, then its chain) for an <c>https://</c> <see cref="Listen"/>; the key in <see cref="TlsKeyFile"/> or in the same file.</summary>
+    public string? TlsCertificateFile { get; init; }
+    public string? TlsKeyFile { get; init; }
     public SmtpOptions? Smtp { get; init; }
     public string? SmsWebhook { get; init; }
     public int PasswordIterations { get; init; } = PasswordHasher.MinimumIterations;
@@ -66,6 +70,7 @@ public sealed record ServiceOptions
         {
             errors.Add($"Sharing:PasswordIterations must be at least {PasswordHasher.MinimumIterations} (PBKDF2-SHA256)");
         }
+        ValidateTls(errors);
         if (MinimumPasswordLength < 8)
         {
             errors.Add("Sharing:MinimumPasswordLength must be at least 8");
@@ -98,5 +103,48 @@ public sealed record ServiceOptions
             errors.Add("Sharing:ViewerTokenMinutes must be 60 or less (viewer tokens are short-lived)");
         }
         return errors;
+    }
+
+    private void ValidateTls(List<string> errors)
+    {
+        if (!Uri.TryCreate(Listen, UriKind.Absolute, out var listen) || (listen.Scheme != "http" && listen.Scheme != "https"))
+        {
+            errors.Add($"Sharing:Listen \"{Listen}\" is not an http:// or https:// URL (e.g. https://0.0.0.0:8443)");
+            return;
+        }
+        if (listen.Scheme == "https" && TlsCertificateFile is null)
+        {
+            errors.Add("Sharing:Listen is https:// but Sharing:TlsCertificateFile is not set (a PEM certificate, with Sharing:TlsKeyFile)");
+        }
+        if (listen.Scheme == "http" && TlsCertificateFile is not null)
+        {
+            errors.Add("Sharing:TlsCertificateFile is set but Sharing:Listen is http://; use https://");
+        }
+        if (TlsCertificateFile is not null && TryLoadCertificate(out var why) is null)
+        {
+            errors.Add($"Sharing:TlsCertificateFile {TlsCertificateFile}: {why}");
+        }
+    }
+
+    /// <summary>The listener's certificate with its private key, or null with the reason.</summary>
+    internal System.Security.Cryptography.X509Certificates.X509Certificate2? TryLoadCertificate(out string? error)
+    {
+        error = null;
+        try
+        {
+            using var pem = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(TlsCertificateFile!, TlsKeyFile);
+            if (!pem.HasPrivateKey)
+            {
+                error = "no private key (put it in Sharing:TlsKeyFile or after the certificate)";
+                return null;
+            }
+            // Re-imported as PKCS#12: a PEM-loaded key is ephemeral, which TLS servers on some platforms refuse.
+            return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(pem.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            error = "not a readable PEM certificate and key: " + e.Message;
+            return null;
+        }
     }
 }

@@ -51,6 +51,12 @@ public static class SharingServer
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Listen);
+        if (options.TlsCertificateFile is not null)
+        {
+            var certificate = options.TryLoadCertificate(out _)!; // validated above
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate));
+        }
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         if (logging is not null)
         {
