@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace HikShareCloud.Service.Tests.Http;
 
 /// <summary>The service's own TLS listener (certificate and key from PEM files) and the Secure cookie it implies.</summary>
+[Trait("Category", "Integration")]
 public sealed class TlsListenerTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("hikshare-tls-").FullName;
@@ -38,7 +39,6 @@ public sealed class TlsListenerTests : IDisposable
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public void Validate_HttpsWithoutCertificate_CertificateWithHttp_AndAnUnreadableFile_AllReported()
     {
         var errors = new ServiceOptions { SigningKeyFiles = ["k"], SmsWebhook = "http://127.0.0.1:9/", Listen = "https://127.0.0.1:8443" }.Validate();
@@ -51,7 +51,6 @@ public sealed class TlsListenerTests : IDisposable
     }
 
     [Fact]
-    [Trait("Category", "Integration")]
     public async Task HttpsListener_ServesWithTheConfiguredCertificate_AndThePortalCookieIsSecure()
     {
         var (certFile, keyFile, certificate) = SelfSigned();

@@ -7,10 +7,10 @@ using HikShareGateway.Tests.Infrastructure;
 
 namespace HikShareGateway.Tests.Sharing;
 
+[Trait("Category", "Unit")]
 public sealed class BindCodeUnitTests
 {
     [Fact]
-    [Trait("Category", "Unit")]
     public void NewCode_IsTenUnambiguousCapitalsAroundADash_AndDiffersEachTime()
     {
         var codes = Enumerable.Range(0, 50).Select(_ => BindingCode.NewCode()).ToList();
@@ -19,7 +19,6 @@ public sealed class BindCodeUnitTests
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public void Message_CarriesOnlySaltHashAndExpiry_HashIsSha256OfSaltAndCode()
     {
         var salt = RandomNumberGenerator.GetBytes(16);
@@ -40,11 +39,11 @@ public sealed class BindCodeUnitTests
 }
 
 /// <summary>The gateway side of binding against mosquitto and the sharing service, the gateway a real daemon process.</summary>
+[Trait("Category", "Integration")]
 [Collection("SharingEndToEnd")]
 public sealed class BindCodeEndToEndTests
 {
     [Fact]
-    [Trait("Category", "Integration")]
     public async Task BindCode_PrintedByTheGateway_BindsItToTheOwner_WhoSeesItsDevice_AndTheGatewayAppliesTheServicesGrants()
     {
         await using var stack = await SharingStack.StartAsync(camera: false);
@@ -76,7 +75,6 @@ public sealed class BindCodeEndToEndTests
     }
 
     [Fact]
-    [Trait("Category", "Integration")]
     public async Task BindCode_WithoutBroker_ExitsWithConfigError()
     {
         var dir = Directory.CreateTempSubdirectory("hikshare-bindcode-");

@@ -13,6 +13,7 @@ namespace HikShareGateway.Tests.Sharing;
 /// bob), against the sharing service, mosquitto, the gst camera and the real gateway daemon: the grants the pages make
 /// are enforced by the gateway on RTSP and on its PTZ API. Screenshots of every page go to docs/screenshots/.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection("SharingEndToEnd")]
 public sealed class PortalEndToEndTests
 {
@@ -21,7 +22,6 @@ public sealed class PortalEndToEndTests
     private static readonly string Shots = Path.Combine(GstRtspCamera.FindRepoRoot(), "docs", "screenshots");
 
     [Fact]
-    [Trait("Category", "Integration")]
     public async Task Portal_OwnerSharesLiveViewAndPtz_BobAccepts_GatewayEnforcesEdits_DeleteCutsBobsSessionWithin1s()
     {
         await using var stack = await SharingStack.StartAsync(camera: true, (s, o) => o with
