@@ -2,6 +2,13 @@ using HikShareCloud.Service.Accounts;
 
 namespace HikShareCloud.Service;
 
+/// <summary>An account the service creates, verified, at start if it does not exist (the demo's; never for production).</summary>
+public sealed record DemoAccount
+{
+    public string Address { get; init; } = "";
+    public string Password { get; init; } = "";
+}
+
 public sealed record SmtpOptions
 {
     public string Host { get; init; } = "127.0.0.1";
@@ -45,6 +52,10 @@ public sealed record ServiceOptions
     public int LoginWindowMinutes { get; init; } = 15;
     public int SessionHours { get; init; } = 24 * 14;
     public int ViewerTokenMinutes { get; init; } = 10;
+    /// <summary>Demo: run an MQTT broker inside the service on 127.0.0.1:port (then <see cref="Broker"/> is that broker). Null: none.</summary>
+    public int? EmbeddedBrokerPort { get; init; }
+    /// <summary>Demo: accounts created verified at start (<c>scripts/demo.sh</c>: an owner and a second account).</summary>
+    public IReadOnlyList<DemoAccount> DemoAccounts { get; init; } = [];
     /// <summary>
     /// Gateway id → the base URL of that gateway's web viewer (e.g. <c>https://gw-lab-01.example.net:8080</c>); the
     /// portal's "Watch" opens <c>{url}/#token=…</c>. A gateway without one has no Watch link.
@@ -71,6 +82,17 @@ public sealed record ServiceOptions
             errors.Add($"Sharing:PasswordIterations must be at least {PasswordHasher.MinimumIterations} (PBKDF2-SHA256)");
         }
         ValidateTls(errors);
+        if (EmbeddedBrokerPort is < 1 or > 65535)
+        {
+            errors.Add($"Sharing:EmbeddedBrokerPort {EmbeddedBrokerPort} is out of range (1-65535)");
+        }
+        foreach (var (d, i) in DemoAccounts.Select((d, i) => (d, i)))
+        {
+            if (!HikShareGateway.Access.Accounts.AccountName.TryNormalize(d.Address, out _, out _) || d.Password.Length < MinimumPasswordLength)
+            {
+                errors.Add($"Sharing:DemoAccounts:{i} needs an Address (an e-mail or a +E.164 number) and a Password of {MinimumPasswordLength}+ characters");
+            }
+        }
         if (MinimumPasswordLength < 8)
         {
             errors.Add("Sharing:MinimumPasswordLength must be at least 8");

@@ -72,6 +72,21 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
             return accountId;
         }, ct);
 
+    /// <summary>The demo's accounts (<see cref="ServiceOptions.DemoAccounts"/>): created verified unless the address exists.</summary>
+    public async Task EnsureDemoAccountAsync(string rawAddress, string password, CancellationToken ct = default)
+    {
+        var address = Normalize(rawAddress);
+        var hash = hasher.Hash(password);
+        var now = Now;
+        await db.InTransactionAsync(async tx =>
+        {
+            if (await tx.ScalarAsync("SELECT id FROM accounts WHERE address = @a", ("@a", address)) is null)
+            {
+                await tx.ExecuteAsync("INSERT INTO accounts (address, password_hash, verified_at, created_at) VALUES (@a, @h, @now, @now)", ("@a", address), ("@h", hash), ("@now", now));
+            }
+        }, ct);
+    }
+
     /// <summary>A fresh code for an unverified account (the old one stops working).</summary>
     public async Task ResendCodeAsync(string? rawAddress, CancellationToken ct = default)
     {
