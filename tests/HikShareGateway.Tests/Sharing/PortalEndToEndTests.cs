@@ -19,7 +19,10 @@ public sealed class PortalEndToEndTests
 {
     private const string Owner = "owner@example.com";
     private const string Bob = "bob@example.com";
-    private static readonly string Shots = Path.Combine(GstRtspCamera.FindRepoRoot(), "docs", "screenshots");
+    /// <summary>docs/screenshots with HIKSHARE_UPDATE_SCREENSHOTS=1 (how they were made); a temporary folder otherwise, so a test run leaves the tree clean.</summary>
+    private static readonly string Shots = Environment.GetEnvironmentVariable("HIKSHARE_UPDATE_SCREENSHOTS") == "1"
+        ? Path.Combine(GstRtspCamera.FindRepoRoot(), "docs", "screenshots")
+        : Path.Combine(Path.GetTempPath(), "hikshare-portal-screenshots");
 
     [Fact]
     public async Task Portal_OwnerSharesLiveViewAndPtz_BobAccepts_GatewayEnforcesEdits_DeleteCutsBobsSessionWithin1s()
