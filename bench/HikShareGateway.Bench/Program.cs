@@ -10,6 +10,7 @@ public static class Program
         ["fanout"] = ("1 camera of 4 Mbit/s to 100/500/1000 RTSP viewers: gateway vs gst-rtsp-server (bitrate, loss, latency, CPU, RSS, B/packet)", Relay.FanoutBench.RunAsync),
         ["onvif-parse"] = ("ONVIF SOAP parse cost (GetProfiles of a 32-channel NVR, PullMessages → alarms)", OnvifParseBench.RunAsync),
         ["media"] = ("FFmpeg: CPU-ms per 1080p JPEG snapshot, CPU % of one core of an H.265 -> H.264 1080p25 transcoder", Media.MediaBench.RunAsync),
+        ["sharing"] = ("the sharing service: share change (PUT) -> applied on the gateway p50/p99, share changes/s (SQLite, --postgres CONN)", Sharing.SharingBench.RunAsync),
         ["webrtc-send"] = ("WebRTC per-viewer send path: FU-A packetize + RTP header + SRTP (GCM, AES-CM) + NACK history: ns, B, Mbit/s per packet", WebRtc.WebRtcSendBench.RunAsync),
     };
 

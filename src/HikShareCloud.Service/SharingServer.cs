@@ -48,9 +48,28 @@ public static class SharingServer
             db = ServiceDb.Sqlite(Path.Combine(options.StateDirectory, "sharing.db"));
         }
         await MigrationRunner.ApplyAsync(db, time, ct: ct);
+        HikShareGateway.Cloud.EmbeddedBroker? broker = null;
+        if (options.EmbeddedBrokerPort is { } brokerPort)
+        {
+            // The demo's broker, in this process; a taken port is an error (the gateway is told the port to use).
+            broker = new HikShareGateway.Cloud.EmbeddedBroker(Microsoft.Extensions.Logging.Abstractions.NullLogger<HikShareGateway.Cloud.EmbeddedBroker>.Instance);
+            var port = await broker.StartAsync(brokerPort, ct);
+            if (port != brokerPort)
+            {
+                await broker.DisposeAsync();
+                throw new SharingStartupException([$"Sharing:EmbeddedBrokerPort {brokerPort} is in use"]);
+            }
+            options = options with { Broker = $"mqtt://127.0.0.1:{port}" };
+        }
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Listen);
+        if (options.TlsCertificateFile is not null)
+        {
+            var certificate = options.TryLoadCertificate(out _)!; // validated above
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate));
+        }
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         if (logging is not null)
         {
@@ -68,10 +87,20 @@ public static class SharingServer
         s.AddSingleton<GatewayService>();
         s.AddSingleton<ShareService>();
         s.AddSingleton<ViewerTokenService>();
+        s.AddSingleton<Audit.AuditService>();
         s.AddSingleton<SharingMqttLink>();
         s.AddHostedService<MqttLinkService>();
+        if (broker is not null)
+        {
+            s.AddSingleton(broker); // disposed with the host, after the MQTT link
+        }
         var app = builder.Build();
+        foreach (var demo in options.DemoAccounts)
+        {
+            await app.Services.GetRequiredService<AccountService>().EnsureDemoAccountAsync(demo.Address, demo.Password, ct);
+        }
         app.MapSharingApi();
+        Portal.PortalEndpoints.MapPortal(app);
         return app;
     }
 

@@ -32,6 +32,7 @@ public static class Commands
         new DemoCommand(),
         new DiscoverCommand(),
         new StatusCommand(),
+        new BindCodeCommand(),
         new VersionCommand(),
     ];
 

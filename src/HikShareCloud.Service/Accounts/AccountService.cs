@@ -72,6 +72,21 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
             return accountId;
         }, ct);
 
+    /// <summary>The demo's accounts (<see cref="ServiceOptions.DemoAccounts"/>): created verified unless the address exists.</summary>
+    public async Task EnsureDemoAccountAsync(string rawAddress, string password, CancellationToken ct = default)
+    {
+        var address = Normalize(rawAddress);
+        var hash = hasher.Hash(password);
+        var now = Now;
+        await db.InTransactionAsync(async tx =>
+        {
+            if (await tx.ScalarAsync("SELECT id FROM accounts WHERE address = @a", ("@a", address)) is null)
+            {
+                await tx.ExecuteAsync("INSERT INTO accounts (address, password_hash, verified_at, created_at) VALUES (@a, @h, @now, @now)", ("@a", address), ("@h", hash), ("@now", now));
+            }
+        }, ct);
+    }
+
     /// <summary>A fresh code for an unverified account (the old one stops working).</summary>
     public async Task ResendCodeAsync(string? rawAddress, CancellationToken ct = default)
     {
@@ -216,6 +231,15 @@ public sealed partial class AccountService(ServiceDb db, ServiceOptions options,
             : tx.ExecuteAsync("UPDATE sessions SET csrf_hash = @n WHERE token_hash = @h AND kind = 'cookie' AND csrf_hash = @old",
                 ("@n", SHA256.HashData(Encoding.UTF8.GetBytes(next))), ("@h", sessionHash), ("@old", SHA256.HashData(Encoding.UTF8.GetBytes(presented)))), ct);
         return changed == 1 ? next : throw ServiceException.Forbidden("csrf-token", "a cookie session needs the current X-CSRF-Token on every change (each token works once; use the one the last answer gave)");
+    }
+
+    /// <summary>A new CSRF token for a cookie session whatever it held (the portal page was loaded again); the old one stops working.</summary>
+    public async Task<string> ResetCsrfAsync(string sessionToken, CancellationToken ct = default)
+    {
+        var next = "csrf_" + Base64UrlStrict.Encode(RandomNumberGenerator.GetBytes(24));
+        var changed = await db.InTransactionAsync(tx => tx.ExecuteAsync("UPDATE sessions SET csrf_hash = @n WHERE token_hash = @h AND kind = 'cookie'",
+            ("@n", SHA256.HashData(Encoding.UTF8.GetBytes(next))), ("@h", SHA256.HashData(Encoding.UTF8.GetBytes(sessionToken)))), ct);
+        return changed == 1 ? next : throw ServiceException.Unauthorized("no portal session; sign in");
     }
 
     public Task SignOutAsync(string token, CancellationToken ct = default)

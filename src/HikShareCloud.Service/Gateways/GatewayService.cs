@@ -26,7 +26,10 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
 
     internal void OnGrantsWritten() => GrantsWritten?.Invoke();
 
-    /// <summary>Stores the gateway's binding hash (<c>{"salt":"b64url","hash":"b64url of SHA-256(salt ‖ code)"}</c>).</summary>
+    /// <summary>
+    /// Stores the gateway's binding hash (<c>{"salt":"b64url","hash":"b64url of SHA-256(salt ‖ code)","expiresAt":"…"}</c>,
+    /// <c>expiresAt</c> optional: <c>hikshare-gateway bind-code</c> sends it; past it the code is refused).
+    /// </summary>
     public async Task RecordBindingAsync(string gatewayId, ReadOnlyMemory<byte> payload, CancellationToken ct = default)
     {
         if (!GatewayIds.IsValid(gatewayId))
@@ -34,6 +37,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
             return;
         }
         byte[] salt, hash;
+        long? expiresAt = null;
         try
         {
             using var doc = JsonDocument.Parse(payload);
@@ -44,6 +48,16 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                 LogBadMessage(logger, "binding", LogText.Escape(gatewayId), "needs salt (8+ bytes) and hash (32 bytes) in base64url");
                 return;
             }
+            if (doc.RootElement.TryGetProperty("expiresAt", out var x) && x.ValueKind != JsonValueKind.Null)
+            {
+                if (x.ValueKind != JsonValueKind.String || !DateTimeOffset.TryParse(x.GetString(), System.Globalization.CultureInfo.InvariantCulture,
+                        System.Globalization.DateTimeStyles.AssumeUniversal, out var when))
+                {
+                    LogBadMessage(logger, "binding", LogText.Escape(gatewayId), "expiresAt is not an ISO 8601 time");
+                    return;
+                }
+                expiresAt = when.ToUnixTimeMilliseconds();
+            }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
@@ -53,7 +67,8 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
         await db.InTransactionAsync(async tx =>
         {
             await EnsureGatewayAsync(tx, gatewayId);
-            await tx.ExecuteAsync("UPDATE gateways SET binding_salt = @s, binding_hash = @h WHERE id = @g", ("@s", salt), ("@h", hash), ("@g", gatewayId));
+            await tx.ExecuteAsync("UPDATE gateways SET binding_salt = @s, binding_hash = @h, binding_expires_at = @x WHERE id = @g",
+                ("@s", salt), ("@h", hash), ("@x", expiresAt), ("@g", gatewayId));
         }, ct);
     }
 
@@ -72,8 +87,12 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
             {
                 throw ServiceException.TooMany("too many wrong binding codes for this gateway; try again later");
             }
-            var row = await tx.SingleAsync("SELECT owner_id, binding_salt, binding_hash FROM gateways WHERE id = @g" + tx.Dialect.ForUpdate,
-                r => new { Owner = r.IsDBNull(0) ? (long?)null : r.GetInt64(0), Salt = r.IsDBNull(1) ? null : (byte[])r.GetValue(1), Hash = r.IsDBNull(2) ? null : (byte[])r.GetValue(2) },
+            var row = await tx.SingleAsync("SELECT owner_id, binding_salt, binding_hash, binding_expires_at FROM gateways WHERE id = @g" + tx.Dialect.ForUpdate,
+                r => new
+                {
+                    Owner = r.IsDBNull(0) ? (long?)null : r.GetInt64(0), Salt = r.IsDBNull(1) ? null : (byte[])r.GetValue(1), Hash = r.IsDBNull(2) ? null : (byte[])r.GetValue(2),
+                    Expires = r.IsDBNull(3) ? (long?)null : r.GetInt64(3),
+                },
                 ("@g", gatewayId)) ?? throw ServiceException.NotFound("unknown-gateway", "no gateway with this id has announced itself to the service (is it connected to the broker?)");
             if (row.Owner is not null)
             {
@@ -83,13 +102,18 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
             {
                 throw ServiceException.Conflict("no-binding-code", "the gateway has no binding code at the moment; have it print a new one");
             }
-            var given = SHA256.HashData([.. row.Salt, .. Encoding.UTF8.GetBytes((code ?? "").Trim())]);
+            if (row.Expires is { } expires && expires <= now)
+            {
+                throw ServiceException.Conflict("binding-code-expired", "the gateway's binding code has expired; have it print a new one (hikshare-gateway bind-code)");
+            }
+            // Codes are printed in capitals (hikshare-gateway bind-code); a typed lower-case code is the same code.
+            var given = SHA256.HashData([.. row.Salt, .. Encoding.UTF8.GetBytes((code ?? "").Trim().ToUpperInvariant())]);
             if (!CryptographicOperations.FixedTimeEquals(given, row.Hash))
             {
                 await tx.ExecuteAsync("INSERT INTO login_failures (throttle_key, at) VALUES (@k, @now)", ("@k", throttleKey), ("@now", now));
                 return false;
             }
-            await tx.ExecuteAsync("UPDATE gateways SET owner_id = @o, binding_salt = NULL, binding_hash = NULL WHERE id = @g", ("@o", owner.Id), ("@g", gatewayId));
+            await tx.ExecuteAsync("UPDATE gateways SET owner_id = @o, binding_salt = NULL, binding_hash = NULL, binding_expires_at = NULL WHERE id = @g", ("@o", owner.Id), ("@g", gatewayId));
             await grants.RebuildAsync(tx, gatewayId);
             return true;
         }, ct);

@@ -80,7 +80,8 @@ public static partial class SharingApi
             context.Response.Cookies.Delete(SessionCookie);
             return Results.NoContent();
         });
-        api.MapGet("/me", async (HttpContext context) => Results.Json(new { account = (await RequireAccountAsync(context)).Address }, Json));
+        // Two parameters: a lambda of HttpContext alone is taken as a RequestDelegate and its result is never written.
+        api.MapGet("/me", async (HttpContext context, CancellationToken ct) => Results.Json(new { account = (await RequireAccountAsync(context)).Address }, Json));
         api.MapGet("/keys", (SigningKeys keys) => Results.Text($"{{\"keys\":[{string.Join(',', keys.All.Select(k => k.Public.ToJson()))}]}}", "application/json"));
 
         // :: Gateways and devices of the owner.
@@ -117,6 +118,11 @@ public static partial class SharingApi
         api.MapDelete("/shares/{shareId}", async (string shareId, HttpContext context, ShareService shares, CancellationToken ct) =>
             Results.Json(await shares.DeleteAsync(await RequireAccountAsync(context), shareId, null, ct), Json));
 
+        // :: Audit (contract §8): what the owner's gateways reported, newest first.
+        api.MapGet("/audit", async (HttpContext context, Audit.AuditService audit, int? limit, DateTimeOffset? before, string? account, string? deviceId, CancellationToken ct) =>
+            Results.Json(await audit.ForOwnerAsync(await RequireAccountAsync(context), limit ?? 200, before,
+                account is null ? null : AccountService.Normalize(account), deviceId, ct), Json));
+
         // :: Viewer tokens (contract §4).
         api.MapPost("/viewer-tokens", async (TokenBody body, HttpContext context, ViewerTokenService tokens, CancellationToken ct) =>
         {
@@ -134,7 +140,7 @@ public static partial class SharingApi
     /// session cookie, which for anything but GET/HEAD also needs the current one-time CSRF token; the
     /// next one comes back in the <c>X-CSRF-Token</c> response header.
     /// </summary>
-    private static async Task<AccountRef> RequireAccountAsync(HttpContext context)
+    internal static async Task<AccountRef> RequireAccountAsync(HttpContext context)
     {
         var accounts = context.RequestServices.GetRequiredService<AccountService>();
         if (BearerToken(context) is { } bearer)

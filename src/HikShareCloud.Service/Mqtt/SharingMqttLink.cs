@@ -198,6 +198,13 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
             await _db.InTransactionAsync(tx => tx.ExecuteAsync("UPDATE grants_versions SET published_at = @now WHERE gateway_id = @g AND version <= @v AND published_at IS NULL",
                 ("@now", _time.GetUtcNow().ToUnixTimeMilliseconds()), ("@g", last.Gateway), ("@v", last.Version)), ct);
             LogPublished(_logger, LogText.Escape(last.Gateway), last.Version);
+            // Another instance may have committed and published a newer version before this retained snapshot went
+            // out, which then overwrote it on the broker: a gateway connecting later would get the older one. Its
+            // commit came before its publish, so it is visible now; put the latest back.
+            if (await _db.InTransactionAsync(tx => tx.LongAsync("SELECT grants_version FROM gateways WHERE id = @g", ("@g", last.Gateway)), ct) > last.Version)
+            {
+                await RepublishAsync(last.Gateway, ct);
+            }
         }
     }
 

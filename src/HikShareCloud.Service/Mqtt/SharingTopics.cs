@@ -14,7 +14,7 @@ internal sealed class SharingTopics(string prefix)
     public const string DeltaKind = CloudTopics.GrantsDeltaSubTopic;
     public const string ResyncKind = CloudTopics.GrantsResyncSubTopic;
     public const string DevicesKind = CloudTopics.DevicesSubTopic;
-    public const string BindingKind = "binding";
+    public const string BindingKind = CloudTopics.BindingSubTopic;
     public const string AuditKind = CloudTopics.AuditSubTopic;
 
     private readonly string _prefix = prefix.TrimEnd('/');
@@ -24,7 +24,7 @@ internal sealed class SharingTopics(string prefix)
     public string Delta(string gatewayId) => new CloudTopics(_prefix, gatewayId).GrantsDelta;
     public string Resync(string gatewayId) => new CloudTopics(_prefix, gatewayId).GrantsResync;
     public string Devices(string gatewayId) => new CloudTopics(_prefix, gatewayId).Devices;
-    public string Binding(string gatewayId) => new CloudTopics(_prefix, gatewayId).For(BindingKind);
+    public string Binding(string gatewayId) => new CloudTopics(_prefix, gatewayId).Binding;
 
     /// <summary>What the service subscribes to: every gateway's resync, inventory, binding and audit.</summary>
     public IReadOnlyList<string> Subscriptions =>

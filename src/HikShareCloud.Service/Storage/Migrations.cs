@@ -96,6 +96,9 @@ public static class Migrations
         new(6, "csrf", """
             ALTER TABLE sessions ADD COLUMN csrf_hash {blob} NULL;
             """),
+        new(7, "binding-expiry", """
+            ALTER TABLE gateways ADD COLUMN binding_expires_at BIGINT NULL;
+            """),
     ];
 }
 

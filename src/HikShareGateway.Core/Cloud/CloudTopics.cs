@@ -23,6 +23,11 @@ public sealed record CloudTopics
     public const string AlarmsSubTopic = "alarms";
     /// <summary>gateway → cloud: audit events (§8).</summary>
     public const string AuditSubTopic = "audit";
+    /// <summary>
+    /// gateway → cloud, retained: <c>{"salt":"…","hash":"…","expiresAt":"…"}</c>, the salted SHA-256 of the one-time
+    /// binding code <c>hikshare-gateway bind-code</c> prints (not in contract v1.1; docs/contract.md, implementation notes).
+    /// </summary>
+    public const string BindingSubTopic = "binding";
     /// <summary>v1.1 §3.1, cloud → gateway: a viewer's WebRTC offer.</summary>
     public const string WebRtcOfferSubTopic = "webrtc/offer";
     /// <summary>v1.1 §3.1, gateway → cloud: the answer or a problem.</summary>
@@ -44,6 +49,7 @@ public sealed record CloudTopics
         Devices = Base + DevicesSubTopic;
         Alarms = Base + AlarmsSubTopic;
         Audit = Base + AuditSubTopic;
+        Binding = Base + BindingSubTopic;
         WebRtcOffer = Base + WebRtcOfferSubTopic;
         WebRtcAnswer = Base + WebRtcAnswerSubTopic;
         WebRtcClose = Base + WebRtcCloseSubTopic;
@@ -61,6 +67,7 @@ public sealed record CloudTopics
     public string Devices { get; }
     public string Alarms { get; }
     public string Audit { get; }
+    public string Binding { get; }
     public string WebRtcOffer { get; }
     public string WebRtcAnswer { get; }
     public string WebRtcClose { get; }
@@ -76,6 +83,7 @@ public sealed record CloudTopics
         DevicesSubTopic => Devices,
         AlarmsSubTopic => Alarms,
         AuditSubTopic => Audit,
+        BindingSubTopic => Binding,
         WebRtcOfferSubTopic => WebRtcOffer,
         WebRtcAnswerSubTopic => WebRtcAnswer,
         WebRtcCloseSubTopic => WebRtcClose,

@@ -182,4 +182,84 @@ public sealed class SharingApiTests : IAsyncLifetime
         await ProblemAsync(await WithCsrf(csrf), 403, "csrf-token"); // replayed
         await ProblemAsync(await WithCsrf(next), 403, "not-your-device");
     }
+
+    [Fact]
+    public async Task Portal_PageScriptAndStyle_ServedUnderAStrictCsp_WithNoInlineScriptOrStyle()
+    {
+        using var page = await _http.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var csp = Assert.Single(page.Headers.GetValues("Content-Security-Policy"));
+        Assert.Contains("default-src 'none'", csp);
+        Assert.Contains("script-src 'self'", csp);
+        Assert.DoesNotContain("unsafe-inline", csp);
+        Assert.Contains("frame-ancestors 'none'", csp);
+        Assert.Equal("nosniff", Assert.Single(page.Headers.GetValues("X-Content-Type-Options")));
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Matches("<script type=\"module\" src=\"/portal/portal.js\"></script>", html);
+        Assert.DoesNotMatch("<script(?![^>]*\\ssrc=)", html); // every script has a src
+        Assert.DoesNotContain(" style=", html);
+        Assert.DoesNotContain("http://", html);
+        Assert.DoesNotContain("https://", html);
+        using var js = await _http.GetAsync("/portal/portal.js");
+        Assert.Equal("text/javascript", js.Content.Headers.ContentType?.MediaType);
+        var script = await js.Content.ReadAsStringAsync();
+        Assert.DoesNotContain(".innerHTML =", script);
+        Assert.DoesNotContain("insertAdjacentHTML", script);
+        Assert.DoesNotContain("eval(", script);
+        using var css = await _http.GetAsync("/portal/portal.css");
+        Assert.Equal("text/css", css.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task CsrfReset_ForAReloadedPortal_GivesAWorkingToken_AndTheOldOneStopsWorking()
+    {
+        await AccountAsync("owner@example.com");
+        await ProblemAsync(await SendAsync(HttpMethod.Get, "/api/v1/sessions/csrf", null), 401, "unauthorized");
+        var signIn = await _http.PostAsJsonAsync("/api/v1/sessions", new { address = "owner@example.com", password = "a long enough password", cookie = true });
+        var old = (await signIn.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("csrfToken").GetString()!;
+        var reset = await (await SendAsync(HttpMethod.Get, "/api/v1/sessions/csrf", null)).Content.ReadFromJsonAsync<JsonElement>();
+        var fresh = reset.GetProperty("csrfToken").GetString()!;
+        Assert.NotEqual(old, fresh);
+
+        async Task<HttpResponseMessage> Bind(string token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/gateways/{Gw}/bind") { Content = JsonContent.Create(new { code = "1" }) };
+            request.Headers.Add("X-CSRF-Token", token);
+            return await _http.SendAsync(request);
+        }
+        await ProblemAsync(await Bind(old), 403, "csrf-token");
+        await ProblemAsync(await Bind(fresh), 404, "unknown-gateway"); // past the CSRF check
+    }
+
+    [Fact]
+    public async Task Watch_WithoutAccess403_ForTheOwnerAViewerUrlWithAFreshTokenInTheFragment_AuditOnlyForTheOwner()
+    {
+        var owner = await AccountAsync("owner@example.com");
+        var mallory = await AccountAsync("mallory@example.com");
+        var trusted = new TrustedKeySet([_key.Public]);
+        await using var gw = await FakeGateway.ConnectAsync(_broker.Port, Gw, trusted);
+        await gw.PublishAsync("binding", Harness.BindingMessage("777-111"), retain: true);
+        await gw.PublishAsync("devices", Harness.Inventory((Nvr, 4)), retain: true);
+        await Wait.UntilAsync(async () => (await SendAsync(HttpMethod.Post, $"/api/v1/gateways/{Gw}/bind", owner, new { code = "777-111" })).StatusCode == HttpStatusCode.NoContent,
+            "the bind accepted once the gateway's binding message arrived");
+        await Wait.UntilAsync(async () => (await (await SendAsync(HttpMethod.Get, "/api/v1/gateways", owner)).Content.ReadAsStringAsync()).Contains(Nvr), "the inventory's device listed");
+
+        await ProblemAsync(await SendAsync(HttpMethod.Post, "/api/v1/watch", mallory, new { deviceId = Nvr, channel = 1 }), 403, "no-access-to-gateway");
+        await ProblemAsync(await SendAsync(HttpMethod.Post, "/api/v1/watch", mallory, new { deviceId = "NO-SUCH", channel = 1 }), 403, "no-access-to-gateway");
+        await ProblemAsync(await SendAsync(HttpMethod.Post, "/api/v1/watch", owner, new { deviceId = Nvr, channel = 0 }), 400, "bad-channel");
+        // This service has no viewer address configured for the gateway.
+        await ProblemAsync(await SendAsync(HttpMethod.Post, "/api/v1/watch", owner, new { deviceId = Nvr, channel = 1 }), 404, "no-viewer-url");
+
+        // Audit events the gateway reports are listed for its owner only, newest first, without the viewer's address.
+        await gw.PublishAsync("audit", $$"""{"at":"2026-12-01T08:00:00Z","sessionId":"s1","account":"bob@example.com","deviceId":"{{Nvr}}","channel":2,"action":"liveView","decision":"allow","reason":"granted","remote":"192.0.2.9:5000"}""", retain: false);
+        await Wait.UntilAsync(async () => (await (await SendAsync(HttpMethod.Get, "/api/v1/audit", owner)).Content.ReadFromJsonAsync<JsonElement>()).GetArrayLength() == 1, "the audit event kept");
+        var events = await (await SendAsync(HttpMethod.Get, "/api/v1/audit?account=BOB@example.com", owner)).Content.ReadFromJsonAsync<JsonElement>();
+        var e = Assert.Single(events.EnumerateArray());
+        Assert.Equal(2, e.GetProperty("channel").GetInt32());
+        Assert.Equal("allow", e.GetProperty("decision").GetString());
+        Assert.False(e.TryGetProperty("remote", out _));
+        Assert.Equal(0, (await (await SendAsync(HttpMethod.Get, "/api/v1/audit", mallory)).Content.ReadFromJsonAsync<JsonElement>()).GetArrayLength());
+        Assert.Equal(0, (await (await SendAsync(HttpMethod.Get, "/api/v1/audit?deviceId=OTHER", owner)).Content.ReadFromJsonAsync<JsonElement>()).GetArrayLength());
+    }
 }

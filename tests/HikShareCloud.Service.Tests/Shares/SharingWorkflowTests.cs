@@ -39,6 +39,31 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
     }
 
     [Fact]
+    public async Task Bind_CodePastTheGatewaysExpiresAt_RefusedAsExpired_AndNothingBound()
+    {
+        var h = await Harness.CreateAsync(factory);
+        var owner = (await h.VerifiedAccountAsync("owner@example.com")).Account;
+        var salt = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
+        var hash = System.Security.Cryptography.SHA256.HashData([.. salt, .. "ABCDE-FGHJK"u8.ToArray()]);
+        var expires = h.Time.GetUtcNow().AddMinutes(15).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        await h.Gateways.RecordBindingAsync(Gw, System.Text.Encoding.UTF8.GetBytes(
+            $$"""{"salt":"{{HikShareGateway.Access.Jose.Base64UrlStrict.Encode(salt)}}","hash":"{{HikShareGateway.Access.Jose.Base64UrlStrict.Encode(hash)}}","expiresAt":"{{expires}}"}"""));
+        h.Time.Advance(TimeSpan.FromMinutes(16));
+        Assert.Equal("binding-code-expired", (await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.BindToOwnerAsync(owner, Gw, "ABCDE-FGHJK"))).Code);
+        Assert.Empty(await h.Gateways.ListAsync(owner));
+    }
+
+    [Fact]
+    public async Task Bind_CodeTypedInLowerCase_IsThePrintedCode()
+    {
+        var h = await Harness.CreateAsync(factory);
+        var owner = (await h.VerifiedAccountAsync("owner@example.com")).Account;
+        await h.Gateways.RecordBindingAsync(Gw, Harness.BindingMessage("ABCDE-FGHJK"));
+        await h.Gateways.BindToOwnerAsync(owner, Gw, " abcde-fghjk ");
+        Assert.Single(await h.Gateways.ListAsync(owner));
+    }
+
+    [Fact]
     public async Task Bind_WrongCode_Refused_ThenThrottled_AndTheCodeWorksOnlyOnce()
     {
         var h = await Harness.CreateAsync(factory);
