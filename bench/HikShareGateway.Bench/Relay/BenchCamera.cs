@@ -23,7 +23,7 @@ public sealed class BenchCamera : IAsyncDisposable
     private readonly Thread _pacer;
     private Task _acceptLoop = Task.CompletedTask;
     private readonly uint _ssrc = (uint)Random.Shared.Next();
-    private long _rtpPacketsSent, _rtpBytesSent;
+    private long _rtpPacketsSent, _rtpBytesSent, _unitsSent;
 
     public BenchCamera(H264Clip clip)
     {
@@ -36,6 +36,8 @@ public sealed class BenchCamera : IAsyncDisposable
     /// <summary>RTP packets/bytes written per session (counted once, not per session).</summary>
     public long RtpPacketsSent => Interlocked.Read(ref _rtpPacketsSent);
     public long RtpBytesSent => Interlocked.Read(ref _rtpBytesSent);
+    /// <summary>Access units (frames) sent so far: what a player counting frames should see over a window.</summary>
+    public long UnitsSent => Interlocked.Read(ref _unitsSent);
     public int PlayingSessions => Volatile.Read(ref _sinks).Length;
 
     public void Start()
@@ -95,6 +97,7 @@ public sealed class BenchCamera : IAsyncDisposable
             }
             Interlocked.Add(ref _rtpPacketsSent, unit.PacketCount);
             Interlocked.Add(ref _rtpBytesSent, unit.RtpBytes);
+            Interlocked.Increment(ref _unitsSent);
             frame++;
         }
     }
