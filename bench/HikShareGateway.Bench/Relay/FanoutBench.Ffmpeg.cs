@@ -35,8 +35,8 @@ public static partial class FanoutBench
             Console.WriteLine($"fanout --readers ffmpeg: one 4 Mbit/s H.264 camera relayed to {string.Join(", ", o.Viewers)} ffmpeg processes; {Environment.ProcessorCount} cores; window {o.Seconds} s after {o.Warmup} s warm-up; load average {ProcStats.LoadAverage()}");
             Console.WriteLine($"  each viewer: ffmpeg {FfmpegReader.Arguments("URL")}");
             var clip = await H264Clip.EncodeAsync(dir);
-            Console.WriteLine($"  camera: ffmpeg {H264Clip.FfmpegArguments("clip.h264", 10, 4000)}");
-            await using var camera = new BenchCamera(clip);
+            Console.WriteLine($"  camera: ffmpeg {H264Clip.FfmpegArguments("clip.h264", 10, 4000)}; one send per {(o.CameraWritesPerPacket ? "RTP packet" : "access unit")}");
+            await using var camera = new BenchCamera(clip, o.CameraWritesPerPacket);
             camera.Start();
             string? gatewayDll = null;
             var relays = new List<string>();
@@ -127,6 +127,20 @@ public static partial class FanoutBench
                     return row;
                 }
                 await Task.Delay(TimeSpan.FromSeconds(o.Warmup));
+                // Players that fell behind while 100 ffmpeg processes started read a backlog faster than real time:
+                // the window opens once the readers together take at most 105 % of the camera's rate (20 s at most).
+                for (var wait = 0; wait < 20; wait++)
+                {
+                    var before = readers.Sum(r => Math.Max(0, r.Frames));
+                    var unitsBefore = camera.UnitsSent;
+                    await Task.Delay(1000);
+                    var rate = (double)(readers.Sum(r => Math.Max(0, r.Frames)) - before) / Math.Max(1, (camera.UnitsSent - unitsBefore) * row.Playing);
+                    if (rate <= 1.05)
+                    {
+                        break;
+                    }
+                    Console.WriteLine($"          readers catching up ({100 * rate:F0} % of real time)");
+                }
 
                 // :: The window.
                 var f0 = readers.Select(r => r.Frames).ToArray();

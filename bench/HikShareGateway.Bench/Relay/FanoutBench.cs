@@ -32,7 +32,7 @@ public static partial class FanoutBench
     private const string Owner = "owner@example.com";
     private const string Viewer = "viewer@example.com";
 
-    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls, string Readers, IReadOnlyDictionary<string, string> GatewayEnvironment);
+    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls, string Readers, IReadOnlyDictionary<string, string> GatewayEnvironment, bool CameraWritesPerPacket);
 
     private sealed class Row
     {
@@ -63,7 +63,8 @@ public static partial class FanoutBench
             Math.Max(1, ArgInt(args, "--repeat", 1)),
             args.Contains("--tls"),
             ArgString(args, "--readers", "bench"),
-            ParseEnvironment(ArgString(args, "--gateway-env", "")));
+            ParseEnvironment(ArgString(args, "--gateway-env", "")),
+            ArgString(args, "--camera-writes", "unit") == "packet");
         if (o.Relay is not ("gateway" or "gst" or "both"))
         {
             Console.Error.WriteLine("--relay must be gateway, gst or both");
@@ -79,6 +80,7 @@ public static partial class FanoutBench
             + (o.GstNoSync ? " --gst-nosync" : "")
             + (o.Repeat > 1 ? $" --repeat {o.Repeat}" : "")
             + (o.Tls ? " --tls" : "")
+            + (o.CameraWritesPerPacket ? " --camera-writes packet" : "")
             + (o.GatewayEnvironment.Count > 0 ? " --gateway-env " + string.Join(',', o.GatewayEnvironment.Select(e => e.Key + "=" + e.Value)) : "");
         var repo = FindRepo();
         if (o.Readers == "ffmpeg")
@@ -93,7 +95,7 @@ public static partial class FanoutBench
             var packetsPerSecond = clip.Units.Sum(u => u.PacketCount) / clip.Seconds;
             Console.WriteLine($"  camera: ffmpeg {H264Clip.FfmpegArguments("clip.h264", 10, 4000)}");
             Console.WriteLine($"          {clip.Units.Count} access units, {clip.Mbps:F2} Mbit/s of H.264 + stamps, {packetsPerSecond:F0} RTP packets/s, MTU payload {H264Clip.MaxPayload}, IDR every {H264Clip.Fps} frames");
-            await using var camera = new BenchCamera(clip);
+            await using var camera = new BenchCamera(clip, o.CameraWritesPerPacket);
             camera.Start();
 
             var rows = new List<Row>();
