@@ -202,6 +202,10 @@ public static partial class FanoutBench
                 row.DeliveredPct = row.ExpectedFrames == 0 || playing == 0 ? 0 : 100.0 * frames / (row.ExpectedFrames * playing);
                 row.MissedPackets = readers.Sum(r => r.MissedPackets) - missed0;
                 row.Exited = readers.Count(r => r.HasExited);
+                foreach (var e in readers.Where(r => r.HasExited || r.Frames <= 0).Select(r => r.Errors).Distinct().Take(3))
+                {
+                    Console.WriteLine($"          a viewer that stopped or never played: {(e.Length > 0 ? e : "(no output)")}");
+                }
                 return row;
             }
             finally
