@@ -88,6 +88,13 @@ public sealed class FfmpegReader : IAsyncDisposable
                     Interlocked.Add(ref _missed, m);
                 }
             }
+            // ffmpeg repeats the URL in its errors: never let the viewer token reach the output.
+            var token = line.IndexOf("token=", StringComparison.Ordinal);
+            if (token >= 0)
+            {
+                var end = line.IndexOfAny([' ', '&', '\'', '"'], token);
+                line = line[..(token + 6)] + "<redacted>" + (end < 0 ? "" : line[end..]);
+            }
             lock (_errors)
             {
                 _errors.Enqueue(line.Length > 200 ? line[..200] : line);
