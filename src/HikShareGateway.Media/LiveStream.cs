@@ -13,7 +13,8 @@ namespace HikShareGateway.Media;
 /// :: Step 1: the first viewer's DESCRIBE starts the upstream; later viewers wait for the same start.
 /// :: Step 2: the upstream read loop hands each packet here once; it is appended to the GOP cache
 ///    (from the last keyframe start, bounded) and queued to every subscribed viewer with a reference
-///    count, never copied. After each read batch every viewer's writer is woken once.
+///    count, never copied. Every viewer's writer is woken once per complete frame (the RTP marker bit), and at the
+///    end of a read for audio and RTCP.
 /// :: Step 3: a viewer joining a running stream gets the cached GOP first, so its first picture is
 ///    immediate rather than at the next IDR.
 /// :: Step 4: when the upstream drops, it is reconnected with backoff while viewers remain; viewers stay.
@@ -40,6 +41,11 @@ public sealed partial class LiveStream : IMediaSink
     private KeyframeTracker? _keyframes;
     private int _videoTrack = -1;
     private RtpContinuity? _continuity;
+    // Packets queued to subscribers since the last flush (under _gate), since when, and whether they are all the
+    // beginning of a video frame whose marker packet has not come yet.
+    private int _unflushed;
+    private long _unflushedSince;
+    private bool _unflushedFrameOnly;
     private Task? _loop;
 
     internal LiveStream(LiveRelay relay, string key, string deviceId, int channel, StreamKind kind, IMediaSourceConnector connector, RelayOptions options, TimeProvider time, ILogger logger, GatewayMetrics metrics)
@@ -179,9 +185,11 @@ public sealed partial class LiveStream : IMediaSink
     {
         // Still ours alone: renumber in place before anyone else holds it.
         _continuity?.Rewrite(buffer);
+        bool endOfFrame;
         lock (_gate)
         {
-            if (buffer.Track == _videoTrack && !buffer.IsRtcp)
+            var video = buffer.Track == _videoTrack && !buffer.IsRtcp;
+            if (video)
             {
                 UpdateGop(buffer);
             }
@@ -197,19 +205,74 @@ public sealed partial class LiveStream : IMediaSink
             {
                 s.Enqueue(buffer, now);
             }
+            endOfFrame = NoteUnflushedLocked(buffer, video, now);
         }
         buffer.Release();
+        if (endOfFrame)
+        {
+            FlushAll();
+        }
     }
 
     /// <summary>
-    /// Wakes every viewer's writer once per upstream read. A flush runs the writer's non-blocking send on the calling
-    /// thread, so the viewers are split into one slice per core: the read loop takes the first, thread-pool work items
-    /// the others. Far fewer hops than one work item per viewer, and the sends of a frame spread over the cores.
+    /// When to wake the writers. RFC 6184 §5.1 / RFC 7798 §4.1: the marker bit is set on the last packet of an access
+    /// unit, so a frame is flushed as soon as it is complete, and each viewer's writer sends its packets in one
+    /// gather <c>sendmsg</c> rather than one per upstream read (a camera that writes packet by packet would otherwise
+    /// cost a wake-up and a syscall per packet per viewer). Audio and RTCP are flushed at the end of the read that
+    /// brought them; an incomplete frame is held at most <see cref="MaxFrameHold"/> (a lost marker, a codec without it).
+    /// </summary>
+    /// <returns>True when this packet completed a frame: flush now.</returns>
+    private bool NoteUnflushedLocked(RtpBuffer buffer, bool video, long now)
+    {
+        if (_subscribers.Length == 0)
+        {
+            _unflushed = 0;
+            return false;
+        }
+        if (video && buffer.Length >= 12 && (buffer.PacketSpan[1] & 0x80) != 0)
+        {
+            _unflushed = 0;
+            return true;
+        }
+        if (_unflushed++ == 0)
+        {
+            _unflushedSince = now;
+            _unflushedFrameOnly = true;
+        }
+        _unflushedFrameOnly &= video;
+        return false;
+    }
+
+    /// <summary>The longest an incomplete frame waits for its marker packet before its packets are flushed anyway.</summary>
+    internal static readonly TimeSpan MaxFrameHold = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// The end of one upstream read: flushes what the read queued unless it is only the beginning of a frame whose
+    /// marker packet is still to come (see <see cref="NoteUnflushedLocked"/>).
     /// </summary>
     void IMediaSink.OnBatchEnd()
     {
+        lock (_gate)
+        {
+            if (_unflushed == 0 || (_unflushedFrameOnly && _time.GetElapsedTime(_unflushedSince) < MaxFrameHold))
+            {
+                return;
+            }
+            _unflushed = 0;
+        }
+        FlushAll();
+    }
+
+    /// <summary>
+    /// Wakes every viewer's writer. A flush runs the writer's non-blocking send on the calling
+    /// thread, so many viewers are split into slices of at least <see cref="FlushSliceMinimum"/>, at most one per core:
+    /// the read loop takes the first, thread-pool work items the others. Far fewer hops than one work item per viewer,
+    /// and the sends of a frame to hundreds of viewers spread over the cores.
+    /// </summary>
+    private void FlushAll()
+    {
         var subscribers = Volatile.Read(ref _subscribers);
-        var slices = subscribers.Length < FlushSliceMinimum ? 1 : Math.Min(Environment.ProcessorCount, subscribers.Length / (FlushSliceMinimum / 2));
+        var slices = Math.Clamp(subscribers.Length / FlushSliceMinimum, 1, Environment.ProcessorCount);
         var size = (subscribers.Length + slices - 1) / Math.Max(1, slices);
         for (var i = 1; i < slices; i++)
         {
@@ -218,8 +281,13 @@ public sealed partial class LiveStream : IMediaSink
         FlushSlice.Run(subscribers, 0, Math.Min(subscribers.Length, size));
     }
 
-    /// <summary>Below this many viewers one thread flushes them all.</summary>
-    private const int FlushSliceMinimum = 16;
+    /// <summary>
+    /// Viewers per flush slice: below twice this one thread flushes them all. A viewer's flush is one non-blocking
+    /// sendmsg (~20 µs), so 128 of them take a few ms; a work item per frame for fewer would wake a pool thread
+    /// 25 times a second for little, and every wake-up of an idle pool thread ends in its spin-wait (sched_yield,
+    /// counted as non-voluntary context switches) when it goes idle again.
+    /// </summary>
+    private const int FlushSliceMinimum = 128;
 
     private sealed class FlushSlice(IMediaSubscriber[] outputs, int from, int to) : IThreadPoolWorkItem
     {

@@ -23,11 +23,18 @@ public sealed class BenchCamera : IAsyncDisposable
     private readonly Thread _pacer;
     private Task _acceptLoop = Task.CompletedTask;
     private readonly uint _ssrc = (uint)Random.Shared.Next();
-    private long _rtpPacketsSent, _rtpBytesSent;
+    private long _rtpPacketsSent, _rtpBytesSent, _unitsSent;
 
-    public BenchCamera(H264Clip clip)
+    private readonly bool _writePerPacket;
+
+    /// <param name="writePerPacket">
+    /// One send per RTP packet, as gst-rtsp-server (one buffer per write) and most cameras do, instead of one per
+    /// access unit: a relay that is quick to read then gets a packet or two per read, not a whole frame.
+    /// </param>
+    public BenchCamera(H264Clip clip, bool writePerPacket = false)
     {
         _clip = clip;
+        _writePerPacket = writePerPacket;
         _pacer = new Thread(Pace) { IsBackground = true, Name = "bench-camera-pacer", Priority = ThreadPriority.Highest };
     }
 
@@ -36,6 +43,8 @@ public sealed class BenchCamera : IAsyncDisposable
     /// <summary>RTP packets/bytes written per session (counted once, not per session).</summary>
     public long RtpPacketsSent => Interlocked.Read(ref _rtpPacketsSent);
     public long RtpBytesSent => Interlocked.Read(ref _rtpBytesSent);
+    /// <summary>Access units (frames) sent so far: what a player counting frames should see over a window.</summary>
+    public long UnitsSent => Interlocked.Read(ref _unitsSent);
     public int PlayingSessions => Volatile.Read(ref _sinks).Length;
 
     public void Start()
@@ -89,12 +98,29 @@ public sealed class BenchCamera : IAsyncDisposable
             }
             rtpTime += 90000 / H264Clip.Fps;
             LatencyStamp.Write(f.AsSpan(unit.StampOffset, 8), Stopwatch.GetTimestamp());
-            foreach (var sink in Volatile.Read(ref _sinks))
+            var sinks = Volatile.Read(ref _sinks);
+            if (_writePerPacket)
             {
-                sink.Write(f);
+                for (var p = 0; p < unit.RtpOffsets.Length; p++)
+                {
+                    var from = unit.RtpOffsets[p] - 4;
+                    var to = p + 1 < unit.RtpOffsets.Length ? unit.RtpOffsets[p + 1] - 4 : f.Length;
+                    foreach (var sink in sinks)
+                    {
+                        sink.Write(f, from, to - from);
+                    }
+                }
+            }
+            else
+            {
+                foreach (var sink in sinks)
+                {
+                    sink.Write(f, 0, f.Length);
+                }
             }
             Interlocked.Add(ref _rtpPacketsSent, unit.PacketCount);
             Interlocked.Add(ref _rtpBytesSent, unit.RtpBytes);
+            Interlocked.Increment(ref _unitsSent);
             frame++;
         }
     }
@@ -255,13 +281,15 @@ public sealed class BenchCamera : IAsyncDisposable
         private readonly Lock _write = new();
         public Socket Socket { get; } = socket;
 
-        public void Write(byte[] data)
+        public void Write(byte[] data) => Write(data, 0, data.Length);
+
+        public void Write(byte[] data, int offset, int count)
         {
             lock (_write)
             {
                 try
                 {
-                    Socket.Send(data);
+                    Socket.Send(data, offset, count, SocketFlags.None);
                 }
                 catch (SocketException)
                 {

@@ -25,14 +25,14 @@ namespace HikShareGateway.Bench.Relay;
 ///    own counters are read at both ends; latency samples are taken only inside the window;
 /// 4. viewers TEARDOWN, the relay is stopped (SIGTERM).
 /// </remarks>
-public static class FanoutBench
+public static partial class FanoutBench
 {
     private const string Gw = "gw-bench";
     private const string Device = "cam-bench-1";
     private const string Owner = "owner@example.com";
     private const string Viewer = "viewer@example.com";
 
-    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls);
+    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls, string Readers, IReadOnlyDictionary<string, string> GatewayEnvironment, bool CameraWritesPerPacket);
 
     private sealed class Row
     {
@@ -61,18 +61,32 @@ public static class FanoutBench
             args.Contains("--keep"),
             args.Contains("--gst-nosync"),
             Math.Max(1, ArgInt(args, "--repeat", 1)),
-            args.Contains("--tls"));
+            args.Contains("--tls"),
+            ArgString(args, "--readers", "bench"),
+            ParseEnvironment(ArgString(args, "--gateway-env", "")),
+            ArgString(args, "--camera-writes", "unit") == "packet");
         if (o.Relay is not ("gateway" or "gst" or "both"))
         {
             Console.Error.WriteLine("--relay must be gateway, gst or both");
+            return 2;
+        }
+        if (o.Readers is not ("bench" or "ffmpeg"))
+        {
+            Console.Error.WriteLine("--readers must be bench or ffmpeg");
             return 2;
         }
         var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- fanout --viewers {string.Join(',', o.Viewers)} --seconds {o.Seconds} --warmup {o.Warmup} --relay {o.Relay}"
             + (o.Auth != ViewerAuth.Bearer ? $" --auth {o.Auth.ToString().ToLowerInvariant()}" : "")
             + (o.GstNoSync ? " --gst-nosync" : "")
             + (o.Repeat > 1 ? $" --repeat {o.Repeat}" : "")
-            + (o.Tls ? " --tls" : "");
+            + (o.Tls ? " --tls" : "")
+            + (o.CameraWritesPerPacket ? " --camera-writes packet" : "")
+            + (o.GatewayEnvironment.Count > 0 ? " --gateway-env " + string.Join(',', o.GatewayEnvironment.Select(e => e.Key + "=" + e.Value)) : "");
         var repo = FindRepo();
+        if (o.Readers == "ffmpeg")
+        {
+            return await RunFfmpegAsync(o, command + " --readers ffmpeg", repo);
+        }
         var dir = Directory.CreateTempSubdirectory("hikshare-bench-fanout").FullName;
         try
         {
@@ -81,7 +95,7 @@ public static class FanoutBench
             var packetsPerSecond = clip.Units.Sum(u => u.PacketCount) / clip.Seconds;
             Console.WriteLine($"  camera: ffmpeg {H264Clip.FfmpegArguments("clip.h264", 10, 4000)}");
             Console.WriteLine($"          {clip.Units.Count} access units, {clip.Mbps:F2} Mbit/s of H.264 + stamps, {packetsPerSecond:F0} RTP packets/s, MTU payload {H264Clip.MaxPayload}, IDR every {H264Clip.Fps} frames");
-            await using var camera = new BenchCamera(clip);
+            await using var camera = new BenchCamera(clip, o.CameraWritesPerPacket);
             camera.Start();
 
             var rows = new List<Row>();
@@ -151,49 +165,7 @@ public static class FanoutBench
         var row = new Row { Relay = relay, Viewers = n, Round = round };
         var runDir = Directory.CreateDirectory(Path.Combine(dir, $"{relay}-{n}-{round}")).FullName;
         var log = Path.Combine(runDir, relay + ".log");
-        var rtspPort = RelayProcess.FreePort();
-        string url;
-        string? token = null;
-        var auth = ViewerAuth.None;
-        RelayProcess? process;
-        string? probePath = null;
-        int? httpPort = null;
-        var listenPort = rtspPort;
-        if (relay is "gateway" or "gw-tls")
-        {
-            var key = Ed25519SigningKey.Generate("bench-cloud");
-            httpPort = RelayProcess.FreePort();
-            int? tlsPort = null;
-            (string, string, int)? tls = null;
-            if (relay == "gw-tls")
-            {
-                tlsPort = RelayProcess.FreePort();
-                var (certificate, keyFile) = WriteCertificate(dir);
-                tls = (certificate, keyFile, tlsPort.Value);
-            }
-            var config = WriteGatewayConfig(runDir, key, rtspPort, httpPort.Value, RelayProcess.FreePort(), camera.Url, tls);
-            probePath = Path.Combine(runDir, "alloc.sock");
-            process = RelayProcess.Start("gateway", $"dotnet '{gatewayDll}' run --config '{config}'", log, new Dictionary<string, string>
-            {
-                ["DOTNET_STARTUP_HOOKS"] = AllocationProbeClient.HookAssembly,
-                [AllocationProbeClient.SocketVariable] = probePath,
-            });
-            token = ViewerTokens.Mint(key, Viewer, [Gw], TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
-            auth = o.Auth;
-            url = tlsPort is { } tp ? $"rtsps://127.0.0.1:{tp}/live/{Device}/1/main" : $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
-            listenPort = tlsPort ?? rtspPort;
-        }
-        else if (relay == "direct")
-        {
-            // No relay: the camera serves the N viewers itself. The floor a relay's latency is compared with.
-            process = null;
-            url = camera.Url;
-        }
-        else
-        {
-            process = RelayProcess.Start("gst", $"/usr/bin/python3 '{Path.Combine(repo, "bench", "gst-relay.py")}' --port {rtspPort} --source '{camera.Url}'" + (o.GstNoSync ? " --nosync" : ""), log);
-            url = $"rtsp://127.0.0.1:{rtspPort}/relay";
-        }
+        var (process, url, token, auth, probePath, httpPort, listenPort) = StartRelay(relay, o, camera, dir, repo, runDir, log, gatewayDll, probe: true);
         var viewers = new List<BenchViewer>();
         var loops = new List<Task>();
         using var stopKeepAlive = new CancellationTokenSource();
@@ -371,6 +343,60 @@ public static class FanoutBench
                 await Task.WhenAll(pending);
             }
         }
+    }
+
+    /// <summary>A started relay (null process: <c>direct</c>, the camera itself) and how viewers reach it.</summary>
+    private sealed record RelayStart(RelayProcess? Process, string Url, string? Token, ViewerAuth Auth, string? ProbePath, int? HttpPort, int ListenPort);
+
+    /// <summary>Starts the relay of a row: the gateway (plain or RTSPS), gst-rtsp-server, or nothing for <c>direct</c>.</summary>
+    private static RelayStart StartRelay(string relay, Options o, BenchCamera camera, string dir, string repo, string runDir, string log, string? gatewayDll, bool probe)
+    {
+        var rtspPort = RelayProcess.FreePort();
+        string url;
+        string? token = null;
+        var auth = ViewerAuth.None;
+        RelayProcess? process;
+        string? probePath = null;
+        int? httpPort = null;
+        var listenPort = rtspPort;
+        if (relay is "gateway" or "gw-tls")
+        {
+            var key = Ed25519SigningKey.Generate("bench-cloud");
+            httpPort = RelayProcess.FreePort();
+            int? tlsPort = null;
+            (string, string, int)? tls = null;
+            if (relay == "gw-tls")
+            {
+                tlsPort = RelayProcess.FreePort();
+                var (certificate, keyFile) = WriteCertificate(dir);
+                tls = (certificate, keyFile, tlsPort.Value);
+            }
+            var config = WriteGatewayConfig(runDir, key, rtspPort, httpPort.Value, RelayProcess.FreePort(), camera.Url, tls);
+            var environment = new Dictionary<string, string>(o.GatewayEnvironment);
+            if (probe)
+            {
+                probePath = Path.Combine(runDir, "alloc.sock");
+                environment["DOTNET_STARTUP_HOOKS"] = AllocationProbeClient.HookAssembly;
+                environment[AllocationProbeClient.SocketVariable] = probePath;
+            }
+            process = RelayProcess.Start("gateway", $"dotnet '{gatewayDll}' run --config '{config}'", log, environment);
+            token = ViewerTokens.Mint(key, Viewer, [Gw], TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
+            auth = o.Auth;
+            url = tlsPort is { } tp ? $"rtsps://127.0.0.1:{tp}/live/{Device}/1/main" : $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
+            listenPort = tlsPort ?? rtspPort;
+        }
+        else if (relay == "direct")
+        {
+            // No relay: the camera serves the N viewers itself. The floor a relay's latency is compared with.
+            process = null;
+            url = camera.Url;
+        }
+        else
+        {
+            process = RelayProcess.Start("gst", $"/usr/bin/python3 '{Path.Combine(repo, "bench", "gst-relay.py")}' --port {rtspPort} --source '{camera.Url}'" + (o.GstNoSync ? " --nosync" : ""), log);
+            url = $"rtsp://127.0.0.1:{rtspPort}/relay";
+        }
+        return new RelayStart(process, url, token, auth, probePath, httpPort, listenPort);
     }
 
     /// <summary>GET_PARAMETER on every session every 20 s, spread over the 20 s.</summary>
@@ -648,6 +674,10 @@ public static class FanoutBench
         }
         Console.WriteLine($"  [{(ok(r) ? " ok " : "FAIL")}] {what}: {detail(r)}");
     }
+
+    /// <summary><c>--gateway-env A=1,B=2</c>: extra environment for the gateway process (runtime knobs to compare).</summary>
+    private static Dictionary<string, string> ParseEnvironment(string spec) => spec.Split(',', StringSplitOptions.RemoveEmptyEntries)
+        .Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "");
 
     private static string ArgString(string[] args, string name, string fallback)
     {

@@ -31,6 +31,46 @@ public static class ProcStats
         return (long.Parse(f[11]) + long.Parse(f[12])) / (double)ClockTicks.Value;
     }
 
+    /// <summary>utime and stime of the process (all its threads, including those that already exited), seconds.</summary>
+    public static (double User, double System) CpuSplit(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(f[11]) / (double)ClockTicks.Value, long.Parse(f[12]) / (double)ClockTicks.Value);
+    }
+
+    /// <summary>
+    /// Voluntary and non-voluntary context switches summed over the process's live threads
+    /// (<c>/proc/PID/task/*/status</c>; <c>/proc/PID/status</c> alone counts the main thread). A thread that exits
+    /// takes its counts with it: the thread pool keeps its threads for 20 s idle, longer than a window.
+    /// </summary>
+    public static (long Voluntary, long NonVoluntary) ContextSwitches(int pid)
+    {
+        long v = 0, nv = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)) { v += long.Parse(line.AsSpan(24).Trim()); }
+                    else if (line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal)) { nv += long.Parse(line.AsSpan(27).Trim()); }
+                }
+            }
+            catch (IOException)
+            {
+                // The thread exited while we read.
+            }
+        }
+        return (v, nv);
+    }
+
+    /// <summary>Threads of the process now.</summary>
+    public static int Threads(int pid) => Directory.EnumerateDirectories($"/proc/{pid}/task").Count();
+
+    /// <summary>The 1-minute load average (<c>/proc/loadavg</c>), recorded with every result.</summary>
+    public static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
     /// <summary>
     /// (VmRSS, VmHWM, RssAnon + RssShmem) in MiB: resident now, the peak, and the resident memory not backed by a
     /// file: RSS also counts the mapped pages of the program and its libraries (page cache, shared with other
@@ -114,7 +154,7 @@ public sealed class RelayProcess : IAsyncDisposable
             }
             catch (SocketException)
             {
-                await Task.Delay(100);
+                await Task.Delay(5);
             }
         }
         return false;
@@ -138,7 +178,7 @@ public sealed class RelayProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
-            _ = Kill(_process.Id, 15);
+            _ = Signal(_process.Id, 15);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             try
             {
@@ -154,5 +194,5 @@ public sealed class RelayProcess : IAsyncDisposable
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    internal static extern int Signal(int pid, int signal);
 }

@@ -37,6 +37,30 @@ public sealed class RtspServerChannel
         }
     }
 
+    /// <summary>
+    /// RTSPS encrypts every relayed byte once per viewer, so the cipher is most of its cost: AES-GCM first (AES-NI and
+    /// carry-less multiply in every x86-64 and ARMv8 server CPU), AES-128 before AES-256 (10 rounds, not 14), and
+    /// ChaCha20-Poly1305 last for clients without AES. Only TLS 1.3 and ECDHE AEAD suites of TLS 1.2. OpenSSL (Linux)
+    /// only: elsewhere the platform's default order applies.
+    /// </summary>
+    internal static CipherSuitesPolicy? PreferredCipherSuites { get; } = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()
+        ? CreatePolicy()
+        : null;
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static CipherSuitesPolicy CreatePolicy() => new(
+    [
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]);
+
     /// <summary>For the output's zero-copy gather send (plain RTSP).</summary>
     public Socket Socket { get; }
 
@@ -63,6 +87,7 @@ public sealed class RtspServerChannel
                 ServerCertificate = _certificate,
                 ClientCertificateRequired = false,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                CipherSuitesPolicy = PreferredCipherSuites,
             }, deadline.Token);
             return null;
         }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Media;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -116,6 +117,47 @@ public sealed class LiveStreamTests
         var output = new RecordingOutput();
         lease.Stream.Subscribe(output);
         Assert.Equal([(3, 0, true), (4, 0, false)], output.Packets);
+    }
+
+    [Fact]
+    public async Task OnPacket_MarkerBit_FlushesEachCompleteFrameAtOnceAndHoldsAnIncompleteOneAtMost20ms()
+    {
+        var time = new FakeTimeProvider();
+        var source = new ScriptedSource(new MediaDescription([H264Track, PcmaTrack]));
+        await using var relay = new LiveRelay(new ScriptedConnector(source), new RelayOptions(), time, NullLoggerFactory.Instance);
+        using var lease = relay.Acquire("nvr-1", 1, StreamKind.Main);
+        await lease.Stream.WaitReadyAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        var sink = await source.Running.WaitAsync(TimeSpan.FromSeconds(10));
+        var output = new RecordingOutput();
+        lease.Stream.Subscribe(output);
+        Assert.Equal(1, output.Flushes);
+        var now = time.GetTimestamp();
+
+        // A frame split over two upstream reads: the first read's fragments wait for the rest of the frame.
+        sink.OnPacket(Packet(_pool, 1, receivedAt: now, payload: FuAStart(5)));
+        sink.OnPacket(Packet(_pool, 2, receivedAt: now, payload: FuAMiddle(5)));
+        sink.OnBatchEnd();
+        Assert.Equal(1, output.Flushes);
+        // Its marker packet completes it: flushed at once, the whole frame in one wake-up.
+        sink.OnPacket(Packet(_pool, 3, receivedAt: now, marker: true, payload: FuAEnd(5)));
+        Assert.Equal(2, output.Flushes);
+        sink.OnBatchEnd();
+        Assert.Equal(2, output.Flushes);
+
+        // Audio has no frame to wait for: flushed at the end of its read.
+        sink.OnPacket(Packet(_pool, 4, track: 1, receivedAt: now, payload: [0xD5, 0xD5]));
+        Assert.Equal(2, output.Flushes);
+        sink.OnBatchEnd();
+        Assert.Equal(3, output.Flushes);
+
+        // A frame whose marker never comes (lost, or a source without it) is flushed once it waited 20 ms.
+        sink.OnPacket(Packet(_pool, 5, receivedAt: time.GetTimestamp(), payload: [Slice, 0x01]));
+        sink.OnBatchEnd();
+        Assert.Equal(3, output.Flushes);
+        time.Advance(TimeSpan.FromMilliseconds(20));
+        sink.OnBatchEnd();
+        Assert.Equal(4, output.Flushes);
+        Assert.Equal([1, 2, 3, 4, 5], output.Packets.Select(p => (int)p.Sequence));
     }
 
     [Fact]
