@@ -10,7 +10,7 @@ namespace HikShareGateway.Rtsp.Server;
 /// with <see cref="IAccessPolicy"/> (default deny), the <see cref="ISessionRegistry"/> registration that a grant change
 /// revokes, and the audit of allow, deny and end. The connection keeps the RTSP state machine; this keeps the identity.
 /// </summary>
-internal sealed partial class ViewerAccess(ViewerServices services, string remote, IPAddress? remoteAddress, string connectionId)
+internal sealed partial class ViewerAccess(ViewerServices services, string remote, IPAddress? remoteAddress, string connectionId, AdmissionTicket? ticket = null)
 {
     private string? _account;
     private ViewerCredentials _verified;
@@ -58,6 +58,11 @@ internal sealed partial class ViewerAccess(ViewerServices services, string remot
         if (_account is not null && !string.Equals(_account, result.Account, StringComparison.Ordinal))
         {
             throw new RtspRefusal(403, "this connection belongs to another account");
+        }
+        if (ticket is not null && !ticket.TryAuthenticate())
+        {
+            // The authenticated pool (Rtsp:MaxConnections) is full: counted and reported by the server.
+            throw new RtspRefusal(503, "the server has no room for another viewer; try again later");
         }
         _account = result.Account;
         _verified = credentials;

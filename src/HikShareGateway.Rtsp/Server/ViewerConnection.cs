@@ -55,6 +55,7 @@ public sealed partial class ViewerConnection
     private readonly string _connectionId;
     private readonly ViewerInput _input;
     private readonly ViewerAccess _access;
+    private readonly AdmissionTicket? _ticket;
     private string? _sessionId;
     private IViewerMedia? _media;
     private ViewerRequestPath? _mediaPath;
@@ -64,8 +65,11 @@ public sealed partial class ViewerConnection
     private string? _endReason;
 
     /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
-    public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null)
+    /// <param name="ticket">The connection's slot in the server's pools; it moves to the authenticated pool when the
+    /// viewer authenticates, and bounds the unauthenticated phase by its handshake budget. Null: no limits.</param>
+    public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null, AdmissionTicket? ticket = null)
     {
+        _ticket = ticket;
         _s = services;
         _metrics = services.Metrics ?? GatewayMetrics.Unexported;
         _channel = new RtspServerChannel(socket, tlsCertificate, services.QueueLimits.SendBufferBytes);
@@ -73,7 +77,7 @@ public sealed partial class ViewerConnection
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
         _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls, _metrics);
         _input = new ViewerInput(this);
-        _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId);
+        _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId, ticket);
     }
 
     public string Remote => _remote;
@@ -93,11 +97,30 @@ public sealed partial class ViewerConnection
         _channel.Abort();
     }
 
+    /// <summary>
+    /// How long the connection may wait for its next complete request: none once playing (a TCP session lives as long
+    /// as its connection), the idle timeout once authenticated, and until then the short handshake budget, so that
+    /// unauthenticated connections that send nothing or half a request give their slot back within seconds.
+    /// </summary>
+    private TimeSpan NextRequestBudget()
+    {
+        if (_playing)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+        return Authenticated ? _s.IdleTimeout : HandshakeBudget;
+    }
+
+    private bool Authenticated => _ticket?.IsAuthenticated ?? _access.Account is not null;
+
+    private TimeSpan HandshakeBudget => Min(_s.IdleTimeout, _ticket?.HandshakeTimeout ?? TimeSpan.FromSeconds(10));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
     public async Task RunAsync()
     {
-        // RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most).
-        var handshakeTimeout = TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds));
-        if (await _channel.HandshakeAsync(handshakeTimeout, _s.Time, _cts.Token) is { } tlsFailure)
+        // RTSPS: the TLS server handshake, within the handshake budget.
+        if (await _channel.HandshakeAsync(HandshakeBudget, _s.Time, _cts.Token) is { } tlsFailure)
         {
             LogTlsFailed(_s.Logger, _remote, tlsFailure);
             _output.Drain();
@@ -106,7 +129,7 @@ public sealed partial class ViewerConnection
         }
         var writer = _output.RunAsync();
         var reader = _channel.OpenInput();
-        using var idle = new Deadline(_s.IdleTimeout, _s.Time, _cts.Token);
+        using var idle = new Deadline(NextRequestBudget(), _s.Time, _cts.Token);
         try
         {
             while (true)
@@ -118,8 +141,19 @@ public sealed partial class ViewerConnection
                 }
                 catch (OperationCanceledException) when (!_cts.IsCancellationRequested)
                 {
-                    LogIdle(_s.Logger, _remote, (int)_s.IdleTimeout.TotalSeconds);
-                    _endReason = "idle";
+                    // Counted by the server's admission and logged there as one warning per interval, not per close.
+                    if (Authenticated)
+                    {
+                        LogIdle(_s.Logger, _remote, (int)_s.IdleTimeout.TotalSeconds);
+                        _ticket?.CountIdleClose();
+                        _endReason = "idle";
+                    }
+                    else
+                    {
+                        LogHandshakeTimeout(_s.Logger, _remote, HandshakeBudget.TotalSeconds);
+                        _ticket?.CountHandshakeTimeout();
+                        _endReason = "no complete request within the handshake budget";
+                    }
                     break;
                 }
                 var (request, close) = ParseBatch(reader, result);
@@ -127,7 +161,7 @@ public sealed partial class ViewerConnection
                 {
                     // One request per pass: the reader was advanced past it, so nothing is held across the await.
                     close = await HandleAsync(request);
-                    idle.Reset(_playing ? Timeout.InfiniteTimeSpan : _s.IdleTimeout); // a playing TCP session lives as long as its connection
+                    idle.Reset(NextRequestBudget());
                     if (!close)
                     {
                         continue;
@@ -268,7 +302,12 @@ public sealed partial class ViewerConnection
             {
                 response.Headers.Add(n, v);
             }
-            // A refused session start (401/403) leaves the connection usable for another try.
+            // A refused session start (401/403) leaves the connection usable for another try; a full server does not.
+            close = r.Status == 503;
+            if (close)
+            {
+                _endReason = "server full";
+            }
         }
         if (response.Headers.Get("CSeq") is null)
         {
@@ -471,6 +510,9 @@ public sealed partial class ViewerConnection
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Viewer {Remote} closed after {Seconds} s without a playing session")]
     private static partial void LogIdle(ILogger logger, string remote, int seconds);
+
+    [LoggerMessage(EventId = 2305, Level = LogLevel.Debug, Message = "Viewer {Remote} closed: no complete request within {Seconds} s before authenticating")]
+    private static partial void LogHandshakeTimeout(ILogger logger, string remote, double seconds);
 
     [LoggerMessage(EventId = 2304, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: TLS handshake failed ({Reason}); connection closed")]
     private static partial void LogTlsFailed(ILogger logger, string remote, string reason);

@@ -63,7 +63,7 @@ public static class RtspFeature
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>(),
                 sp.GetRequiredService<GatewayMetrics>()),
-            options.MaxConnections, sp.GetRequiredService<ILogger<RtspServer>>()));
+            options.ToConnectionLimits(), sp.GetRequiredService<ILogger<RtspServer>>()));
         services.AddHostedService<RtspHostedService>();
     }
 

@@ -62,6 +62,12 @@ internal sealed class RelayHarness : IAsyncDisposable
         public DeviceCredentials? Credentials { get; init; }
         public bool StartCamera { get; init; } = true;
         public int MaxConnections { get; init; } = 1000;
+        /// <summary>The unauthenticated pool (<see cref="ConnectionLimits"/>); default large enough for every test's burst of viewers.</summary>
+        public int MaxUnauthenticated { get; init; } = 1000;
+        public int MaxUnauthenticatedPerAddress { get; init; } = 1000;
+        public TimeSpan HandshakeTimeout { get; init; } = ConnectionLimits.Default.HandshakeTimeout;
+        public TimeSpan LimitsReportInterval { get; init; } = ConnectionLimits.Default.ReportInterval;
+        public Microsoft.Extensions.Logging.ILogger<RtspServer>? ServerLogger { get; init; }
         public int AuthFailureLimit { get; init; } = 1000;
         /// <summary>The demo recorder refuses TCP (461) and sends RTP over UDP.</summary>
         public bool UdpOnlyCamera { get; init; }
@@ -100,7 +106,9 @@ internal sealed class RelayHarness : IAsyncDisposable
             options.Relay, time, NullLoggerFactory.Instance);
         var resolver = new ViewerMediaResolver(catalog, relay, TimeSpan.FromSeconds(10));
         var server = new RtspServer(new ViewerServices(authenticator, store, registry, audit, resolver, options.QueueLimits, options.IdleTimeout, time,
-            NullLogger.Instance), options.MaxConnections, NullLogger<RtspServer>.Instance);
+            NullLogger.Instance), new ConnectionLimits(options.MaxConnections, options.MaxUnauthenticated, options.MaxUnauthenticatedPerAddress, options.HandshakeTimeout)
+            { ReportInterval = options.LimitsReportInterval },
+            options.ServerLogger ?? NullLogger<RtspServer>.Instance);
         server.Start("127.0.0.1", 0);
         if (options.TlsCertificate is { } certificate)
         {
