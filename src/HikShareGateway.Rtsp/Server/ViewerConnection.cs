@@ -24,7 +24,11 @@ public sealed record ViewerServices(
     TimeSpan IdleTimeout,
     TimeProvider Time,
     ILogger Logger,
-    GatewayMetrics? Metrics = null);
+    GatewayMetrics? Metrics = null)
+{
+    /// <summary>The Digest nonces of this server (contract §4.1), with a key of their own.</summary>
+    public DigestNonces Nonces { get; init; } = new();
+}
 
 /// <summary>
 /// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).

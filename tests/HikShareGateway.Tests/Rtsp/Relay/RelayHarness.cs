@@ -1,4 +1,5 @@
 using HikShareGateway.Access;
+using HikShareGateway.Access.Credentials;
 using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Sessions;
 using HikShareGateway.Access.Tokens;
@@ -52,6 +53,16 @@ internal sealed class RelayHarness : IAsyncDisposable
     public int Port => Server.Port;
     public int CameraPort { get; private set; }
 
+    /// <summary>RTSP credentials (contract §4.1) the authenticator accepts as Basic and Digest.</summary>
+    public RtspCredentialStore RtspCredentials { get; private init; } = null!;
+
+    /// <summary>Issues an RTSP credential for <paramref name="account"/> (as <c>POST /api/v1/rtsp-credentials</c> does).</summary>
+    public IssuedRtspCredential IssueRtspCredential(string account)
+    {
+        Assert.Equal(RtspCredentialIssue.Issued, RtspCredentials.TryIssue(account, DateTimeOffset.UtcNow.AddHours(1), null, out var issued));
+        return issued!;
+    }
+
     public sealed record Options
     {
         public ViewerQueueLimits QueueLimits { get; init; } = ViewerQueueLimits.Default;
@@ -68,6 +79,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         public TimeSpan HandshakeTimeout { get; init; } = ConnectionLimits.Default.HandshakeTimeout;
         public TimeSpan LimitsReportInterval { get; init; } = ConnectionLimits.Default.ReportInterval;
         public Microsoft.Extensions.Logging.ILogger<RtspServer>? ServerLogger { get; init; }
+        /// <summary>Wraps the authenticator the server uses (e.g. to record what viewers presented).</summary>
+        public Func<IViewerAuthenticator, IViewerAuthenticator>? WrapAuthenticator { get; init; }
         public int AuthFailureLimit { get; init; } = 1000;
         /// <summary>The demo recorder refuses TCP (461) and sends RTP over UDP.</summary>
         public bool UdpOnlyCamera { get; init; }
@@ -101,11 +114,13 @@ internal sealed class RelayHarness : IAsyncDisposable
         var store = new GrantsStore(new GrantsStoreSettings(GatewayId, stateDir), Keys, time, NullLogger<GrantsStore>.Instance);
         var audit = new RecordingAuditSink();
         var registry = new SessionRegistry(store, audit, time, NullLogger<SessionRegistry>.Instance);
-        var authenticator = new ViewerAuthenticator(Keys, GatewayId, new AccessOptions { AuthFailureLimit = options.AuthFailureLimit }, time, NullLogger<ViewerAuthenticator>.Instance);
+        var rtspCredentials = new RtspCredentialStore(null, time);
+        var authenticator = new ViewerAuthenticator(Keys, GatewayId, new AccessOptions { AuthFailureLimit = options.AuthFailureLimit }, time, NullLogger<ViewerAuthenticator>.Instance,
+            credentials: rtspCredentials);
         var relay = new LiveRelay(new CatalogUpstreamConnector(catalog, UpstreamOptions.Default with { StallTimeout = TimeSpan.FromSeconds(3) }, time, NullLoggerFactory.Instance),
             options.Relay, time, NullLoggerFactory.Instance);
         var resolver = new ViewerMediaResolver(catalog, relay, TimeSpan.FromSeconds(10));
-        var server = new RtspServer(new ViewerServices(authenticator, store, registry, audit, resolver, options.QueueLimits, options.IdleTimeout, time,
+        var server = new RtspServer(new ViewerServices(options.WrapAuthenticator?.Invoke(authenticator) ?? authenticator, store, registry, audit, resolver, options.QueueLimits, options.IdleTimeout, time,
             NullLogger.Instance), new ConnectionLimits(options.MaxConnections, options.MaxUnauthenticated, options.MaxUnauthenticatedPerAddress, options.HandshakeTimeout)
             { ReportInterval = options.LimitsReportInterval },
             options.ServerLogger ?? NullLogger<RtspServer>.Instance);
@@ -114,7 +129,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         {
             server.StartTls("127.0.0.1", 0, certificate);
         }
-        return new RelayHarness(stateDir, store, registry, audit, catalog, relay, server, camera) { CameraPort = cameraPort };
+        return new RelayHarness(stateDir, store, registry, audit, catalog, relay, server, camera) { CameraPort = cameraPort, RtspCredentials = rtspCredentials };
     }
 
     /// <summary>Stops the demo recorder (the upstream drops) and starts a new one on the same port.</summary>
