@@ -159,6 +159,9 @@ public sealed class RtspOptions : IValidatableOptions
         }
     }
 
+    /// <summary>What the viewer server takes from this section (the composition registers it; tests may substitute it).</summary>
+    public ViewerServerSettings ToServerSettings() => new(ToConnectionLimits(), ToQueueLimits(), TimeSpan.FromSeconds(IdleTimeoutSeconds));
+
     public ConnectionLimits ToConnectionLimits() => new(MaxConnections, MaxUnauthenticatedConnections, MaxUnauthenticatedPerAddress,
         TimeSpan.FromSeconds(HandshakeTimeoutSeconds));
 

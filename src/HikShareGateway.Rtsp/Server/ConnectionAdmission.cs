@@ -21,6 +21,9 @@ public sealed record ConnectionLimits(int MaxAuthenticated, int MaxUnauthenticat
     public static ConnectionLimits Default { get; } = new(2000, 256, 64, TimeSpan.FromSeconds(5));
 }
 
+/// <summary>The viewer server's settings from <c>Rtsp</c>: its connection limits, each viewer's queue, the idle timeout.</summary>
+public sealed record ViewerServerSettings(ConnectionLimits Limits, ViewerQueueLimits QueueLimits, TimeSpan IdleTimeout);
+
 /// <summary>Why a connection was refused or closed by the limits (the counts of <see cref="ConnectionAdmission"/>).</summary>
 public enum AdmissionOutcome
 {
