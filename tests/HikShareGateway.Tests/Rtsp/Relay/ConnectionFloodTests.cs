@@ -14,13 +14,14 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// Issue 17 point 1: one client holding thousands of idle, half-sent connections must not lock out new viewers nor
 /// touch a playing one. The flood comes from 127.0.0.2, the viewers from 127.0.0.1 (both loopback: one client, another).
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class ConnectionFloodTests
 {
-    private const int FloodConnections = 2050;
+    internal const int FloodConnections = 2050;
     private static readonly IPAddress Attacker = IPAddress.Parse("127.0.0.2");
 
     /// <summary>The production limits (Rtsp:MaxConnections 2000 as in the report), with a short handshake budget and report interval.</summary>
-    private static Options ProductionLimits(RecordingLogger<RtspServer> log) => new()
+    internal static Options ProductionLimits(RecordingLogger<RtspServer> log) => new()
     {
         MaxConnections = 2000,
         MaxUnauthenticated = ConnectionLimits.Default.MaxUnauthenticated,
@@ -31,7 +32,7 @@ public sealed class ConnectionFloodTests
     };
 
     /// <summary>Opens <paramref name="count"/> connections from <see cref="Attacker"/>, each sending a request line that never ends.</summary>
-    private static async Task<List<Socket>> FloodAsync(int port, int count)
+    internal static async Task<List<Socket>> FloodAsync(int port, int count)
     {
         var sockets = new List<Socket>(count);
         var partial = Encoding.ASCII.GetBytes("OPTIONS rtsp://127.0.0.1/live RTSP/1.0\r\nCSeq: 1\r\n");
@@ -61,7 +62,6 @@ public sealed class ConnectionFloodTests
         => log.Entries.Where(e => e.EventId.Id == 2002).Sum(e => int.Parse(Regex.Match(e.Message, pattern).Groups[1].Value));
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task IdlePartialRequestFlood_2050FromOneAddress_NewViewerStillPlays_PlayingViewerUntouched()
     {
         var log = new RecordingLogger<RtspServer>();
@@ -112,30 +112,6 @@ public sealed class ConnectionFloodTests
     }
 
     [Fact]
-    [Trait("Category", "Integration")]
-    public async Task IdlePartialRequestFlood_FfprobeFromAnotherAddress_ReadsTheStream()
-    {
-        var log = new RecordingLogger<RtspServer>();
-        await using var h = await StartAsync(ProductionLimits(log) with { HandshakeTimeout = TimeSpan.FromSeconds(5) });
-        h.Grant(LiveShare(Bob));
-        var flood = await FloodAsync(h.Port, FloodConnections);
-        try
-        {
-            var result = await Ffprobe.CountPacketsAsync(h.Url(token: Token(Bob)), packets: 50, timeout: TimeSpan.FromSeconds(30));
-            Assert.True(result.ExitCode == 0, result.ToString());
-            Assert.True(result.VideoPackets >= 50, result.ToString());
-        }
-        finally
-        {
-            foreach (var s in flood)
-            {
-                s.Dispose();
-            }
-        }
-    }
-
-    [Fact]
-    [Trait("Category", "Unit")]
     public async Task UnauthenticatedConnection_ClosedAfterTheHandshakeBudget_AnAuthenticatedOneKeepsTheIdleTimeout()
     {
         await using var h = await StartAsync(new Options { IdleTimeout = TimeSpan.FromSeconds(60), HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
@@ -155,7 +131,6 @@ public sealed class ConnectionFloodTests
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task UnauthenticatedPoolFull_APlayingViewerAndNewAuthenticationsAreNotCrowdedOut_ButTheAuthenticatedCapHolds()
     {
         await using var h = await StartAsync(new Options { MaxConnections = 2, MaxUnauthenticated = 3 });
@@ -178,5 +153,32 @@ public sealed class ConnectionFloodTests
         Assert.Equal(503, refused.StatusCode);
         Assert.True(await third.WaitClosedAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(20, (await playing.ReadPacketsAsync(20, TimeSpan.FromSeconds(10))).Count);
+    }
+}
+
+/// <summary>The same flood with a real player (ffprobe) as the viewer who must still get in.</summary>
+[Trait("Category", "Integration")]
+public sealed class ConnectionFloodInteropTests
+{
+    [Fact]
+    public async Task IdlePartialRequestFlood_FfprobeFromAnotherAddress_ReadsTheStream()
+    {
+        var log = new RecordingLogger<RtspServer>();
+        await using var h = await StartAsync(ConnectionFloodTests.ProductionLimits(log) with { HandshakeTimeout = TimeSpan.FromSeconds(5) });
+        h.Grant(LiveShare(Bob));
+        var flood = await ConnectionFloodTests.FloodAsync(h.Port, ConnectionFloodTests.FloodConnections);
+        try
+        {
+            var result = await Ffprobe.CountPacketsAsync(h.Url(token: Token(Bob)), packets: 50, timeout: TimeSpan.FromSeconds(30));
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.True(result.VideoPackets >= 50, result.ToString());
+        }
+        finally
+        {
+            foreach (var s in flood)
+            {
+                s.Dispose();
+            }
+        }
     }
 }

@@ -14,12 +14,13 @@ namespace HikShareGateway.Tests.Rtsp.Relay;
 /// Contract §4.1: RTSP credentials as Digest (RFC 7616, MD5 and SHA-256, realm HikShareGateway, qop=auth) on the viewer
 /// server, with the 401 offering Basic and Digest, nonces bound to time and connection, and stale handling.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class RtspDigestTests
 {
     private const string Realm = "HikShareGateway";
 
     /// <summary>Records which scheme each authentication presented, to prove a real player used Digest.</summary>
-    private sealed class RecordingAuthenticator(IViewerAuthenticator inner) : IViewerAuthenticator
+    internal sealed class RecordingAuthenticator(IViewerAuthenticator inner) : IViewerAuthenticator
     {
         public ConcurrentQueue<(string Scheme, DigestAlgorithm? Algorithm, AuthStatus Status)> Seen { get; } = new();
 
@@ -32,7 +33,7 @@ public sealed class RtspDigestTests
         }
     }
 
-    private static async Task<(RelayHarness H, RecordingAuthenticator Auth, IssuedRtspCredential Credential)> StartAsync()
+    internal static async Task<(RelayHarness H, RecordingAuthenticator Auth, IssuedRtspCredential Credential)> StartAsync()
     {
         RecordingAuthenticator? recorder = null;
         var h = await RelayHarness.StartAsync(new Options { WrapAuthenticator = a => recorder = new RecordingAuthenticator(a) });
@@ -46,7 +47,6 @@ public sealed class RtspDigestTests
     private static Dictionary<string, string> Params(string challenge) => AuthParameters.Parse(challenge[(challenge.IndexOf(' ') + 1)..]);
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task NoCredentials_401OffersBasicThenDigestSha256ThenMd5_RealmAndNonceFirst()
     {
         var (h, _, _) = await StartAsync();
@@ -64,7 +64,6 @@ public sealed class RtspDigestTests
     }
 
     [Theory]
-    [Trait("Category", "Unit")]
     [InlineData(DigestAlgorithm.Md5, "auth")]
     [InlineData(DigestAlgorithm.Sha256, "auth")]
     [InlineData(DigestAlgorithm.Md5, null)] // RFC 2069 form, as GStreamer and LIVE555 answer
@@ -94,7 +93,6 @@ public sealed class RtspDigestTests
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task DigestWrongPassword_401NotStale_AndCountedAsAFailure()
     {
         var (h, auth, credential) = await StartAsync();
@@ -110,7 +108,6 @@ public sealed class RtspDigestTests
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task DigestOnANonceOfAnotherConnection_401Stale_ThenTheFreshNonceWorks()
     {
         var (h, _, credential) = await StartAsync();
@@ -135,7 +132,6 @@ public sealed class RtspDigestTests
     /// Digest, which no token can pass; offered Basic only after that, it adds a Basic header and keeps the Digest one.
     /// </summary>
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task TokenAsPassword_DigestAnswerFails_ThenBasicOnlyOffered_AndTheAddedBasicHeaderIsTaken()
     {
         var (h, _, _) = await StartAsync();
@@ -154,7 +150,6 @@ public sealed class RtspDigestTests
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task DigestOfAnotherRealm_401()
     {
         var (h, _, credential) = await StartAsync();
@@ -167,7 +162,6 @@ public sealed class RtspDigestTests
     }
 
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task DigestForAnAccountWithoutTheGrant_403()
     {
         var (h, _, _) = await StartAsync();
@@ -180,40 +174,12 @@ public sealed class RtspDigestTests
         Assert.Equal(403, r.StatusCode);
     }
 
-    [Fact]
-    [Trait("Category", "Integration")]
-    public async Task Ffprobe_RtspCredentialInTheUrl_AuthenticatesWithDigestMd5_AndReadsTheStream()
-    {
-        var (h, auth, credential) = await StartAsync();
-        await using var __ = h;
-        var url = $"rtsp://{Uri.EscapeDataString(Bob)}:{credential.Password}@127.0.0.1:{h.Port}/live/{Device}/1/main";
-        var result = await Ffprobe.CountPacketsAsync(url, packets: 50, timeout: TimeSpan.FromSeconds(30));
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.True(result.VideoPackets >= 50, result.ToString());
-        // ffmpeg takes Digest over Basic, and of two Digest challenges the last, MD5 (the one it can compute).
-        Assert.Contains(auth.Seen, s => s is { Scheme: "Digest", Algorithm: DigestAlgorithm.Md5, Status: AuthStatus.Ok });
-        Assert.DoesNotContain(auth.Seen, s => s.Scheme == "Basic");
-    }
-
-    [Fact]
-    [Trait("Category", "Integration")]
-    public async Task GstRtspsrc_RtspCredential_AuthenticatesWithDigest_AndReadsVideo()
-    {
-        var (h, auth, credential) = await StartAsync();
-        await using var __ = h;
-        var run = await GstLaunch.ReadVideoAsync(new Uri(h.Url()), 50, Bob, credential.Password, TimeSpan.FromSeconds(30));
-        Assert.True(run.ReachedEos, run.ToString());
-        Assert.Contains(auth.Seen, s => s is { Scheme: "Digest", Status: AuthStatus.Ok });
-        Assert.DoesNotContain(auth.Seen, s => s.Scheme == "Basic");
-    }
-
     /// <summary>
     /// LIVE555's RTSPClient (VLC, openRTSP; Debian 12 ships neither with it) request for request, as in
     /// <see cref="Live555ClientTests"/>: of several WWW-Authenticate headers it keeps the last Digest one, reads it as
     /// <c>Digest realm="…", nonce="…"</c>, and answers MD5 in the RFC 2069 form (no qop, nc or cnonce).
     /// </summary>
     [Fact]
-    [Trait("Category", "Unit")]
     public async Task Live555RequestSequence_DigestRfc2069_PlaysFromTheLastDigestChallenge()
     {
         var (h, auth, credential) = await StartAsync();
@@ -270,4 +236,34 @@ public sealed class RtspDigestTests
     }
 
     private static string Md5(string s) => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(Encoding.UTF8.GetBytes(s)));
+}
+
+/// <summary>Real players answering the gateway's Digest challenge with an RTSP credential (contract §4.1).</summary>
+[Trait("Category", "Integration")]
+public sealed class RtspDigestInteropTests
+{
+    [Fact]
+    public async Task Ffprobe_RtspCredentialInTheUrl_AuthenticatesWithDigestMd5_AndReadsTheStream()
+    {
+        var (h, auth, credential) = await RtspDigestTests.StartAsync();
+        await using var __ = h;
+        var url = $"rtsp://{Uri.EscapeDataString(Bob)}:{credential.Password}@127.0.0.1:{h.Port}/live/{Device}/1/main";
+        var result = await Ffprobe.CountPacketsAsync(url, packets: 50, timeout: TimeSpan.FromSeconds(30));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(result.VideoPackets >= 50, result.ToString());
+        // ffmpeg takes Digest over Basic, and of two Digest challenges the last, MD5 (the one it can compute).
+        Assert.Contains(auth.Seen, s => s is { Scheme: "Digest", Algorithm: DigestAlgorithm.Md5, Status: AuthStatus.Ok });
+        Assert.DoesNotContain(auth.Seen, s => s.Scheme == "Basic");
+    }
+
+    [Fact]
+    public async Task GstRtspsrc_RtspCredential_AuthenticatesWithDigest_AndReadsVideo()
+    {
+        var (h, auth, credential) = await RtspDigestTests.StartAsync();
+        await using var __ = h;
+        var run = await GstLaunch.ReadVideoAsync(new Uri(h.Url()), 50, Bob, credential.Password, TimeSpan.FromSeconds(30));
+        Assert.True(run.ReachedEos, run.ToString());
+        Assert.Contains(auth.Seen, s => s is { Scheme: "Digest", Status: AuthStatus.Ok });
+        Assert.DoesNotContain(auth.Seen, s => s.Scheme == "Basic");
+    }
 }
