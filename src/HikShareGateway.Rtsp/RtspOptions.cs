@@ -18,8 +18,19 @@ public sealed class RtspOptions : IValidatableOptions
     /// <summary>Address to listen on. Default <c>*</c> (every interface, IPv4 and IPv6).</summary>
     public string BindAddress { get; set; } = "*";
 
-    /// <summary>Viewer connections at once; more are refused (503). Default 2000.</summary>
+    /// <summary>Authenticated viewer connections at once; more are refused (503). Default 2000. Connections that have not
+    /// authenticated yet have a pool of their own (<see cref="MaxUnauthenticatedConnections"/>) and never take these slots.</summary>
     public int MaxConnections { get; set; } = 2000;
+
+    /// <summary>Connections not yet authenticated, all addresses together; more are refused (503). Default 256.</summary>
+    public int MaxUnauthenticatedConnections { get; set; } = 256;
+
+    /// <summary>Unauthenticated connections from one remote address; more are refused (503). Default 64.</summary>
+    public int MaxUnauthenticatedPerAddress { get; set; } = 64;
+
+    /// <summary>Seconds an unauthenticated connection has to send a complete request (the first one, and each until it
+    /// authenticates; RTSPS's TLS handshake has the same budget). Default 5.</summary>
+    public int HandshakeTimeoutSeconds { get; set; } = 5;
 
     /// <summary>Seconds an upstream stays open after its last viewer left, so a quick reconnect is instant. Default 5.</summary>
     public int UpstreamLingerSeconds { get; set; } = 5;
@@ -88,6 +99,9 @@ public sealed class RtspOptions : IValidatableOptions
             errors.Add($"Rtsp:BindAddress \"{BindAddress}\" is not an IP address: use * (default, every interface), 0.0.0.0, :: or one address of this machine.");
         }
         Positive("MaxConnections", MaxConnections, "2000");
+        Positive("MaxUnauthenticatedConnections", MaxUnauthenticatedConnections, "256");
+        Positive("MaxUnauthenticatedPerAddress", MaxUnauthenticatedPerAddress, "64");
+        Positive("HandshakeTimeoutSeconds", HandshakeTimeoutSeconds, "5");
         Positive("UpstreamTimeoutSeconds", UpstreamTimeoutSeconds, "10");
         Positive("UpstreamReconnectMaxSeconds", UpstreamReconnectMaxSeconds, "30");
         Positive("ViewerQueueKiB", ViewerQueueKiB, "4096");
@@ -144,6 +158,12 @@ public sealed class RtspOptions : IValidatableOptions
             errors.Add($"Rtsp:TlsCertificateFile \"{TlsCertificateFile}\" cannot be used for RTSPS: {e.Message}");
         }
     }
+
+    /// <summary>What the viewer server takes from this section (the composition registers it; tests may substitute it).</summary>
+    public ViewerServerSettings ToServerSettings() => new(ToConnectionLimits(), ToQueueLimits(), TimeSpan.FromSeconds(IdleTimeoutSeconds));
+
+    public ConnectionLimits ToConnectionLimits() => new(MaxConnections, MaxUnauthenticatedConnections, MaxUnauthenticatedPerAddress,
+        TimeSpan.FromSeconds(HandshakeTimeoutSeconds));
 
     public RelayOptions ToRelayOptions() => new()
     {

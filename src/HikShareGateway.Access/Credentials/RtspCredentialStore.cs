@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HikShareGateway.Access.Grants;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Protocols;
 
 namespace HikShareGateway.Access.Credentials;
 
@@ -128,6 +129,26 @@ public sealed class RtspCredentialStore : IRtspCredentials
     {
         var now = _time.GetUtcNow();
         return [.. Snapshot().Where(e => e.Username == username && e.ExpiresAt > now).Select(e => sha256 ? e.Ha1Sha256 : e.Ha1Md5)];
+    }
+
+    /// <summary>
+    /// The credential whose Digest HA1 answers <paramref name="digest"/> for <paramref name="method"/> (RFC 7616: MD5 or
+    /// SHA-256, with or without <c>-sess</c> and <c>qop</c>), or null. <paramref name="account"/> is the normalised
+    /// user; the HA1 was computed over it, so a player must send the username as issued. Realm and nonce are the
+    /// caller's to check.
+    /// </summary>
+    public RtspCredentialInfo? VerifyDigest(DigestCredentials digest, string method, string account)
+    {
+        var sha256 = digest.Algorithm is DigestAlgorithm.Sha256 or DigestAlgorithm.Sha256Sess;
+        var now = _time.GetUtcNow();
+        foreach (var e in Snapshot())
+        {
+            if (e.Username == account && e.ExpiresAt > now && Digest.Verify(digest, method, sha256 ? e.Ha1Sha256 : e.Ha1Md5))
+            {
+                return e.Info;
+            }
+        }
+        return null;
     }
 
     /// <summary>H(username:realm:password), RFC 7616 §3.4.2, lower-case hex.</summary>

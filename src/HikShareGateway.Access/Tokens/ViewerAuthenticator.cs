@@ -11,7 +11,8 @@ namespace HikShareGateway.Access.Tokens;
 
 /// <summary>
 /// <see cref="IViewerAuthenticator"/> over viewer tokens (contract §4). Precedence: Bearer, then the
-/// <c>?token=</c> query, then Basic (password = token, user must equal <c>sub</c> after normalisation).
+/// <c>?token=</c> query, then Digest or Basic with an RTSP credential (contract §4.1), then Basic (password = token, user
+/// must equal <c>sub</c> after normalisation).
 /// Failures are counted per remote address in a sliding window; beyond the limit a failure from the address is answered
 /// <see cref="AuthStatus.RateLimited"/> ("too many failures"), but every token is checked and a valid one is always
 /// accepted: one guesser behind an office's or a carrier's NAT does not lock its neighbours out. Tokens are never logged.
@@ -49,6 +50,16 @@ public sealed partial class ViewerAuthenticator : IViewerAuthenticator
         if (remote is { IsIPv4MappedToIPv6: true })
         {
             remote = remote.MapToIPv4();
+        }
+        // An issued RTSP credential as Digest (contract §4.1): the protocol checked realm and nonce, this the response.
+        if (credentials is { BearerToken: null, QueryToken: null, Digest: { } digest })
+        {
+            if (_credentials is not null && AccountName.Normalize(digest.Username) is { } name
+                && _credentials.VerifyDigest(digest, credentials.DigestMethod ?? "", name) is { } issued)
+            {
+                return AuthResult.Success(issued.Username, issued.ExpiresAt);
+            }
+            return Failed(AuthResult.Fail("unknown-rtsp-credential"), remote);
         }
         // An issued RTSP credential (24 alphanumerics, never a token's shape) as the Basic password.
         if (_credentials is not null && credentials is { BearerToken: null, QueryToken: null, BasicUser: { } user, BasicPassword: { } password }

@@ -1,4 +1,5 @@
 using System.Net;
+using HikShareGateway.Core.Protocols;
 
 namespace HikShareGateway.Core.Access;
 
@@ -7,9 +8,13 @@ namespace HikShareGateway.Core.Access;
 /// <param name="BasicUser">The user of <c>Authorization: Basic</c> (the account).</param>
 /// <param name="BasicPassword">The password of <c>Authorization: Basic</c> (the token).</param>
 /// <param name="BearerToken">The token of <c>Authorization: Bearer</c>.</param>
-public readonly record struct ViewerCredentials(string? QueryToken, string? BasicUser, string? BasicPassword, string? BearerToken)
+/// <param name="Digest"><c>Authorization: Digest</c> (contract §4.1, RTSP credentials only), already checked by the
+/// protocol for its realm and nonce; the authenticator checks the response against the stored HA1.</param>
+/// <param name="DigestMethod">The request method the Digest response covers (RFC 7616 §3.4.3 A2).</param>
+public readonly record struct ViewerCredentials(string? QueryToken, string? BasicUser, string? BasicPassword, string? BearerToken,
+    DigestCredentials? Digest = null, string? DigestMethod = null)
 {
-    public bool IsEmpty => QueryToken is null && BasicPassword is null && BearerToken is null && BasicUser is null;
+    public bool IsEmpty => QueryToken is null && BasicPassword is null && BearerToken is null && BasicUser is null && Digest is null;
 
     /// <summary>Never prints a token or password.</summary>
     public override string ToString() => IsEmpty ? "(none)" : "(credentials present)";

@@ -132,18 +132,23 @@ public static class Digest
     }
 
     /// <summary>Server side: a <c>WWW-Authenticate</c> value (RFC 7616 §3.3) offering <c>qop=auth</c>.</summary>
+    /// <remarks>
+    /// The order is fixed: <c>realm</c>, <c>nonce</c>, then <c>stale</c>. RFC 7616 allows any order, but LIVE555's
+    /// RTSP client (VLC, openRTSP and many NVR clients) reads a challenge with <c>sscanf("Digest realm=\"%[^\"]\",
+    /// nonce=\"%[^\"]\", stale=…")</c> and ignores one that starts otherwise.
+    /// </remarks>
     public static string Challenge(string realm, string nonce, DigestAlgorithm algorithm, string? opaque = null, bool stale = false)
     {
         var sb = new StringBuilder("Digest realm=").Append(Quote(realm))
-            .Append(", qop=\"auth\", algorithm=").Append(Name(algorithm))
             .Append(", nonce=").Append(Quote(nonce));
-        if (opaque is not null)
-        {
-            sb.Append(", opaque=").Append(Quote(opaque));
-        }
         if (stale)
         {
             sb.Append(", stale=true");
+        }
+        sb.Append(", algorithm=").Append(Name(algorithm)).Append(", qop=\"auth\"");
+        if (opaque is not null)
+        {
+            sb.Append(", opaque=").Append(Quote(opaque));
         }
         return sb.ToString();
     }

@@ -12,12 +12,16 @@ namespace HikShareGateway.Rtsp.Server;
 /// The transport of the viewer-facing RTSP server: accepts TCP connections and hands each to a
 /// <see cref="ViewerConnection"/>. Knows nothing of RTSP beyond the 503 it sends when full.
 /// Listens for RTSP (<see cref="Start"/>) and, with a certificate, for RTSPS (<see cref="StartTls"/>);
-/// both share the connection limit.
+/// both share the connection limits (<see cref="ConnectionAdmission"/>): a new connection enters the small
+/// unauthenticated pool (capped per address, with a short handshake budget) and moves to the authenticated pool
+/// when its viewer authenticates, so no number of idle or half-sent connections keeps a viewer out.
+/// What the limits refused and closed is logged as one warning per <see cref="ConnectionLimits.ReportInterval"/>, with counts.
 /// </summary>
 public sealed partial class RtspServer : IAsyncDisposable
 {
     private readonly ViewerServices _services;
-    private readonly int _maxConnections;
+    private readonly ConnectionAdmission _admission;
+    private readonly ITimer _report;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ViewerConnection, Task> _connections = new();
     private readonly CancellationTokenSource _stop = new();
@@ -25,12 +29,22 @@ public sealed partial class RtspServer : IAsyncDisposable
     private readonly List<Task> _acceptLoops = [];
     private readonly List<X509Certificate2> _certificates = [];
 
+    /// <param name="maxConnections">Authenticated connections at once; the unauthenticated pool has the defaults of <see cref="ConnectionLimits.Default"/>.</param>
     public RtspServer(ViewerServices services, int maxConnections, ILogger<RtspServer> logger)
+        : this(services, ConnectionLimits.Default with { MaxAuthenticated = maxConnections }, logger)
+    {
+    }
+
+    public RtspServer(ViewerServices services, ConnectionLimits limits, ILogger<RtspServer> logger)
     {
         _services = services;
-        _maxConnections = maxConnections;
+        _admission = new ConnectionAdmission(limits);
         _logger = logger;
+        _report = services.Time.CreateTimer(_ => Report(), null, limits.ReportInterval, limits.ReportInterval);
     }
+
+    /// <summary>The two pools and what they refused (for tests and diagnostics).</summary>
+    public ConnectionAdmission Admission => _admission;
 
     /// <summary>The RTSP port (0 until <see cref="Start"/>).</summary>
     public int Port { get; private set; }
@@ -95,14 +109,15 @@ public sealed partial class RtspServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            if (_connections.Count >= _maxConnections)
+            var address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+            if (_admission.TryAdmit(address, out var ticket) != AdmissionOutcome.Admitted)
             {
-                LogFull(_logger, _maxConnections);
-                // Plain text only: a TLS client sees its handshake fail, which is refusal enough.
+                // Counted, and logged with the others at the next report. Plain text only: a TLS client sees its
+                // handshake fail, which is refusal enough.
                 _ = certificate is null ? RefuseAsync(socket) : Task.Run(socket.Dispose);
                 continue;
             }
-            var connection = new ViewerConnection(socket, _services, certificate);
+            var connection = new ViewerConnection(socket, _services, certificate, ticket);
             _connections[connection] = Task.CompletedTask;
             var task = Task.Run(async () =>
             {
@@ -112,12 +127,28 @@ public sealed partial class RtspServer : IAsyncDisposable
                 }
                 finally
                 {
+                    ticket!.Dispose();
                     _connections.TryRemove(connection, out _);
                 }
             });
             // Only while it is still listed (it may have ended already).
             _connections.TryUpdate(connection, task, Task.CompletedTask);
         }
+    }
+
+    /// <summary>One warning for everything the limits did since the last report; nothing when they did nothing.</summary>
+    private void Report()
+    {
+        var c = _admission.TakeCounts();
+        if (c.IsEmpty)
+        {
+            return;
+        }
+        var limits = _admission.Limits;
+        LogLimits(_logger, limits.ReportInterval.TotalSeconds, c.Refused, c.UnauthenticatedPoolFull, limits.MaxUnauthenticated,
+            c.PerAddressCap, limits.MaxUnauthenticatedPerAddress, c.AuthenticatedPoolFull, limits.MaxAuthenticated,
+            c.HandshakeTimeouts, limits.HandshakeTimeout.TotalSeconds, c.IdleCloses,
+            c.TopRefusedAddress?.ToString() ?? "-", c.TopRefusedCount);
     }
 
     private async Task RefuseAsync(Socket socket)
@@ -141,6 +172,7 @@ public sealed partial class RtspServer : IAsyncDisposable
             return;
         }
         await _stop.CancelAsync();
+        _report.Dispose();
         foreach (var listener in _listeners)
         {
             listener.Dispose();
@@ -155,6 +187,7 @@ public sealed partial class RtspServer : IAsyncDisposable
         {
             certificate.Dispose();
         }
+        Report();
     }
 
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "RTSP server listening on port {Port}")]
@@ -166,6 +199,10 @@ public sealed partial class RtspServer : IAsyncDisposable
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "RTSP accept failed: {Error}")]
     private static partial void LogAcceptFailed(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "RTSP server full ({Max} connections, Rtsp:MaxConnections): new viewer refused with 503")]
-    private static partial void LogFull(ILogger logger, int max);
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "RTSP connection limits in the last {Seconds:0.#} s: {Refused} connections refused "
+        + "({PoolFull} with the unauthenticated pool full at {MaxUnauthenticated}, Rtsp:MaxUnauthenticatedConnections; {PerAddress} over {MaxPerAddress} unauthenticated "
+        + "from one address, Rtsp:MaxUnauthenticatedPerAddress; {AuthenticatedFull} with {MaxAuthenticated} authenticated, Rtsp:MaxConnections); {HandshakeTimeouts} closed "
+        + "without a complete request within {HandshakeSeconds} s (Rtsp:HandshakeTimeoutSeconds); {IdleCloses} closed idle without playing; most refused: {TopAddress} ({TopCount})")]
+    private static partial void LogLimits(ILogger logger, double seconds, int refused, int poolFull, int maxUnauthenticated, int perAddress, int maxPerAddress,
+        int authenticatedFull, int maxAuthenticated, int handshakeTimeouts, double handshakeSeconds, int idleCloses, string topAddress, int topCount);
 }

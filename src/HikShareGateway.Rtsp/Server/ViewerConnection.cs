@@ -24,10 +24,17 @@ public sealed record ViewerServices(
     TimeSpan IdleTimeout,
     TimeProvider Time,
     ILogger Logger,
-    GatewayMetrics? Metrics = null);
+    GatewayMetrics? Metrics = null)
+{
+    /// <summary>The Digest nonces of this server (contract §4.1), with a key of their own.</summary>
+    public DigestNonces Nonces { get; init; } = new();
+}
 
 /// <summary>
-/// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved).
+/// One viewer's RTSP connection (RFC 2326, RTP over TCP interleaved): the session glue between the transport
+/// (<see cref="RtspServerChannel"/>: socket, TLS, input pipe), the protocol state machine (<see cref="ViewerProtocol"/>:
+/// pure, what each request may do in the current state), identity (<see cref="ViewerAccess"/>), the media
+/// (<see cref="IViewerMedia"/>) and the one writer (<see cref="ViewerOutput"/>). It owns the read loop and the effects.
 /// <para>
 /// :: Step 1: requests are parsed from the channel's <see cref="PipeReader"/> (pure parser, bounded sizes);
 ///    on the RTSPS port the channel (<see cref="RtspServerChannel"/>) first does the TLS server handshake, and both
@@ -42,8 +49,6 @@ public sealed record ViewerServices(
 /// </summary>
 public sealed partial class ViewerConnection
 {
-    private const string Realm = "HikShareGateway";
-    private const int SessionTimeoutSeconds = 60;
     private static long s_nextConnection;
 
     private readonly RtspServerChannel _channel;
@@ -55,17 +60,18 @@ public sealed partial class ViewerConnection
     private readonly string _connectionId;
     private readonly ViewerInput _input;
     private readonly ViewerAccess _access;
-    private string? _sessionId;
+    private readonly AdmissionTicket? _ticket;
+    private readonly ViewerProtocol _protocol = new();
     private IViewerMedia? _media;
-    private ViewerRequestPath? _mediaPath;
-    private int[] _trackChannels = [];
-    private bool _playing;
     private int _aborted;
     private string? _endReason;
 
     /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
-    public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null)
+    /// <param name="ticket">The connection's slot in the server's pools; it moves to the authenticated pool when the
+    /// viewer authenticates, and bounds the unauthenticated phase by its handshake budget. Null: no limits.</param>
+    public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null, AdmissionTicket? ticket = null)
     {
+        _ticket = ticket;
         _s = services;
         _metrics = services.Metrics ?? GatewayMetrics.Unexported;
         _channel = new RtspServerChannel(socket, tlsCertificate, services.QueueLimits.SendBufferBytes);
@@ -73,12 +79,15 @@ public sealed partial class ViewerConnection
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
         _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls, _metrics);
         _input = new ViewerInput(this);
-        _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId);
+        _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId, ticket);
     }
 
     public string Remote => _remote;
     public string? Account => _access.Account;
-    public bool Playing => _playing;
+    public bool Playing => _protocol.Playing;
+
+    /// <summary>Where the RTSP session is (for tests and diagnostics).</summary>
+    public ViewerState State => _protocol.State;
     public ViewerOutput Output => _output;
 
     /// <summary>Closes the connection now (revocation, slow viewer, shutdown). Safe from any thread, never blocks on I/O.</summary>
@@ -93,11 +102,30 @@ public sealed partial class ViewerConnection
         _channel.Abort();
     }
 
+    /// <summary>
+    /// How long the connection may wait for its next complete request: none once playing (a TCP session lives as long
+    /// as its connection), the idle timeout once authenticated, and until then the short handshake budget, so that
+    /// unauthenticated connections that send nothing or half a request give their slot back within seconds.
+    /// </summary>
+    private TimeSpan NextRequestBudget()
+    {
+        if (_protocol.Playing)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+        return Authenticated ? _s.IdleTimeout : HandshakeBudget;
+    }
+
+    private bool Authenticated => _ticket?.IsAuthenticated ?? _access.Account is not null;
+
+    private TimeSpan HandshakeBudget => Min(_s.IdleTimeout, _ticket?.HandshakeTimeout ?? TimeSpan.FromSeconds(10));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
     public async Task RunAsync()
     {
-        // RTSPS: the TLS server handshake, bounded by the idle timeout (10 s at most).
-        var handshakeTimeout = TimeSpan.FromSeconds(Math.Min(10, _s.IdleTimeout.TotalSeconds));
-        if (await _channel.HandshakeAsync(handshakeTimeout, _s.Time, _cts.Token) is { } tlsFailure)
+        // RTSPS: the TLS server handshake, within the handshake budget.
+        if (await _channel.HandshakeAsync(HandshakeBudget, _s.Time, _cts.Token) is { } tlsFailure)
         {
             LogTlsFailed(_s.Logger, _remote, tlsFailure);
             _output.Drain();
@@ -106,7 +134,7 @@ public sealed partial class ViewerConnection
         }
         var writer = _output.RunAsync();
         var reader = _channel.OpenInput();
-        using var idle = new Deadline(_s.IdleTimeout, _s.Time, _cts.Token);
+        using var idle = new Deadline(NextRequestBudget(), _s.Time, _cts.Token);
         try
         {
             while (true)
@@ -118,8 +146,19 @@ public sealed partial class ViewerConnection
                 }
                 catch (OperationCanceledException) when (!_cts.IsCancellationRequested)
                 {
-                    LogIdle(_s.Logger, _remote, (int)_s.IdleTimeout.TotalSeconds);
-                    _endReason = "idle";
+                    // Counted by the server's admission and logged there as one warning per interval, not per close.
+                    if (Authenticated)
+                    {
+                        LogIdle(_s.Logger, _remote, (int)_s.IdleTimeout.TotalSeconds);
+                        _ticket?.CountIdleClose();
+                        _endReason = "idle";
+                    }
+                    else
+                    {
+                        LogHandshakeTimeout(_s.Logger, _remote, HandshakeBudget.TotalSeconds);
+                        _ticket?.CountHandshakeTimeout();
+                        _endReason = "no complete request within the handshake budget";
+                    }
                     break;
                 }
                 var (request, close) = ParseBatch(reader, result);
@@ -127,7 +166,7 @@ public sealed partial class ViewerConnection
                 {
                     // One request per pass: the reader was advanced past it, so nothing is held across the await.
                     close = await HandleAsync(request);
-                    idle.Reset(_playing ? Timeout.InfiniteTimeSpan : _s.IdleTimeout); // a playing TCP session lives as long as its connection
+                    idle.Reset(NextRequestBudget());
                     if (!close)
                     {
                         continue;
@@ -176,7 +215,7 @@ public sealed partial class ViewerConnection
         if (pass.Status == RtspReadStatus.Error)
         {
             LogBadInput(_s.Logger, _remote, pass.Error!);
-            _output.EnqueueControl(Error(-1, 400, pass.Error!).ToBytes());
+            _output.EnqueueControl(ViewerProtocol.Error(-1, 400, pass.Error!).ToBytes());
             _endReason = "malformed request: " + pass.Error;
             return (null, true);
         }
@@ -203,14 +242,9 @@ public sealed partial class ViewerConnection
 
     private void OnViewerFrame(InterleavedHeader frame, ReadOnlySequence<byte> payload)
     {
-        if (_media is null || !_playing)
+        if (_media is not null && _protocol.TryRouteInterleaved(frame.Channel, out var track, out var rtcp))
         {
-            return;
-        }
-        var track = Array.FindIndex(_trackChannels, c => c >= 0 && (c == frame.Channel || c + 1 == frame.Channel));
-        if (track >= 0)
-        {
-            _media.OnViewerPacket(track, frame.Channel == _trackChannels[track] + 1, payload);
+            _media.OnViewerPacket(track, rtcp, payload);
         }
     }
 
@@ -227,7 +261,7 @@ public sealed partial class ViewerConnection
             {
                 case "OPTIONS":
                     response = RtspMessage.Response(200);
-                    response.Headers.Add("Public", "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER");
+                    response.Headers.Add("Public", ViewerProtocol.Methods);
                     break;
                 case "DESCRIBE":
                     response = await DescribeAsync(request);
@@ -239,13 +273,11 @@ public sealed partial class ViewerConnection
                     (response, after) = await PlayAsync(request);
                     break;
                 case "PAUSE":
-                    response = _media is null || _sessionId is null
-                        ? Error(cseq, 455, "nothing is playing")
-                        : await _media.PauseAsync(request, _output, _cts.Token);
-                    _playing = false;
+                    response = await PauseAsync(request);
                     break;
                 case "TEARDOWN":
                     response = RtspMessage.Response(200);
+                    _protocol.OnTeardown();
                     _endReason = "teardown";
                     close = true;
                     break;
@@ -253,52 +285,32 @@ public sealed partial class ViewerConnection
                     response = RtspMessage.Response(200);
                     break;
                 case "ANNOUNCE" or "RECORD":
-                    response = Error(cseq, 405, "this gateway does not accept published streams");
-                    response.Headers.Add("Allow", "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER");
+                    response = ViewerProtocol.Error(cseq, 405, "this gateway does not accept published streams");
+                    response.Headers.Add("Allow", ViewerProtocol.Methods);
                     break;
                 default:
-                    response = Error(cseq, 501, "method not implemented");
+                    response = ViewerProtocol.Error(cseq, 501, "method not implemented");
                     break;
             }
         }
         catch (RtspRefusal r)
         {
-            response = Error(cseq, r.Status, r.Message);
+            response = ViewerProtocol.Error(cseq, r.Status, r.Message);
             foreach (var (n, v) in r.Headers)
             {
                 response.Headers.Add(n, v);
             }
-            // A refused session start (401/403) leaves the connection usable for another try.
+            // A refused session start (401/403) leaves the connection usable for another try; a full server does not.
+            close = r.Status == 503;
+            if (close)
+            {
+                _endReason = "server full";
+            }
         }
-        if (response.Headers.Get("CSeq") is null)
-        {
-            response.Headers.Set("CSeq", cseq < 0 ? "0" : cseq.ToString(CultureInfo.InvariantCulture));
-        }
-        response.Headers.Add("Server", "HikShareGateway");
-        if (_sessionId is not null && request.Method is "SETUP" or "PLAY" or "PAUSE" or "TEARDOWN" or "GET_PARAMETER")
-        {
-            response.Headers.Set("Session", $"{_sessionId};timeout={SessionTimeoutSeconds}");
-        }
+        _protocol.Finish(response, request);
         _output.EnqueueControl(response.ToBytes());
         after?.Invoke();
         return close;
-    }
-
-    private RtspMessage Error(int cseq, int status, string reason)
-    {
-        var response = RtspMessage.Response(status);
-        response.Headers.Add("CSeq", cseq < 0 ? "0" : cseq.ToString(CultureInfo.InvariantCulture));
-        if (status == 401)
-        {
-            response.Headers.Add("WWW-Authenticate", $"Basic realm=\"{Realm}\"");
-        }
-        if (status >= 500 || status == 404 || status == 400 || status == 401)
-        {
-            // The reason is for people reading a player's log; it never names a device address or a secret.
-            response.Body = Encoding.UTF8.GetBytes(reason + "\n");
-            response.Headers.Add("Content-Type", "text/plain; charset=utf-8");
-        }
-        return response;
     }
 
     private ViewerRequestPath ParsePath(RtspMessage request)
@@ -314,24 +326,23 @@ public sealed partial class ViewerConnection
     private string Authorize(RtspMessage request, ViewerRequestPath path, out Privilege action)
     {
         action = _s.Media.RequiredPrivilege(path, request);
-        if (_media is not null && _mediaPath!.StreamKey == path.StreamKey)
+        if (_media is not null && _protocol.IsOpenMedia(path))
         {
             // SETUP/PLAY of an open media need what the media needs: ONVIF clients send the backchannel Require
             // header on DESCRIBE, not always on SETUP and PLAY.
             action = _media.Action;
         }
-        return _access.Authorize(request, path, action, _sessionId);
+        return _access.Authorize(request, path, action, _protocol.SessionId);
     }
 
     private async Task<RtspMessage> DescribeAsync(RtspMessage request)
     {
         var path = ParsePath(request);
         var action = _s.Media.RequiredPrivilege(path, request);
-        if (_media is not null && _media.Action != action && !_playing)
+        if (_media is not null && _media.Action != action && !_protocol.Playing)
         {
             // A DESCRIBE for other media on the same path (e.g. now with the backchannel): drop the old one first.
-            await _media.DisposeAsync();
-            _media = null;
+            await CloseMediaAsync();
         }
         var account = Authorize(request, path, out _);
         await OpenMediaAsync(path, request, account);
@@ -343,104 +354,86 @@ public sealed partial class ViewerConnection
 
     private async Task OpenMediaAsync(ViewerRequestPath path, RtspMessage request, string account)
     {
-        if (_media is not null)
+        switch (_protocol.DecideOpen(path))
         {
-            if (_mediaPath!.StreamKey == path.StreamKey && !_playing)
-            {
-                return; // a repeated DESCRIBE
-            }
-            if (_playing)
-            {
-                throw new RtspRefusal(455, "a session is already playing on this connection");
-            }
-            await _media.DisposeAsync();
-            _media = null;
+            case MediaDecision.Keep:
+                return;
+            case MediaDecision.Replace:
+                await CloseMediaAsync();
+                break;
         }
         var sdpId = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8)) & long.MaxValue;
-        var viewer = new ViewerContext(account, _sessionId ?? _connectionId, sdpId, _remote);
+        var viewer = new ViewerContext(account, _protocol.SessionId ?? _connectionId, sdpId, _remote);
         _media = await _s.Media.OpenAsync(path, request, viewer, _cts.Token);
         _media.Ended += reason => Abort(reason);
-        _mediaPath = path;
-        _trackChannels = Enumerable.Repeat(-1, _media.TrackCount).ToArray();
+        _protocol.OnMediaOpened(path, _media.TrackCount);
+    }
+
+    private async Task CloseMediaAsync()
+    {
+        var media = _media!;
+        _media = null;
+        _protocol.OnMediaClosed();
+        await media.DisposeAsync();
     }
 
     private async Task<RtspMessage> SetupAsync(RtspMessage request)
     {
         var path = ParsePath(request);
         var account = Authorize(request, path, out _);
-        if (_media is null || _mediaPath!.StreamKey != path.StreamKey)
+        if (_media is null || !_protocol.IsOpenMedia(path))
         {
             // Some clients SETUP without DESCRIBE.
             await OpenMediaAsync(path, request, account);
         }
         var track = path.Track ?? 0;
-        if (track >= _media!.TrackCount)
-        {
-            throw new RtspRefusal(404, $"no track {track}");
-        }
-        if (_sessionId is not null && request.Headers.Get("Session") is { } s && SessionHeader.IdOf(s) != _sessionId)
-        {
-            throw new RtspRefusal(454, "session not found");
-        }
-        var offered = TransportHeader.Parse(request.Headers.Get("Transport"));
-        var tcp = offered.FirstOrDefault(t => t.Tcp && !t.Multicast);
-        if (tcp is null)
-        {
-            // Only RTP over the RTSP connection: an immediate 461 makes ffmpeg, VLC and GStreamer retry with TCP.
-            throw new RtspRefusal(461, "only RTP/AVP/TCP (interleaved) is supported");
-        }
-        var (rtp, rtcp) = tcp.Interleaved ?? (2 * track, 2 * track + 1);
-        if (rtp is < 0 or > 254 || Array.Exists(_trackChannels, c => c >= 0 && (c == rtp || c + 1 == rtp)) && _trackChannels[track] != rtp)
-        {
-            (rtp, rtcp) = FreeChannelPair();
-        }
-        _trackChannels[track] = rtp;
-        _media.OnSetup(track, request.Uri ?? "");
-        _sessionId ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
+        var transport = _protocol.Setup(track, request.Headers.Get("Session"), request.Headers.Get("Transport"));
+        _media!.OnSetup(track, request.Uri ?? "");
         var response = RtspMessage.Response(200);
-        response.Headers.Add("Transport", new TransportSpec { Tcp = true, Interleaved = (rtp, rtp + 1), Mode = tcp.Mode }.ToString());
+        response.Headers.Add("Transport", transport.ToString());
         return response;
-    }
-
-    private (int, int) FreeChannelPair()
-    {
-        for (var c = 0; c < 254; c += 2)
-        {
-            if (!Array.Exists(_trackChannels, x => x == c))
-            {
-                return (c, c + 1);
-            }
-        }
-        throw new RtspRefusal(453, "no interleaved channel left");
     }
 
     private async Task<(RtspMessage, Action?)> PlayAsync(RtspMessage request)
     {
-        if (_media is null || _sessionId is null || !Array.Exists(_trackChannels, c => c >= 0))
+        if (_media is null)
         {
             throw new RtspRefusal(455, "SETUP first");
         }
-        if (request.Headers.Get("Session") is { } s && SessionHeader.IdOf(s) != _sessionId)
-        {
-            throw new RtspRefusal(454, "session not found");
-        }
-        var path = ParsePath(request);
+        _protocol.CheckPlay(request.Headers.Get("Session"));
         // The aggregate PLAY URL may omit the path a player used for SETUP; authorize against the media's.
-        var mediaPath = path.StreamKey == _mediaPath!.StreamKey ? path : _mediaPath with { Token = path.Token };
-        var account = Authorize(request, mediaPath, out var action);
-        _output.SetTrackChannels(_trackChannels);
+        var mediaPath = _protocol.PlayPath(ParsePath(request));
+        var account = Authorize(request, mediaPath, out _);
+        _output.SetTrackChannels(_protocol.TrackChannelsCopy());
         var (response, after) = await _media.PlayAsync(request, _output, _cts.Token);
         if (response.StatusCode == 200 && !_access.Registered)
         {
-            _access.Register(_sessionId, account, _mediaPath, _media.Action, Abort);
+            _access.Register(_protocol.SessionId!, account, _protocol.MediaPath!, _media.Action, Abort);
             if (_aborted == 0)
             {
                 _access.AuditStarted();
                 _metrics.ViewerSessions.Add(1, new KeyValuePair<string, object?>("action", _media.Action.ToContractName()));
             }
         }
-        _playing = response.StatusCode == 200;
+        _protocol.OnPlayAnswered(response.StatusCode);
         return (response, after);
+    }
+
+    private async Task<RtspMessage> PauseAsync(RtspMessage request)
+    {
+        try
+        {
+            if (_media is null)
+            {
+                throw new RtspRefusal(455, "nothing is playing");
+            }
+            _protocol.CheckPause();
+            return await _media.PauseAsync(request, _output, _cts.Token);
+        }
+        finally
+        {
+            _protocol.OnPaused();
+        }
     }
 
     private async Task EndAsync()
@@ -456,13 +449,12 @@ public sealed partial class ViewerConnection
             }
             try
             {
-                await _media.DisposeAsync();
+                await CloseMediaAsync();
             }
             catch (Exception e)
             {
                 LogUnexpected(_s.Logger, e, _remote);
             }
-            _media = null;
         }
     }
 
@@ -471,6 +463,9 @@ public sealed partial class ViewerConnection
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Viewer {Remote} closed after {Seconds} s without a playing session")]
     private static partial void LogIdle(ILogger logger, string remote, int seconds);
+
+    [LoggerMessage(EventId = 2305, Level = LogLevel.Debug, Message = "Viewer {Remote} closed: no complete request within {Seconds} s before authenticating")]
+    private static partial void LogHandshakeTimeout(ILogger logger, string remote, double seconds);
 
     [LoggerMessage(EventId = 2304, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: TLS handshake failed ({Reason}); connection closed")]
     private static partial void LogTlsFailed(ILogger logger, string remote, string reason);

@@ -30,7 +30,8 @@ public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseT
 }
 
 /// <summary>
-/// One RTSP client session to a recorder: DESCRIBE (Digest or Basic on 401), SETUP of every video and
+/// One RTSP client session to a recorder — the adapter joining the channel (<see cref="RtspClientChannel"/>: socket,
+/// pipe, one writer) and the protocol (<see cref="RtspClientProtocol"/>: requests, auth, CSeq matching, keep-alive): DESCRIBE (Digest or Basic on 401), SETUP of every video and
 /// audio track as RTP over the RTSP connection (interleaved, RFC 2326 §10.12), PLAY, then a read loop
 /// that turns interleaved frames into pooled <see cref="RtpBuffer"/>s, with keep-alives at half the
 /// session timeout and a stall timeout. Where a camera refuses TCP (461) the tracks are set up over
@@ -50,27 +51,13 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     private readonly ILogger _logger;
     private readonly RtpBufferPool _pool;
     private readonly string _requestUri;
+    private readonly RtspClientProtocol _protocol;
     private RtspClientChannel? _channel;
-    private int _cseq;
-    private AuthChallenge? _challenge;
-    private int _nonceCount;
-    private string? _session;
-    private TimeSpan _sessionTimeout = TimeSpan.FromSeconds(60);
-    private string _keepAliveMethod = "GET_PARAMETER";
     private readonly Dictionary<int, (int Track, bool Rtcp)> _channels = [];
     private UdpReceiver[] _udp = [];
     private long _lastData;
-    private (string Name, string Value)[] _sessionHeaders = [];
-    private readonly ConcurrentDictionary<int, PendingRequest> _pending = new();
     private volatile bool _readLoopRunning;
     private volatile bool _stallDetection = true;
-
-    /// <summary>A request sent while the read loop runs, waiting for its response.</summary>
-    private sealed class PendingRequest(Action<RtspMessage>? onReadLoop)
-    {
-        public TaskCompletionSource<RtspMessage> Response { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public Action<RtspMessage>? OnReadLoop { get; } = onReadLoop;
-    }
 
     public const string BackchannelRequire = "www.onvif.org/ver20/backchannel";
 
@@ -89,6 +76,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
             var parts = uri.UserInfo.Split(':', 2);
             _credentials = new DeviceCredentials(Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
         }
+        _protocol = new RtspClientProtocol(_credentials, options.UserAgent);
     }
 
     /// <summary>Set after <see cref="ConnectAsync"/>.</summary>
@@ -130,7 +118,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     /// <param name="playRange">The Range of that PLAY (default <c>npt=0.000-</c>; ONVIF replay plays from a <c>clock=</c> position).</param>
     public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct, string? playRange = null)
     {
-        _sessionHeaders = [.. sessionHeaders];
+        _protocol.SessionHeaders = [.. sessionHeaders];
         await OpenAsync(ct);
 
         var describe = await RequestAsync("DESCRIBE", _requestUri, ct, ("Accept", "application/sdp"));
@@ -192,7 +180,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     /// </summary>
     public async Task<BackchannelDescription> ConnectBackchannelAsync(CancellationToken ct)
     {
-        _sessionHeaders = [("Require", BackchannelRequire)];
+        _protocol.SessionHeaders = [("Require", BackchannelRequire)];
         _stallDetection = false;
         await OpenAsync(ct);
         var describe = await RequestAsync("DESCRIBE", _requestUri, ct, ("Accept", "application/sdp"));
@@ -242,20 +230,12 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     private async Task<RtspMessage> SetupAsync(string control, TransportSpec transport, CancellationToken ct)
     {
         var headers = new List<(string, string)> { ("Transport", transport.ToString()) };
-        if (_session is not null)
+        if (_protocol.Session is not null)
         {
-            headers.Add(("Session", _session));
+            headers.Add(("Session", _protocol.Session));
         }
         var response = await RequestAsync("SETUP", control, ct, [.. headers]);
-        if (response.StatusCode == 200 && response.Headers.Get("Session") is { } header)
-        {
-            var session = SessionHeader.Parse(header);
-            _session = session.Id;
-            if (session.TimeoutSeconds is { } seconds && seconds >= 5)
-            {
-                _sessionTimeout = TimeSpan.FromSeconds(seconds);
-            }
-        }
+        _protocol.OnSetupResponse(response);
         return response;
     }
 
@@ -300,20 +280,13 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     {
         for (var attempt = 0; ; attempt++)
         {
-            var request = BuildRequest(method, uri, headers);
+            var request = _protocol.BuildRequest(method, uri, headers);
             await WriteAsync(request.ToBytes(), ct);
             var response = await ReadResponseAsync(request.CSeq, ct);
-            if (response.StatusCode == 401 && attempt == 0 && _credentials.Username is not null)
+            if (!_protocol.TryTakeChallenge(response, attempt))
             {
-                var challenge = RtspAuth.Choose(response.Headers.GetAll("WWW-Authenticate"));
-                if (challenge is not null)
-                {
-                    _challenge = challenge;
-                    _nonceCount = 0;
-                    continue;
-                }
+                return response;
             }
-            return response;
         }
     }
 
@@ -330,9 +303,8 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         }
         for (var attempt = 0; ; attempt++)
         {
-            var request = BuildRequest(method, ControlUri, [.. headers]);
-            var pending = new PendingRequest(onReadLoop);
-            _pending[request.CSeq] = pending;
+            var request = _protocol.BuildRequest(method, ControlUri, headers);
+            var pending = _protocol.Expect(request.CSeq, onReadLoop);
             RtspMessage response;
             try
             {
@@ -349,54 +321,20 @@ public sealed partial class RtspUpstreamClient : IMediaSource
             }
             finally
             {
-                _pending.TryRemove(request.CSeq, out _);
+                _protocol.Forget(request.CSeq);
             }
-            if (response.StatusCode == 401 && attempt == 0 && _credentials.Username is not null
-                && RtspAuth.Choose(response.Headers.GetAll("WWW-Authenticate")) is { } challenge)
+            // A 401 here is a stale nonce: the new challenge is taken and the request sent once more.
+            if (!_protocol.TryTakeChallenge(response, attempt))
             {
-                // A stale nonce: take the new challenge and send once more.
-                _challenge = challenge;
-                _nonceCount = 0;
-                continue;
+                return response;
             }
-            return response;
         }
     }
 
     private void FailPending(Exception e)
     {
         _readLoopRunning = false;
-        foreach (var key in _pending.Keys)
-        {
-            if (_pending.TryRemove(key, out var p))
-            {
-                p.Response.TrySetException(e);
-            }
-        }
-    }
-
-    private RtspMessage BuildRequest(string method, string uri, (string Name, string Value)[] headers)
-    {
-        var request = RtspMessage.Request(method, uri);
-        request.Headers.Add("CSeq", Interlocked.Increment(ref _cseq).ToString(CultureInfo.InvariantCulture));
-        request.Headers.Add("User-Agent", _options.UserAgent);
-        if (_challenge is not null && _credentials.Username is not null)
-        {
-            request.Headers.Add("Authorization", RtspAuth.Authorization(_challenge, _credentials.Username, _credentials.Password ?? "", method, uri, Interlocked.Increment(ref _nonceCount)));
-        }
-        if (_session is not null && method is not "SETUP")
-        {
-            request.Headers.Add("Session", _session);
-        }
-        foreach (var (n, v) in _sessionHeaders)
-        {
-            request.Headers.Add(n, v);
-        }
-        foreach (var (n, v) in headers)
-        {
-            request.Headers.Add(n, v);
-        }
-        return request;
+        _protocol.FailPending(e);
     }
 
     /// <summary>Requests and interleaved frames share the connection: the channel lets one writer at a time.</summary>
@@ -487,7 +425,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
 
         async Task KeepAliveLoopAsync(CancellationToken token)
         {
-            var interval = TimeSpan.FromTicks(Math.Min(_sessionTimeout.Ticks / 2, _options.StallTimeout.Ticks / 2));
+            var interval = _protocol.KeepAliveTick(_options.StallTimeout);
             var sinceKeepAlive = TimeSpan.Zero;
             try
             {
@@ -500,10 +438,10 @@ public sealed partial class RtspUpstreamClient : IMediaSource
                         await cts.CancelAsync(); // stalled: end the read loop
                         return;
                     }
-                    if (sinceKeepAlive >= _sessionTimeout / 2)
+                    if (sinceKeepAlive >= _protocol.SessionTimeout / 2)
                     {
                         sinceKeepAlive = TimeSpan.Zero;
-                        await WriteAsync(BuildRequest(_keepAliveMethod, _requestUri, []).ToBytes(), token);
+                        await WriteAsync(_protocol.BuildRequest(_protocol.KeepAliveMethod, _requestUri, []).ToBytes(), token);
                     }
                 }
             }
@@ -524,7 +462,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
 
         public bool OnMessage(RtspMessage message)
         {
-            if (message is { IsRequest: false } && (message.CSeq == cseq || message.CSeq < 0))
+            if (RtspClientProtocol.IsResponseTo(message, cseq))
             {
                 Found = message;
                 return false;
@@ -554,18 +492,7 @@ public sealed partial class RtspUpstreamClient : IMediaSource
 
         public bool OnMessage(RtspMessage message)
         {
-            if (message is { IsRequest: false } && client._pending.TryRemove(message.CSeq, out var pending))
-            {
-                // RFC 2326 §10.12: responses arrive between interleaved frames; everything before this one
-                // was sent before the device acted on the request, everything after it was sent after.
-                pending.OnReadLoop?.Invoke(message);
-                pending.Response.TrySetResult(message);
-            }
-            else if (message is { IsRequest: false, StatusCode: 405 or 501 })
-            {
-                // The keep-alive method is not supported: OPTIONS works everywhere.
-                client._keepAliveMethod = "OPTIONS";
-            }
+            client._protocol.OnResponse(message);
             return true;
         }
     }
@@ -578,10 +505,10 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         }
         try
         {
-            if (_session is not null && _channel.Connected)
+            if (_protocol.Session is not null && _channel.Connected)
             {
                 using var teardown = new Deadline(TimeSpan.FromMilliseconds(500), _time, CancellationToken.None);
-                await WriteAsync(BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), teardown.Token);
+                await WriteAsync(_protocol.BuildRequest("TEARDOWN", _requestUri, []).ToBytes(), teardown.Token);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or DeviceException or ObjectDisposedException or SocketException)

@@ -16,7 +16,9 @@ namespace HikShareGateway.Composition;
 /// </summary>
 public static class Features
 {
-    public static WebApplication? Build(IConfiguration configuration, GatewayContext context, List<string> errors)
+    /// <param name="configure">Runs after every feature registered its services, before the container is built: the
+    /// one hook through which tests substitute a service or a setting while keeping the production wiring.</param>
+    public static WebApplication? Build(IConfiguration configuration, GatewayContext context, List<string> errors, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "hikshare-gateway" });
         builder.Configuration.AddConfiguration(configuration);
@@ -57,6 +59,7 @@ public static class Features
         WebAppFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
         builder.Services.TryAddSingleton<IBrokerStatus, NoBrokerStatus>();
+        configure?.Invoke(builder);
 
         if (errors.Count > 0)
         {

@@ -27,23 +27,28 @@ public static class RtspFeature
         var options = Features.Bind<RtspOptions>(builder.Configuration, RtspOptions.Section, errors);
         var services = builder.Services;
         services.AddSingleton(options);
+        // The section's settings as the services below take them, resolved from the container so that the one wiring
+        // serves the daemon and the tests (which substitute sub-second values through Features.Build's hook).
+        services.AddSingleton(options.ToRelayOptions());
+        services.AddSingleton(options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion));
+        services.AddSingleton(options.ToServerSettings());
         if (context.Demo)
         {
             services.AddHostedService<DemoCameraService>();
         }
         services.AddSingleton(sp => new LiveRelay(
-            new CatalogUpstreamConnector(sp.GetRequiredService<IDeviceCatalog>(), options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
+            new CatalogUpstreamConnector(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<UpstreamOptions>(),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
-            options.ToRelayOptions(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<GatewayMetrics>()));
+            sp.GetRequiredService<RelayOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<GatewayMetrics>()));
         // Playback: one upstream session per viewer; recordings from ONVIF Profile G when the ONVIF feature provides them.
         services.AddSingleton(sp => new PlaybackService(
             sp.GetService<IRecordingService>() ?? new UnavailableRecordingService(),
-            options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion),
+            sp.GetRequiredService<UpstreamOptions>(),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         // Two-way audio: the camera's ONVIF backchannel, else the device's own API (ISAPI, registered by the ONVIF feature).
         services.AddSingleton(sp => new TalkService(
             sp.GetRequiredService<IAccessPolicy>(),
-            new RtspTalkTargetConnector(options.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
+            new RtspTalkTargetConnector(sp.GetRequiredService<UpstreamOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
             sp.GetService<IDeviceTalkback>(),
             sp.GetRequiredService<LiveRelay>(),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds),
@@ -51,19 +56,23 @@ public static class RtspFeature
             sp.GetRequiredService<ILogger<TalkService>>()));
         services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<PlaybackService>(), sp.GetRequiredService<TalkService>()));
-        services.AddSingleton(sp => new RtspServer(
-            new ViewerServices(
-                sp.GetRequiredService<IViewerAuthenticator>(),
-                sp.GetRequiredService<IAccessPolicy>(),
-                sp.GetRequiredService<ISessionRegistry>(),
-                sp.GetRequiredService<IAuditSink>(),
-                sp.GetRequiredService<ViewerMediaResolver>(),
-                options.ToQueueLimits(),
-                TimeSpan.FromSeconds(options.IdleTimeoutSeconds),
-                sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>(),
-                sp.GetRequiredService<GatewayMetrics>()),
-            options.MaxConnections, sp.GetRequiredService<ILogger<RtspServer>>()));
+        services.AddSingleton(sp =>
+        {
+            var settings = sp.GetRequiredService<ViewerServerSettings>();
+            return new RtspServer(
+                new ViewerServices(
+                    sp.GetRequiredService<IViewerAuthenticator>(),
+                    sp.GetRequiredService<IAccessPolicy>(),
+                    sp.GetRequiredService<ISessionRegistry>(),
+                    sp.GetRequiredService<IAuditSink>(),
+                    sp.GetRequiredService<ViewerMediaResolver>(),
+                    settings.QueueLimits,
+                    settings.IdleTimeout,
+                    sp.GetRequiredService<TimeProvider>(),
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>(),
+                    sp.GetRequiredService<GatewayMetrics>()),
+                settings.Limits, sp.GetRequiredService<ILogger<RtspServer>>());
+        });
         services.AddHostedService<RtspHostedService>();
     }
 

@@ -1,9 +1,12 @@
-using HikShareGateway.Access;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using HikShareGateway.Access.Credentials;
 using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Sessions;
 using HikShareGateway.Access.Tokens;
 using HikShareGateway.Composition;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Media;
 using HikShareGateway.Rtsp;
@@ -11,15 +14,21 @@ using HikShareGateway.Rtsp.Demo;
 using HikShareGateway.Rtsp.Server;
 using HikShareGateway.Rtsp.Upstream;
 using HikShareGateway.Tests.Access;
+using HikShareGateway.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Rtsp.Relay;
 
 /// <summary>
-/// The relay as the host wires it — grants store, token authenticator, session registry, device catalog,
-/// live relay, RTSP server — with the demo recorder (our simulator of a Hikvision camera with Digest auth)
-/// as the upstream. Grants are applied as signed snapshots, viewers present minted tokens.
+/// The relay as the host wires it — <see cref="Features.Build"/>: grants store, token authenticator, RTSP credentials,
+/// session registry, device catalog, live relay, RTSP server — with the demo recorder (our simulator of a Hikvision
+/// camera with Digest auth) as the upstream. Grants are applied as signed snapshots, viewers present minted tokens.
 /// </summary>
 internal sealed class RelayHarness : IAsyncDisposable
 {
@@ -29,28 +38,41 @@ internal sealed class RelayHarness : IAsyncDisposable
 
     private long _version;
     private readonly string _stateDir;
+    private readonly WebApplication _app;
+    private readonly RtspHostedService _rtsp;
 
-    private RelayHarness(string stateDir, GrantsStore store, SessionRegistry registry, RecordingAuditSink audit, StaticDeviceCatalog catalog, LiveRelay relay, RtspServer server, DemoCamera? camera)
+    private RelayHarness(string stateDir, WebApplication app, DemoCamera? camera)
     {
         _stateDir = stateDir;
-        Store = store;
-        Registry = registry;
-        Audit = audit;
-        Catalog = catalog;
-        Relay = relay;
-        Server = server;
+        _app = app;
+        _rtsp = app.Services.GetServices<IHostedService>().OfType<RtspHostedService>().Single();
+        Store = app.Services.GetRequiredService<GrantsStore>();
+        Registry = app.Services.GetRequiredService<SessionRegistry>(); // constructed now: it follows grant changes
+        Audit = (RecordingAuditSink)app.Services.GetRequiredService<IAuditSink>();
+        Relay = app.Services.GetRequiredService<LiveRelay>();
+        Server = app.Services.GetRequiredService<RtspServer>();
+        RtspCredentials = app.Services.GetRequiredService<RtspCredentialStore>();
         Camera = camera;
     }
 
     public GrantsStore Store { get; }
     public SessionRegistry Registry { get; }
     public RecordingAuditSink Audit { get; }
-    public StaticDeviceCatalog Catalog { get; }
     public LiveRelay Relay { get; }
     public RtspServer Server { get; }
     public DemoCamera? Camera { get; private set; }
     public int Port => Server.Port;
     public int CameraPort { get; private set; }
+
+    /// <summary>RTSP credentials (contract §4.1) the authenticator accepts as Basic and Digest.</summary>
+    public RtspCredentialStore RtspCredentials { get; }
+
+    /// <summary>Issues an RTSP credential for <paramref name="account"/> (as <c>POST /api/v1/rtsp-credentials</c> does).</summary>
+    public IssuedRtspCredential IssueRtspCredential(string account)
+    {
+        Assert.Equal(RtspCredentialIssue.Issued, RtspCredentials.TryIssue(account, DateTimeOffset.UtcNow.AddHours(1), null, out var issued));
+        return issued!;
+    }
 
     public sealed record Options
     {
@@ -62,51 +84,120 @@ internal sealed class RelayHarness : IAsyncDisposable
         public DeviceCredentials? Credentials { get; init; }
         public bool StartCamera { get; init; } = true;
         public int MaxConnections { get; init; } = 1000;
+        /// <summary>The unauthenticated pool (<see cref="ConnectionLimits"/>); default large enough for every test's burst of viewers.</summary>
+        public int MaxUnauthenticated { get; init; } = 1000;
+        public int MaxUnauthenticatedPerAddress { get; init; } = 1000;
+        public TimeSpan HandshakeTimeout { get; init; } = ConnectionLimits.Default.HandshakeTimeout;
+        public TimeSpan LimitsReportInterval { get; init; } = ConnectionLimits.Default.ReportInterval;
+        public ILogger<RtspServer>? ServerLogger { get; init; }
+        /// <summary>Wraps the authenticator the server uses (e.g. to record what viewers presented).</summary>
+        public Func<IViewerAuthenticator, IViewerAuthenticator>? WrapAuthenticator { get; init; }
         public int AuthFailureLimit { get; init; } = 1000;
         /// <summary>The demo recorder refuses TCP (461) and sends RTP over UDP.</summary>
         public bool UdpOnlyCamera { get; init; }
         /// <summary>RTSPS too, with this certificate (on <see cref="TlsPort"/>).</summary>
-        public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; init; }
+        public X509Certificate2? TlsCertificate { get; init; }
     }
 
     public static byte[] Clip => File.ReadAllBytes(RtspFeature.FindDemoClip() ?? throw new FileNotFoundException("demo clip"));
 
+    /// <summary>
+    /// The gateway as the host composes it (<see cref="Features.Build"/> from configuration keys: access, device
+    /// catalog, live relay, RTSP server), with the test's sub-second settings, a recording audit sink and the optional
+    /// authenticator wrapper put in through the build's hook; only the RTSP service is started.
+    /// </summary>
     public static async Task<RelayHarness> StartAsync(Options? options = null)
     {
         options ??= new Options();
-        var time = TimeProvider.System;
         DemoCamera? camera = null;
         var cameraPort = 0;
         if (options.StartCamera && options.MainUri is null)
         {
-            camera = new DemoCamera(Clip, 25, CameraUser, CameraPassword, time, NullLogger.Instance) { UdpOnly = options.UdpOnlyCamera };
+            camera = new DemoCamera(Clip, 25, CameraUser, CameraPassword, TimeProvider.System, NullLogger.Instance) { UdpOnly = options.UdpOnlyCamera };
             camera.Start(0);
             cameraPort = camera.Port;
         }
         var main = options.MainUri ?? new Uri($"rtsp://127.0.0.1:{cameraPort}/Streaming/Channels/101");
         var sub = options.MainUri is null ? new Uri($"rtsp://127.0.0.1:{cameraPort}/Streaming/Channels/102") : null;
-        var catalog = new StaticDeviceCatalog([new DeviceInfo
+        var credentials = options.Credentials ?? new DeviceCredentials(CameraUser, CameraPassword);
+        // A port taken between the allocator and the listen (tests run in parallel): try again with another.
+        for (var attempt = 1; ; attempt++)
         {
-            DeviceId = Device,
-            Credentials = options.Credentials ?? new DeviceCredentials(CameraUser, CameraPassword),
-            Channels = [new ChannelInfo { Channel = 1, MainUri = main, SubUri = sub }, new ChannelInfo { Channel = 2, MainUri = main }],
-        }]);
-        var stateDir = TempDirectory();
-        var store = new GrantsStore(new GrantsStoreSettings(GatewayId, stateDir), Keys, time, NullLogger<GrantsStore>.Instance);
-        var audit = new RecordingAuditSink();
-        var registry = new SessionRegistry(store, audit, time, NullLogger<SessionRegistry>.Instance);
-        var authenticator = new ViewerAuthenticator(Keys, GatewayId, new AccessOptions { AuthFailureLimit = options.AuthFailureLimit }, time, NullLogger<ViewerAuthenticator>.Instance);
-        var relay = new LiveRelay(new CatalogUpstreamConnector(catalog, UpstreamOptions.Default with { StallTimeout = TimeSpan.FromSeconds(3) }, time, NullLoggerFactory.Instance),
-            options.Relay, time, NullLoggerFactory.Instance);
-        var resolver = new ViewerMediaResolver(catalog, relay, TimeSpan.FromSeconds(10));
-        var server = new RtspServer(new ViewerServices(authenticator, store, registry, audit, resolver, options.QueueLimits, options.IdleTimeout, time,
-            NullLogger.Instance), options.MaxConnections, NullLogger<RtspServer>.Instance);
-        server.Start("127.0.0.1", 0);
+            var stateDir = TempDirectory();
+            var app = Build(options, stateDir, main, sub, credentials);
+            var harness = new RelayHarness(stateDir, app, camera) { CameraPort = cameraPort };
+            try
+            {
+                await harness._rtsp.StartAsync(default);
+                return harness;
+            }
+            catch (StartupException) when (attempt < 3)
+            {
+                await harness.DisposeAppAsync();
+            }
+        }
+    }
+
+    private static WebApplication Build(Options options, string stateDir, Uri main, Uri? sub, DeviceCredentials credentials)
+    {
+        var x = Key.Public.ToJson().Split("\"x\":\"")[1].TrimEnd('}', '"');
+        var values = new Dictionary<string, string?>
+        {
+            ["Gateway:Id"] = GatewayId,
+            ["Gateway:StateDirectory"] = stateDir,
+            ["Http:Port"] = "0",
+            ["Admin:Port"] = PortAllocator.GetFreeTcpPort().ToString(CultureInfo.InvariantCulture),
+            ["Discovery:Enabled"] = "false",
+            ["Onvif:Events"] = "false",
+            ["Access:AuthFailureLimit"] = options.AuthFailureLimit.ToString(CultureInfo.InvariantCulture),
+            ["Rtsp:Port"] = PortAllocator.GetFreeTcpPort().ToString(CultureInfo.InvariantCulture),
+            ["Rtsp:BindAddress"] = "127.0.0.1",
+            ["Cloud:TrustedKeys:0:kid"] = Key.Public.Kid,
+            ["Cloud:TrustedKeys:0:kty"] = "OKP",
+            ["Cloud:TrustedKeys:0:crv"] = "Ed25519",
+            ["Cloud:TrustedKeys:0:x"] = x,
+            ["Devices:0:DeviceId"] = Device,
+            ["Devices:0:Username"] = credentials.Username,
+            ["Devices:0:Password"] = credentials.Password,
+            ["Devices:0:Channels:0:Channel"] = "1",
+            ["Devices:0:Channels:0:Main"] = main.ToString(),
+            ["Devices:0:Channels:0:Sub"] = sub?.ToString(),
+            ["Devices:0:Channels:1:Channel"] = "2",
+            ["Devices:0:Channels:1:Main"] = main.ToString(),
+        };
         if (options.TlsCertificate is { } certificate)
         {
-            server.StartTls("127.0.0.1", 0, certificate);
+            var pem = Path.Combine(stateDir, "rtsps.pem");
+            File.WriteAllText(pem, certificate.ExportCertificatePem() + "\n" + (certificate.GetECDsaPrivateKey()?.ExportPkcs8PrivateKeyPem()
+                ?? certificate.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem()));
+            certificate.Dispose(); // the harness owns it, as the server did; the gateway loads the file
+            values["Rtsp:TlsCertificateFile"] = pem;
+            values["Rtsp:TlsPort"] = PortAllocator.GetFreeTcpPort().ToString(CultureInfo.InvariantCulture);
         }
-        return new RelayHarness(stateDir, store, registry, audit, catalog, relay, server, camera) { CameraPort = cameraPort };
+        var errors = new List<string>();
+        var app = Features.Build(new ConfigurationBuilder().AddInMemoryCollection(values).Build(),
+            new GatewayContext(false, CommandLine.Parse([]), DateTimeOffset.UtcNow), errors, builder =>
+            {
+                var services = builder.Services;
+                services.AddSingleton(options.Relay);
+                services.AddSingleton(UpstreamOptions.Default with { StallTimeout = TimeSpan.FromSeconds(3) });
+                services.AddSingleton(new ViewerServerSettings(
+                    new ConnectionLimits(options.MaxConnections, options.MaxUnauthenticated, options.MaxUnauthenticatedPerAddress, options.HandshakeTimeout)
+                    { ReportInterval = options.LimitsReportInterval },
+                    options.QueueLimits, options.IdleTimeout));
+                services.AddSingleton<IAuditSink>(new RecordingAuditSink());
+                if (options.ServerLogger is { } logger)
+                {
+                    services.AddSingleton(logger);
+                }
+                if (options.WrapAuthenticator is { } wrap)
+                {
+                    var inner = services.Last(d => d.ServiceType == typeof(IViewerAuthenticator));
+                    services.AddSingleton(sp => wrap((IViewerAuthenticator)inner.ImplementationFactory!(sp)));
+                }
+            });
+        Assert.True(app is not null, string.Join("\n", errors));
+        return app!;
     }
 
     /// <summary>Stops the demo recorder (the upstream drops) and starts a new one on the same port.</summary>
@@ -141,14 +232,18 @@ internal sealed class RelayHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Server.DisposeAsync();
-        await Relay.DisposeAsync();
+        await DisposeAppAsync();
         if (Camera is not null)
         {
             await Camera.DisposeAsync();
         }
-        Registry.Dispose();
-        Store.Dispose();
+    }
+
+    /// <summary>Stops the RTSP service (viewers, then upstreams) and the container with the relay, registry and store.</summary>
+    private async Task DisposeAppAsync()
+    {
+        await _rtsp.StopAsync(default);
+        await _app.DisposeAsync();
         try
         {
             Directory.Delete(_stateDir, recursive: true);

@@ -122,7 +122,8 @@ public sealed class RelayRobustnessTests
     [Fact]
     public async Task ManyConnectionsBeyondTheLimit_503_AndTheServerStaysUp()
     {
-        await using var h = await StartAsync(new Options { MaxConnections = 3 });
+        // OPTIONS does not authenticate: the three held connections fill the unauthenticated pool.
+        await using var h = await StartAsync(new Options { MaxConnections = 3, MaxUnauthenticated = 3 });
         var held = new List<RtspTestClient>();
         try
         {
