@@ -25,7 +25,8 @@ namespace HikShareGateway.Ffmpeg.Transcoding;
 /// </remarks>
 internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
 {
-    private const int QueueCapacity = 64;
+    // One second at 25 fps: a transcoder that falls behind adds at most this much latency, then skips to a keyframe.
+    private const int QueueCapacity = 25;
 
     private static readonly RentPacket<TranscodingSource> RentVideo = static (s, length) =>
     {
@@ -109,6 +110,13 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
         {
             await foreach (var work in _queue.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
+                // ReadAllAsync checks the token only when the queue is empty: a transcoder that cannot keep up (its
+                // queue never empties) must still stop when its stream does.
+                if (ct.IsCancellationRequested)
+                {
+                    Return(work);
+                    ct.ThrowIfCancellationRequested();
+                }
                 if (work.Audio is { } audio)
                 {
                     sink.OnPacket(audio);
@@ -246,15 +254,20 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
         _queue.Writer.TryComplete();
         while (_queue.Reader.TryRead(out var w))
         {
-            if (w.Data is not null)
-            {
-                ArrayPool<byte>.Shared.Return(w.Data);
-            }
-            w.Audio?.Release();
+            Return(w);
         }
         _base.Dispose();
         _slot.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    private static void Return(Work w)
+    {
+        if (w.Data is not null)
+        {
+            ArrayPool<byte>.Shared.Return(w.Data);
+        }
+        w.Audio?.Release();
     }
 
     private readonly record struct Work(byte[]? Data, int Length, long Pts, RtpBuffer? Audio);
