@@ -98,7 +98,7 @@ public static class MediaBench
             + $"{outUnits} AUs out, {outBytes * 8 / content / 1000:0} kbit/s"));
     }
 
-    private static async Task<List<ReadOnlyMemory<byte>>> ClipAsync(string dir, VideoCodec codec, int seconds)
+    internal static async Task<List<ReadOnlyMemory<byte>>> ClipAsync(string dir, VideoCodec codec, int seconds)
     {
         string path = Path.Combine(dir, codec == VideoCodec.H264 ? "clip.h264" : "clip.hevc");
         // Grain so that the encoders spend a camera-like budget; GOP 2 s, no B-frames, as cameras stream.
@@ -117,13 +117,13 @@ public static class MediaBench
         return AnnexB.SplitAccessUnits(codec, await File.ReadAllBytesAsync(path)).Select(u => (ReadOnlyMemory<byte>)u).ToList();
     }
 
-    private static double Median(double[] values)
+    internal static double Median(double[] values)
     {
         var sorted = values.Order().ToArray();
         return sorted[sorted.Length / 2];
     }
 
-    private static int ArgInt(string[] args, string name, int fallback)
+    internal static int ArgInt(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;

@@ -38,11 +38,12 @@ public static partial class SnapshotEndpoint
         }
         var time = services.GetRequiredService<TimeProvider>();
         var remote = BearerAuthentication.Remote(context);
+        var audit = services.GetRequiredService<IAuditSink>();
+        var sessionId = Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
         if (!services.GetRequiredService<IAccessPolicy>().IsAllowed(account, deviceId, ch, Privilege.LiveView)
             || !services.GetRequiredService<IDeviceCatalog>().TryGetDevice(deviceId, out var device) || device.FindChannel(ch) is null)
         {
-            services.GetRequiredService<IAuditSink>().Record(new AuditEvent(time.GetUtcNow(), Convert.ToHexString(RandomNumberGenerator.GetBytes(8)),
-                account, deviceId, ch, Privilege.LiveView, AuditDecision.Deny, "snapshot: no liveView grant", remote));
+            audit.Record(new AuditEvent(time.GetUtcNow(), sessionId, account, deviceId, ch, Privilege.LiveView, AuditDecision.Deny, "snapshot: no liveView grant", remote));
             return Problems.Forbidden();
         }
         if (!TryQuery(context.Request.Query, out var kind, out var width, out var badQuery))
@@ -82,6 +83,8 @@ public static partial class SnapshotEndpoint
         {
             return Results.Empty;
         }
+        // Contract §8: every viewer decision is audited; a snapshot is one picture, so allow is its only record.
+        audit.Record(new AuditEvent(time.GetUtcNow(), sessionId, account, deviceId, ch, Privilege.LiveView, AuditDecision.Allow, "snapshot", remote));
         context.Response.Headers.CacheControl = "private, max-age=1";
         context.Response.Headers["X-Snapshot-Time"] = image.TakenAt.ToString("O", CultureInfo.InvariantCulture);
         return Results.Bytes(image.Jpeg, "image/jpeg");

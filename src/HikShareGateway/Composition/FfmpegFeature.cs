@@ -3,6 +3,7 @@ using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Snapshots;
 using HikShareGateway.Ffmpeg;
 using HikShareGateway.Ffmpeg.Snapshots;
+using HikShareGateway.Ffmpeg.Transcoding;
 using HikShareGateway.Http.Snapshots;
 using HikShareGateway.Media;
 
@@ -12,7 +13,7 @@ namespace HikShareGateway.Composition;
 /// Media processing on FFmpeg 5.1 (section <c>Media</c>): the libraries' availability logged once at start (one
 /// warning when they are missing: snapshots and transcoding off, RTSP unaffected), snapshots (<see cref="ISnapshotService"/>
 /// over the live relay) and their endpoint (contract §5.3), alarm pictures (<see cref="IAlarmSnapshots"/>, section
-/// <c>Alarms</c>, contract §7) and theirs.
+/// <c>Alarms</c>, contract §7) and theirs, and the derived H.264 streams (<see cref="IDerivedStreams"/>) outputs subscribe to.
 /// </summary>
 public static class FfmpegFeature
 {
@@ -26,6 +27,9 @@ public static class FfmpegFeature
         services.AddSingleton(sp => new TranscoderLimiter(options));
         services.AddSingleton<ISnapshotService>(sp => new SnapshotService(sp.GetRequiredService<LiveRelay>(), options.ToSnapshotOptions(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SnapshotService>>()));
+        // Derived streams (H.265 → H.264) for the WebRTC and fMP4 outputs: one transcoder per stream, Media:MaxTranscoders.
+        services.AddSingleton<IDerivedStreams>(sp => new TranscodedStreams(sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<TranscoderLimiter>(),
+            options.ToVideoOptions(), TimeSpan.FromSeconds(options.SnapshotTimeoutSeconds), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         var alarms = Features.Bind<AlarmSnapshotOptions>(builder.Configuration, AlarmSnapshotOptions.Section, errors);
         services.AddSingleton<IAlarmSnapshots>(sp => new AlarmPictureStore(sp.GetRequiredService<ISnapshotService>(), sp.GetRequiredService<IAccessPolicy>(),
             alarms, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<AlarmPictureStore>>()));

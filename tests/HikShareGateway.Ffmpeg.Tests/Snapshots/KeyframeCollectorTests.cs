@@ -42,7 +42,7 @@ public sealed class KeyframeCollectorTests
     }
 
     [Fact]
-    public void PacketsBeforeTheKeyframeStart_Ignored_KeyframeCompletesAtItsMarker()
+    public async Task PacketsBeforeTheKeyframeStart_Ignored_KeyframeCompletesAtItsMarker()
     {
         var c = new KeyframeCollector(0, VideoCodec.H264);
         c.Offer(Rtp(9, 800, true, Slice), keyframeStart: false);
@@ -51,21 +51,21 @@ public sealed class KeyframeCollectorTests
         Assert.False(c.Completed.IsCompleted);
         c.Offer(Rtp(12, 900, true, FuEnd(Idr, 3)), keyframeStart: false);
         Assert.True(c.Completed.IsCompletedSuccessfully);
-        Assert.Equal(AnnexBOf(Sps, Pps, Idr), c.Completed.Result);
+        Assert.Equal(AnnexBOf(Sps, Pps, Idr), await c.Completed);
     }
 
     [Fact]
-    public void KeyframeWithoutMarker_CompletesAtTheNextTimestamp_WithoutThatPacket()
+    public async Task KeyframeWithoutMarker_CompletesAtTheNextTimestamp_WithoutThatPacket()
     {
         var c = new KeyframeCollector(0, VideoCodec.H264);
         c.Offer(Rtp(1, 900, false, Sps), keyframeStart: true);
         c.Offer(Rtp(2, 900, false, Idr), keyframeStart: false);
         c.Offer(Rtp(3, 4500, false, Slice), keyframeStart: false);
-        Assert.Equal(AnnexBOf(Sps, Idr), c.Completed.Result);
+        Assert.Equal(AnnexBOf(Sps, Idr), await c.Completed);
     }
 
     [Fact]
-    public void LostPacketInsideTheKeyframe_StartsOverAtTheNextKeyframe()
+    public async Task LostPacketInsideTheKeyframe_StartsOverAtTheNextKeyframe()
     {
         var c = new KeyframeCollector(0, VideoCodec.H264);
         c.Offer(Rtp(1, 900, false, Stap(Sps, Pps)), keyframeStart: true);
@@ -77,28 +77,28 @@ public sealed class KeyframeCollectorTests
         Assert.True(c.Restarts >= 1);
         c.Offer(Rtp(6, 8100, false, Stap(Sps, Pps)), keyframeStart: true);
         c.Offer(Rtp(7, 8100, true, Idr), keyframeStart: false);
-        Assert.Equal(AnnexBOf(Sps, Pps, Idr), c.Completed.Result);
+        Assert.Equal(AnnexBOf(Sps, Pps, Idr), await c.Completed);
     }
 
     [Fact]
-    public void ParameterSetsFollowedByAnotherSlice_WaitsForARealKeyframe()
+    public async Task ParameterSetsFollowedByAnotherSlice_WaitsForARealKeyframe()
     {
         var c = new KeyframeCollector(0, VideoCodec.H264);
         c.Offer(Rtp(1, 900, false, Sps), keyframeStart: true);
         c.Offer(Rtp(2, 900, true, Slice), keyframeStart: false);
         Assert.False(c.Completed.IsCompleted);
         c.Offer(Rtp(3, 1800, true, Idr), keyframeStart: true);
-        Assert.Equal(AnnexBOf(Idr), c.Completed.Result);
+        Assert.Equal(AnnexBOf(Idr), await c.Completed);
     }
 
     [Fact]
-    public void AfterCompletion_FurtherPacketsChangeNothing()
+    public async Task AfterCompletion_FurtherPacketsChangeNothing()
     {
         var c = new KeyframeCollector(0, VideoCodec.H264);
         c.Offer(Rtp(1, 900, true, Idr), keyframeStart: true);
-        var first = c.Completed.Result;
+        var first = await c.Completed;
         c.Offer(Rtp(2, 900, true, Sps), keyframeStart: true);
-        Assert.Same(first, c.Completed.Result);
+        Assert.Same(first, await c.Completed);
     }
 
     [Fact]

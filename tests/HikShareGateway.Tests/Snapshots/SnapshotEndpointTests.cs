@@ -75,6 +75,7 @@ public sealed class SnapshotEndpointTests
         await AssertProblemAsync(http, SnapshotPath(query: "?width=8&token=" + demo.Token), HttpStatusCode.BadRequest, "bad-request");
         await AssertProblemAsync(http, SnapshotPath(query: "?stream=third&token=" + demo.Token), HttpStatusCode.BadRequest, "bad-request");
         Assert.Contains("snapshot: no liveView grant", demo.Output);
+        Assert.Matches(@"Audit allow liveView session \w+ account viewer@example\.com device demo-nvr-1/1 from [^:]+:\d+: snapshot", demo.Output);
     }
 
     private static async Task AssertProblemAsync(HttpClient http, string path, HttpStatusCode status, string slug)

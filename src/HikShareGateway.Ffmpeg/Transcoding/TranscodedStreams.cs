@@ -1,0 +1,97 @@
+using HikShareGateway.Core.Devices;
+using HikShareGateway.Core.Diagnostics;
+using HikShareGateway.Ffmpeg.Video;
+using HikShareGateway.Media;
+using Microsoft.Extensions.Logging;
+
+namespace HikShareGateway.Ffmpeg.Transcoding;
+
+/// <summary>
+/// <see cref="IDerivedStreams"/> over FFmpeg: a second <see cref="LiveRelay"/> whose sources are transcoders of the
+/// first relay's streams, so one transcoder runs per (stream, format) however many outputs use it, and it stops when
+/// the last lease goes (no linger: a transcoder is the expensive part). Each transcoder holds a
+/// <see cref="TranscoderLimiter"/> slot (<c>Media:MaxTranscoders</c>); beyond it a new one is refused with a reason.
+/// </summary>
+public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
+{
+    private readonly TranscoderLimiter _limiter;
+    private readonly LiveRelay _h264;
+
+    public TranscodedStreams(LiveRelay live, TranscoderLimiter limiter, VideoTranscoderOptions video, TimeSpan readyTimeout, TimeProvider time, ILoggerFactory loggers)
+    {
+        _limiter = limiter;
+        _h264 = new LiveRelay(new Connector(live, limiter, video, readyTimeout, time, loggers.CreateLogger<TranscodedStreams>()),
+            new RelayOptions { UpstreamLinger = TimeSpan.Zero }, time, loggers, GatewayMetrics.Unexported);
+    }
+
+    /// <summary>The H.264 streams running now (one transcoder each).</summary>
+    public IReadOnlyList<LiveStream> H264Streams => _h264.Streams;
+
+    public bool TryAcquire(string deviceId, int channel, StreamKind kind, DerivedFormat format, out LiveStreamLease? lease, out string? reason)
+    {
+        lease = null;
+        if (format != DerivedFormat.H264)
+        {
+            reason = "no transcoder for " + format;
+            return false;
+        }
+        var key = $"{deviceId}/{channel}/{(kind == StreamKind.Sub ? "sub" : "main")}";
+        bool running = false;
+        foreach (var s in _h264.Streams)
+        {
+            running |= s.Key == key;
+        }
+        // A running transcoder is shared; a new one needs a free slot (taken for real by the connector: if two callers
+        // race for the last one, the loser's stream fails to start with the same reason).
+        if (!running)
+        {
+            if (!_limiter.TryAcquire(out var probe, out reason))
+            {
+                return false;
+            }
+            probe!.Dispose();
+        }
+        lease = _h264.Acquire(deviceId, channel, kind);
+        reason = null;
+        return true;
+    }
+
+    public ValueTask DisposeAsync() => _h264.DisposeAsync();
+
+    private sealed class Connector(LiveRelay live, TranscoderLimiter limiter, VideoTranscoderOptions video, TimeSpan readyTimeout, TimeProvider time, ILogger logger)
+        : IMediaSourceConnector
+    {
+        public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
+        {
+            if (!limiter.TryAcquire(out var slot, out var reason))
+            {
+                throw new DeviceException(DeviceErrorKind.Failed, "transcoding refused: " + reason);
+            }
+            LiveStreamLease? lease = null;
+            try
+            {
+                lease = live.Acquire(deviceId, channel, kind);
+                MediaDescription media;
+                try
+                {
+                    media = await lease.Stream.WaitReadyAsync(readyTimeout, ct).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    throw new DeviceException(DeviceErrorKind.Timeout, "the device's stream did not start in time");
+                }
+                if (media.VideoCodec is not (HikShareGateway.Media.VideoCodec.H264 or HikShareGateway.Media.VideoCodec.H265))
+                {
+                    throw new DeviceException(DeviceErrorKind.NotSupported, "the stream has no H.264 or H.265 video to transcode");
+                }
+                return new TranscodingSource(lease, media, slot!, video, time, logger);
+            }
+            catch
+            {
+                lease?.Dispose();
+                slot!.Dispose();
+                throw;
+            }
+        }
+    }
+}
