@@ -30,7 +30,9 @@ public static partial class WebRtcFeature
         {
             return;
         }
-        var options = new WebRtcOptions();
+        // The demo takes any free UDP port unless one is configured: a demo beside a gateway (or beside the tests'
+        // in-process demos) must not fail on a taken 8189; its answers carry the port, so a browser still finds it.
+        var options = context.Demo && section["UdpPort"] is null ? new WebRtcOptions { UdpPort = 0 } : new WebRtcOptions();
         var viewing = new WebRtcViewingOptions();
         try
         {

@@ -60,7 +60,8 @@ public sealed class AppPage : IAsyncDisposable
     /// <summary>A fresh browser context (own sessionStorage) at <paramref name="viewport"/>, the app opened with the cloud portal's <c>/#token=</c> link (or without a token).</summary>
     /// <param name="blockWebRtc">
     /// The gateway's media port unreachable, as when a firewall drops UDP: the page's answers lose their ICE candidates,
-    /// so ICE has nothing to check and never connects (Chromium on loopback ignores its UDP policy switches).
+    /// and the offer its own, so neither ICE agent has anything to check and none connects (Chromium on loopback ignores
+    /// its UDP policy switches).
     /// </param>
     public static async Task<AppPage> OpenAsync(WebAppFixture f, string? token, ViewportSize? viewport = null, bool isMobile = false, bool blockWebRtc = false)
     {
@@ -81,6 +82,20 @@ public sealed class AppPage : IAsyncDisposable
                   return setRemote.call(this, { type: d.type, sdp });
                 };
                 """);
+            // The gateway is a full ICE agent: with the browser's candidates it would check them itself (and the browser
+            // would learn it as peer-reflexive). Take them out of the offer and of any trickled fragment too.
+            await context.RouteAsync("**/whep/**", async route =>
+            {
+                if (route.Request.Method is "POST" or "PATCH" && route.Request.PostData is { } body)
+                {
+                    var stripped = string.Join("\r\n", body.Split("\r\n").Where(l => !l.StartsWith("a=candidate", StringComparison.Ordinal)));
+                    await route.ContinueAsync(new RouteContinueOptions { PostData = System.Text.Encoding.UTF8.GetBytes(stripped) });
+                }
+                else
+                {
+                    await route.ContinueAsync();
+                }
+            });
         }
         var app = new AppPage(context, await context.NewPageAsync());
         app.Response = await app.Page.GotoAsync(f.Lab.BaseUrl + "/" + (token is null ? "" : "#token=" + token));
