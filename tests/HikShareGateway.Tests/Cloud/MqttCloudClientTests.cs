@@ -34,7 +34,13 @@ public sealed class MqttCloudClientTests : IAsyncLifetime
         Assert.True(gw.Store.IsAllowed(Bob, Nvr, 1, Privilege.LiveView));
         Assert.True(gw.Store.BrokerConnected);
 
-        // A late subscriber sees the retained status: online with the grants version.
+        // Once the broker has delivered the status with version 42, a subscriber that comes later gets it retained
+        // (the first observer may have subscribed before the broker had it, and then got it live, retain flag clear).
+        await using (var first = await MosquittoTestClient.ConnectAsync(_broker.Port))
+        {
+            await first.SubscribeAsync(Prefix + "/status");
+            await first.WaitForAsync(Prefix + "/status", p => p.Contains("\"grantsVersion\":42"));
+        }
         await using var observer = await MosquittoTestClient.ConnectAsync(_broker.Port);
         await observer.SubscribeAsync(Prefix + "/status");
         var status = await observer.WaitForAsync(Prefix + "/status", p => p.Contains("\"grantsVersion\":42"));

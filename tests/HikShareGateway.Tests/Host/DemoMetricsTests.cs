@@ -40,7 +40,10 @@ public sealed partial class DemoMetricsTests
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
         try
         {
-            await Wait.UntilAsync(() => p.HasExited || (QueryUrl().IsMatch(Out()) && Out().Contains("RTSP server listening")), "the demo's viewer URL", 60_000);
+            // The URL is printed when the demo cloud has published its grants; the gateway applies them a moment later:
+            // wait for that too, or the viewer is refused (403) — as DemoGatewayProcess does.
+            await Wait.UntilAsync(() => p.HasExited || (QueryUrl().IsMatch(Out()) && Out().Contains("RTSP server listening")
+                && Out().Contains("Applied grants Snapshot")), "the demo's viewer URL and the grants applied", 60_000);
             Assert.False(p.HasExited, Out());
             var url = QueryUrl().Match(Out()).Value;
 
