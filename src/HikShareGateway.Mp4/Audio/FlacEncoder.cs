@@ -8,7 +8,13 @@ namespace HikShareGateway.Mp4.Audio;
 /// 0–4, one Rice partition, wasted bits), whichever is smallest, so a frame is never bigger than the PCM plus its headers.
 /// No allocation per frame: the residuals live on the stack (blocks of at most <see cref="MaxBlockSize"/>).
 /// </summary>
-/// <remarks>Layout from the FLAC format specification (RFC 9639): frame header §9.1, subframes §9.2, footer §9.3.</remarks>
+/// <remarks>
+/// Layout from the FLAC format specification (RFC 9639): frame header §9.1, subframes §9.2, footer §9.3. The stream is
+/// variable-blocksize (§9.1.1): every frame holds one RTP packet's samples, and cameras send packets of any length
+/// (160, 320, 1024 samples...), so frames carry their first sample's number and STREAMINFO bounds the block size by
+/// 16 and <see cref="MaxBlockSize"/>. A fixed-blocksize stream with the nominal size made decoders refuse a longer
+/// packet ("blocksize 1024 > 160").
+/// </remarks>
 public sealed class FlacEncoder
 {
     /// <summary>Far above one RTP packet of G.711 (1500 bytes = 1500 samples); keeps the residuals on the stack.</summary>
@@ -18,10 +24,12 @@ public sealed class FlacEncoder
     private const int MaxFixedOrder = 4;
     private const int MaxRiceParameter = 14;
 
-    private uint _frameNumber;
+    private ulong _sampleNumber;
+    /// <summary>The smallest block STREAMINFO may announce (§8.2).</summary>
+    public const int MinBlockSize = 16;
 
     /// <param name="sampleRate">Hz, as STREAMINFO and the frame headers carry it.</param>
-    /// <param name="blockSize">The usual samples per frame (one RTP packet), for STREAMINFO's block sizes.</param>
+    /// <param name="blockSize">The usual samples per frame (one RTP packet); frames may hold 1 to <see cref="MaxBlockSize"/>.</param>
     public FlacEncoder(int sampleRate, int blockSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(sampleRate, 1);
@@ -50,8 +58,8 @@ public sealed class FlacEncoder
         block[0] = 0x80; // last-metadata-block flag, type 0 STREAMINFO
         block[3] = 34;
         Span<byte> info = block.AsSpan(4);
-        BinaryPrimitives.WriteUInt16BigEndian(info, (ushort)BlockSize); // minimum block size
-        BinaryPrimitives.WriteUInt16BigEndian(info.Slice(2), (ushort)BlockSize); // maximum block size
+        BinaryPrimitives.WriteUInt16BigEndian(info, MinBlockSize); // minimum block size
+        BinaryPrimitives.WriteUInt16BigEndian(info.Slice(2), MaxBlockSize); // maximum block size
         // Minimum and maximum frame sizes (24 bits each) are 0: unknown for a live stream.
         // Sample rate (20 bits), channels − 1 (3 bits), bits per sample − 1 (5 bits), total samples (36 bits) 0.
         ulong packed = ((ulong)SampleRate << 44) | (0UL << 41) | ((ulong)(BitsPerSample - 1) << 36);
@@ -79,7 +87,7 @@ public sealed class FlacEncoder
         bits.PadToByte();
         int length = headerLength + bits.BytePosition;
         BinaryPrimitives.WriteUInt16BigEndian(destination.Slice(length), FlacCrc.Crc16(destination[..length]));
-        _frameNumber = (_frameNumber + 1) & 0x7FFFFFFF;
+        _sampleNumber = (_sampleNumber + (ulong)pcm.Length) & 0xF_FFFF_FFFF; // 36 bits
         return length + 2;
     }
 
@@ -87,10 +95,10 @@ public sealed class FlacEncoder
     {
         bool shortBlock = samples <= 256;
         destination[0] = 0xFF;
-        destination[1] = 0xF8; // sync code, reserved 0, fixed-blocksize stream
+        destination[1] = 0xF9; // sync code, reserved 0, variable-blocksize stream
         destination[2] = (byte)(((shortBlock ? 0b0110 : 0b0111) << 4) | SampleRateCode(SampleRate));
         destination[3] = (0b0000 << 4) | (0b100 << 1); // one channel, 16 bits per sample, reserved 0
-        int p = 4 + WriteUtf8(_frameNumber, destination.Slice(4));
+        int p = 4 + WriteUtf8(_sampleNumber, destination.Slice(4));
         if (shortBlock)
         {
             destination[p++] = (byte)(samples - 1);
@@ -122,8 +130,8 @@ public sealed class FlacEncoder
         _ => 0b0000,
     };
 
-    /// <summary>§9.1.5: the frame number in the UTF-8-like variable-length code.</summary>
-    private static int WriteUtf8(uint value, Span<byte> destination)
+    /// <summary>§9.1.5: the coded number (here the first sample's number, up to 36 bits) in the UTF-8-like code.</summary>
+    private static int WriteUtf8(ulong value, Span<byte> destination)
     {
         if (value < 0x80)
         {
@@ -131,8 +139,8 @@ public sealed class FlacEncoder
             return 1;
         }
 
-        int extra = value < 0x800 ? 1 : value < 0x10000 ? 2 : value < 0x200000 ? 3 : value < 0x4000000 ? 4 : 5;
-        destination[0] = (byte)((uint)(0xFF00 >> (extra + 1)) | (value >> (6 * extra)));
+        int extra = value < 0x800 ? 1 : value < 0x10000 ? 2 : value < 0x200000 ? 3 : value < 0x4000000 ? 4 : value < 0x80000000 ? 5 : 6;
+        destination[0] = (byte)((uint)(0xFF00 >> (extra + 1)) | (uint)(value >> (6 * extra)));
         for (int i = 1; i <= extra; i++)
         {
             destination[i] = (byte)(0x80 | ((value >> (6 * (extra - i))) & 0x3F));

@@ -19,7 +19,7 @@ public sealed class FlacEncoderTests
         byte[] block = new FlacEncoder(8000, 160).StreamInfoBlock();
 
         Assert.Equal([0x80, 0, 0, 34], block[..4]);
-        Assert.Equal([0, 160, 0, 160], block[4..8]);
+        Assert.Equal([0, 16, 0x10, 0x00], block[4..8]); // blocks of 16 to 4096 samples: packets differ in length
         // 8000 Hz in 20 bits, mono (0), 16 bits (15): 0x01F40 << 4 | 0 << 1 ..., i.e. 01 F4 00 F0.
         Assert.Equal([0x01, 0xF4, 0x00, 0xF0], block[14..18]);
     }
@@ -33,13 +33,28 @@ public sealed class FlacEncoderTests
         int length = encoder.EncodeFrame(Tone(160, 1000, 8000, 8000), frame);
 
         Assert.Equal(0xFF, frame[0]);
-        Assert.Equal(0xF8, frame[1]);
+        Assert.Equal(0xF9, frame[1]); // variable-blocksize stream
         Assert.Equal(0x64, frame[2]); // 8-bit block size follows, 8 kHz
         Assert.Equal(0x08, frame[3]); // mono, 16 bits
-        Assert.Equal(0, frame[4]); // frame number 0
+        Assert.Equal(0, frame[4]); // first sample number 0
         Assert.Equal(159, frame[5]);
         Assert.Equal(FlacCrc.Crc8(frame.AsSpan(0, 6)), frame[6]);
         Assert.Equal(FlacCrc.Crc16(frame.AsSpan(0, length - 2)), (ushort)((frame[length - 2] << 8) | frame[length - 1]));
+    }
+
+    [Fact]
+    public void Frames_CarryTheirFirstSampleNumber_SoPacketsOfAnyLengthFollowEachOther()
+    {
+        var encoder = new FlacEncoder(8000, 160);
+        var frame = new byte[FlacEncoder.MaxFrameBytes(1024)];
+        encoder.EncodeFrame(new short[160], frame);
+        encoder.EncodeFrame(new short[1024], frame);
+
+        encoder.EncodeFrame(new short[80], frame);
+
+        // Sample 1184 (160 + 1024) in the UTF-8-like code: 0b110_10010 0b10_100000.
+        Assert.Equal([0xD2, 0xA0], frame[4..6]);
+        Assert.Equal(79, frame[6]); // 8-bit block size − 1
     }
 
     [Fact]

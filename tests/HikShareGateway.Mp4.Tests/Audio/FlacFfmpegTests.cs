@@ -20,17 +20,19 @@ public sealed class FlacFfmpegTests
         var frame = new byte[FlacEncoder.MaxFrameBytes(FlacEncoder.MaxBlockSize)];
         for (int f = 0; f < 200; f++)
         {
+            // Packets of different lengths, as cameras send them (gst-rtsp-server's PCMU payloader: 1024 samples).
+            int n = (f % 5) switch { 0 => 1024, 1 => 80, 2 => 320, _ => 160 };
             // Tones, silence, noise, extremes and decoded G.711 (wasted bits), so every subframe type,
             // predictor order and the wasted-bits path are decoded.
             short[] pcm = (f % 7) switch
             {
-                0 => new short[160],
-                1 => Enumerable.Range(0, 160).Select(_ => (short)random.Next(short.MinValue, short.MaxValue)).ToArray(),
-                2 => Enumerable.Range(0, 160).Select(i => i % 2 == 0 ? short.MaxValue : short.MinValue).ToArray(),
-                3 => Enumerable.Range(0, 160).Select(_ => G711.DecodeMuLaw((byte)random.Next(256))).ToArray(),
+                0 => new short[n],
+                1 => Enumerable.Range(0, n).Select(_ => (short)random.Next(short.MinValue, short.MaxValue)).ToArray(),
+                2 => Enumerable.Range(0, n).Select(i => i % 2 == 0 ? short.MaxValue : short.MinValue).ToArray(),
+                3 => Enumerable.Range(0, n).Select(_ => G711.DecodeMuLaw((byte)random.Next(256))).ToArray(),
                 4 => StreamBuilder.MuLawTone(300 + f, f * 160).Select(G711.DecodeMuLaw).ToArray(),
-                5 => Enumerable.Range(0, 160).Select(_ => G711.DecodeALaw((byte)random.Next(256))).ToArray(),
-                _ => FlacEncoderTests.Tone(160, 300 + (f * 17), 8000, 100 + (f * 150), f * 160),
+                5 => Enumerable.Range(0, n).Select(_ => G711.DecodeALaw((byte)random.Next(256))).ToArray(),
+                _ => FlacEncoderTests.Tone(n, 300 + (f * 17), 8000, 100 + (f * 150), f * 160),
             };
             expected.AddRange(pcm);
             native.Write(frame, 0, encoder.EncodeFrame(pcm, frame));

@@ -43,5 +43,14 @@ public sealed class Mp4GstCameraEndToEndTests
                 Assert.True(times[i] > times[i - 1], $"{kind} pts {times[i]} after {times[i - 1]} at packet {i}");
             }
         }
+
+        // The FLAC decodes, CRCs checked: gst's payloader sends 1024-sample packets, which a fixed-blocksize stream
+        // announcing 160 made every decoder refuse ("blocksize 1024 > 160"; Chromium's MSE: a decode error).
+        var decode = await ToolRunner.RunAsync("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-err_detect", "crccheck", "-i", url, "-map", "0:a",
+            "-t", "3", "-progress", "pipe:1", "-f", "null", "-"], TimeSpan.FromSeconds(60));
+        Assert.True(decode.ExitCode == 0 && decode.Stderr.Length == 0, decode.ToString());
+        var decoded = decode.Stdout.Split('\n').Where(l => l.StartsWith("out_time_us=", StringComparison.Ordinal))
+            .Select(l => long.TryParse(l["out_time_us=".Length..], out var us) ? us : 0).DefaultIfEmpty(0).Max();
+        Assert.True(decoded >= 2_500_000, $"{decoded} µs of audio decoded of 3 s\n{decode}");
     }
 }
