@@ -72,6 +72,23 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
             await Wait.UntilAsync(() => p._process.HasExited || ((!demoCloud || QueryUrl().IsMatch(p.Output)) && p.Output.Contains("RTSP server listening")
                 && p.Output.Contains("Applied grants Snapshot")), "the demo's viewer URL, RTSP listening and the grants applied", 60_000);
             Assert.False(p._process.HasExited, "the demo exited; output:\n" + p.Output);
+            // RTSP and the grants are logged, but Kestrel may bind the HTTP port a moment later: a test that connects
+            // at once got "connection refused" (1 run in 6). Ready means the HTTP port accepts too.
+            await Wait.UntilAsync(async () =>
+            {
+                // From 127.0.0.3, so that the probe never counts against a test's per-address limit on 127.0.0.1.
+                using var probe = new System.Net.Sockets.TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.3"), 0));
+                try
+                {
+                    await probe.ConnectAsync(System.Net.IPAddress.Loopback, http);
+                    return true;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    return p._process.HasExited;
+                }
+            }, "the demo's HTTP port accepting", 30_000);
+            Assert.False(p._process.HasExited, "the demo exited; output:\n" + p.Output);
             p.ViewerUrl = demoCloud ? QueryUrl().Match(p.Output).Value : "";
             return p;
         }
