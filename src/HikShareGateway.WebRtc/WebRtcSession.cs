@@ -21,6 +21,12 @@ public sealed record WebRtcSessionContext(
 /// <summary>Why an offer was not turned into a session, mapped to the WHEP status (contract §5.1).</summary>
 public sealed record SessionRefusal(int Status, string Reason);
 
+/// <summary>Receives the viewer's talk audio (two-way audio): one RTP payload of the negotiated codec, on the mux's receive loop.</summary>
+public interface IWebRtcTalkReceiver
+{
+    void OnTalkAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker);
+}
+
 /// <summary>
 /// One viewer's WebRTC session (send-only video, ICE-lite, DTLS-SRTP server): offer in, answer out, then
 /// <see cref="SendVideo"/> per access unit. Joins the ICE agent (checks come through the mux), the DTLS server
@@ -45,17 +51,24 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private SrtpContext? _sender, _receiver;
     private IPEndPoint? _remoteEndPoint;
     private System.Net.SocketAddress? _remoteAddress;
+    private readonly int _talkPayloadType = -1;
+    private readonly bool _hasVideo;
+    private IWebRtcTalkReceiver? _talk;
     private int _handshakeStarted, _closed;
     private long _nacksServed;
 
-    private WebRtcSession(WebRtcSessionContext context, IceAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia video, SelectedMedia? audio, uint ssrc)
+    private WebRtcSession(WebRtcSessionContext context, IceAgent ice, SdpFingerprint remoteFingerprint, SelectedMedia? video, SelectedMedia? audio, uint ssrc)
     {
+        _hasVideo = video is not null;
+        _talkPayloadType = audio?.Receive?.PayloadType ?? -1;
+        TalkCodecName = audio?.Receive?.Name;
         _context = context;
         _logger = context.Loggers.CreateLogger<WebRtcSession>();
         Ice = ice;
         Drops = context.Mux.Drops;
-        _video = new RtpStreamWriter(ssrc, (byte)video.Codec.PayloadType, 90000);
-        if (audio is not null) _audio = new RtpStreamWriter(AudioSsrcFor(ssrc), (byte)audio.Codec.PayloadType, audio.Codec.ClockRate);
+        // Without video (a talk-only session) the writer exists but sends nothing: SendVideo* return early.
+        _video = new RtpStreamWriter(ssrc, (byte)(video?.Codec.PayloadType ?? 96), 90000);
+        if (audio is { Send: true }) _audio = new RtpStreamWriter(AudioSsrcFor(ssrc), (byte)audio.Codec.PayloadType, audio.Codec.ClockRate);
         _dtls = new DtlsSrtpServer(context.Certificate, remoteFingerprint, SendRaw,
             new DtlsOptions { HandshakeTimeout = context.Options.DtlsHandshakeTimeout }, context.Time,
             context.Loggers.CreateLogger<DtlsSrtpServer>(), Drops);
@@ -89,43 +102,67 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     public static bool TryCreate(ReadOnlySpan<byte> offerSdp, SourceMedia source, WebRtcSessionContext context,
         out WebRtcSession session, out string answer, out SessionRefusal refusal)
     {
-        session = null!;
-        answer = "";
-        if (!SdpOfferParser.TryParse(offerSdp, out var offer, out var failure))
+        if (!TryParseOffer(offerSdp, context, out var offer, out refusal))
+        {
+            session = null!;
+            answer = "";
+            return false;
+        }
+        return TryCreate(offer, source, null, context, out session, out answer, out refusal);
+    }
+
+    /// <summary>The offer parsed (400 when it is not SDP), counted as a drop when refused.</summary>
+    public static bool TryParseOffer(ReadOnlySpan<byte> offerSdp, WebRtcSessionContext context, out SdpOffer offer, out SessionRefusal refusal)
+    {
+        if (!SdpOfferParser.TryParse(offerSdp, out offer, out var failure))
         {
             context.Mux.Drops.Count(failure.Error == SdpError.TooLarge ? DropReason.SdpTooLarge : DropReason.SdpMalformed);
             refusal = new SessionRefusal(400, $"not a usable offer: {failure.Error} at line {failure.Line}");
             return false;
         }
-        if (!SdpNegotiator.TryNegotiate(offer, source, out var negotiation, out var negotiationFailure))
+        refusal = null!;
+        return true;
+    }
+
+    /// <param name="talk">Non-null when the viewer may talk (a device speaker is open): see <see cref="SdpNegotiator"/>.</param>
+    public static bool TryCreate(SdpOffer offer, SourceMedia source, TalkReceive? talk, WebRtcSessionContext context,
+        out WebRtcSession session, out string answer, out SessionRefusal refusal)
+    {
+        session = null!;
+        answer = "";
+        if (!SdpNegotiator.TryNegotiate(offer, source, out var negotiation, out var negotiationFailure, talk))
         {
-            refusal = new SessionRefusal(422, $"no common codec: the source sends {negotiationFailure.Codec}");
+            refusal = new SessionRefusal(422, negotiationFailure.Error == NegotiationError.NoTalkCodec
+                ? $"no common codec: the viewer talks in {negotiationFailure.Codec}; the device takes {string.Join(", ", talk!.G711)}{(talk.Opus ? " (and Opus through the transcoder)" : " (Opus needs the FFmpeg transcoder, which is off)")}"
+                : $"no common codec: the source sends {negotiationFailure.Codec}");
             return false;
         }
-        if (negotiation.Video is not { } video)
+        // Video is what a viewing session is for; only a talking viewer may have audio alone.
+        if ((negotiation.Video ?? (negotiation.Audio?.Receive is not null ? negotiation.Audio : null)) is not { } first)
         {
             refusal = new SessionRefusal(422, "no common codec: this session sends video only");
             return false;
         }
+        var video = negotiation.Video;
         var local = IceCredentials.Generate();
         var ssrc = (uint)Random.Shared.NextInt64(1, uint.MaxValue);
         IceAgent ice;
         if (context.Options.IceLite)
         {
-            ice = new IceLiteAgent(local, video.Offer.IceUfrag, context.Time, context.Mux.Drops, context.Options.ConsentTimeout);
+            ice = new IceLiteAgent(local, first.Offer.IceUfrag, context.Time, context.Mux.Drops, context.Options.ConsentTimeout);
         }
         else
         {
             // The full agent (RFC 8445, controlled): checks from every base of the mux to the offer's candidates.
             var transport = new MuxIceTransport(context.Mux);
-            ice = new IceAgent(local, video.Offer.IceUfrag, video.Offer.IcePwd,
+            ice = new IceAgent(local, first.Offer.IceUfrag, first.Offer.IcePwd,
                 new IceAgentOptions { ConsentTimeout = context.Options.ConsentTimeout, Outcomes = context.Mux.IceOutcomes },
                 context.Time, context.Mux.Drops, transport);
             transport.Agent = ice;
             foreach (var b in context.Mux.LocalBases) ice.AddLocalBase(b);
-            ice.AddRemoteCandidates(video.Offer.Candidates);
+            ice.AddRemoteCandidates(first.Offer.Candidates);
         }
-        session = new WebRtcSession(context, ice, video.Offer.Fingerprint, video, negotiation.Audio, ssrc);
+        session = new WebRtcSession(context, ice, first.Offer.Fingerprint, video, negotiation.Audio, ssrc);
         answer = SdpAnswerBuilder.Build(negotiation, new AnswerParameters(local.Ufrag, local.Pwd, context.Certificate.Fingerprint,
             context.Candidates, ssrc, AudioSsrcFor(ssrc), "hikshare", (ulong)Random.Shared.NextInt64(1, long.MaxValue), context.Options.IceLite));
         context.Mux.Register(session);
@@ -169,10 +206,24 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         if (!result.Succeeded) Close("dtls " + result.Failure);
     }
 
+    /// <summary>The encoding the viewer talks in (PCMU, PCMA, opus) when the answer took its audio, else null.</summary>
+    public string? TalkCodecName { get; }
+
+    /// <summary>True when the answer took the viewer's audio (two-way audio).</summary>
+    public bool ReceivesTalk => _talkPayloadType >= 0;
+
+    /// <summary>Where the viewer's talk audio goes; set before media flows (null: dropped).</summary>
+    public void SetTalkReceiver(IWebRtcTalkReceiver? receiver) => Volatile.Write(ref _talk, receiver);
+
     public void OnSrtp(Span<byte> datagram)
     {
         // RFC 5761 §4: with rtcp-mux, RTCP packet types 192–223 sit where RTP would have marker + PT 64–95.
-        if (datagram.Length < 2 || datagram[1] is < 192 or > 223) return; // browsers send no RTP to a sendonly session
+        if (datagram.Length < 2) return;
+        if (datagram[1] is < 192 or > 223)
+        {
+            OnSrtpRtp(datagram); // browsers send RTP only on a section the answer receives (two-way audio)
+            return;
+        }
         SrtpContext? receiver;
         lock (_sendLock) receiver = _receiver;
         if (receiver is null) { Drops.Count(DropReason.SrtpMalformed); return; }
@@ -190,6 +241,52 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         if (!RtcpFeedbackParser.TryParse(datagram[..plain], this, out _)) Drops.Count(DropReason.RtcpMalformed);
     }
 
+    /// <summary>The viewer's talk audio: authenticated and decrypted in place, the header skipped (CSRCs, RFC 8285 extensions).</summary>
+    private void OnSrtpRtp(Span<byte> datagram)
+    {
+        if (_talkPayloadType < 0 || Volatile.Read(ref _talk) is not { } talk) return;
+        SrtpContext? receiver;
+        lock (_sendLock) receiver = _receiver;
+        if (receiver is null) { Drops.Count(DropReason.SrtpMalformed); return; }
+        if (!receiver.TryUnprotectRtp(datagram, datagram.Length, out var plain, out var error))
+        {
+            Drops.Count(error switch
+            {
+                SrtpError.BadTag => DropReason.SrtpBadTag,
+                SrtpError.Replayed => DropReason.SrtpReplayed,
+                SrtpError.TooOld => DropReason.SrtpTooOld,
+                _ => DropReason.SrtpMalformed,
+            });
+            return;
+        }
+        var rtp = datagram[..plain];
+        if ((rtp[1] & 0x7F) != _talkPayloadType || !TryRtpPayload(rtp, out var offset, out var length)) return;
+        talk.OnTalkAudio(rtp.Slice(offset, length), System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(rtp[4..]), (rtp[1] & 0x80) != 0);
+    }
+
+    /// <summary>RFC 3550 §5.1: the payload after the fixed header, CSRCs and an extension, before any padding.</summary>
+    internal static bool TryRtpPayload(ReadOnlySpan<byte> rtp, out int offset, out int length)
+    {
+        offset = length = 0;
+        if (rtp.Length < 12 || rtp[0] >> 6 != 2) return false;
+        var at = 12 + (rtp[0] & 0x0F) * 4;
+        if ((rtp[0] & 0x10) != 0)
+        {
+            if (rtp.Length < at + 4) return false;
+            at += 4 + System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(rtp[(at + 2)..]) * 4;
+        }
+        var end = rtp.Length;
+        if ((rtp[0] & 0x20) != 0)
+        {
+            if (end == 0) return false;
+            end -= rtp[end - 1];
+        }
+        if (at >= end || at > rtp.Length) return false;
+        offset = at;
+        length = end - at;
+        return true;
+    }
+
     // ---------------------------------------------------------------- media out
 
     /// <summary>
@@ -198,7 +295,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     /// </summary>
     public void SendVideo(IReadOnlyList<ReadOnlyMemory<byte>> accessUnit, uint timestamp)
     {
-        if (RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        if (!_hasVideo || RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
         var maxPayload = _context.Options.RtpMtu - RtpStreamWriter.HeaderLength;
         lock (_sendLock)
         {
@@ -225,7 +322,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     /// </summary>
     public void SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker)
     {
-        if (RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
+        if (!_hasVideo || RemoteAddress() is not { } remote || Volatile.Read(ref _closed) != 0) return;
         var maxPayload = _context.Options.RtpMtu - RtpStreamWriter.HeaderLength;
         lock (_sendLock)
         {

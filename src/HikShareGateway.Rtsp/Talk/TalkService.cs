@@ -46,6 +46,10 @@ public sealed partial class TalkService(
 {
     public TalkFloor Floor { get; } = new();
 
+    /// <summary>How long the device may take to open its speaker (the upstream timeout).</summary>
+    internal TimeSpan Timeout => timeout;
+    internal TimeProvider Time => time;
+
     public async Task<IViewerMedia> OpenAsync(DeviceInfo device, ChannelInfo channel, StreamKind kind, ViewerContext viewer, CancellationToken ct)
     {
         // :: Step 1
@@ -103,7 +107,7 @@ public sealed partial class TalkService(
     }
 
     /// <summary>:: Steps 2-3. Null when the device has no two-way audio at all.</summary>
-    private async Task<ITalkTarget?> OpenTargetAsync(DeviceInfo device, ChannelInfo channel, StreamKind kind, CancellationToken ct)
+    internal async Task<ITalkTarget?> OpenTargetAsync(DeviceInfo device, ChannelInfo channel, StreamKind kind, CancellationToken ct)
     {
         var uri = channel.StreamUri(kind) ?? channel.MainUri ?? channel.SubUri;
         if (uri is not null)

@@ -63,7 +63,10 @@ public static class SdpAnswerBuilder
             }
             var c = sel.Codec;
             var pt = c.PayloadType.ToString(CultureInfo.InvariantCulture);
-            Line($"m={offered.Kind} 9 {offered.Protocol} {pt}");
+            // Two-way audio: the viewer sends the first format of the answer, so the talk codec goes first.
+            var talk = sel.Receive is { } r && r.PayloadType != c.PayloadType ? r : null;
+            Line(talk is null ? $"m={offered.Kind} 9 {offered.Protocol} {pt}"
+                : string.Create(CultureInfo.InvariantCulture, $"m={offered.Kind} 9 {offered.Protocol} {talk.PayloadType} {pt}"));
             Line("c=IN IP4 0.0.0.0");
             Line("a=rtcp:9 IN IP4 0.0.0.0");
             Line("a=ice-ufrag:" + p.IceUfrag);
@@ -71,12 +74,19 @@ public static class SdpAnswerBuilder
             Line($"a=fingerprint:{p.Fingerprint.Algorithm} {p.Fingerprint.DigestText}");
             Line("a=setup:passive");
             if (offered.Mid is not null) Line("a=mid:" + offered.Mid);
-            Line("a=sendonly");
+            Line(sel.Receive is null ? "a=sendonly" : sel.Send ? "a=sendrecv" : "a=recvonly");
             Line("a=rtcp-mux");
             if (offered.RtcpRsize) Line("a=rtcp-rsize");
-            Line(c.Channels > 1
-                ? string.Create(CultureInfo.InvariantCulture, $"a=rtpmap:{pt} {c.Name}/{c.ClockRate}/{c.Channels}")
-                : string.Create(CultureInfo.InvariantCulture, $"a=rtpmap:{pt} {c.Name}/{c.ClockRate}"));
+            void RtpMap(SdpCodec k) => Line(k.Channels > 1
+                ? string.Create(CultureInfo.InvariantCulture, $"a=rtpmap:{k.PayloadType} {k.Name}/{k.ClockRate}/{k.Channels}")
+                : string.Create(CultureInfo.InvariantCulture, $"a=rtpmap:{k.PayloadType} {k.Name}/{k.ClockRate}"));
+            RtpMap(c);
+            if (talk is not null) RtpMap(talk);
+            if (talk?.Name.Equals("opus", StringComparison.OrdinalIgnoreCase) == true || c.Name.Equals("opus", StringComparison.OrdinalIgnoreCase))
+            {
+                var opus = talk ?? c;
+                Line(string.Create(CultureInfo.InvariantCulture, $"a=fmtp:{opus.PayloadType} minptime=10;useinbandfec=1"));
+            }
             if (sel.Nack) Line($"a=rtcp-fb:{pt} nack");
             if (sel.Pli) Line($"a=rtcp-fb:{pt} nack pli");
             if (sel.Fir) Line($"a=rtcp-fb:{pt} ccm fir");

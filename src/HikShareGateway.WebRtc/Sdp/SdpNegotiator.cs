@@ -10,8 +10,16 @@ public sealed record SourceVideo(string Codec, H264Profile? Profile);
 /// <summary>Audio of the source: PCMU or PCMA at 8 kHz, passed as is (contract §5.1).</summary>
 public sealed record SourceAudio(string Codec, int ClockRate = 8000);
 
+/// <summary>
+/// What the gateway takes from a talking viewer (two-way audio, contract §5.1): the G.711 encodings the device's speaker
+/// takes ("PCMU", "PCMA", its preferred first) and whether Opus can be transcoded to them.
+/// </summary>
+public sealed record TalkReceive(IReadOnlyList<string> G711, bool Opus);
+
 /// <summary>A chosen codec for one m= section of the offer, with the feedback the offerer supports for it.</summary>
-public sealed record SelectedMedia(SdpMedia Offer, SdpCodec Codec, bool Nack, bool Pli, bool Fir);
+/// <param name="Codec">What the gateway sends; when <paramref name="Send"/> is false, the receive codec (for the rtpmap).</param>
+/// <param name="Receive">The codec the viewer talks in on this section (two-way audio), or null.</param>
+public sealed record SelectedMedia(SdpMedia Offer, SdpCodec Codec, bool Nack, bool Pli, bool Fir, SdpCodec? Receive = null, bool Send = true);
 
 /// <summary>The outcome: per offered m= section either a selection or null (rejected, port 0 in the answer).</summary>
 public sealed record Negotiation(SdpOffer Offer, IReadOnlyList<SelectedMedia?> Sections, SelectedMedia? Video, SelectedMedia? Audio);
@@ -23,6 +31,8 @@ public enum NegotiationError
     NoCommonCodec,
     /// <summary>No section of the offer can carry anything the source has (→ 422).</summary>
     NoUsableMedia,
+    /// <summary>The viewer talks only in codecs the gateway cannot take (→ 422 naming them).</summary>
+    NoTalkCodec,
 }
 
 /// <summary>Why negotiation failed; <see cref="Codec"/> names what the source sends, for the 422 problem detail.</summary>
@@ -35,7 +45,39 @@ public readonly record struct NegotiationFailure(NegotiationError Error, string 
 /// </summary>
 public static class SdpNegotiator
 {
-    public static bool TryNegotiate(SdpOffer offer, SourceMedia source, out Negotiation negotiation, out NegotiationFailure failure)
+    /// <summary>
+    /// True when a section the negotiator would take is audio the viewer sends (sendrecv or sendonly): the offer asks
+    /// for the talk floor. <paramref name="talkOnly"/>: nothing else in it would receive from the gateway.
+    /// </summary>
+    public static bool AsksToTalk(SdpOffer offer, out bool talkOnly)
+    {
+        var talks = false;
+        talkOnly = true;
+        string? firstTransportMid = null;
+        for (var i = 0; i < offer.Media.Count; i++)
+        {
+            var m = offer.Media[i];
+            if (m.Port == 0 || !m.IsRtp || !m.RtcpMux || m.Direction == SdpDirection.Inactive) continue;
+            var inBundle = m.Mid is not null && Contains(offer.BundleMids, m.Mid);
+            if (offer.BundleMids.Count > 0 ? !inBundle : firstTransportMid is not null) continue;
+            firstTransportMid ??= m.Mid ?? "";
+            if (m.Kind == "audio" && !talks && m.Direction is SdpDirection.SendRecv or SdpDirection.SendOnly)
+            {
+                talks = true;
+                if (m.Direction == SdpDirection.SendRecv) talkOnly = false;
+            }
+            else if (m.Kind is "audio" or "video" && m.Direction != SdpDirection.SendOnly)
+            {
+                talkOnly = false;
+            }
+        }
+        if (!talks) talkOnly = false;
+        return talks;
+    }
+
+    /// <param name="talk">Non-null when the viewer may talk and a device speaker is open: an audio section the viewer
+    /// sends on receives in one of these codecs (G.711 preferred, passed as is; else Opus when transcodable).</param>
+    public static bool TryNegotiate(SdpOffer offer, SourceMedia source, out Negotiation negotiation, out NegotiationFailure failure, TalkReceive? talk = null)
     {
         negotiation = null!;
         var sections = new SelectedMedia?[offer.Media.Count];
@@ -46,7 +88,9 @@ public static class SdpNegotiator
         for (var i = 0; i < offer.Media.Count; i++)
         {
             var m = offer.Media[i];
-            if (m.Port == 0 || !m.IsRtp || !m.RtcpMux || m.Direction is SdpDirection.SendOnly or SdpDirection.Inactive) continue;
+            if (m.Port == 0 || !m.IsRtp || !m.RtcpMux || m.Direction == SdpDirection.Inactive) continue;
+            var talks = talk is not null && audio is null && m.Kind == "audio" && m.Direction is SdpDirection.SendRecv or SdpDirection.SendOnly;
+            if (m.Direction == SdpDirection.SendOnly && !talks) continue;
             var inBundle = m.Mid is not null && Contains(offer.BundleMids, m.Mid);
             if (offer.BundleMids.Count > 0 ? !inBundle : firstTransportMid is not null) continue;
             if (m.Kind == "video" && video is null && source.Video is not null)
@@ -55,11 +99,21 @@ public static class SdpNegotiator
                 if (codec is null) { videoOfferedWithoutMatch = true; continue; }
                 sections[i] = video = Select(m, codec);
             }
-            else if (m.Kind == "audio" && audio is null && source.Audio is not null)
+            else if (m.Kind == "audio" && audio is null && (source.Audio is not null || talks))
             {
-                var codec = ChooseAudio(m, source.Audio);
-                if (codec is null) { audioOfferedWithoutMatch = true; continue; }
-                sections[i] = audio = Select(m, codec);
+                var codec = source.Audio is not null && m.Direction != SdpDirection.SendOnly ? ChooseAudio(m, source.Audio) : null;
+                SdpCodec? receive = null;
+                if (talks)
+                {
+                    receive = ChooseTalk(m, talk!);
+                    if (receive is null)
+                    {
+                        failure = new(NegotiationError.NoTalkCodec, OfferedNames(m));
+                        return false;
+                    }
+                }
+                if (codec is null && receive is null) { audioOfferedWithoutMatch = true; continue; }
+                sections[i] = audio = Select(m, codec ?? receive!) with { Receive = receive, Send = codec is not null };
             }
             else
             {
@@ -131,6 +185,38 @@ public static class SdpNegotiator
             if (fit >= 0 && fit < bestFit) { best = c; bestFit = fit; }
         }
         return best;
+    }
+
+    /// <summary>G.711 the device takes, in the device's order (no transcoding); else Opus when it can be transcoded.</summary>
+    private static SdpCodec? ChooseTalk(SdpMedia m, TalkReceive talk)
+    {
+        foreach (var name in talk.G711)
+        {
+            foreach (var c in m.Codecs)
+            {
+                if (c.Name.Equals(name, StringComparison.OrdinalIgnoreCase) && c.ClockRate == 8000 && c.Channels == 1) return c;
+            }
+        }
+        if (talk.Opus)
+        {
+            foreach (var c in m.Codecs)
+            {
+                if (c.Name.Equals("opus", StringComparison.OrdinalIgnoreCase) && c.ClockRate == 48000) return c;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The offered audio encodings, e.g. "opus", for a 422 that names what the viewer talks in.</summary>
+    private static string OfferedNames(SdpMedia m)
+    {
+        var names = new List<string>();
+        foreach (var c in m.Codecs)
+        {
+            if (c.Name is "red" or "CN" or "telephone-event" || names.Contains(c.Name, StringComparer.OrdinalIgnoreCase)) continue;
+            names.Add(c.Name);
+        }
+        return names.Count == 0 ? "none" : string.Join(", ", names);
     }
 
     private static SdpCodec? ChooseAudio(SdpMedia m, SourceAudio source)

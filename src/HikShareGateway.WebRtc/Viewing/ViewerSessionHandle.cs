@@ -12,7 +12,9 @@ namespace HikShareGateway.WebRtc.Viewing;
 internal sealed class ViewerSessionHandle : IWebRtcMediaSender
 {
     private readonly WebRtcViewingService _service;
-    private readonly LiveStreamLease _lease;
+    private readonly LiveStreamLease? _lease; // null for a talk-only session (no liveView)
+    private readonly WebRtcTalk? _talk;
+    private IDisposable? _talkRegistration;
     private readonly WebRtcOutput _output;
     private readonly long _startedAt;
     private readonly KeyValuePair<string, object?>[] _tags;
@@ -20,9 +22,10 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
     private long _lastKeyframeReplay;
     private int _subscribed, _closed;
 
-    public ViewerSessionHandle(WebRtcViewingService service, string sessionId, WebRtcLiveOffer offer, WebRtcSession session, LiveStreamLease lease,
-        int videoTrack, int audioTrack, int audioClockRate, SubscriberQueueLimits limits)
+    public ViewerSessionHandle(WebRtcViewingService service, string sessionId, WebRtcLiveOffer offer, WebRtcSession session, LiveStreamLease? lease,
+        int videoTrack, int audioTrack, int audioClockRate, SubscriberQueueLimits limits, WebRtcTalk? talk = null)
     {
+        _talk = talk;
         _service = service;
         SessionId = sessionId;
         Offer = offer;
@@ -41,9 +44,40 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
     public WebRtcLiveOffer Offer { get; }
     public string Account => Offer.Account;
     public WebRtcSession Session { get; }
+    public WebRtcTalk? Talk => _talk;
 
     public void Start(ISessionRegistry registry)
     {
+        if (_talk is not null)
+        {
+            // Two-way audio: losing twoWayAudio cuts the whole session (as an RTSP talker's), within the registry's 100 ms.
+            _talkRegistration = registry.Register(new ViewerSession
+            {
+                SessionId = SessionId,
+                Account = Offer.Account,
+                DeviceId = Offer.DeviceId,
+                Channel = Offer.Channel,
+                Action = Privilege.TwoWayAudio,
+                Remote = Offer.Remote,
+                Revoke = reason => ThreadPool.UnsafeQueueUserWorkItem(static s => s.h.Close("revoked: " + s.reason, revoked: true), (h: this, reason), preferLocal: false),
+            });
+            Session.SetTalkReceiver(_talk);
+            _ = _talk.Channel.Completion.ContinueWith(static (_, h) => ((ViewerSessionHandle)h!).Close("the device ended two-way audio", revoked: false),
+                this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        StartLive(registry);
+    }
+
+    private void StartLive(ISessionRegistry registry)
+    {
+        if (_lease is null)
+        {
+            Session.Closed += reason => Close(reason, revoked: false);
+            _service.Metrics.Sessions.Add(1, new KeyValuePair<string, object?>("signalling", WebRtcViewingService.SignallingName(Offer.Signalling)));
+            _service.GatewayMetrics.ViewerSessions.Add(1, _tags);
+            _ = WaitConnectedAsync();
+            return;
+        }
         _registration = registry.Register(new ViewerSession
         {
             SessionId = SessionId,
@@ -63,6 +97,16 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
         _ = SubscribeWhenConnectedAsync();
     }
 
+    /// <summary>A talk-only session: nothing to subscribe; a failed handshake ends it.</summary>
+    private async Task WaitConnectedAsync()
+    {
+        var result = await Session.Connected.ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            Close("dtls " + result.Failure, revoked: false);
+        }
+    }
+
     private async Task SubscribeWhenConnectedAsync()
     {
         var result = await Session.Connected.ConfigureAwait(false);
@@ -79,10 +123,10 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
         if (Volatile.Read(ref _closed) == 0 && Interlocked.Exchange(ref _subscribed, 1) == 0)
         {
             // :: Step 5: the stream replays its cached GOP into the output, then live packets follow.
-            _lease.Stream.Subscribe(_output);
+            _lease!.Stream.Subscribe(_output);
             if (Volatile.Read(ref _closed) != 0)
             {
-                _lease.Stream.Unsubscribe(_output);
+                _lease!.Stream.Unsubscribe(_output);
             }
         }
     }
@@ -99,7 +143,7 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
         }
         ThreadPool.UnsafeQueueUserWorkItem(static h =>
         {
-            if (Volatile.Read(ref h._closed) != 0) return;
+            if (Volatile.Read(ref h._closed) != 0 || h._lease is null) return;
             h._lease.Stream.Unsubscribe(h._output);
             h._lease.Stream.Subscribe(h._output);
         }, this, preferLocal: false);
@@ -118,11 +162,19 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
             return;
         }
         _registration?.Dispose();
-        _lease.Stream.Invalidated -= OnInvalidated;
-        _lease.Stream.Unsubscribe(_output);
+        _talkRegistration?.Dispose();
+        if (_lease is not null)
+        {
+            _lease.Stream.Invalidated -= OnInvalidated;
+            _lease.Stream.Unsubscribe(_output);
+        }
         _output.Complete();
         _ = Session.DisposeAsync();
-        _lease.Dispose();
+        _lease?.Dispose();
+        if (_talk is not null)
+        {
+            _ = _talk.DisposeAsync().AsTask(); // closes the device's speaker and frees the floor
+        }
         _service.Metrics.Sessions.Add(-1, new KeyValuePair<string, object?>("signalling", WebRtcViewingService.SignallingName(Offer.Signalling)));
         _service.GatewayMetrics.ViewerSessions.Add(-1, _tags);
         _service.GatewayMetrics.SessionDuration.Record(_service.Time.GetElapsedTime(_startedAt).TotalSeconds, _tags[0]);

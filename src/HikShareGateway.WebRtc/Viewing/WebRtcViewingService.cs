@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Audio;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.WebRtc;
@@ -39,8 +40,11 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private int _total;
 
     public WebRtcViewingService(WebRtcSessionContext context, WebRtcViewingOptions options, LiveRelay relay, IDeviceCatalog catalog,
-        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics)
+        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics,
+        ITalkChannels? talkChannels = null, ITalkTranscoders? talkTranscoders = null)
     {
+        _talkChannels = talkChannels;
+        _talkTranscoders = talkTranscoders;
         _context = context;
         _options = options;
         _relay = relay;
@@ -60,8 +64,17 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     public async Task<WebRtcAnswer> OpenLiveAsync(WebRtcLiveOffer offer, CancellationToken ct)
     {
         var sessionId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        // :: Step 1
-        if (!_policy.IsAllowed(offer.Account, offer.DeviceId, offer.Channel, Privilege.LiveView))
+        // :: Step 1 (two-way audio: see WebRtcViewingService.Talk.cs)
+        var talk = TalkRequest(offer, sessionId, out var parsed, out var mayWatch);
+        if (talk == TalkDecision.Forbidden)
+        {
+            return WebRtcAnswer.Refused(403, "not permitted");
+        }
+        if (talk == TalkDecision.Talk && !mayWatch)
+        {
+            return await OpenTalkOnlyAsync(offer, sessionId, parsed!, ct).ConfigureAwait(false);
+        }
+        if (!mayWatch)
         {
             _audit.Record(new AuditEvent(_context.Time.GetUtcNow(), sessionId, offer.Account, offer.DeviceId, offer.Channel, Privilege.LiveView,
                 AuditDecision.Deny, "no liveView grant (webrtc)", offer.Remote));
@@ -79,8 +92,17 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         }
         var reserved = true;
         LiveStreamLease? lease = null;
+        WebRtcTalkOpening? talking = null;
         try
         {
+            if (talk == TalkDecision.Talk)
+            {
+                talking = await OpenTalkAsync(offer, device, ct).ConfigureAwait(false);
+                if (talking.Refusal is { } talkRefusal)
+                {
+                    return talkRefusal;
+                }
+            }
             // :: Step 3
             lease = _relay.Acquire(offer.DeviceId, offer.Channel, offer.Stream);
             MediaDescription description;
@@ -98,13 +120,23 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             }
             // :: Step 4
             var source = WebRtcSourceMedia.From(description, out var audioTrack);
-            if (!WebRtcSession.TryCreate(offer.Sdp.Span, source, _context, out var session, out var answer, out var refusal))
+            WebRtcSession session;
+            string answer;
+            SessionRefusal refusal;
+            if (!(parsed is not null
+                    ? WebRtcSession.TryCreate(parsed, source, talking?.Receivable, _context, out session, out answer, out refusal)
+                    : WebRtcSession.TryCreate(offer.Sdp.Span, source, _context, out session, out answer, out refusal)))
             {
                 return WebRtcAnswer.Refused(refusal.Status, refusal.Reason);
             }
+            var talker = talking is null ? null : StartTalk(talking, session);
+            if (talker is not null)
+            {
+                talking = null; // the talker owns the channel now
+            }
             var handle = new ViewerSessionHandle(this, sessionId, offer, session, lease,
                 description.VideoTrack, session.AudioSsrc is null ? -1 : audioTrack,
-                audioTrack >= 0 ? description.Tracks[audioTrack].ClockRate : 8000, _options.QueueLimits);
+                audioTrack >= 0 ? description.Tracks[audioTrack].ClockRate : 8000, _options.QueueLimits, talker);
             _sessions[sessionId] = handle;
             reserved = false;
             lease = null; // the handle owns it now
@@ -112,11 +144,16 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             _audit.Record(new AuditEvent(_context.Time.GetUtcNow(), sessionId, offer.Account, offer.DeviceId, offer.Channel, Privilege.LiveView,
                 AuditDecision.Allow, "session started (webrtc " + SignallingName(offer.Signalling) + ")", offer.Remote));
             LogStarted(_logger, sessionId, offer.Account, offer.DeviceId, offer.Channel, SignallingName(offer.Signalling));
+            AuditTalkStarted(handle);
             return new WebRtcAnswer(201, sessionId, answer, "created");
         }
         finally
         {
             lease?.Dispose();
+            if (talking?.Channel is { } unused)
+            {
+                await unused.DisposeAsync().ConfigureAwait(false);
+            }
             if (reserved)
             {
                 Unreserve(offer.Account);
@@ -198,6 +235,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             _audit.Record(new AuditEvent(_context.Time.GetUtcNow(), handle.SessionId, handle.Account, handle.Offer.DeviceId, handle.Offer.Channel,
                 Privilege.LiveView, AuditDecision.End, reason, handle.Offer.Remote));
         }
+        AuditTalkEnded(handle, reason, revoked);
         LogEnded(_logger, handle.SessionId, reason);
     }
 

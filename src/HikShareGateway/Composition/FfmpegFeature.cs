@@ -1,3 +1,5 @@
+using HikShareGateway.Core.Audio;
+using HikShareGateway.Ffmpeg.Audio;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Snapshots;
@@ -30,6 +32,8 @@ public static class FfmpegFeature
         // Derived streams (H.265 → H.264) for the WebRTC and fMP4 outputs: one transcoder per stream, Media:MaxTranscoders.
         services.AddSingleton<IDerivedStreams>(sp => new TranscodedStreams(sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<TranscoderLimiter>(),
             options.ToVideoOptions(), TimeSpan.FromSeconds(options.SnapshotTimeoutSeconds), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        // Opus from browsers' microphones → G.711 for devices' speakers (WebRTC two-way audio).
+        services.AddSingleton<ITalkTranscoders, TalkTranscoders>();
         var alarms = Features.Bind<AlarmSnapshotOptions>(builder.Configuration, AlarmSnapshotOptions.Section, errors);
         services.AddSingleton<IAlarmSnapshots>(sp => new AlarmPictureStore(sp.GetRequiredService<ISnapshotService>(), sp.GetRequiredService<IAccessPolicy>(),
             alarms, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<AlarmPictureStore>>()));

@@ -54,6 +54,8 @@ public static class RtspFeature
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<TalkService>>()));
+        // The same floor and device side for WebRTC talkers (contract §5.1).
+        services.AddSingleton<ITalkChannels>(sp => new TalkChannels(sp.GetRequiredService<TalkService>(), sp.GetRequiredService<ILogger<TalkChannels>>()));
         services.AddSingleton(sp => new ViewerMediaResolver(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<LiveRelay>(),
             TimeSpan.FromSeconds(options.UpstreamTimeoutSeconds), sp.GetRequiredService<PlaybackService>(), sp.GetRequiredService<TalkService>()));
         services.AddSingleton(sp =>

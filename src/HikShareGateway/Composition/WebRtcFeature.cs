@@ -1,3 +1,4 @@
+using HikShareGateway.Core.Audio;
 using System.Net;
 using System.Net.Sockets;
 using HikShareGateway.Core.Access;
@@ -53,7 +54,7 @@ public static partial class WebRtcFeature
         services.AddSingleton(sp => new WebRtcViewingService(
             sp.GetRequiredService<WebRtcSessionContext>(), viewing, sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<IDeviceCatalog>(),
             sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<IAuditSink>(),
-            sp.GetRequiredService<GatewayMetrics>()));
+            sp.GetRequiredService<GatewayMetrics>(), sp.GetService<ITalkChannels>(), sp.GetService<ITalkTranscoders>()));
         services.AddSingleton<IWebRtcViewing>(sp => sp.GetRequiredService<WebRtcViewingService>());
         // Cloud signalling (§3.1): the MQTT link subscribes to its topics when the cloud feature runs.
         services.AddSingleton<ICloudInbound>(sp => new CloudWebRtcSignalling(sp.GetRequiredService<IViewerAuthenticator>(), sp.GetRequiredService<IWebRtcViewing>,
