@@ -155,6 +155,19 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
 
     void IWebRtcMediaSender.SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker) => Session.SendAudio(payload, timestamp, marker);
 
+    /// <summary>Closes the device's speaker, then frees the floor; logged once both are done.</summary>
+    private async Task CloseTalkAsync(WebRtcTalk talk)
+    {
+        try
+        {
+            await talk.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _service.TalkClosed(this, talk);
+        }
+    }
+
     public void Close(string reason, bool revoked)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -173,7 +186,7 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
         _lease?.Dispose();
         if (_talk is not null)
         {
-            _ = _talk.DisposeAsync().AsTask(); // closes the device's speaker and frees the floor
+            _ = CloseTalkAsync(_talk);
         }
         _service.Metrics.Sessions.Add(-1, new KeyValuePair<string, object?>("signalling", WebRtcViewingService.SignallingName(Offer.Signalling)));
         _service.GatewayMetrics.ViewerSessions.Add(-1, _tags);

@@ -160,6 +160,10 @@ public sealed partial class WebRtcViewingService
         }
     }
 
+    /// <summary>Called once the speaker of an ended session is closed and its floor free.</summary>
+    internal void TalkClosed(ViewerSessionHandle handle, WebRtcTalk talk)
+        => LogTalkEnded(_logger, handle.SessionId, talk.PacketsReceived, talk.Channel.FramesWritten);
+
     /// <summary>Talk sessions running now (tests, diagnostics): frames written to devices by each.</summary>
     public IReadOnlyList<(string SessionId, long PacketsReceived, long FramesWritten)> TalkSessions()
     {
@@ -176,6 +180,9 @@ public sealed partial class WebRtcViewingService
 
     [LoggerMessage(EventId = 7130, Level = LogLevel.Information, Message = "WebRTC talk of {Account} on {DeviceId}/{Channel} refused: {Refusal}")]
     private static partial void LogTalkRefused(ILogger logger, string account, string deviceId, int channel, string refusal);
+
+    [LoggerMessage(EventId = 7132, Level = LogLevel.Information, Message = "WebRTC talk {SessionId} ended: {Packets} packets from the viewer, {Frames} frames to the device; floor free")]
+    private static partial void LogTalkEnded(ILogger logger, string sessionId, long packets, long frames);
 
     [LoggerMessage(EventId = 7131, Level = LogLevel.Information, Message = "WebRTC talk in {Codec} (transcoded to G.711: {Transcodes})")]
     private static partial void LogTalkStarted(ILogger logger, string codec, bool transcodes);

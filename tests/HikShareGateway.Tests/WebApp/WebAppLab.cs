@@ -29,6 +29,9 @@ public sealed class WebAppLab : IAsyncDisposable
     public const string Alice = "alice@example.com";
     public const string Bob = "bob@example.com";
     public const string Carol = "carol@example.com";
+    /// <summary>Live view and two-way audio on channel 1 of <see cref="NvrId"/>, in a share of his own that the talk revocation test deletes.</summary>
+    public const string Dave = "dave@example.com";
+    public const string DaveShare = "share-dave";
     public const string NvrId = "SIMNVR0001";
     public const string CarolShare = "share-carol";
     public const string AliceRemark = "Shop: everything";
@@ -114,6 +117,7 @@ public sealed class WebAppLab : IAsyncDisposable
                 [new ShareDevice(NvrId, [], Privilege.All), new ShareDevice(DemoDefaults.DeviceId, [1], Privilege.LiveView)]),
             new Share("share-bob", Owner, Bob, "Front door only", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView)]),
             new Share(CarolShare, Owner, Carol, "Until further notice", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView)]),
+            new Share(DaveShare, Owner, Dave, "Talk at the door", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView | Privilege.TwoWayAudio)]),
         ]);
 
     /// <summary>Publishes a signed delta deleting <paramref name="shareId"/> (what the cloud sends when a share is deleted).</summary>
