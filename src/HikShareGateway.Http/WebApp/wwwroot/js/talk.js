@@ -40,8 +40,8 @@ export function talkButton(deviceId, channel, config) {
       session.ended.then(() => { if (pressed) { status.textContent = 'The talk session ended.'; stop(); } });
     } catch (e) {
       status.textContent = e instanceof ApiError && e.status === 409 ? 'Someone else is talking on this camera.'
-        : (e instanceof ApiError && e.status === 422) || e instanceof whep.TalkRefusedError
-          ? 'This gateway does not take the microphone over WebRTC yet (use an ONVIF backchannel client).'
+        : e instanceof ApiError && e.status === 422 ? `This camera cannot take your microphone: ${e.message}`
+        : e instanceof whep.TalkRefusedError ? 'The gateway did not take the microphone.'
         : e instanceof ApiError && e.status === 403 ? 'You may not talk on this camera.'
           : e?.name === 'NotAllowedError' ? 'The microphone was not allowed.'
             : `Could not talk: ${e?.message ?? e}`;

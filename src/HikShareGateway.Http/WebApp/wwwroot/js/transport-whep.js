@@ -101,7 +101,7 @@ export async function open(video, target, options = {}) {
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
     // A gateway that does not take the microphone answers the audio recvonly/inactive (contract §5.1).
     if (options.talk && !(audio.currentDirection ?? '').includes('send')) {
-      throw new TalkRefusedError('this gateway does not take the microphone over WebRTC yet');
+      throw new TalkRefusedError('the gateway did not take the microphone');
     }
     await connected(pc);
   } catch (e) {
