@@ -32,6 +32,8 @@ public sealed class WebAppLab : IAsyncDisposable
     /// <summary>Live view and two-way audio on channel 1 of <see cref="NvrId"/>, in a share of his own that the talk revocation test deletes.</summary>
     public const string Dave = "dave@example.com";
     public const string DaveShare = "share-dave";
+    /// <summary>Two-way audio on channel 1 of <see cref="NvrId"/> and nothing else (no live view): a talker only.</summary>
+    public const string Erin = "erin@example.com";
     public const string NvrId = "SIMNVR0001";
     public const string CarolShare = "share-carol";
     public const string AliceRemark = "Shop: everything";
@@ -118,6 +120,7 @@ public sealed class WebAppLab : IAsyncDisposable
             new Share("share-bob", Owner, Bob, "Front door only", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView)]),
             new Share(CarolShare, Owner, Carol, "Until further notice", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView)]),
             new Share(DaveShare, Owner, Dave, "Talk at the door", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.LiveView | Privilege.TwoWayAudio)]),
+            new Share("share-erin", Owner, Erin, "Intercom only", ShareState.Accepted, null, [new ShareDevice(NvrId, [1], Privilege.TwoWayAudio)]),
         ]);
 
     /// <summary>Publishes a signed delta deleting <paramref name="shareId"/> (what the cloud sends when a share is deleted).</summary>

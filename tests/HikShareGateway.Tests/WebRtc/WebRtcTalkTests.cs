@@ -84,10 +84,10 @@ public sealed class WebRtcTalkTests(TalkBrowserFixture f, ITestOutputHelper outp
 
     /// <summary>In the page: the microphone on a sendrecv audio transceiver (video recvonly beside it), the WHEP POST, connected.</summary>
     private const string OpenTalk = """
-        async ([token, path, opusOnly]) => {
+        async ([token, path, opusOnly, withVideo]) => {
           const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
           const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-          pc.addTransceiver('video', { direction: 'recvonly' });
+          if (withVideo) pc.addTransceiver('video', { direction: 'recvonly' });
           const t = pc.addTransceiver(mic.getAudioTracks()[0], { direction: 'sendrecv' });
           if (opusOnly) t.setCodecPreferences(RTCRtpReceiver.getCapabilities('audio').codecs.filter(c => c.mimeType.toLowerCase() === 'audio/opus'));
           await pc.setLocalDescription(await pc.createOffer());
@@ -125,9 +125,9 @@ public sealed class WebRtcTalkTests(TalkBrowserFixture f, ITestOutputHelper outp
         return (context, page);
     }
 
-    private static async Task<TalkResult> OpenAsync(IPage page, string token, string path, bool opusOnly)
+    private static async Task<TalkResult> OpenAsync(IPage page, string token, string path, bool opusOnly, bool withVideo = true)
     {
-        var json = await page.EvaluateAsync<JsonElement>(OpenTalk, new object[] { token, path, opusOnly });
+        var json = await page.EvaluateAsync<JsonElement>(OpenTalk, new object[] { token, path, opusOnly, withVideo });
         return new TalkResult(json.GetProperty("status").GetInt32(), json.GetProperty("body").GetString()!, json.GetProperty("offer").GetString()!,
             json.GetProperty("location").GetString()!);
     }
@@ -145,13 +145,13 @@ public sealed class WebRtcTalkTests(TalkBrowserFixture f, ITestOutputHelper outp
     /// Talks until the camera's file holds <paramref name="seconds"/> of audio, retrying a session in which the camera wrote
     /// nothing though the gateway wrote frames to it (see the class remarks); returns the session and the file's bytes.
     /// </summary>
-    private async Task<(TalkResult Talk, byte[] Audio, IBrowserContext Context)> TalkUntilTheCameraWritesAsync(string account, bool opusOnly, double seconds)
+    private async Task<(TalkResult Talk, byte[] Audio, IBrowserContext Context)> TalkUntilTheCameraWritesAsync(string account, bool opusOnly, double seconds, bool withVideo = true)
     {
         var token = Lab.Token(account);
         for (var attempt = 1; ; attempt++)
         {
             var (context, page) = await NewPageAsync();
-            var talk = await OpenAsync(page, token, LivePath, opusOnly);
+            var talk = await OpenAsync(page, token, LivePath, opusOnly, withVideo);
             Assert.True(talk.Status == 201, $"WHEP {talk.Status}: {talk.Body}");
             var wanted = (long)(seconds * 8000);
             try
@@ -277,6 +277,21 @@ public sealed class WebRtcTalkTests(TalkBrowserFixture f, ITestOutputHelper outp
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Lab.Token(WebAppLab.Bob));
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Talk_AccountWithTwoWayAudioOnly_TalksWithoutWatching_TheAnswerCarriesTheMicrophoneAlone()
+    {
+        // Erin may talk on channel 1, not watch it: her microphone-only offer (the web app's push-to-talk) is answered
+        // with the audio recvonly — nothing of the camera comes back — and her voice reaches the backchannel.
+        var (talk, audio, context) = await TalkUntilTheCameraWritesAsync(WebAppLab.Erin, opusOnly: false, seconds: 1, withVideo: false);
+        await using var _ = context;
+        Assert.DoesNotContain("m=video", talk.Body);
+        Assert.Contains("a=recvonly", talk.Body);
+        var (peak, rms) = G711Tone.DominantFrequency(G711Tone.DecodeMuLaw(audio.AsSpan(audio.Length - 8000)), 8000);
+        Assert.InRange(peak, TalkBrowserFixture.ToneHz - 10, TalkBrowserFixture.ToneHz + 10);
+        Assert.True(rms > 1000, $"RMS {rms}: the tone, not silence");
+        await EndAsync(talk.Location, WebAppLab.Erin);
     }
 
     [Fact]
