@@ -41,6 +41,8 @@ public static partial class WebRtcViewersBench
     private const string Viewer = "viewer@example.com";
     private const string ShareId = "sh-webrtc-bench";
     private static readonly double TicksPerMs = Stopwatch.Frequency / 1000.0;
+    private static int DecryptEvery = 10;
+    private static string RtpMtu = "";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -49,7 +51,12 @@ public static partial class WebRtcViewersBench
         var warmup = int.Parse(Arg(args, "--warmup", "5"), CultureInfo.InvariantCulture);
         var revocationRounds = int.Parse(Arg(args, "--revocation-rounds", "10"), CultureInfo.InvariantCulture);
         var revocationSessions = int.Parse(Arg(args, "--revocation-sessions", "100"), CultureInfo.InvariantCulture);
-        var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- webrtc --viewers {string.Join(',', viewerCounts)} --seconds {seconds} --warmup {warmup} --revocation-rounds {revocationRounds} --revocation-sessions {revocationSessions}";
+        // Every Kth viewer decrypts every packet; the others only the latency stamps (see WebRtcBenchViewer).
+        var decryptEvery = int.Parse(Arg(args, "--decrypt-every", "10"), CultureInfo.InvariantCulture);
+        var rtpMtu = Arg(args, "--rtp-mtu", "");
+        var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- webrtc --viewers {string.Join(',', viewerCounts)} --seconds {seconds} --warmup {warmup} --revocation-rounds {revocationRounds} --revocation-sessions {revocationSessions} --decrypt-every {decryptEvery}" + (rtpMtu != "" ? $" --rtp-mtu {rtpMtu}" : "");
+        DecryptEvery = Math.Max(1, decryptEvery);
+        RtpMtu = rtpMtu;
         var repo = FindRepo();
         var gatewayDll = Path.Combine(repo, "src", "HikShareGateway", "bin", "Release", "net10.0", "hikshare-gateway.dll");
         if (!File.Exists(gatewayDll))
@@ -60,6 +67,7 @@ public static partial class WebRtcViewersBench
         var dir = Directory.CreateTempSubdirectory("hikshare-bench-webrtc").FullName;
         Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ}, {Environment.ProcessorCount} cores, load average {ProcStats.LoadAverage()}");
         Console.WriteLine($"webrtc: one 4 Mbit/s H.264 camera to {string.Join(", ", viewerCounts)} WebRTC viewers (WHEP + ICE + DTLS 1.2 + SRTP, in the bench process); window {seconds} s after {warmup} s warm-up");
+        Console.WriteLine($"  every {DecryptEvery}th viewer authenticates and decrypts every packet, the others the latency stamps only; gateway RtpMtu {(RtpMtu == "" ? "default (1200)" : RtpMtu)}");
         var clip = await H264Clip.EncodeAsync(dir);
         var packetsPerSecond = clip.Units.Sum(u => u.PacketCount) / clip.Seconds;
         Console.WriteLine($"  camera: {clip.Units.Count} access units, {clip.Mbps:F2} Mbit/s, {packetsPerSecond:F0} RTP packets/s in, IDR every {H264Clip.Fps} frames");
@@ -69,11 +77,12 @@ public static partial class WebRtcViewersBench
         var certificate = DtlsCertificate.Create(TimeProvider.System, "bench-viewer");
 
         Console.WriteLine();
-        Console.WriteLine($"{"viewers",7} {"playing",7} {"closed",6} {"setup s",7} {"Mbit/s/v",8} {"loss %",7} {"deliv %",7} {"lat p50",7} {"p99",7} {"max",7} {"CPU %",6} {"user",5} {"sys",5} {"RSS MB",6} {"anon",5} {"machine",7} {"B/pkt",6} {"pkts/s out",10} {"load",5}");
+        Console.WriteLine($"{"viewers",7} {"playing",7} {"closed",6} {"setup s",7} {"Mbit/s/v",8} {"loss %",7} {"pps/v",6} {"lat p50",7} {"p99",7} {"max",7} {"CPU %",6} {"user",5} {"sys",5} {"RSS MB",6} {"anon",5} {"machine",7} {"B/pkt",6} {"pkts/s out",10} {"load",5}");
+        var lastRate = (Viewers: 0, PacketsPerSecond: 0.0);
         foreach (var n in viewerCounts)
         {
             await using var gateway = await GatewayRig.StartAsync(dir, $"n{n}", camera, mosquitto, gatewayDll, n + 16);
-            await MeasureAsync(gateway, n, seconds, warmup, certificate);
+            lastRate = (n, await MeasureAsync(gateway, n, seconds, warmup, certificate));
         }
 
         if (revocationRounds > 0)
@@ -82,12 +91,13 @@ public static partial class WebRtcViewersBench
             await RevocationAsync(gateway, revocationSessions, revocationRounds, certificate);
         }
 
-        SrtpCost(packetsPerSecond);
+        SrtpCost(lastRate.Viewers, lastRate.PacketsPerSecond);
         Console.WriteLine($"command: {command}");
         return 0;
     }
 
-    private static async Task MeasureAsync(GatewayRig gateway, int n, int seconds, int warmup, DtlsCertificate certificate)
+    /// <returns>Packets per second the viewers received in the window (0 when none connected).</returns>
+    private static async Task<double> MeasureAsync(GatewayRig gateway, int n, int seconds, int warmup, DtlsCertificate certificate)
     {
         var histogram = new LatencyHistogram();
         var (viewers, setup, failures) = await ConnectAsync(gateway, n, certificate, histogram);
@@ -101,7 +111,7 @@ public static partial class WebRtcViewersBench
             if (playing.Count == 0)
             {
                 Console.WriteLine($"{n,7} no viewer connected; gateway log:\n{gateway.Process.Tail()}");
-                return;
+                return 0;
             }
             await Task.Delay(TimeSpan.FromSeconds(warmup));
 
@@ -139,22 +149,23 @@ public static partial class WebRtcViewersBench
             }
             var closed = playing.Count(v => v.Closed);
             var loss = packets + gaps == 0 ? 0 : 100.0 * gaps / (packets + gaps);
-            // The gateway re-packetizes to its MTU (1200 < the camera's 1400): more packets out than in; delivered % is
-            // bytes-based for that reason (the RTP payload the viewers got / the camera's payload × viewers).
-            var delivered = sent == 0 ? 0 : 100.0 * bytes / ((double)(gateway.Camera.RtpBytesSent - 0) / Math.Max(1, gateway.Camera.RtpPacketsSent) * sent * playing.Count);
+            // Packets per viewer per second: the gateway re-packetizes to its MTU (1200 < the camera's 1400), so more go out
+            // than the camera sends; every viewer should get the same number.
+            var perViewerPps = packets / elapsed / playing.Count;
             var allocated = a1.AllocatedBytes - a0.AllocatedBytes - (a1.ProbeBytes - a0.ProbeBytes);
             var user = 100 * (cpu1.User - cpu0.User) / elapsed;
             var sys = 100 * (cpu1.System - cpu0.System) / elapsed;
             var machine = 100.0 * Environment.ProcessorCount * (m1.Busy - m0.Busy) / Math.Max(1, m1.Total - m0.Total);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{n,7} {playing.Count,7} {closed,6} {setup,7:F1} {bytes * 8 / elapsed / 1e6 / playing.Count,8:F2} {loss,7:F3} {delivered,7:F1} {histogram.PercentileMs(0.5),7:F2} {histogram.PercentileMs(0.99),7:F2} {histogram.MaxMs,7:F1} {user + sys,6:F1} {user,5:F1} {sys,5:F1} {rss,6:F0} {anon,5:F0} {machine,7:F0} {(packets == 0 ? 0 : (double)allocated / packets),6:F3} {packets / elapsed,10:F0} {ProcStats.LoadAverage().Split(' ')[0],5}"));
+                $"{n,7} {playing.Count,7} {closed,6} {setup,7:F1} {bytes * 8 / elapsed / 1e6 / playing.Count,8:F2} {loss,7:F3} {perViewerPps,6:F0} {histogram.PercentileMs(0.5),7:F2} {histogram.PercentileMs(0.99),7:F2} {histogram.MaxMs,7:F1} {user + sys,6:F1} {user,5:F1} {sys,5:F1} {rss,6:F0} {anon,5:F0} {machine,7:F0} {(packets == 0 ? 0 : (double)allocated / packets),6:F3} {packets / elapsed,10:F0} {ProcStats.LoadAverage().Split(' ')[0],5}"));
             var sampled = types.Sum(t => t.Bytes);
             // Allocation count from the sampled types (as the fanout bench): each type's share of the bytes over its mean size.
             var allocs = sampled == 0 || packets == 0 ? (double?)null : types.Sum(t => allocated * ((double)t.Bytes / sampled) / Math.Max(24, t.MeanSize)) / packets;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"          allocations per packet out {(allocs is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : $"<= {(packets == 0 ? 0 : (double)allocated / packets / 24):F4} (no sample)")}; sampled types: {string.Join(", ", types.OrderByDescending(t => t.Bytes).Take(4).Select(t => $"{t.Type} {100.0 * t.Bytes / Math.Max(1, sampled):F0} %"))}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"          stamps {histogram.Count}, SRTP auth failures {playing.Sum(v => v.AuthFailures)}, gen0 {a1.Gen0 - a0.Gen0} gen2 {a1.Gen2 - a0.Gen2}, peak RSS {peakRss:F0} MB, gateway CPU-µs per packet out {(packets == 0 ? 0 : (cpu1.User + cpu1.System - cpu0.User - cpu0.System) * 1e6 / packets):F2}"));
+                $"          camera {sent / elapsed:F0} packets/s in; stamps {histogram.Count}, SRTP auth failures {playing.Sum(v => v.AuthFailures)}, gen0 {a1.Gen0 - a0.Gen0} gen2 {a1.Gen2 - a0.Gen2}, peak RSS {peakRss:F0} MB, gateway CPU-µs per packet out {(packets == 0 ? 0 : (cpu1.User + cpu1.System - cpu0.User - cpu0.System) * 1e6 / packets):F2}"));
+            return packets / elapsed;
         }
         finally
         {
@@ -173,7 +184,7 @@ public static partial class WebRtcViewersBench
         var setups = new List<Task>();
         for (var i = 0; i < n; i++)
         {
-            var v = new WebRtcBenchViewer(certificate, histogram);
+            var v = new WebRtcBenchViewer(certificate, histogram, decryptAll: i % DecryptEvery == 0);
             viewers.Add(v);
             setups.Add(Task.Run(async () =>
             {
@@ -253,7 +264,7 @@ public static partial class WebRtcViewersBench
     }
 
     /// <summary>SRTP protect alone, per packet of the sizes the gateway sends (1200-byte MTU), both profiles.</summary>
-    private static void SrtpCost(double packetsPerSecondIn)
+    private static void SrtpCost(int viewers, double packetsPerSecondOut)
     {
         Console.WriteLine();
         Console.WriteLine("srtp: SrtpContext.ProtectRtp of one 1200-byte RTP packet (12-byte header), one thread");
@@ -275,7 +286,7 @@ public static partial class WebRtcViewersBench
             var ns = Stopwatch.GetElapsedTime(t0).TotalMilliseconds * 1e6 / count;
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {profile,-20} {ns,7:F0} ns/packet  {(double)allocated / count,5:F2} B/packet; at 300 viewers × {packetsPerSecondIn:F0} packets/s in ≈ {ns * 300 * packetsPerSecondIn * 1.2 / 1e7:F0} % of one core (×1.2: 1400 → 1200-byte MTU)"));
+                $"  {profile,-20} {ns,7:F0} ns/packet  {(double)allocated / count,5:F2} B/packet; × the {packetsPerSecondOut:F0} packets/s the {viewers} viewers received ≈ {ns * packetsPerSecondOut / 1e7:F0} % of one core"));
         }
 
         static void Protect(SrtpContext context, byte[] packet, int i)
@@ -324,7 +335,7 @@ public static partial class WebRtcViewersBench
     /// grants (a signed snapshot retained before it starts; deltas to grant and revoke), WebRTC on one UDP port with
     /// loopback host candidates, and the allocation probe of the fanout bench as a startup hook.
     /// </summary>
-    private sealed class GatewayRig : IAsyncDisposable
+    internal sealed class GatewayRig : IAsyncDisposable
     {
         private readonly Ed25519SigningKey _key;
         private readonly IMqttClient _cloud;
@@ -372,12 +383,14 @@ public static partial class WebRtcViewersBench
                     ["Enabled"] = true, ["UdpPort"] = 0, ["IncludeLoopback"] = true,
                     ["MaxSessions"] = maxSessions, ["MaxSessionsPerAccount"] = maxSessions,
                 },
+                // --rtp-mtu: the gateway cuts each camera FU-A fragment to fit; above the camera's 1400 it sends one per fragment.
                 ["Devices"] = new JsonArray(new JsonObject
                 {
                     ["DeviceId"] = Device,
                     ["Channels"] = new JsonArray(new JsonObject { ["Channel"] = 1, ["Name"] = "bench", ["Main"] = camera.Url }),
                 }),
             };
+            if (RtpMtu != "") config["WebRtc"]!["RtpMtu"] = int.Parse(RtpMtu, CultureInfo.InvariantCulture);
             var configPath = Path.Combine(runDir, "gw.json");
             await File.WriteAllTextAsync(configPath, config.ToJsonString());
             var probePath = Path.Combine(runDir, "alloc.sock");
