@@ -77,6 +77,7 @@ public sealed partial class WebRtcBenchViewer : IDisposable
         _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
     }
 
+    public int LocalPort => ((IPEndPoint)_socket.LocalEndPoint!).Port;
     public string? Failure { get; private set; }
     public string? SessionLocation { get; private set; }
     public bool Playing => _rx is not null;

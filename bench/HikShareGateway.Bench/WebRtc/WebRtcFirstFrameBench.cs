@@ -9,7 +9,7 @@ namespace HikShareGateway.Bench.WebRtc;
 /// <summary>
 /// <c>webrtc-first-frame</c>: WHEP POST → first decoded frame in Debian's headless Chromium on loopback, p50 over
 /// <c>--runs</c> sessions, each in a fresh page, against the gateway process of the <c>webrtc</c> bench (its camera:
-/// 720p25 H.264 at 4 Mbit/s, one IDR per second). Each run also gives the steps on the page's clock: the answer,
+/// 720p25 H.264 Main profile at 4 Mbit/s, one IDR per second). Each run also gives the steps on the page's clock: the answer,
 /// ICE connected, DTLS connected (connectionState), first frame (<c>requestVideoFrameCallback</c>).
 /// </summary>
 public static class WebRtcFirstFrameBench
@@ -62,7 +62,8 @@ public static class WebRtcFirstFrameBench
         var dir = Directory.CreateTempSubdirectory("hikshare-bench-first-frame").FullName;
         Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ}, {Environment.ProcessorCount} cores, load average {ProcStats.LoadAverage()}");
         Console.WriteLine($"webrtc-first-frame: WHEP POST → first decoded frame in headless Chromium (/usr/bin/chromium), loopback, {runs} runs, each a fresh page");
-        var clip = await H264Clip.EncodeAsync(dir);
+        // Main profile: Debian's Chromium here offers no High profile H.264 (the gateway answers 422 to a High source).
+        var clip = await H264Clip.EncodeAsync(dir, profile: "main");
         await using var camera = new BenchCamera(clip);
         camera.Start();
         await using var mosquitto = await BenchMosquitto.StartAsync(noDelay: true);

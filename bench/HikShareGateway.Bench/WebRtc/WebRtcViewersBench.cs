@@ -120,6 +120,7 @@ public static partial class WebRtcViewersBench
             var v0 = playing.Select(v => (v.Packets, v.Bytes, v.Gaps)).ToArray();
             var a0 = probe.Read();
             var cpu0 = ProcStats.CpuSplit(gateway.Process.Pid);
+            var bench0 = ProcStats.CpuSeconds(Environment.ProcessId);
             var m0 = ProcStats.Machine();
             var sent0 = gateway.Camera.RtpPacketsSent;
             var t0 = Stopwatch.GetTimestamp();
@@ -139,6 +140,8 @@ public static partial class WebRtcViewersBench
             var a1 = probe.Read();
             var types = probe.StopSampling();
             var (rss, _, anon) = ProcStats.Memory(gateway.Process.Pid);
+            var bench1 = ProcStats.CpuSeconds(Environment.ProcessId);
+            var (backlog, socketDrops) = ViewerSockets(playing);
 
             long packets = 0, bytes = 0, gaps = 0;
             for (var i = 0; i < playing.Count; i++)
@@ -164,7 +167,7 @@ public static partial class WebRtcViewersBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"          allocations per packet out {(allocs is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : $"<= {(packets == 0 ? 0 : (double)allocated / packets / 24):F4} (no sample)")}; sampled types: {string.Join(", ", types.OrderByDescending(t => t.Bytes).Take(4).Select(t => $"{t.Type} {100.0 * t.Bytes / Math.Max(1, sampled):F0} %"))}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"          camera {sent / elapsed:F0} packets/s in; stamps {histogram.Count}, SRTP auth failures {playing.Sum(v => v.AuthFailures)}, gen0 {a1.Gen0 - a0.Gen0} gen2 {a1.Gen2 - a0.Gen2}, peak RSS {peakRss:F0} MB, gateway CPU-µs per packet out {(packets == 0 ? 0 : (cpu1.User + cpu1.System - cpu0.User - cpu0.System) * 1e6 / packets):F2}"));
+                $"          bench process (the viewers) CPU {100 * (bench1 - bench0) / elapsed:F0} %; viewer sockets' receive queues at the end {backlog / 1024.0:F0} KiB, datagrams dropped by them (since start) {socketDrops}; camera {sent / elapsed:F0} packets/s in; stamps {histogram.Count}, SRTP auth failures {playing.Sum(v => v.AuthFailures)}, gen0 {a1.Gen0 - a0.Gen0} gen2 {a1.Gen2 - a0.Gen2}, peak RSS {peakRss:F0} MB, gateway CPU-µs per packet out {(packets == 0 ? 0 : (cpu1.User + cpu1.System - cpu0.User - cpu0.System) * 1e6 / packets):F2}"));
             return packets / elapsed;
         }
         finally
@@ -172,6 +175,24 @@ public static partial class WebRtcViewersBench
             foreach (var v in viewers) v.Dispose();
             await gateway.DeleteSessionsAsync([]);
         }
+    }
+
+    /// <summary>
+    /// The viewers' UDP sockets in /proc/net/udp: bytes waiting in their receive queues (a backlog there is latency
+    /// the bench's own readers add, not the gateway) and datagrams the kernel dropped because a queue was full.
+    /// </summary>
+    private static (long Backlog, long Drops) ViewerSockets(List<WebRtcBenchViewer> viewers)
+    {
+        var ports = viewers.Select(v => v.LocalPort.ToString("X4", CultureInfo.InvariantCulture)).ToHashSet(StringComparer.Ordinal);
+        long backlog = 0, drops = 0;
+        foreach (var line in File.ReadLines("/proc/net/udp").Skip(1))
+        {
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 13 || !f[1].StartsWith("0100007F:", StringComparison.Ordinal) || !ports.Contains(f[1][9..])) continue;
+            backlog += long.Parse(f[4].Split(':')[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            drops += long.Parse(f[^1], CultureInfo.InvariantCulture);
+        }
+        return (backlog, drops);
     }
 
     private static async Task<(List<WebRtcBenchViewer> Viewers, double Setup, Dictionary<string, int> Failures)> ConnectAsync(
