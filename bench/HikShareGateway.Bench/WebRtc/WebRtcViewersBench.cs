@@ -142,6 +142,7 @@ public static partial class WebRtcViewersBench
             var (rss, _, anon) = ProcStats.Memory(gateway.Process.Pid);
             var bench1 = ProcStats.CpuSeconds(Environment.ProcessId);
             var (backlog, socketDrops) = ViewerSockets(playing);
+            var upstreamQueue = CameraSendQueue(gateway.Camera.Port);
 
             long packets = 0, bytes = 0, gaps = 0;
             for (var i = 0; i < playing.Count; i++)
@@ -167,7 +168,7 @@ public static partial class WebRtcViewersBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"          allocations per packet out {(allocs is { } a ? a.ToString("F4", CultureInfo.InvariantCulture) : $"<= {(packets == 0 ? 0 : (double)allocated / packets / 24):F4} (no sample)")}; sampled types: {string.Join(", ", types.OrderByDescending(t => t.Bytes).Take(4).Select(t => $"{t.Type} {100.0 * t.Bytes / Math.Max(1, sampled):F0} %"))}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"          bench process (the viewers) CPU {100 * (bench1 - bench0) / elapsed:F0} %; viewer sockets' receive queues at the end {backlog / 1024.0:F0} KiB, datagrams dropped by them (since start) {socketDrops}; camera {sent / elapsed:F0} packets/s in; stamps {histogram.Count}, SRTP auth failures {playing.Sum(v => v.AuthFailures)}, gen0 {a1.Gen0 - a0.Gen0} gen2 {a1.Gen2 - a0.Gen2}, peak RSS {peakRss:F0} MB, gateway CPU-µs per packet out {(packets == 0 ? 0 : (cpu1.User + cpu1.System - cpu0.User - cpu0.System) * 1e6 / packets):F2}"));
+                $"          bench process (the viewers) CPU {100 * (bench1 - bench0) / elapsed:F0} %; viewer sockets' receive queues at the end {backlog / 1024.0:F0} KiB, datagrams dropped by them (since start) {socketDrops}; camera → gateway TCP send queue {upstreamQueue / 1024.0:F0} KiB; camera {sent / elapsed:F0} packets/s in; stamps {histogram.Count}, SRTP auth failures {playing.Sum(v => v.AuthFailures)}, gen0 {a1.Gen0 - a0.Gen0} gen2 {a1.Gen2 - a0.Gen2}, peak RSS {peakRss:F0} MB, gateway CPU-µs per packet out {(packets == 0 ? 0 : (cpu1.User + cpu1.System - cpu0.User - cpu0.System) * 1e6 / packets):F2}"));
             return packets / elapsed;
         }
         finally
@@ -193,6 +194,20 @@ public static partial class WebRtcViewersBench
             drops += long.Parse(f[^1], CultureInfo.InvariantCulture);
         }
         return (backlog, drops);
+    }
+
+    /// <summary>Bytes the camera has written that the gateway has not yet read (tx_queue of the camera's TCP sockets).</summary>
+    private static long CameraSendQueue(int cameraPort)
+    {
+        var port = ":" + cameraPort.ToString("X4", CultureInfo.InvariantCulture);
+        long queued = 0;
+        foreach (var line in File.ReadLines("/proc/net/tcp").Skip(1))
+        {
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 5 || !f[1].EndsWith(port, StringComparison.Ordinal) || f[3] != "01") continue;
+            queued += long.Parse(f[4].Split(':')[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        return queued;
     }
 
     private static async Task<(List<WebRtcBenchViewer> Viewers, double Setup, Dictionary<string, int> Failures)> ConnectAsync(
