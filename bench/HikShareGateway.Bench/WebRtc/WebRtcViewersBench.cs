@@ -173,8 +173,8 @@ public static partial class WebRtcViewersBench
         }
         finally
         {
+            // Each row has a gateway of its own, stopped after it: the sessions end with it.
             foreach (var v in viewers) v.Dispose();
-            await gateway.DeleteSessionsAsync([]);
         }
     }
 
@@ -478,9 +478,6 @@ public static partial class WebRtcViewersBench
                 await Task.Delay(20);
             }
         }
-
-        /// <summary>Sessions are ended by the viewers' sockets closing (consent expiry); nothing to do between rows.</summary>
-        public Task DeleteSessionsAsync(IEnumerable<string> locations) => Task.CompletedTask;
 
         public long LogLength() => File.Exists(Process.Log) ? new FileInfo(Process.Log).Length : 0;
 
