@@ -14,7 +14,7 @@ for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg \
          libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 gstreamer1.0-tools gstreamer1.0-rtsp \
          gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
          gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd chromium postgresql \
-         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client}; do
+         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client nodejs npm}; do
   have "$p" || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -36,3 +36,7 @@ esac
 # The systemd broker started by the mosquitto package would hold port 1883; tests start their own
 # brokers on free ports, so the packaged service is left as it is.
 dotnet restore HikShareGateway.sln --nologo -v q
+
+# werift, the second WebRTC implementation the tests use as a WHEP viewer: the version pinned in its package-lock.json.
+[ -d tests/HikShareGateway.Tests/WebRtc/Werift/node_modules/werift ] ||
+  (cd tests/HikShareGateway.Tests/WebRtc/Werift && npm ci --no-audit --no-fund --loglevel=error)

@@ -32,17 +32,18 @@ public sealed class H264Clip
     public double Mbps => ClipBytes * 8 / Seconds / 1e6;
 
     /// <summary>The ffmpeg command the clip comes from (printed so that it can be reproduced).</summary>
-    public static string FfmpegArguments(string output, int seconds, int kbps) =>
+    /// <param name="profile">libx264's <c>-profile:v</c> (e.g. <c>main</c>, which every browser decodes); null: x264's default (High).</param>
+    public static string FfmpegArguments(string output, int seconds, int kbps, string? profile = null) =>
         // noise: testsrc2 alone compresses far below the target rate; grain makes the encoder spend its budget.
         // -bf 0 / fixed GOP: as IP cameras stream (one IDR per second, no B-frames).
         $"-hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate={Fps} -vf noise=alls=12:allf=t -t {seconds} "
-        + $"-c:v libx264 -preset veryfast -bf 0 -g {Fps} -keyint_min {Fps} -sc_threshold 0 -b:v {kbps}k -maxrate {kbps}k -bufsize 1M "
+        + $"-c:v libx264 {(profile is null ? "" : $"-profile:v {profile} ")}-preset veryfast -bf 0 -g {Fps} -keyint_min {Fps} -sc_threshold 0 -b:v {kbps}k -maxrate {kbps}k -bufsize 1M "
         + $"-bsf:v h264_mp4toannexb -f h264 {output}";
 
-    public static async Task<H264Clip> EncodeAsync(string directory, int seconds = 10, int kbps = 4000)
+    public static async Task<H264Clip> EncodeAsync(string directory, int seconds = 10, int kbps = 4000, string? profile = null)
     {
         var file = Path.Combine(directory, "clip.h264");
-        var psi = new ProcessStartInfo("ffmpeg", FfmpegArguments(file, seconds, kbps)) { RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("ffmpeg", FfmpegArguments(file, seconds, kbps, profile)) { RedirectStandardError = true, UseShellExecute = false };
         using var ffmpeg = Process.Start(psi) ?? throw new InvalidOperationException("ffmpeg could not be started (apt-get install ffmpeg)");
         var err = await ffmpeg.StandardError.ReadToEndAsync();
         await ffmpeg.WaitForExitAsync();
