@@ -14,9 +14,13 @@ for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg \
          libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 gstreamer1.0-tools gstreamer1.0-rtsp \
          gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
          gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd chromium postgresql \
-         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client nodejs npm}; do
+         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client}; do
   have "$p" || need_apt+=("$p")
 done
+# Node.js and npm (werift, the second WebRTC viewer of the tests): whichever Node the machine has (the .NET image ships
+# NodeSource's, whose nodejs package conflicts with Debian's npm), else Debian's.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "prereqs: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
