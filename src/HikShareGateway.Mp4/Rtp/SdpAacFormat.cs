@@ -1,7 +1,6 @@
 using System.Globalization;
-using HikShareGateway.Mp4.Rtp;
 
-namespace HikShareGateway.Mp4.Streaming;
+namespace HikShareGateway.Mp4.Rtp;
 
 /// <summary>
 /// An RFC 3640 AAC stream's fmtp (<c>mode=AAC-hbr;config=1408;sizelength=13;indexlength=3;indexdeltalength=3</c>):
