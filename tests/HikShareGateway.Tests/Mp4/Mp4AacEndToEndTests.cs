@@ -1,6 +1,7 @@
 using System.Text.Json;
 using HikShareGateway.Composition;
 using HikShareGateway.Tests.Infrastructure;
+using Microsoft.Playwright;
 
 namespace HikShareGateway.Tests.Mp4;
 
@@ -24,11 +25,27 @@ public sealed class Mp4AacEndToEndTests
         });
         var url = $"http://127.0.0.1:{demo.HttpPort}/api/v1/live/{DemoDefaults.DeviceId}/1/sub.mp4?token={demo.Token}";
 
+        string type;
         using (var http = new HttpClient())
         using (var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead))
         {
-            var type = response.Content.Headers.GetValues("Content-Type").Single();
+            type = response.Content.Headers.GetValues("Content-Type").Single();
             Assert.Matches("^video/mp4; codecs=\"avc1\\.[0-9A-F]{6},mp4a\\.40\\.2\"$", type);
+        }
+
+        // Chromium's MSE takes that type, and <video> plays the stream with its AAC track.
+        using (var playwright = await Playwright.CreateAsync())
+        {
+            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = "/usr/bin/chromium",
+                Args = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+            });
+            var page = await browser.NewPageAsync();
+            Assert.True(await page.EvaluateAsync<bool>("t => MediaSource.isTypeSupported(t)", type), type);
+            await page.SetContentAsync($"<!doctype html><video id=\"v\" muted autoplay playsinline src=\"{url}\"></video>");
+            await page.WaitForFunctionAsync("() => document.getElementById('v').currentTime > 2", null, new PageWaitForFunctionOptions { Timeout = 45_000 });
+            Assert.True(await page.EvaluateAsync<bool>("() => !document.getElementById('v').error"));
         }
 
         var run = await ToolRunner.RunAsync("ffprobe", ["-v", "error", "-show_streams", "-show_entries", "packet=stream_index,pts_time", "-read_intervals", "%+#200",
