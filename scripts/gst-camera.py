@@ -62,6 +62,8 @@ def parse_args():
     p.add_argument("--bitrate-kbps", type=int, default=1000, help="live: x264enc bitrate of the main stream")
     p.add_argument("--pattern", default="ball", help="live: videotestsrc pattern (smpte: colour bars at known places)")
     p.add_argument("--codec", choices=["h264", "h265"], default="h264", help="live: video codec (h265: x265enc, rtph265pay)")
+    p.add_argument("--audio", choices=["pcmu", "aac"], default="pcmu",
+                   help="live: audio codec (aac: voaacenc 16 kHz mono, rtpmp4gpay mpeg4-generic AAC-hbr)")
     p.add_argument("--backchannel-file", default="/tmp/gst-camera-backchannel.ulaw",
                    help="live: where the ONVIF backchannel's PCMU payload is written")
     p.add_argument("--no-backchannel", action="store_true", help="live: no ONVIF backchannel")
@@ -73,7 +75,7 @@ def parse_args():
     return p.parse_args()
 
 
-def live_launch(width, height, gop, bitrate_kbps, pattern="ball", codec="h264"):
+def live_launch(width, height, gop, bitrate_kbps, pattern="ball", codec="h264", audio="pcmu"):
     # is-live sources: the stream runs in real time whether or not anyone reads it, like a camera.
     # tune=zerolatency drops B-frames and lookahead so the first frame leaves at once;
     # config-interval=-1 repeats SPS/PPS with every IDR so a viewer can join mid-stream.
@@ -86,9 +88,17 @@ def live_launch(width, height, gop, bitrate_kbps, pattern="ball", codec="h264"):
         + (video_encoder_h265(gop, bitrate_kbps) if codec == "h265" else
            f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate_kbps} threads=1 "
            "! rtph264pay name=pay0 pt=96 config-interval=-1 ")
-        +
-        "audiotestsrc is-live=true wave=sine volume=0.2 ! audio/x-raw,rate=8000,channels=1 "
-        "! mulawenc ! rtppcmupay name=pay1 pt=0 )"
+        + (audio_encoder_aac() if audio == "aac" else
+           "audiotestsrc is-live=true wave=sine volume=0.2 ! audio/x-raw,rate=8000,channels=1 "
+           "! mulawenc ! rtppcmupay name=pay1 pt=0 )")
+    )
+
+
+def audio_encoder_aac():
+    # AAC-LC as many IP cameras send it: RFC 3640 mpeg4-generic, one access unit (1024 samples) per packet.
+    return (
+        "audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audio/x-raw,rate=16000,channels=1 "
+        "! voaacenc bitrate=32000 ! aacparse ! rtpmp4gpay name=pay1 pt=97 )"
     )
 
 
@@ -148,9 +158,9 @@ def onvif_factory(launch, live=False):
 def build_factories(args):
     """(path, factory) pairs for the chosen mode."""
     if args.mode == "live":
-        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps, args.pattern, args.codec), live=True)
+        main = onvif_factory(live_launch(640, 360, args.gop, args.bitrate_kbps, args.pattern, args.codec, args.audio), live=True)
         # The sub stream gets a quarter of the bitrate, like a recorder's second channel.
-        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4), args.pattern, args.codec), live=True)
+        sub = onvif_factory(live_launch(320, 180, args.gop, max(64, args.bitrate_kbps // 4), args.pattern, args.codec, args.audio), live=True)
         for f in (main, sub):
             f.set_shared(True)  # one encoder per mount, however many viewers
         if not args.no_backchannel:

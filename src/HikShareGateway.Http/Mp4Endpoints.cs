@@ -11,7 +11,8 @@ namespace HikShareGateway.Http;
 
 /// <summary>
 /// Fragmented MP4 over HTTP (contract §5.2), over <see cref="IMp4Streams"/>:
-/// <c>GET /api/v1/live/{deviceId}/{channel}/{stream}.mp4</c> (<c>stream</c> main or sub) and
+/// <c>GET /api/v1/live/{deviceId}/{channel}/{stream}.mp4</c> (<c>stream</c> main or sub; <c>?codec=h264</c> for a viewer
+/// without H.265: an H.265 stream then comes through the shared transcoder, 503 when none is free) and
 /// <c>GET /api/v1/playback/{deviceId}/{channel}.mp4?start=…&amp;end=…</c>.
 /// <para>
 /// The token comes as <c>Authorization: Bearer</c> or <c>?token=</c> (so that <c>&lt;video src&gt;</c>, ffplay and VLC can
@@ -42,13 +43,21 @@ public static partial class Mp4Endpoints
             await Problems.Create(404, "not-found", "Not found", "The live MP4 path is /api/v1/live/{deviceId}/{channel}/{main|sub}.mp4.").ExecuteAsync(context).ConfigureAwait(false);
             return;
         }
+        // ?codec=h264: the viewer cannot play H.265 (the web app asks when MSE lacks hvc1); absent: the stream as it is.
+        var codec = context.Request.Query["codec"].ToString();
+        if (codec.Length > 0 && !codec.Equals("h264", StringComparison.OrdinalIgnoreCase))
+        {
+            await Problems.BadRequest("codec may only be h264 (an H.265 stream is then transcoded; an H.264 one is served as it is).").ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
         var streams = context.RequestServices.GetService<IMp4Streams>();
         if (streams is null)
         {
             await Unavailable("MP4 streaming is not available on this gateway.").ExecuteAsync(context).ConfigureAwait(false);
             return;
         }
-        var open = await streams.OpenLiveAsync(new Mp4LiveRequest(account, deviceId, ch, kind.Value, BearerAuthentication.Remote(context)), context.RequestAborted).ConfigureAwait(false);
+        var open = await streams.OpenLiveAsync(new Mp4LiveRequest(account, deviceId, ch, kind.Value, BearerAuthentication.Remote(context), RequireH264: codec.Length > 0),
+            context.RequestAborted).ConfigureAwait(false);
         await ServeAsync(context, open).ConfigureAwait(false);
     }
 

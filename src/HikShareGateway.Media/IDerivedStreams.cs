@@ -7,6 +7,9 @@ public enum DerivedFormat
 {
     /// <summary>Video transcoded to H.264 (for browsers without H.265), audio tracks as the source sends them.</summary>
     H264,
+
+    /// <summary>AAC audio transcoded to Opus (48 kHz, RFC 7587, payload type 111) for WebRTC; other tracks as the source sends them.</summary>
+    OpusAudio,
 }
 
 /// <summary>

@@ -31,3 +31,10 @@ public interface IMediaSourceConnector
     /// <summary>Resolves where the stream comes from and connects, up to the point where packets flow.</summary>
     Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct);
 }
+
+/// <summary>
+/// Thrown by <see cref="IMediaSource.RunAsync"/> when the source cannot go on and must not be retried (a transcoder
+/// failing): the <see cref="LiveStream"/> raises <see cref="LiveStream.Invalidated"/> with the message (its viewers
+/// leave) and stops. Any other failure after start is an upstream loss, retried while the viewers stay.
+/// </summary>
+public sealed class MediaSourceEndedException(string message, Exception? inner = null) : Exception(message, inner);

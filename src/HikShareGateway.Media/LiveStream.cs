@@ -389,6 +389,17 @@ public sealed partial class LiveStream : IMediaSink
             {
                 break;
             }
+            catch (MediaSourceEndedException e) when (first is not null)
+            {
+                // A source that cannot go on (a transcoder failing): its viewers leave now, with the reason; no retry.
+                LogSourceEnded(_logger, DeviceId, Channel, Kind, e.Message);
+                Invalidated?.Invoke(e.Message);
+                lock (_gate)
+                {
+                    StopLocked();
+                }
+                break;
+            }
             catch (Exception e)
             {
                 var ex = e as DeviceException ?? new DeviceException(DeviceErrorKind.Failed, "upstream error: " + e.Message, e);
@@ -440,6 +451,9 @@ public sealed partial class LiveStream : IMediaSink
 
     [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Upstream of {DeviceId}/{Channel}/{Kind} closed: no viewer left")]
     private static partial void LogLingerClose(ILogger logger, string deviceId, int channel, StreamKind kind);
+
+    [LoggerMessage(EventId = 2204, Level = LogLevel.Warning, Message = "Source of {DeviceId}/{Channel}/{Kind} ended: {Reason}; its viewers are disconnected")]
+    private static partial void LogSourceEnded(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);
 
     [LoggerMessage(EventId = 2203, Level = LogLevel.Warning, Message = "Upstream of {DeviceId}/{Channel}/{Kind} came back with other tracks; its viewers are disconnected")]
     private static partial void LogTracksChanged(ILogger logger, string deviceId, int channel, StreamKind kind);

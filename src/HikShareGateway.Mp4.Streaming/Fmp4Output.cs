@@ -8,9 +8,12 @@ namespace HikShareGateway.Mp4.Streaming;
 
 /// <summary>Which tracks of a <see cref="MediaDescription"/> go into the MP4, and how.</summary>
 /// <param name="VideoTrack">Index of the video track in the description.</param>
-/// <param name="AudioTrack">Index of the G.711 track, or -1 (no audio, or audio MP4 cannot carry for browsers).</param>
+/// <param name="AudioTrack">Index of the G.711 or AAC track, or -1 (no audio, or audio MP4 cannot carry for browsers).</param>
 public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions Muxer)
 {
+    /// <summary>AAC: how the RTP payloads' AU headers are laid out (RFC 3640).</summary>
+    public AacAuLayout AacLayout { get; init; }
+
     /// <summary>Null when the stream has no H.264/H.265 video (nothing MSE or players could start on).</summary>
     public static Fmp4Tracks? From(MediaDescription description)
     {
@@ -30,6 +33,8 @@ public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions
         var audio = -1;
         var audioCodec = AudioCodec.None;
         var rate = 8000;
+        byte[]? aacConfig = null;
+        AacAuLayout layout = default;
         for (var i = 0; i < description.Tracks.Count; i++)
         {
             var t = description.Tracks[i];
@@ -41,6 +46,17 @@ public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions
                 rate = t.ClockRate is >= 8000 and <= 48000 ? t.ClockRate : 8000;
                 break;
             }
+            // AAC goes in as it is (mp4a: MSE plays it).
+            if (t.Type == "audio" && string.Equals(t.EncodingName, "MPEG4-GENERIC", StringComparison.OrdinalIgnoreCase)
+                && t.ClockRate is >= 8000 and <= 48000 && SdpAacFormat.TryParse(t.FormatParameters, out var config, out var aacLayout))
+            {
+                audio = i;
+                audioCodec = AudioCodec.Aac;
+                rate = t.ClockRate;
+                aacConfig = config;
+                layout = aacLayout;
+                break;
+            }
         }
         return new Fmp4Tracks(video, audio, new Fmp4MuxerOptions
         {
@@ -48,8 +64,12 @@ public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions
             Audio = audioCodec,
             AudioSampleRate = rate,
             AudioSamplesPerPacket = rate / 50,
+            AudioConfig = aacConfig,
             ParameterSets = SdpParameterSets.Parse(track.FormatParameters),
-        });
+        })
+        {
+            AacLayout = layout,
+        };
     }
 }
 
@@ -272,7 +292,24 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
         }
         else if (RtpView.TryRead(b.PacketSpan, out var rtp))
         {
-            if (_muxer.WriteAudio(_out, rtp.Payload, rtp.Timestamp) == MuxResult.Written)
+            if (_tracks.Muxer.Audio == AudioCodec.Aac)
+            {
+                ProcessAac(rtp.Payload, rtp.Timestamp);
+            }
+            else if (_muxer.WriteAudio(_out, rtp.Payload, rtp.Timestamp) == MuxResult.Written)
+            {
+                FragmentsWritten++;
+            }
+        }
+    }
+
+    private void ProcessAac(ReadOnlySpan<byte> payload, uint timestamp)
+    {
+        Span<Range> units = stackalloc Range[16];
+        var count = AacAuHeaders.Split(payload, _tracks.AacLayout, units);
+        for (var i = 0; i < count; i++)
+        {
+            if (_muxer.WriteAac(_out, payload[units[i]], timestamp + ((uint)i * _muxer.AacFrameDuration)) == MuxResult.Written)
             {
                 FragmentsWritten++;
             }

@@ -30,7 +30,8 @@ public sealed partial class Mp4StreamService(
     Mp4StreamOptions options,
     TimeProvider time,
     ILogger<Mp4StreamService> logger,
-    IPlaybackSourceConnector? playback = null) : IMp4Streams
+    IPlaybackSourceConnector? playback = null,
+    IDerivedStreams? derived = null) : IMp4Streams
 {
     private readonly ISessionRegistry _registry = sessions;
     private readonly IAccessPolicy _policy = policy;
@@ -64,32 +65,31 @@ public sealed partial class Mp4StreamService(
         }
         // :: Step 3
         var lease = relay.Acquire(request.DeviceId, request.Channel, request.Kind);
-        MediaDescription description;
-        try
+        var (description, failed) = await WaitReadyAsync(lease, "the device", ct).ConfigureAwait(false);
+        if (failed is { } failure)
         {
-            description = await lease.Stream.WaitReadyAsync(options.StartTimeout, ct).ConfigureAwait(false);
+            return failure;
         }
-        catch (TimeoutException)
+        if (request.RequireH264 && description!.VideoCodec == VideoCodec.H265)
         {
-            lease.Dispose();
-            return Mp4Open.Failed(Mp4OpenStatus.Timeout, "the device did not start the stream in time");
-        }
-        catch (DeviceException e)
-        {
-            lease.Dispose();
-            return Mp4Open.Failed(e.Kind switch
+            // :: Step 3b: the viewer cannot play H.265: the stream's shared H.264 transcoder (it holds its own lease on
+            // the camera's stream, so ours goes once it plays).
+            string? reason = "transcoding is not available on this gateway";
+            if (derived is null || !derived.TryAcquire(request.DeviceId, request.Channel, request.Kind, DerivedFormat.H264, out var h264, out reason))
             {
-                DeviceErrorKind.Timeout => Mp4OpenStatus.Timeout,
-                DeviceErrorKind.NotSupported => Mp4OpenStatus.NotFound,
-                _ => Mp4OpenStatus.DeviceError,
-            }, "the device could not start the stream");
-        }
-        catch
-        {
+                lease.Dispose();
+                LogTranscoderRefused(_logger, request.DeviceId, request.Channel, request.Kind, reason ?? "refused");
+                return Mp4Open.Failed(Mp4OpenStatus.Unavailable, "no H.264 transcoder for this H.265 stream: " + reason);
+            }
+            (description, failed) = await WaitReadyAsync(h264!, "the transcoder", ct).ConfigureAwait(false);
             lease.Dispose();
-            throw;
+            if (failed is { } transcoderFailure)
+            {
+                return transcoderFailure;
+            }
+            lease = h264!;
         }
-        if (Fmp4Tracks.From(description) is not { } tracks)
+        if (Fmp4Tracks.From(description!) is not { } tracks)
         {
             lease.Dispose();
             return Mp4Open.Failed(Mp4OpenStatus.UnsupportedCodec, "the stream's video is neither H.264 nor H.265");
@@ -157,6 +157,35 @@ public sealed partial class Mp4StreamService(
         }
         LogPlaybackStarted(_logger, sessionId, request.DeviceId, request.Channel, request.Remote);
         return new Mp4Open(Mp4OpenStatus.Ok, "streaming", session);
+    }
+
+    /// <summary>Waits for <paramref name="lease"/>'s stream to play; on failure disposes the lease and gives the answer (504/502/404).</summary>
+    private async Task<(MediaDescription? Media, Mp4Open? Failure)> WaitReadyAsync(LiveStreamLease lease, string who, CancellationToken ct)
+    {
+        try
+        {
+            return (await lease.Stream.WaitReadyAsync(options.StartTimeout, ct).ConfigureAwait(false), null);
+        }
+        catch (TimeoutException)
+        {
+            lease.Dispose();
+            return (null, Mp4Open.Failed(Mp4OpenStatus.Timeout, who + " did not start the stream in time"));
+        }
+        catch (DeviceException e)
+        {
+            lease.Dispose();
+            return (null, Mp4Open.Failed(e.Kind switch
+            {
+                DeviceErrorKind.Timeout => Mp4OpenStatus.Timeout,
+                DeviceErrorKind.NotSupported => Mp4OpenStatus.NotFound,
+                _ => Mp4OpenStatus.DeviceError,
+            }, who + " could not start the stream"));
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
     }
 
     private string NewSessionId() =>
@@ -355,6 +384,9 @@ public sealed partial class Mp4StreamService(
 
     [LoggerMessage(EventId = 7600, Level = LogLevel.Information, Message = "fMP4 session {SessionId} started: {DeviceId}/{Channel}/{Kind} for {Remote}")]
     private static partial void LogStarted(ILogger logger, string sessionId, string deviceId, int channel, StreamKind kind, string remote);
+
+    [LoggerMessage(EventId = 7603, Level = LogLevel.Warning, Message = "fMP4 viewer of {DeviceId}/{Channel}/{Kind} wants H.264, no transcoder: {Reason} (503)")]
+    private static partial void LogTranscoderRefused(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);
 
     [LoggerMessage(EventId = 7602, Level = LogLevel.Information, Message = "fMP4 playback session {SessionId} started: {DeviceId}/{Channel} for {Remote}")]
     private static partial void LogPlaybackStarted(ILogger logger, string sessionId, string deviceId, int channel, string remote);

@@ -23,7 +23,9 @@ public enum Mp4OpenStatus
 
 /// <summary>A live fMP4 request of an authenticated viewer.</summary>
 /// <param name="Remote">"ip:port" of the viewer, for audit.</param>
-public sealed record Mp4LiveRequest(string Account, string DeviceId, int Channel, StreamKind Kind, string Remote);
+/// <param name="RequireH264">The viewer plays only H.264 (<c>?codec=h264</c>): an H.265 stream is served through the
+/// shared H.264 transcoder (503 when none can run); an H.264 stream is served as it is.</param>
+public sealed record Mp4LiveRequest(string Account, string DeviceId, int Channel, StreamKind Kind, string Remote, bool RequireH264 = false);
 
 /// <summary>A recorded span as fMP4 (<paramref name="End"/> null: until the recording ends or the viewer leaves).</summary>
 public sealed record Mp4PlaybackRequest(string Account, string DeviceId, int Channel, DateTimeOffset Start, DateTimeOffset? End, string Remote);

@@ -16,13 +16,21 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
 {
     private readonly TranscoderLimiter _limiter;
     private readonly LiveRelay _h264;
+    private readonly LiveRelay _opus;
 
-    public TranscodedStreams(LiveRelay live, TranscoderLimiter limiter, VideoTranscoderOptions video, TimeSpan readyTimeout, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="audioBitrateKbps">The Opus bitrate of AAC → Opus transcoders.</param>
+    public TranscodedStreams(LiveRelay live, TranscoderLimiter limiter, VideoTranscoderOptions video, TimeSpan readyTimeout, TimeProvider time, ILoggerFactory loggers,
+        int audioBitrateKbps = 32)
     {
         _limiter = limiter;
         _h264 = new LiveRelay(new Connector(live, limiter, video, readyTimeout, time, loggers.CreateLogger<TranscodedStreams>()),
             new RelayOptions { UpstreamLinger = TimeSpan.Zero }, time, loggers, GatewayMetrics.Unexported);
+        _opus = new LiveRelay(new AudioConnector(live, limiter, audioBitrateKbps, readyTimeout, time, loggers.CreateLogger<TranscodedStreams>()),
+            new RelayOptions { UpstreamLinger = TimeSpan.Zero }, time, loggers, GatewayMetrics.Unexported);
     }
+
+    /// <summary>The AAC → Opus streams running now (one transcoder each).</summary>
+    public IReadOnlyList<LiveStream> OpusStreams => _opus.Streams;
 
     /// <summary>The H.264 streams running now (one transcoder each).</summary>
     public IReadOnlyList<LiveStream> H264Streams => _h264.Streams;
@@ -30,14 +38,15 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
     public bool TryAcquire(string deviceId, int channel, StreamKind kind, DerivedFormat format, out LiveStreamLease? lease, out string? reason)
     {
         lease = null;
-        if (format != DerivedFormat.H264)
+        var relay = format switch { DerivedFormat.H264 => _h264, DerivedFormat.OpusAudio => _opus, _ => null };
+        if (relay is null)
         {
             reason = "no transcoder for " + format;
             return false;
         }
         var key = $"{deviceId}/{channel}/{(kind == StreamKind.Sub ? "sub" : "main")}";
         bool running = false;
-        foreach (var s in _h264.Streams)
+        foreach (var s in relay.Streams)
         {
             running |= s.Key == key;
         }
@@ -51,12 +60,16 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
             }
             probe!.Dispose();
         }
-        lease = _h264.Acquire(deviceId, channel, kind);
+        lease = relay.Acquire(deviceId, channel, kind);
         reason = null;
         return true;
     }
 
-    public ValueTask DisposeAsync() => _h264.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _h264.DisposeAsync().ConfigureAwait(false);
+        await _opus.DisposeAsync().ConfigureAwait(false);
+    }
 
     private sealed class Connector(LiveRelay live, TranscoderLimiter limiter, VideoTranscoderOptions video, TimeSpan readyTimeout, TimeProvider time, ILogger logger)
         : IMediaSourceConnector
@@ -85,6 +98,39 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
                     throw new DeviceException(DeviceErrorKind.NotSupported, "the stream has no H.264 or H.265 video to transcode");
                 }
                 return new TranscodingSource(lease, media, slot!, video, time, logger);
+            }
+            catch
+            {
+                lease?.Dispose();
+                slot!.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private sealed class AudioConnector(LiveRelay live, TranscoderLimiter limiter, int bitrateKbps, TimeSpan readyTimeout, TimeProvider time, ILogger logger)
+        : IMediaSourceConnector
+    {
+        public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
+        {
+            if (!limiter.TryAcquire(out var slot, out var reason))
+            {
+                throw new DeviceException(DeviceErrorKind.Failed, "transcoding refused: " + reason);
+            }
+            LiveStreamLease? lease = null;
+            try
+            {
+                lease = live.Acquire(deviceId, channel, kind);
+                MediaDescription media;
+                try
+                {
+                    media = await lease.Stream.WaitReadyAsync(readyTimeout, ct).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    throw new DeviceException(DeviceErrorKind.Timeout, "the device's stream did not start in time");
+                }
+                return AudioTranscodingSource.Create(lease, media, slot!, bitrateKbps, time, logger);
             }
             catch
             {

@@ -20,8 +20,9 @@ namespace HikShareGateway.Ffmpeg.Transcoding;
 ///    reused buffer; a complete one is copied into a pooled array and queued (bounded); audio → a pooled RtpBuffer.
 ///    A full queue drops what comes until the next keyframe: the base stream's other viewers never wait for us.
 /// :: Step 2 (worker): decode → scale → libx264 → RTP (FU-A), one batch per access unit.
-/// :: Step 3: a failure (decoder, encoder, the base stream changing its tracks) ends <see cref="RunAsync"/> with a
-///    reason; the derived stream logs it and tries again with backoff while its viewers stay; nothing else is touched.
+/// :: Step 3: a failure of the decoder or encoder ends <see cref="RunAsync"/> with <see cref="MediaSourceEndedException"/>:
+///    the derived stream logs the reason, invalidates (its viewers, and only they, are disconnected) and stops. The base
+///    stream changing its tracks is a <see cref="DeviceException"/>: retried with backoff while the viewers stay.
 /// </remarks>
 internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
 {
@@ -130,7 +131,8 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
                 catch (MediaProcessingException e)
                 {
                     LogFailed(_logger, stream.Key, e.Message);
-                    throw new DeviceException(DeviceErrorKind.Failed, "the transcoder failed: " + e.Message, e);
+                    // Not an upstream loss to retry: the derived stream's viewers (only they) are told and leave.
+                    throw new MediaSourceEndedException("the transcoder failed: " + e.Message, e);
                 }
                 finally
                 {
@@ -272,6 +274,6 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
 
     private readonly record struct Work(byte[]? Data, int Length, long Pts, RtpBuffer? Audio);
 
-    [LoggerMessage(EventId = 7030, Level = LogLevel.Warning, Message = "Transcoder of {Stream} failed: {Reason}; its viewers wait for it to restart")]
+    [LoggerMessage(EventId = 7030, Level = LogLevel.Warning, Message = "Transcoder of {Stream} failed: {Reason}; its viewers are disconnected")]
     private static partial void LogFailed(ILogger logger, string stream, string reason);
 }

@@ -71,6 +71,51 @@ public sealed record Mp4Track
         CodecString = sps.CodecString,
     };
 
+    /// <summary>
+    /// AAC as it came (ISO/IEC 14496-14 §5.6): an mp4a entry whose esds holds the ES_Descriptor with the
+    /// AudioSpecificConfig (objectTypeIndication 0x40, streamType 5 audio). Timescale: the RTP clock (the sample rate).
+    /// </summary>
+    public static Mp4Track Aac(int trackId, int timescale, AudioSpecificConfig info, ReadOnlySpan<byte> audioSpecificConfig)
+    {
+        if (audioSpecificConfig.Length is 0 or > 64)
+        {
+            throw new ArgumentException("an AudioSpecificConfig is 1–64 bytes", nameof(audioSpecificConfig));
+        }
+        int asc = audioSpecificConfig.Length;
+        int decoderConfig = 13 + 2 + asc;          // DecoderConfigDescriptor body + DecoderSpecificInfo (tag, length, ASC)
+        int es = 3 + (2 + decoderConfig) + 3;      // ES_ID, flags; DecoderConfigDescriptor; SLConfigDescriptor
+        byte[] esds = new byte[4 + 2 + es];        // FullBox version/flags, then ES_Descriptor (tag, length, body)
+        int at = 4;
+        esds[at++] = 0x03;
+        esds[at++] = (byte)es;
+        at += 2;                                   // ES_ID 0
+        esds[at++] = 0;                            // no dependsOn, URL, OCR
+        esds[at++] = 0x04;
+        esds[at++] = (byte)decoderConfig;
+        esds[at++] = 0x40;                         // objectTypeIndication: MPEG-4 audio
+        esds[at++] = (5 << 2) | 1;                 // streamType audio, upStream 0, reserved 1
+        at += 3 + 4 + 4;                           // bufferSizeDB, maxBitrate, avgBitrate: unknown (0)
+        esds[at++] = 0x05;
+        esds[at++] = (byte)asc;
+        audioSpecificConfig.CopyTo(esds.AsSpan(at));
+        at += asc;
+        esds[at++] = 0x06;
+        esds[at++] = 1;
+        esds[at] = 2;                              // SLConfigDescriptor predefined 2 (MP4)
+        return new Mp4Track
+        {
+            TrackId = trackId,
+            Kind = Mp4TrackKind.Audio,
+            Timescale = timescale,
+            SampleEntry = "mp4a",
+            ConfigurationBox = "esds",
+            Configuration = esds,
+            Channels = info.Channels,
+            SampleRate = info.SampleRate,
+            CodecString = info.CodecString,
+        };
+    }
+
     /// <summary>FLAC in ISO BMFF (the xiph.org encapsulation spec §3.3.1): dfLa holds the STREAMINFO block.</summary>
     public static Mp4Track Flac(int trackId, int sampleRate, int channels, ReadOnlySpan<byte> streamInfoBlock)
     {

@@ -22,6 +22,9 @@ public enum AudioCodec
 
     /// <summary>G.711 A-law (RTP payload type 8), written as FLAC.</summary>
     Pcma,
+
+    /// <summary>AAC (RFC 3640 access units), written as it came: mp4a with the <see cref="Fmp4MuxerOptions.AudioConfig"/>.</summary>
+    Aac,
 }
 
 /// <summary>What the muxer writes: the video codec, and the camera's audio if any. Validated by <see cref="Validate"/>.</summary>
@@ -31,8 +34,11 @@ public sealed record Fmp4MuxerOptions
 
     public AudioCodec Audio { get; init; } = AudioCodec.None;
 
-    /// <summary>The audio RTP clock, which for G.711 is its sample rate (RFC 3551 §4.5.14: 8000).</summary>
+    /// <summary>The audio RTP clock, which for G.711 is its sample rate (RFC 3551 §4.5.14: 8000); for AAC the SDP's rate.</summary>
     public int AudioSampleRate { get; init; } = 8000;
+
+    /// <summary>AAC: the AudioSpecificConfig (the fmtp's <c>config=</c>, RFC 3640 §4.1), required.</summary>
+    public byte[]? AudioConfig { get; init; }
 
     /// <summary>
     /// Parameter sets from the SDP (sprop-parameter-sets, RFC 6184 §8.1; sprop-vps/sps/pps, RFC 7798 §7.1), as
@@ -75,6 +81,11 @@ public sealed record Fmp4MuxerOptions
                 errors.Add($"ParameterSets must be NAL units of 1–{ParameterSet.MaxBytes} bytes");
                 break;
             }
+        }
+
+        if (Audio == AudioCodec.Aac && (AudioConfig is not { Length: > 0 and <= 64 } || !AudioSpecificConfig.TryParse(AudioConfig, out _)))
+        {
+            errors.Add("AAC needs its AudioSpecificConfig (AudioConfig: 1–64 bytes naming an object type, rate and channels)");
         }
 
         if (AudioPacketsPerFragment is < 1 or > 50)
@@ -141,6 +152,8 @@ public sealed class Fmp4Muxer
     private ulong _stagedStart;
     private ulong _stagedEnd;
     private ulong _audioEnd;
+    private readonly AudioSpecificConfig? _aac;
+    private readonly FragmentSample[] _aacSample = new FragmentSample[1];
 
     public Fmp4Muxer(Fmp4MuxerOptions options)
     {
@@ -153,7 +166,14 @@ public sealed class Fmp4Muxer
 
         _options = options;
         _outOfBandParameterSets = LengthPrefixed(options.ParameterSets);
-        if (options.Audio != AudioCodec.None)
+        if (options.Audio == AudioCodec.Aac)
+        {
+            AudioSpecificConfig.TryParse(options.AudioConfig, out AudioSpecificConfig aac);
+            _aac = aac;
+            // 1024 samples per access unit (AAC-LC), on the RTP clock (the same rate unless the SDP says otherwise).
+            AacFrameDuration = (uint)(1024L * options.AudioSampleRate / aac.SampleRate);
+        }
+        else if (options.Audio != AudioCodec.None)
         {
             _flac = new FlacEncoder(options.AudioSampleRate, options.AudioSamplesPerPacket);
             int nominal = options.AudioPacketsPerFragment * FlacEncoder.MaxFrameBytes(options.AudioSamplesPerPacket * 2);
@@ -161,6 +181,9 @@ public sealed class Fmp4Muxer
             _audioSamples = new FragmentSample[options.AudioPacketsPerFragment];
         }
     }
+
+    /// <summary>AAC: one access unit's duration on the audio RTP clock (1024 samples); 0 for other audio.</summary>
+    public uint AacFrameDuration { get; }
 
     /// <summary>The tracks of the current init segment (empty until the first one).</summary>
     public IReadOnlyList<Mp4Track> Tracks { get; private set; } = [];
@@ -277,6 +300,40 @@ public sealed class Fmp4Muxer
         return written ? MuxResult.Written : MuxResult.Buffered;
     }
 
+    /// <summary>
+    /// Writes one AAC access unit (raw, as RFC 3640 carries it) in a fragment of its own, at
+    /// <paramref name="rtpTimestamp"/> (the packet's timestamp plus <see cref="AacFrameDuration"/> per earlier unit).
+    /// </summary>
+    public MuxResult WriteAac(IBufferWriter<byte> output, ReadOnlySpan<byte> accessUnit, uint rtpTimestamp)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (_aac is null || accessUnit.IsEmpty || accessUnit.Length > 8192)
+        {
+            return MuxResult.DroppedInvalid;
+        }
+
+        if (Tracks.Count == 0)
+        {
+            return MuxResult.WaitingForKeyframe;
+        }
+
+        bool first = !_audioTime.IsStarted;
+        ulong time = _audioTime.Extend(rtpTimestamp);
+        if (!first && time < _audioEnd)
+        {
+            return MuxResult.DroppedInvalid;
+        }
+
+        _aacSample[0] = new FragmentSample(AacFrameDuration, accessUnit.Length, IsSync: true);
+        int headerSize = FragmentWriter.HeaderSize(1);
+        Span<byte> span = output.GetSpan(headerSize + accessUnit.Length);
+        FragmentWriter.WriteHeader(span, ++_sequence, AudioTrackId, time, _aacSample);
+        accessUnit.CopyTo(span.Slice(headerSize));
+        output.Advance(headerSize + accessUnit.Length);
+        _audioEnd = time + AacFrameDuration;
+        return MuxResult.Written;
+    }
+
     /// <summary>Writes the audio kept for the next fragment, if any (at the end of a stream); false when there was none.</summary>
     public bool FlushAudio(IBufferWriter<byte> output)
     {
@@ -350,6 +407,10 @@ public sealed class Fmp4Muxer
         if (_flac is not null)
         {
             tracks.Add(Mp4Track.Flac(AudioTrackId, _options.AudioSampleRate, 1, _flac.StreamInfoBlock()));
+        }
+        else if (_aac is { } aac)
+        {
+            tracks.Add(Mp4Track.Aac(AudioTrackId, _options.AudioSampleRate, aac, _options.AudioConfig));
         }
 
         if (Tracks.Count == 0 && video.Kind == Mp4TrackKind.Video && FrameDuration(accessUnit, sets) is uint duration)

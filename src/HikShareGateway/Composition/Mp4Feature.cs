@@ -31,7 +31,9 @@ public static class Mp4Feature
             sp.GetRequiredService<ILogger<Mp4StreamService>>(),
             // Playback: the RTSP feature's playback upstream, as a plain source.
             new PlaybackSourceConnector(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<PlaybackService>(),
-                rtsp.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>())));
+                rtsp.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
+            // ?codec=h264 on an H.265 stream: the FFmpeg feature's shared transcoders (absent: 503).
+            sp.GetService<IDerivedStreams>()));
     }
 
     public static void Map(WebApplication app) => Mp4Endpoints.Map(app);

@@ -52,6 +52,9 @@ public sealed record GstCameraOptions
     /// <summary>Live: the video codec of both streams.</summary>
     public GstVideoCodec Codec { get; init; } = GstVideoCodec.H264;
 
+    /// <summary>Live: the audio of both streams: G.711 µ-law (default) or AAC-LC 16 kHz mono (RFC 3640 mpeg4-generic).</summary>
+    public bool AacAudio { get; init; }
+
     /// <summary>Live: offer the ONVIF audio backchannel (only to clients that send <c>Require: www.onvif.org/ver20/backchannel</c>).</summary>
     public bool Backchannel { get; init; } = true;
 
@@ -264,7 +267,7 @@ public sealed class GstRtspCamera : IAsyncDisposable
             case GstCameraMode.Live:
                 a.AddRange(["--gop", o.Gop.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bitrate-kbps", o.BitrateKbps.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
                 a.AddRange(o.Backchannel ? ["--backchannel-file", backchannelFile] : ["--no-backchannel"]);
-                a.AddRange(["--pattern", o.Pattern, "--codec", o.Codec == GstVideoCodec.H265 ? "h265" : "h264"]);
+                a.AddRange(["--pattern", o.Pattern, "--codec", o.Codec == GstVideoCodec.H265 ? "h265" : "h264", "--audio", o.AacAudio ? "aac" : "pcmu"]);
                 break;
             case GstCameraMode.Replay:
                 a.AddRange(["--file", o.ReplayFile ?? throw new ArgumentException("Replay mode needs ReplayFile.", nameof(o))]);

@@ -16,6 +16,10 @@ export function playbackPath(deviceId, channel, start, end) {
   return `/api/v1/playback/${enc(deviceId)}/${enc(channel)}.mp4?${q}`;
 }
 
+// Without H.265 in MSE (Debian's Chromium, Firefox) ask for H.264: the gateway then transcodes an H.265 camera and
+// serves an H.264 one as it is.
+export const needsH264 = () => !MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"');
+
 const appendTo = (buffer, chunk) => new Promise((resolve, reject) => {
   const done = () => { buffer.removeEventListener('error', failed); resolve(); };
   const failed = () => { buffer.removeEventListener('updateend', done); reject(new Error('the browser could not decode the stream')); };
@@ -33,7 +37,7 @@ export async function open(video, target) {
   const abort = new AbortController();
   const path = target.kind === 'playback'
     ? playbackPath(target.deviceId, target.channel, target.start, target.end)
-    : livePath(target.deviceId, target.channel, target.stream);
+    : livePath(target.deviceId, target.channel, target.stream) + (needsH264() ? '?codec=h264' : '');
   const response = await request(path, { signal: abort.signal });
   const mime = response.headers.get('Content-Type') ?? '';
   if (!MediaSource.isTypeSupported(mime)) {
