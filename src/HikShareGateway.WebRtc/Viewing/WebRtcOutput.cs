@@ -27,7 +27,7 @@ public interface IWebRtcMediaSender
 /// :: Step 4: timestamps and sequence numbers of the source are already continuous across upstream reconnects
 ///    (<see cref="RtpContinuity"/> in the stream); the session renumbers per viewer on top.
 /// </para>
-/// No allocation per packet: a ring of entries, a ref struct RTP view, spans to the session.
+/// No allocation per packet: the media core's SubscriberRing (allocates only when it grows), a ref struct RTP view, spans to the session.
 /// </summary>
 public sealed class WebRtcOutput : IMediaSubscriber
 {
