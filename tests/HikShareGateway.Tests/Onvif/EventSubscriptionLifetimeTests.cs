@@ -1,14 +1,8 @@
-using System.Xml.Linq;
-using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Onvif.Catalog;
-using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
 using HikShareGateway.Onvif.Parsers;
 using HikShareGateway.Onvif.Soap;
-using HikShareGateway.Tests.Infrastructure;
 using HikShareGateway.Tests.Onvif.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Tests.Onvif;
 

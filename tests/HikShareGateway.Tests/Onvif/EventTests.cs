@@ -1,8 +1,6 @@
 using System.Text.Json;
 using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Onvif.Catalog;
-using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
 using HikShareGateway.Onvif.Parsers;
 using HikShareGateway.Onvif.Soap;
