@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 using System.Text.Json;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Devices;
@@ -104,14 +103,9 @@ public static partial class DeviceEventsEndpoint
         long sent = 0;
         try
         {
-            var response = context.Response;
-            response.StatusCode = 200;
-            response.ContentType = "text/event-stream; charset=utf-8";
-            response.Headers.CacheControl = "no-cache";
-            response.Headers["X-Accel-Buffering"] = "no";
-            context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+            var sse = SseWriter.Start(context, keepAlive, time);
             LogOpened(logger, account, remote);
-            await response.WriteAsync(": hikshare-gateway device stream\nretry: 5000\n\n", ct).ConfigureAwait(false);
+            await sse.OpenAsync("device").ConfigureAwait(false);
             string? last = null;
             while (true)
             {
@@ -119,23 +113,9 @@ public static partial class DeviceEventsEndpoint
                 if (!string.Equals(json, last, StringComparison.Ordinal))
                 {
                     last = json;
-                    await response.WriteAsync(Format(++sent, json), ct).ConfigureAwait(false);
+                    await sse.WriteEventAsync(++sent, "devices", json).ConfigureAwait(false);
                 }
-                await response.Body.FlushAsync(ct).ConfigureAwait(false);
-                var wake = changed.WaitAsync(ct);
-                while (true)
-                {
-                    using var tick = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                    if (await Task.WhenAny(wake, Task.Delay(keepAlive, time, tick.Token)).ConfigureAwait(false) == wake)
-                    {
-                        await tick.CancelAsync().ConfigureAwait(false);
-                        await wake.ConfigureAwait(false);
-                        break;
-                    }
-                    ct.ThrowIfCancellationRequested();
-                    await response.WriteAsync(": keep-alive\n\n", ct).ConfigureAwait(false);
-                    await response.Body.FlushAsync(ct).ConfigureAwait(false);
-                }
+                await await sse.KeepAliveUntilAsync(changed.WaitAsync(ct)).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -154,9 +134,8 @@ public static partial class DeviceEventsEndpoint
         }
     }
 
-    /// <summary>One SSE event (WHATWG HTML §9.2): the JSON has no line breaks (serialized compact).</summary>
-    public static string Format(long id, string json) =>
-        new StringBuilder(json.Length + 40).Append("id: ").Append(id).Append("\nevent: devices\ndata: ").Append(json).Append("\n\n").ToString();
+    /// <summary>One SSE event of this stream (the JSON is compact: one data line).</summary>
+    public static string Format(long id, string json) => SseWriter.Format(id, "devices", json);
 
     [LoggerMessage(EventId = 5211, Level = LogLevel.Information, Message = "Device stream opened for {Account} from {Remote}")]
     private static partial void LogOpened(ILogger logger, string account, string remote);

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using HikShareGateway.Core.Alarms;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,13 +23,7 @@ public static partial class EventsEndpoint
         var ct = context.RequestAborted;
         var keepAlive = services.GetService<EventsOptions>()?.KeepAlive ?? TimeSpan.FromSeconds(15);
 
-        var response = context.Response;
-        response.StatusCode = 200;
-        response.ContentType = "text/event-stream; charset=utf-8";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no";
-        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
-
+        var sse = SseWriter.Start(context, keepAlive, time);
         LogOpened(logger, account, remote);
         long id = 0;
         using var subscription = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -38,33 +31,13 @@ public static partial class EventsEndpoint
         Task<bool>? next = null;
         try
         {
-            // The retry field tells browsers' EventSource how long to wait before reconnecting.
-            await response.WriteAsync(": hikshare-gateway alarm stream\nretry: 5000\n\n", ct).ConfigureAwait(false);
-            await response.Body.FlushAsync(ct).ConfigureAwait(false);
+            await sse.OpenAsync("alarm").ConfigureAwait(false);
             next = alarms.MoveNextAsync().AsTask();
-            while (true)
+            while (await await sse.KeepAliveUntilAsync(next).ConfigureAwait(false))
             {
-                using var tick = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var delay = Task.Delay(keepAlive, time, tick.Token);
-                var done = await Task.WhenAny(next, delay).ConfigureAwait(false);
-                if (done == next)
-                {
-                    tick.Cancel();
-                    if (!await next.ConfigureAwait(false))
-                    {
-                        break;
-                    }
-                    var a = alarms.Current;
-                    await response.WriteAsync(Format(++id, a, account), ct).ConfigureAwait(false);
-                    await response.Body.FlushAsync(ct).ConfigureAwait(false);
-                    next = alarms.MoveNextAsync().AsTask();
-                }
-                else
-                {
-                    ct.ThrowIfCancellationRequested();
-                    await response.WriteAsync(": keep-alive\n\n", ct).ConfigureAwait(false);
-                    await response.Body.FlushAsync(ct).ConfigureAwait(false);
-                }
+                var a = alarms.Current;
+                await sse.WriteEventAsync(++id, a.Kind, Json(a, account)).ConfigureAwait(false);
+                next = alarms.MoveNextAsync().AsTask();
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -95,19 +68,10 @@ public static partial class EventsEndpoint
     }
 
     /// <summary>One SSE event: <c>id</c>, <c>event</c> = kind, <c>data</c> = one line of JSON.</summary>
-    public static string Format(long id, AlarmEvent alarm, string account)
-    {
-        var json = JsonSerializer.Serialize(new AlarmPayload(alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, alarm.At, alarm.Id, alarm.Snapshot, [account]), ApiJson.Options);
-        var kind = SanitizeField(alarm.Kind);
-        return new StringBuilder(json.Length + 64)
-            .Append("id: ").Append(id).Append('\n')
-            .Append("event: ").Append(kind).Append('\n')
-            .Append("data: ").Append(json).Append("\n\n")
-            .ToString();
-    }
+    public static string Format(long id, AlarmEvent alarm, string account) => SseWriter.Format(id, alarm.Kind, Json(alarm, account));
 
-    // A field value may not contain CR or LF (it would end the field).
-    private static string SanitizeField(string value) => value.Replace('\r', ' ').Replace('\n', ' ');
+    private static string Json(AlarmEvent alarm, string account) =>
+        JsonSerializer.Serialize(new AlarmPayload(alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, alarm.At, alarm.Id, alarm.Snapshot, [account]), ApiJson.Options);
 
     private sealed record AlarmPayload(string DeviceId, int Channel, string Kind, string State, DateTimeOffset At,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Id,

@@ -69,6 +69,9 @@ public sealed class RtpBuffer
         Debug.Assert(n > 1, "AddRef on a released buffer");
     }
 
+    /// <summary>References held now (for tests of who owns what).</summary>
+    internal int References => Volatile.Read(ref _refs);
+
     public void Release()
     {
         var n = Interlocked.Decrement(ref _refs);

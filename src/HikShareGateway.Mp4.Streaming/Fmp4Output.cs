@@ -81,7 +81,7 @@ public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions
 /// </summary>
 /// <remarks>
 /// :: Step 1: the stream calls <see cref="Enqueue"/> on its read loop, under its lock; the packet is kept by reference
-///    (AddRef), never copied, and the ring never grows. <see cref="Flush"/> wakes the writer once per read batch.
+///    (AddRef), never copied, in the media core's <see cref="SubscriberRing{TTag}"/> (grows from 64 to 4096 entries). <see cref="Flush"/> wakes the writer once per read batch.
 /// :: Step 2: the writer takes up to <see cref="BatchSize"/> packets at a time, feeds the video track to the
 ///    depacketizer (access units to the muxer) and G.711 to the muxer (FLAC), releases each, then writes what the
 ///    muxer produced in one write. Dropped packets show as a sequence gap: the muxer resumes at the next keyframe.
@@ -90,13 +90,14 @@ public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions
 /// </remarks>
 public sealed class Fmp4Output : IMediaSubscriber, IDisposable
 {
-    private const int Capacity = 4096;
+    private const int InitialCapacity = 64;
+    private const int MaxCapacity = 4096;
     private const int BatchSize = 64;
 
     private readonly Lock _gate = new();
-    private readonly RtpBuffer?[] _ring = new RtpBuffer?[Capacity];
-    // When each was queued (not received: the cached GOP a joiner gets is older than the queue delay may allow).
-    private readonly long[] _enqueuedAt = new long[Capacity];
+    // Each packet's age counts from when it was queued (not received: the cached GOP a joiner gets is older than the
+    // queue delay may allow).
+    private readonly SubscriberRing<NoTag> _ring = new(InitialCapacity, MaxCapacity);
     private readonly RtpBuffer?[] _batch = new RtpBuffer?[BatchSize];
     private readonly SubscriberQueuePolicy _policy;
     private readonly TimeProvider _time;
@@ -106,9 +107,6 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
     private readonly ArrayBufferWriter<byte> _out = new(64 * 1024);
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly CancellationTokenSource _abort = new();
-    private int _head;
-    private int _count;
-    private long _queuedBytes;
     private long _sendStartedAt;
     private int _signaled;
     private int _pending;
@@ -159,8 +157,8 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
             {
                 return;
             }
-            var oldest = _count == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_enqueuedAt[_head], now);
-            switch (_policy.Offer(buffer, now, _queuedBytes, oldest, _count < Capacity, Volatile.Read(ref _sendStartedAt), out disconnect))
+            var room = _ring.EnsureRoom();
+            switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, Volatile.Read(ref _sendStartedAt), out disconnect))
             {
                 case SubscriberQueuePolicy.Decision.Accept:
                     Push(buffer, now);
@@ -169,7 +167,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
                     break;
                 case SubscriberQueuePolicy.Decision.Overflow:
                     Overflows++;
-                    ClearLocked();
+                    _ring.Clear();
                     if (disconnect is null && buffer.IsKeyframeStart)
                     {
                         Push(buffer, now);
@@ -329,12 +327,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
 
     private void Push(RtpBuffer buffer, long now)
     {
-        buffer.AddRef();
-        var at = (_head + _count) % Capacity;
-        _ring[at] = buffer;
-        _enqueuedAt[at] = now;
-        _count++;
-        _queuedBytes += buffer.Length;
+        _ring.TryAppend(buffer, now);
         Volatile.Write(ref _pending, 1);
     }
 
@@ -342,30 +335,13 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
     {
         lock (_gate)
         {
-            var n = Math.Min(_count, BatchSize);
-            for (var i = 0; i < n; i++)
+            var n = 0;
+            while (n < BatchSize && _ring.TryTake(out var slot))
             {
-                var b = _ring[_head]!;
-                _ring[_head] = null;
-                _head = (_head + 1) % Capacity;
-                _queuedBytes -= b.Length;
-                _batch[i] = b;
+                _batch[n++] = slot.Buffer;
             }
-            _count -= n;
             return n;
         }
-    }
-
-    private void ClearLocked()
-    {
-        while (_count > 0)
-        {
-            _ring[_head]!.Release();
-            _ring[_head] = null;
-            _head = (_head + 1) % Capacity;
-            _count--;
-        }
-        _queuedBytes = 0;
     }
 
     /// <summary>After the stream stopped calling in (unsubscribed) and the writer returned: gives back every packet.</summary>
@@ -378,7 +354,7 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
                 return;
             }
             _closed = true;
-            ClearLocked();
+            _ring.Clear();
         }
         for (var i = 0; i < _batch.Length; i++)
         {

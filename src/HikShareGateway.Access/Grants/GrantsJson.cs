@@ -23,19 +23,20 @@ public static class GrantsJson
 
     /// <param name="requireType">False for the hikshare-cloud description files, which have no <c>typ</c>/<c>issuedAt</c>.</param>
     public static bool TryParseSnapshot(ReadOnlySpan<byte> json, out GrantsSnapshot? snapshot, out string? error, bool requireType = true)
+        => TryParse(json, r => ReadSnapshot(r, requireType), out snapshot, out error);
+
+    public static bool TryParseDelta(ReadOnlySpan<byte> json, out GrantsDelta? delta, out string? error, bool requireType = true)
+        => TryParse(json, r => ReadDelta(r, requireType), out delta, out error);
+
+    /// <summary>Parses <paramref name="json"/> (depth ≤ 16) and reads its root object; any fault is one error naming the path, never an exception.</summary>
+    private static bool TryParse<T>(ReadOnlySpan<byte> json, Func<JsonElement, T> read, out T? value, out string? error) where T : class
     {
-        snapshot = null;
+        value = null;
         error = null;
         try
         {
             using var doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
-            var r = Object(doc.RootElement, "$");
-            CheckType(r, SnapshotType, requireType);
-            var devices = Array(r, "devices", "$", required: true).Select((e, i) => Device(e, $"$.devices[{i}]")).ToList();
-            var shares = Array(r, "shares", "$", required: true).Select((e, i) => ParseShare(e, $"$.shares[{i}]")).ToList();
-            Unique(devices.Select(d => d.DeviceId), "$.devices", "deviceId");
-            Unique(shares.Select(s => s.ShareId), "$.shares", "shareId");
-            snapshot = new GrantsSnapshot(GatewayId(r), Version(r, "version"), OptionalTime(r, "issuedAt", "$"), devices, shares);
+            value = read(Object(doc.RootElement, "$"));
             return true;
         }
         catch (GrantFormatException e)
@@ -49,40 +50,33 @@ public static class GrantsJson
         return false;
     }
 
-    public static bool TryParseDelta(ReadOnlySpan<byte> json, out GrantsDelta? delta, out string? error, bool requireType = true)
+    private static GrantsSnapshot ReadSnapshot(JsonElement r, bool requireType)
     {
-        delta = null;
-        error = null;
-        try
+        CheckType(r, SnapshotType, requireType);
+        var devices = Array(r, "devices", "$", required: true).Select((e, i) => Device(e, $"$.devices[{i}]")).ToList();
+        var shares = Array(r, "shares", "$", required: true).Select((e, i) => ParseShare(e, $"$.shares[{i}]")).ToList();
+        Unique(devices.Select(d => d.DeviceId), "$.devices", "deviceId");
+        Unique(shares.Select(s => s.ShareId), "$.shares", "shareId");
+        return new GrantsSnapshot(GatewayId(r), Version(r, "version"), OptionalTime(r, "issuedAt", "$"), devices, shares);
+    }
+
+    private static GrantsDelta ReadDelta(JsonElement r, bool requireType)
+    {
+        CheckType(r, DeltaType, requireType);
+        var upsertDevices = Array(r, "upsertDevices", "$", false).Select((e, i) => Device(e, $"$.upsertDevices[{i}]")).ToList();
+        var removeDevices = Array(r, "removeDevices", "$", false).Select((e, i) => Id(e, $"$.removeDevices[{i}]")).ToList();
+        var upsertShares = Array(r, "upsertShares", "$", false).Select((e, i) => ParseShare(e, $"$.upsertShares[{i}]")).ToList();
+        var removeShares = Array(r, "removeShares", "$", false).Select((e, i) => Id(e, $"$.removeShares[{i}]")).ToList();
+        Unique(upsertDevices.Select(d => d.DeviceId), "$.upsertDevices", "deviceId");
+        Unique(upsertShares.Select(s => s.ShareId), "$.upsertShares", "shareId");
+        var baseVersion = Version(r, "baseVersion", allowZero: true);
+        var version = Version(r, "version");
+        if (version <= baseVersion)
         {
-            using var doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
-            var r = Object(doc.RootElement, "$");
-            CheckType(r, DeltaType, requireType);
-            var upsertDevices = Array(r, "upsertDevices", "$", false).Select((e, i) => Device(e, $"$.upsertDevices[{i}]")).ToList();
-            var removeDevices = Array(r, "removeDevices", "$", false).Select((e, i) => Id(e, $"$.removeDevices[{i}]")).ToList();
-            var upsertShares = Array(r, "upsertShares", "$", false).Select((e, i) => ParseShare(e, $"$.upsertShares[{i}]")).ToList();
-            var removeShares = Array(r, "removeShares", "$", false).Select((e, i) => Id(e, $"$.removeShares[{i}]")).ToList();
-            Unique(upsertDevices.Select(d => d.DeviceId), "$.upsertDevices", "deviceId");
-            Unique(upsertShares.Select(s => s.ShareId), "$.upsertShares", "shareId");
-            var baseVersion = Version(r, "baseVersion", allowZero: true);
-            var version = Version(r, "version");
-            if (version <= baseVersion)
-            {
-                throw new GrantFormatException($"$.version {version} must be greater than $.baseVersion {baseVersion}");
-            }
-            delta = new GrantsDelta(GatewayId(r), baseVersion, version, OptionalTime(r, "issuedAt", "$"),
-                upsertDevices, removeDevices, upsertShares, removeShares);
-            return true;
+            throw new GrantFormatException($"$.version {version} must be greater than $.baseVersion {baseVersion}");
         }
-        catch (GrantFormatException e)
-        {
-            error = e.Message;
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) // invalid UTF-8 inside a string throws the latter
-        {
-            error = "not JSON: " + FirstLine(e.Message);
-        }
-        return false;
+        return new GrantsDelta(GatewayId(r), baseVersion, version, OptionalTime(r, "issuedAt", "$"),
+            upsertDevices, removeDevices, upsertShares, removeShares);
     }
 
     // :: Writing (hikshare-cloud, demo, persistence tests).

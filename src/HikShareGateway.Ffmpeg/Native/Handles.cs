@@ -14,6 +14,17 @@ internal abstract class FfmpegHandle : SafeHandle
 
     public override bool IsInvalid => handle == 0;
 
+    /// <summary>
+    /// Gives <paramref name="ptr"/> to <paramref name="owner"/>, or throws <paramref name="failure"/> when the allocation
+    /// returned NULL. Call as <c>Own(new XHandle(), native_alloc(), …)</c>: the handle is made (and the libraries
+    /// loaded) before the native call.
+    /// </summary>
+    protected static T Own<T>(T owner, nint ptr, string failure) where T : FfmpegHandle
+    {
+        owner.SetHandle(ptr);
+        return owner.IsInvalid ? throw new MediaProcessingException(MediaError.Failed, failure) : owner;
+    }
+
     /// <summary>The raw pointer for a native call; throws if disposed.</summary>
     internal nint Ptr => IsClosed || IsInvalid ? throw new ObjectDisposedException(GetType().Name) : handle;
 }
@@ -22,11 +33,7 @@ internal abstract class FfmpegHandle : SafeHandle
 internal sealed class CodecContextHandle : FfmpegHandle
 {
     internal static CodecContextHandle Allocate(nint codec)
-    {
-        var h = new CodecContextHandle();
-        h.SetHandle(AvCodec.avcodec_alloc_context3(codec));
-        return h.IsInvalid ? throw new MediaProcessingException(MediaError.Failed, "avcodec_alloc_context3 returned NULL") : h;
-    }
+        => Own(new CodecContextHandle(), AvCodec.avcodec_alloc_context3(codec), "avcodec_alloc_context3 returned NULL");
 
     protected override bool ReleaseHandle()
     {
@@ -40,11 +47,7 @@ internal sealed class CodecContextHandle : FfmpegHandle
 internal sealed class FrameHandle : FfmpegHandle
 {
     internal static FrameHandle Allocate()
-    {
-        var h = new FrameHandle();
-        h.SetHandle(AvUtil.av_frame_alloc());
-        return h.IsInvalid ? throw new MediaProcessingException(MediaError.Failed, "av_frame_alloc returned NULL") : h;
-    }
+        => Own(new FrameHandle(), AvUtil.av_frame_alloc(), "av_frame_alloc returned NULL");
 
     internal int Width => Layout.Read<int>(Ptr, Layout.FrameWidth);
     internal int Height => Layout.Read<int>(Ptr, Layout.FrameHeight);
@@ -66,11 +69,7 @@ internal sealed class FrameHandle : FfmpegHandle
 internal sealed class PacketHandle : FfmpegHandle
 {
     internal static PacketHandle Allocate()
-    {
-        var h = new PacketHandle();
-        h.SetHandle(AvCodec.av_packet_alloc());
-        return h.IsInvalid ? throw new MediaProcessingException(MediaError.Failed, "av_packet_alloc returned NULL") : h;
-    }
+        => Own(new PacketHandle(), AvCodec.av_packet_alloc(), "av_packet_alloc returned NULL");
 
     /// <summary>Replaces the packet's content with a padded copy of <paramref name="data"/> (FFmpeg owns the copy).</summary>
     internal unsafe void SetData(ReadOnlySpan<byte> data, long pts)
@@ -99,13 +98,7 @@ internal sealed class PacketHandle : FfmpegHandle
 internal sealed class SwsContextHandle : FfmpegHandle
 {
     internal static SwsContextHandle Create(int srcW, int srcH, int srcFormat, int dstW, int dstH, int dstFormat)
-    {
-        var h = new SwsContextHandle();
-        h.SetHandle(SwScale.sws_getContext(srcW, srcH, srcFormat, dstW, dstH, dstFormat, SwScale.SWS_BILINEAR, 0, 0, 0));
-        return h.IsInvalid
-            ? throw new MediaProcessingException(MediaError.Failed, $"sws_getContext refused {srcW}x{srcH} format {srcFormat} -> {dstW}x{dstH} format {dstFormat}")
-            : h;
-    }
+        => Own(new SwsContextHandle(), SwScale.sws_getContext(srcW, srcH, srcFormat, dstW, dstH, dstFormat, SwScale.SWS_BILINEAR, 0, 0, 0), $"sws_getContext refused {srcW}x{srcH} format {srcFormat} -> {dstW}x{dstH} format {dstFormat}");
 
     protected override bool ReleaseHandle()
     {
@@ -118,11 +111,7 @@ internal sealed class SwsContextHandle : FfmpegHandle
 internal sealed class SwrContextHandle : FfmpegHandle
 {
     internal static SwrContextHandle Allocate()
-    {
-        var h = new SwrContextHandle();
-        h.SetHandle(SwResample.swr_alloc());
-        return h.IsInvalid ? throw new MediaProcessingException(MediaError.Failed, "swr_alloc returned NULL") : h;
-    }
+        => Own(new SwrContextHandle(), SwResample.swr_alloc(), "swr_alloc returned NULL");
 
     protected override bool ReleaseHandle()
     {

@@ -19,9 +19,6 @@ public sealed class H264Depacketizer : NalDepacketizer
 
     public ParameterSet Pps { get; } = new();
 
-    /// <summary>Goes up each time the SPS or PPS changes (an init segment is then due).</summary>
-    public int ParameterSetsVersion { get; private set; }
-
     protected override void ReadPayload(ReadOnlySpan<byte> payload)
     {
         if (payload.IsEmpty)
@@ -37,23 +34,14 @@ public sealed class H264Depacketizer : NalDepacketizer
         }
         else if (type == StapA)
         {
-            ReadAggregation(payload[1..]);
+            ReadAggregation(payload[1..], minNalBytes: 1);
         }
         else if (type == FuA && payload.Length >= 2)
         {
             byte fuHeader = payload[1];
-            if ((fuHeader & 0x80) != 0)
-            {
-                // §5.8: the NAL header is F and NRI from the FU indicator and the type from the FU header.
-                Span<byte> header = [(byte)((payload[0] & 0xE0) | (fuHeader & 0x1F))];
-                BeginFragment(header);
-            }
-
-            AppendFragment(payload[2..]);
-            if ((fuHeader & 0x40) != 0)
-            {
-                EndFragment();
-            }
+            // §5.8: the NAL header is F and NRI from the FU indicator and the type from the FU header.
+            ReadOnlySpan<byte> header = [(byte)((payload[0] & 0xE0) | (fuHeader & 0x1F))];
+            ReadFragmentationUnit(fuHeader, header, payload[2..]);
         }
         else
         {
@@ -68,36 +56,13 @@ public sealed class H264Depacketizer : NalDepacketizer
             case 5:
                 return true;
             case 7:
-                ParameterSetsVersion += Sps.Update(nal) ? 1 : 0;
+                UpdateParameterSet(Sps, nal);
                 return false;
             case 8:
-                ParameterSetsVersion += Pps.Update(nal) ? 1 : 0;
+                UpdateParameterSet(Pps, nal);
                 return false;
             default:
                 return false;
-        }
-    }
-
-    private void ReadAggregation(ReadOnlySpan<byte> units)
-    {
-        // §5.7.1: each unit is a 16-bit size and that many bytes.
-        while (!units.IsEmpty)
-        {
-            if (units.Length < 2)
-            {
-                MarkDamaged();
-                return;
-            }
-
-            int size = (units[0] << 8) | units[1];
-            if (size == 0 || size > units.Length - 2)
-            {
-                MarkDamaged();
-                return;
-            }
-
-            AppendNal(units.Slice(2, size));
-            units = units[(2 + size)..];
         }
     }
 }

@@ -21,9 +21,6 @@ public sealed class H265Depacketizer : NalDepacketizer
 
     public ParameterSet Pps { get; } = new();
 
-    /// <summary>Goes up each time the VPS, SPS or PPS changes (an init segment is then due).</summary>
-    public int ParameterSetsVersion { get; private set; }
-
     protected override void ReadPayload(ReadOnlySpan<byte> payload)
     {
         if (payload.Length < 2)
@@ -39,23 +36,14 @@ public sealed class H265Depacketizer : NalDepacketizer
         }
         else if (type == Ap)
         {
-            ReadAggregation(payload[2..]);
+            ReadAggregation(payload[2..], minNalBytes: 2);
         }
         else if (type == Fu && payload.Length >= 3)
         {
             byte fuHeader = payload[2];
-            if ((fuHeader & 0x80) != 0)
-            {
-                // §4.4.3: the NAL header is the payload header with its type replaced by FuType.
-                Span<byte> header = [(byte)((payload[0] & 0x81) | ((fuHeader & 0x3F) << 1)), payload[1]];
-                BeginFragment(header);
-            }
-
-            AppendFragment(payload[3..]);
-            if ((fuHeader & 0x40) != 0)
-            {
-                EndFragment();
-            }
+            // §4.4.3: the NAL header is the payload header with its type replaced by FuType.
+            ReadOnlySpan<byte> header = [(byte)((payload[0] & 0x81) | ((fuHeader & 0x3F) << 1)), payload[1]];
+            ReadFragmentationUnit(fuHeader, header, payload[3..]);
         }
         else
         {
@@ -76,38 +64,16 @@ public sealed class H265Depacketizer : NalDepacketizer
             case >= 16 and <= 23:
                 return true;
             case 32:
-                ParameterSetsVersion += Vps.Update(nal) ? 1 : 0;
+                UpdateParameterSet(Vps, nal);
                 return false;
             case 33:
-                ParameterSetsVersion += Sps.Update(nal) ? 1 : 0;
+                UpdateParameterSet(Sps, nal);
                 return false;
             case 34:
-                ParameterSetsVersion += Pps.Update(nal) ? 1 : 0;
+                UpdateParameterSet(Pps, nal);
                 return false;
             default:
                 return false;
-        }
-    }
-
-    private void ReadAggregation(ReadOnlySpan<byte> units)
-    {
-        while (!units.IsEmpty)
-        {
-            if (units.Length < 2)
-            {
-                MarkDamaged();
-                return;
-            }
-
-            int size = (units[0] << 8) | units[1];
-            if (size < 2 || size > units.Length - 2)
-            {
-                MarkDamaged();
-                return;
-            }
-
-            AppendNal(units.Slice(2, size));
-            units = units[(2 + size)..];
         }
     }
 }

@@ -138,6 +138,67 @@ public abstract class NalDepacketizer : IDisposable
     /// <summary>Sees every complete NAL unit once (keyframe detection, parameter sets); returns true for a keyframe NAL.</summary>
     protected abstract bool InspectNal(ReadOnlySpan<byte> nal);
 
+    /// <summary>
+    /// Goes up each time a parameter set (VPS, SPS, PPS) changes (an init segment is then due); see
+    /// <see cref="UpdateParameterSet"/>.
+    /// </summary>
+    public int ParameterSetsVersion { get; private set; }
+
+    /// <summary>Stores an in-band parameter set NAL unit; a changed one bumps <see cref="ParameterSetsVersion"/>.</summary>
+    protected void UpdateParameterSet(ParameterSet set, ReadOnlySpan<byte> nal)
+    {
+        if (set.Update(nal))
+        {
+            ParameterSetsVersion++;
+        }
+    }
+
+    /// <summary>
+    /// The units of an aggregation packet, its payload header already skipped: each is a 16-bit size and that many
+    /// bytes (STAP-A, RFC 6184 §5.7.1; AP without DONL, RFC 7798 §4.4.2). A unit shorter than
+    /// <paramref name="minNalBytes"/> (the codec's NAL header) or running past the end damages the access unit.
+    /// </summary>
+    protected void ReadAggregation(ReadOnlySpan<byte> units, int minNalBytes)
+    {
+        while (!units.IsEmpty)
+        {
+            if (units.Length < 2)
+            {
+                MarkDamaged();
+                return;
+            }
+
+            int size = (units[0] << 8) | units[1];
+            if (size < minNalBytes || size > units.Length - 2)
+            {
+                MarkDamaged();
+                return;
+            }
+
+            AppendNal(units.Slice(2, size));
+            units = units[(2 + size)..];
+        }
+    }
+
+    /// <summary>
+    /// One fragmentation unit (FU-A, RFC 6184 §5.8; FU, RFC 7798 §4.4.3): the S bit of <paramref name="fuHeader"/>
+    /// opens the NAL unit with <paramref name="nalHeader"/> (rebuilt by the codec from the FU's headers),
+    /// <paramref name="data"/> is appended, and the E bit closes it.
+    /// </summary>
+    protected void ReadFragmentationUnit(byte fuHeader, ReadOnlySpan<byte> nalHeader, ReadOnlySpan<byte> data)
+    {
+        if ((fuHeader & 0x80) != 0)
+        {
+            BeginFragment(nalHeader);
+        }
+
+        AppendFragment(data);
+        if ((fuHeader & 0x40) != 0)
+        {
+            EndFragment();
+        }
+    }
+
     protected void MarkDamaged()
     {
         _damaged = true;

@@ -37,8 +37,7 @@ public sealed class ViewerOutput : IMediaSubscriber
     /// otherwise 8, the most the runtime's gather send takes without allocating.
     /// </summary>
     private static readonly int MaxSegmentsPerSend = GatherSend.IsSupported ? GatherSend.MaxSegments : 8;
-    // The queue starts small and doubles up to the maximum: a thousand idle-ish viewers must not cost
-    // a thousand full-size rings (the byte and delay limits usually bite long before the maximum).
+    // The media core's ring starts small and doubles up to the maximum.
     private const int InitialRingCapacity = 64;
     private const int MaxRingCapacity = 16384;
 
@@ -50,16 +49,15 @@ public sealed class ViewerOutput : IMediaSubscriber
     private readonly Action<string> _abort;
     private readonly GatewayMetrics _metrics;
     private readonly Lock _gate = new();
-    private Entry[] _ring = new Entry[InitialRingCapacity];
+    // Packets count with their 4-byte interleaved header.
+    private readonly SubscriberRing<Tag> _ring = new(InitialRingCapacity, MaxRingCapacity, overheadPerPacket: 4);
     private readonly AsyncSignal _signal = new();
     private readonly SocketSender _sender = new();
     private readonly List<ArraySegment<byte>> _segments = new(MaxSegmentsPerSend);
-    private readonly Entry[] _inflight = new Entry[MaxSegmentsPerSend];
+    private readonly SubscriberRing<Tag>.Slot[] _inflight = new SubscriberRing<Tag>.Slot[MaxSegmentsPerSend];
     private readonly byte[] _headers = GC.AllocateArray<byte>(MaxSegmentsPerSend * 4, pinned: true);
     // Interleaved RTP channel per track as the viewer chose it in SETUP; -1 = track not set up.
     private int[] _channelOfTrack = [];
-    private int _head, _count;
-    private long _queuedBytes;
     private bool _completed;
     private int _pendingSignal;
     private long _sendStartedAt;
@@ -79,13 +77,8 @@ public sealed class ViewerOutput : IMediaSubscriber
 
     public long PacketsDropped { get; private set; }
 
-    private struct Entry
-    {
-        public RtpBuffer? Buffer;
-        public byte[]? Control;
-        public byte Channel;
-        public long EnqueuedAt;
-    }
+    /// <summary>Beside each queued packet: its interleaved channel for this viewer; an RTSP message is queued without a packet.</summary>
+    private readonly record struct Tag(byte[]? Control, byte Channel);
 
     /// <summary>Which interleaved channel carries each track for this viewer (from its SETUPs).</summary>
     public void SetTrackChannels(int[] channelOfTrack)
@@ -113,14 +106,10 @@ public sealed class ViewerOutput : IMediaSubscriber
     {
         lock (_gate)
         {
-            if (_completed || !EnsureRoom())
+            if (_completed || !_ring.TryAppendTag(new Tag(message, 0)))
             {
                 return;
             }
-            ref var e = ref _ring[(_head + _count) % _ring.Length];
-            e.Control = message;
-            e.Buffer = null;
-            _count++;
         }
         _signal.Set();
     }
@@ -139,8 +128,8 @@ public sealed class ViewerOutput : IMediaSubscriber
             {
                 return;
             }
-            var room = EnsureRoom();
-            switch (_policy.Offer(buffer, now, _queuedBytes, OldestPacketAge(now), room, _sendStartedAt, out disconnect))
+            var room = _ring.EnsureRoom();
+            switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, _sendStartedAt, out disconnect))
             {
                 case SubscriberQueuePolicy.Decision.Accept:
                     Append(buffer, now);
@@ -173,74 +162,21 @@ public sealed class ViewerOutput : IMediaSubscriber
         }
     }
 
-    /// <summary>Grows the ring when full (under the lock); false at the maximum.</summary>
-    private bool EnsureRoom()
-    {
-        if (_count < _ring.Length)
-        {
-            return true;
-        }
-        if (_ring.Length >= MaxRingCapacity)
-        {
-            return false;
-        }
-        var bigger = new Entry[_ring.Length * 2];
-        for (var i = 0; i < _count; i++)
-        {
-            bigger[i] = _ring[(_head + i) % _ring.Length];
-        }
-        _ring = bigger;
-        _head = 0;
-        return true;
-    }
-
     private void Append(RtpBuffer buffer, long now)
     {
-        buffer.AddRef();
-        ref var e = ref _ring[(_head + _count) % _ring.Length];
-        e.Buffer = buffer;
-        e.Control = null;
-        e.Channel = (byte)(_channelOfTrack[buffer.Track] + (buffer.IsRtcp ? 1 : 0));
-        e.EnqueuedAt = now;
-        _count++;
-        _queuedBytes += buffer.Length + 4;
+        _ring.TryAppend(buffer, now, new Tag(null, (byte)(_channelOfTrack[buffer.Track] + (buffer.IsRtcp ? 1 : 0))));
         Volatile.Write(ref _pendingSignal, 1);
-    }
-
-    private TimeSpan OldestPacketAge(long now)
-    {
-        for (var i = 0; i < _count; i++)
-        {
-            ref var e = ref _ring[(_head + i) % _ring.Length];
-            if (e.Buffer is not null)
-            {
-                return _time.GetElapsedTime(e.EnqueuedAt, now);
-            }
-        }
-        return TimeSpan.Zero;
     }
 
     /// <summary>An overflow: drops every queued packet (keeps RTSP messages); the policy skips to the next keyframe.</summary>
     private void DropQueuedPackets()
     {
-        var kept = 0;
-        for (var i = 0; i < _count; i++)
+        var dropped = _ring.DropPackets();
+        if (dropped > 0)
         {
-            ref var e = ref _ring[(_head + i) % _ring.Length];
-            if (e.Buffer is { } b)
-            {
-                b.Release();
-                PacketsDropped++;
-                _metrics.DroppedPackets.Add(1);
-                e.Buffer = null;
-            }
-            else if (e.Control is not null)
-            {
-                _ring[(_head + kept++) % _ring.Length] = e;
-            }
+            PacketsDropped += dropped;
+            _metrics.DroppedPackets.Add(dropped);
         }
-        _count = kept;
-        _queuedBytes = 0;
     }
 
     private void Fail(string reason)
@@ -364,19 +300,14 @@ public sealed class ViewerOutput : IMediaSubscriber
         {
             var n = 0;
             // Each entry adds one or two segments; stop with room for a two-segment one.
-            while (_count > 0 && _segments.Count < MaxSegmentsPerSend - 1)
+            while (_segments.Count < MaxSegmentsPerSend - 1 && _ring.TryTake(out _inflight[n]))
             {
-                ref var e = ref _ring[_head];
-                _inflight[n] = e;
-                e = default;
-                _head = (_head + 1) % _ring.Length;
-                _count--;
                 if (_inflight[n].Buffer is { } b)
                 {
-                    _queuedBytes -= b.Length + 4;
                     packets++;
                     bytes += b.Length + 4;
-                    if (_inflight[n].Channel == b.CanonicalChannel)
+                    var channel = _inflight[n].Tag.Channel;
+                    if (channel == b.CanonicalChannel)
                     {
                         _segments.Add(b.WithHeader);
                     }
@@ -385,7 +316,7 @@ public sealed class ViewerOutput : IMediaSubscriber
                         // Rewrite only the 4-byte interleaved header, in this viewer's own scratch space.
                         var h = new ArraySegment<byte>(_headers, n * 4, 4);
                         h[0] = (byte)'$';
-                        h[1] = _inflight[n].Channel;
+                        h[1] = channel;
                         h[2] = (byte)(b.Length >> 8);
                         h[3] = (byte)b.Length;
                         _segments.Add(h);
@@ -394,8 +325,9 @@ public sealed class ViewerOutput : IMediaSubscriber
                 }
                 else
                 {
-                    _segments.Add(_inflight[n].Control!);
-                    total += _inflight[n].Control!.Length;
+                    var control = _inflight[n].Tag.Control!;
+                    _segments.Add(control);
+                    total += control.Length;
                     hasControl = true;
                 }
                 n++;
@@ -436,17 +368,10 @@ public sealed class ViewerOutput : IMediaSubscriber
         lock (_gate)
         {
             _completed = true;
-            for (var i = 0; i < _count; i++)
-            {
-                ref var e = ref _ring[(_head + i) % _ring.Length];
-                e.Buffer?.Release();
-                e = default;
-            }
-            _count = 0;
-            _queuedBytes = 0;
+            _ring.Clear();
         }
     }
 
     /// <summary>Packets queued now (for tests and status).</summary>
-    public int QueuedEntries { get { lock (_gate) { return _count; } } }
+    public int QueuedEntries { get { lock (_gate) { return _ring.Count; } } }
 }

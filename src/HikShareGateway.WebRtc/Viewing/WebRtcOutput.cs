@@ -27,7 +27,7 @@ public interface IWebRtcMediaSender
 /// :: Step 4: timestamps and sequence numbers of the source are already continuous across upstream reconnects
 ///    (<see cref="RtpContinuity"/> in the stream); the session renumbers per viewer on top.
 /// </para>
-/// No allocation per packet: a ring of entries, a ref struct RTP view, spans to the session.
+/// No allocation per packet: the media core's SubscriberRing (allocates only when it grows), a ref struct RTP view, spans to the session.
 /// </summary>
 public sealed class WebRtcOutput : IMediaSubscriber
 {
@@ -42,9 +42,8 @@ public sealed class WebRtcOutput : IMediaSubscriber
     private readonly Action<string> _disconnect;
     private readonly int _videoTrack, _audioTrack, _audioClockRate;
     private readonly Lock _gate = new();
-    private Entry[] _ring = new Entry[InitialRingCapacity];
-    private int _head, _count;
-    private long _queuedBytes;
+    // Beside each packet: whether it starts a replayed GOP (timestamps to rebase).
+    private readonly SubscriberRing<bool> _ring = new(InitialRingCapacity, MaxRingCapacity);
     private bool _rebaseNext, _completed;
     private int _pending, _draining;
 
@@ -52,13 +51,6 @@ public sealed class WebRtcOutput : IMediaSubscriber
     private bool _sentVideo;
     private uint _lastVideoOut;
     private uint _videoOffset, _audioOffset;
-
-    private struct Entry
-    {
-        public RtpBuffer? Buffer;
-        public long EnqueuedAt;
-        public bool Rebase;
-    }
 
     /// <param name="videoTrack">The stream's video track the session negotiated, or -1.</param>
     /// <param name="audioTrack">The stream's audio track the session negotiated (G.711), or -1.</param>
@@ -101,9 +93,8 @@ public sealed class WebRtcOutput : IMediaSubscriber
             {
                 return;
             }
-            var room = EnsureRoom();
-            var oldestAge = _count == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_ring[_head].EnqueuedAt, now);
-            switch (_policy.Offer(buffer, now, _queuedBytes, oldestAge, room, 0, out disconnect))
+            var room = _ring.EnsureRoom();
+            switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, 0, out disconnect))
             {
                 case SubscriberQueuePolicy.Decision.Accept:
                     AppendLocked(buffer, now);
@@ -181,7 +172,7 @@ public sealed class WebRtcOutput : IMediaSubscriber
             // An enqueue that came after our last dequeue and whose flush saw us draining: take it too.
             lock (_gate)
             {
-                if (_count == 0)
+                if (_ring.Count == 0)
                 {
                     return;
                 }
@@ -193,20 +184,10 @@ public sealed class WebRtcOutput : IMediaSubscriber
     {
         lock (_gate)
         {
-            if (_count == 0)
-            {
-                buffer = null!;
-                rebase = false;
-                return false;
-            }
-            ref var e = ref _ring[_head];
-            buffer = e.Buffer!;
-            rebase = e.Rebase;
-            e = default;
-            _head = (_head + 1) % _ring.Length;
-            _count--;
-            _queuedBytes -= buffer.Length;
-            return true;
+            var taken = _ring.TryTake(out var slot);
+            buffer = slot.Buffer!;
+            rebase = slot.Tag;
+            return taken;
         }
     }
 
@@ -240,49 +221,10 @@ public sealed class WebRtcOutput : IMediaSubscriber
 
     private void AppendLocked(RtpBuffer buffer, long now)
     {
-        buffer.AddRef();
-        ref var e = ref _ring[(_head + _count) % _ring.Length];
-        e.Buffer = buffer;
-        e.EnqueuedAt = now;
-        e.Rebase = _rebaseNext;
+        _ring.TryAppend(buffer, now, _rebaseNext);
         _rebaseNext = false;
-        _count++;
-        _queuedBytes += buffer.Length;
         Volatile.Write(ref _pending, 1);
     }
 
-    private void DropQueuedLocked()
-    {
-        while (_count > 0)
-        {
-            ref var e = ref _ring[_head];
-            e.Buffer!.Release();
-            e = default;
-            _head = (_head + 1) % _ring.Length;
-            _count--;
-            PacketsDropped++;
-        }
-        _head = 0;
-        _queuedBytes = 0;
-    }
-
-    private bool EnsureRoom()
-    {
-        if (_count < _ring.Length)
-        {
-            return true;
-        }
-        if (_ring.Length >= MaxRingCapacity)
-        {
-            return false;
-        }
-        var bigger = new Entry[_ring.Length * 2];
-        for (var i = 0; i < _count; i++)
-        {
-            bigger[i] = _ring[(_head + i) % _ring.Length];
-        }
-        _ring = bigger;
-        _head = 0;
-        return true;
-    }
+    private void DropQueuedLocked() => PacketsDropped += _ring.Clear();
 }

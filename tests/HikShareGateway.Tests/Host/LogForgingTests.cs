@@ -4,11 +4,6 @@ using System.Text;
 using HikShareGateway.Composition;
 using HikShareGateway.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
-using Serilog;
-using Serilog.Core;
-using Serilog.Events;
-using Serilog.Extensions.Logging;
-using Serilog.Formatting.Display;
 
 namespace HikShareGateway.Tests.Host;
 
@@ -22,21 +17,6 @@ public sealed partial class LogForgingTests
 {
     internal const string Forged = "[08:00:00 INF] HikShareGateway.Access.Audit.CloudAuditSink: Audit allow liveView FORGED";
 
-    private sealed class RenderingSink(string template) : ILogEventSink
-    {
-        private readonly MessageTemplateTextFormatter _formatter = new(template);
-        public readonly StringWriter Text = new();
-        public void Emit(LogEvent logEvent) => _formatter.Format(logEvent, Text);
-    }
-
-    private static (Microsoft.Extensions.Logging.ILogger Logger, RenderingSink Sink, Serilog.Core.Logger Serilog) Pipeline()
-    {
-        var sink = new RenderingSink(GatewayRunner.OutputTemplate(underJournal: true));
-        var serilog = new LoggerConfiguration().Enrich.With<LogEscapingEnricher>().WriteTo.Sink(sink).CreateLogger();
-        var logger = new SerilogLoggerFactory(serilog).CreateLogger("HikShareGateway.Tests");
-        return (logger, sink, serilog);
-    }
-
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Audit deny device {DeviceId} header {UserAgent} fields {Fields}")]
     private static partial void LogValues(Microsoft.Extensions.Logging.ILogger logger, string deviceId, string userAgent, string[] fields);
 
@@ -46,12 +26,12 @@ public sealed partial class LogForgingTests
     [Fact]
     public void ValuesWithLineBreaksAndControls_RenderOnOneLine_Escaped()
     {
-        var (logger, sink, serilog) = Pipeline();
-        using (serilog)
+        var pipeline = new RenderedLogPipeline();
+        using (pipeline)
         {
-            LogValues(logger, "x\n" + Forged, "evil\u001b[31mred\u0007\r", ["a\u2028b", "ok"]);
+            LogValues(pipeline.CreateLogger("HikShareGateway.Tests"), "x\n" + Forged, "evil\u001b[31mred\u0007\r", ["a\u2028b", "ok"]);
         }
-        var text = sink.Text.ToString();
+        var text = pipeline.Text;
         Assert.Single(text.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(@"device x\n[08:00:00 INF]", text);
         Assert.Contains(@"evil\x1B[31mred\x07\r", text);
@@ -63,7 +43,7 @@ public sealed partial class LogForgingTests
     [Fact]
     public void ExceptionMessageFromADevice_IsEscaped_StackTraceKeepsItsLines()
     {
-        var (logger, sink, serilog) = Pipeline();
+        var pipeline = new RenderedLogPipeline();
         Exception thrown;
         try
         {
@@ -73,11 +53,11 @@ public sealed partial class LogForgingTests
         {
             thrown = e;
         }
-        using (serilog)
+        using (pipeline)
         {
-            LogFailure(logger, thrown);
+            LogFailure(pipeline.CreateLogger("HikShareGateway.Tests"), thrown);
         }
-        var lines = sink.Text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = pipeline.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.DoesNotContain(lines, l => l.StartsWith("[08:00:00", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains(@"System.IO.IOException: device said: \r\n[08:00:00 INF]", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal)); // the stack trace is still there

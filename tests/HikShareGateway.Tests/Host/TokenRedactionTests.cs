@@ -1,10 +1,5 @@
 using HikShareGateway.Composition;
 using Microsoft.Extensions.Logging;
-using Serilog;
-using Serilog.Core;
-using Serilog.Events;
-using Serilog.Extensions.Logging;
-using Serilog.Formatting.Display;
 
 namespace HikShareGateway.Tests.Host;
 
@@ -16,13 +11,6 @@ namespace HikShareGateway.Tests.Host;
 public sealed partial class TokenRedactionTests
 {
     private const string Token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl-_x";
-
-    private sealed class RenderingSink : ILogEventSink
-    {
-        private readonly MessageTemplateTextFormatter _formatter = new(GatewayRunner.OutputTemplate(underJournal: true));
-        public readonly StringWriter Text = new();
-        public void Emit(LogEvent logEvent) => _formatter.Format(logEvent, Text);
-    }
 
     [Theory]
     [InlineData("/api/v1/live/d/1/main.mp4?token=" + Token, "/api/v1/live/d/1/main.mp4?token=***")]
@@ -46,11 +34,9 @@ public sealed partial class TokenRedactionTests
     [Fact]
     public void Pipeline_ARequestLineWithTheQuery_IsRenderedWithoutTheToken()
     {
-        var sink = new RenderingSink();
-        using var serilog = new LoggerConfiguration().Enrich.With<LogEscapingEnricher>().WriteTo.Sink(sink).CreateLogger();
-        var logger = new SerilogLoggerFactory(serilog).CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics");
-        LogRequest(logger, "GET", "/api/v1/live/demo-nvr-1/1/main.mp4", "?token=" + Token);
-        var line = sink.Text.ToString();
+        using var pipeline = new RenderedLogPipeline();
+        LogRequest(pipeline.CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics"), "GET", "/api/v1/live/demo-nvr-1/1/main.mp4", "?token=" + Token);
+        var line = pipeline.Text;
         Assert.Contains("main.mp4?token=***", line);
         Assert.DoesNotContain(Token, line);
     }

@@ -1,14 +1,8 @@
-using System.Xml.Linq;
-using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Onvif.Catalog;
-using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
 using HikShareGateway.Onvif.Parsers;
 using HikShareGateway.Onvif.Soap;
-using HikShareGateway.Tests.Infrastructure;
 using HikShareGateway.Tests.Onvif.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Tests.Onvif;
 
@@ -89,52 +83,33 @@ public sealed class SubscriptionLifetimeTests
 [Trait("Category", "Unit")]
 public sealed class ShortLivedSubscriptionEventTests : IAsyncLifetime
 {
-    private OnvifSimulator _sim = null!;
-    private OnvifClientPool _pool = null!;
-    private OnvifDeviceCatalog _catalog = null!;
-    private readonly RecordingCloudPublisher _cloud = new();
-    private readonly FakeAccessPolicy _policy = new();
-    private OnvifEventService _service = null!;
+    private OnvifEventRig _rig = null!;
 
-    public async Task InitializeAsync()
-    {
-        // Clock six years behind, 3 s subscriptions whatever is asked, no Renew: the 60 s / PT2M case, compressed.
-        _sim = new OnvifSimulator(new SimDevice { ClockSkew = -TimeSpan.FromDays(6 * 365), SubscriptionLifetime = TimeSpan.FromSeconds(3), RenewSupported = false });
-        _pool = new OnvifClientPool(OnvifTestKit.Options(), TimeProvider.System, NullLoggerFactory.Instance);
-        _catalog = new OnvifDeviceCatalog([]);
-        var creds = new DeviceCredentials(_sim.Device.Username, _sim.Device.Password);
-        _catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(_sim.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
-        _policy.Recipients[(_sim.Device.Serial, 1)] = ["owner@example.com"];
-        _service = new OnvifEventService(_catalog, _pool, new AlarmRouter(_policy, _cloud, new AlarmFeed(), NullLogger<AlarmRouter>.Instance), TimeProvider.System,
-            NullLogger<OnvifEventService>.Instance, new PullPointTiming { PullTimeout = TimeSpan.FromSeconds(3), InitialTermination = TimeSpan.FromMinutes(2) });
-    }
+    // Clock six years behind, 3 s subscriptions whatever is asked, no Renew: the 60 s / PT2M case, compressed.
+    public async Task InitializeAsync() => _rig = await OnvifEventRig.CreateAsync(
+        new SimDevice { ClockSkew = -TimeSpan.FromDays(6 * 365), SubscriptionLifetime = TimeSpan.FromSeconds(3), RenewSupported = false },
+        new PullPointTiming { PullTimeout = TimeSpan.FromSeconds(3), InitialTermination = TimeSpan.FromMinutes(2) }, "owner@example.com");
 
-    public async Task DisposeAsync()
-    {
-        await _service.StopAsync(default);
-        _service.Dispose();
-        _pool.Dispose();
-        await _sim.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _rig.DisposeAsync();
 
     [Fact]
     public async Task RenewNotSupported_ClockYearsOff_DeviceIsStillPulled_AndResubscribedBeforeEachSubscriptionEnds()
     {
-        await _service.StartAsync(default);
-        await Wait.UntilAsync(() => _sim.PullMessages >= 1, "a PullMessages", 10_000);
+        await _rig.Service.StartAsync(default);
+        await Wait.UntilAsync(() => _rig.Sim.PullMessages >= 1, "a PullMessages", 10_000);
 
         // Three subscriptions in a row, each ended by the gateway (Unsubscribe counts only live ones) before the
         // device dropped it.
-        await Wait.UntilAsync(() => _sim.Unsubscribes >= 2 && _sim.ActiveSubscriptions == 1, "two re-subscriptions", 20_000);
-        Assert.Equal(1, _sim.RenewFaults); // learnt once, not tried on every subscription
-        Assert.Equal(0, _sim.Renewals);
+        await Wait.UntilAsync(() => _rig.Sim.Unsubscribes >= 2 && _rig.Sim.ActiveSubscriptions == 1, "two re-subscriptions", 20_000);
+        Assert.Equal(1, _rig.Sim.RenewFaults); // learnt once, not tried on every subscription
+        Assert.Equal(0, _rig.Sim.Renewals);
 
         // Alarms flow: a motion event raised now reaches the cloud (re-raised while a re-subscription may be in between).
         await Wait.UntilAsync(() =>
         {
-            _sim.EmitMotion(1, on: true);
-            return _cloud.On("alarms").Count >= 1;
+            _rig.Sim.EmitMotion(1, on: true);
+            return _rig.Cloud.On("alarms").Count >= 1;
         }, "the alarm", 10_000);
-        Assert.Contains("\"kind\":\"motion\"", _cloud.On("alarms")[0].Payload);
+        Assert.Contains("\"kind\":\"motion\"", _rig.Cloud.On("alarms")[0].Payload);
     }
 }

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Devices;
-using HikShareGateway.Onvif.Catalog;
-using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
 using HikShareGateway.Onvif.Parsers;
 using HikShareGateway.Onvif.Soap;
@@ -113,33 +111,12 @@ public sealed class AlarmMappingTests
 [Trait("Category", "Unit")]
 public sealed class EventServiceTests : IAsyncLifetime
 {
-    private OnvifSimulator _sim = null!;
-    private OnvifClientPool _pool = null!;
-    private OnvifDeviceCatalog _catalog = null!;
-    private readonly RecordingCloudPublisher _cloud = new();
-    private readonly FakeAccessPolicy _policy = new();
-    private readonly AlarmFeed _feed = new();
-    private OnvifEventService _service = null!;
+    private OnvifEventRig _rig = null!;
 
-    public async Task InitializeAsync()
-    {
-        _sim = new OnvifSimulator();
-        _pool = new OnvifClientPool(OnvifTestKit.Options(), TimeProvider.System, NullLoggerFactory.Instance);
-        _catalog = new OnvifDeviceCatalog([]);
-        var creds = new DeviceCredentials(_sim.Device.Username, _sim.Device.Password);
-        _catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(_sim.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
-        _policy.Recipients[(_sim.Device.Serial, 1)] = ["owner@example.com", "bob@example.com"];
-        _service = new OnvifEventService(_catalog, _pool, new AlarmRouter(_policy, _cloud, _feed, NullLogger<AlarmRouter>.Instance), TimeProvider.System,
-            NullLogger<OnvifEventService>.Instance, new PullPointTiming { PullTimeout = TimeSpan.FromSeconds(2), InitialTermination = TimeSpan.FromSeconds(15) });
-    }
+    public async Task InitializeAsync() => _rig = await OnvifEventRig.CreateAsync(null,
+        new PullPointTiming { PullTimeout = TimeSpan.FromSeconds(2), InitialTermination = TimeSpan.FromSeconds(15) }, "owner@example.com", "bob@example.com");
 
-    public async Task DisposeAsync()
-    {
-        await _service.StopAsync(default);
-        _service.Dispose();
-        _pool.Dispose();
-        await _sim.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _rig.DisposeAsync();
 
     [Fact]
     public async Task MotionOnDevice_PublishesAlarmWithRecipients_ToCloudAndFeed_DebouncesRepeats_UnsubscribesAtStop()
@@ -148,32 +125,32 @@ public sealed class EventServiceTests : IAsyncLifetime
         var bobAlarms = new List<AlarmEvent>();
         var feedTask = Task.Run(async () =>
         {
-            await foreach (var a in _feed.SubscribeAsync("bob@example.com", feedCts.Token))
+            await foreach (var a in _rig.Feed.SubscribeAsync("bob@example.com", feedCts.Token))
             {
                 lock (bobAlarms) { bobAlarms.Add(a); }
             }
         });
-        await _service.StartAsync(default);
-        await Wait.UntilAsync(() => _sim.ActiveSubscriptions == 1 && _feed.SubscriberCount == 1, "a subscription", 10_000);
+        await _rig.Service.StartAsync(default);
+        await Wait.UntilAsync(() => _rig.Sim.ActiveSubscriptions == 1 && _rig.Feed.SubscriberCount == 1, "a subscription", 10_000);
 
-        _sim.EmitMotion(1, on: true);
-        _sim.EmitMotion(1, on: true); // a repeat within the debounce window
-        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 1, "the alarm", 10_000);
-        _sim.EmitMotion(1, on: false);
-        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 2, "the stop", 10_000);
-        _sim.EmitMotion(2, on: true); // channel 2: nobody may receive it
-        _sim.Emit("tns1:Monitoring/ProcessorUsage", [("Token", "Processor")], [("Value", "97")]);
+        _rig.Sim.EmitMotion(1, on: true);
+        _rig.Sim.EmitMotion(1, on: true); // a repeat within the debounce window
+        await Wait.UntilAsync(() => _rig.Cloud.On("alarms").Count >= 1, "the alarm", 10_000);
+        _rig.Sim.EmitMotion(1, on: false);
+        await Wait.UntilAsync(() => _rig.Cloud.On("alarms").Count >= 2, "the stop", 10_000);
+        _rig.Sim.EmitMotion(2, on: true); // channel 2: nobody may receive it
+        _rig.Sim.Emit("tns1:Monitoring/ProcessorUsage", [("Token", "Processor")], [("Value", "97")]);
         // The marker: an alarm that does pass, queued after the two that must not. Events are pulled and routed in
         // order, so once it is published the two before it were seen and dropped.
-        _sim.Emit("tns1:VideoSource/SignalLoss", [("Source", OnvifSimulator.SourceToken(1))], [("State", "true")]);
-        await Wait.UntilAsync(() => _cloud.On("alarms").Count >= 3, "the marker alarm", 10_000);
+        _rig.Sim.Emit("tns1:VideoSource/SignalLoss", [("Source", OnvifSimulator.SourceToken(1))], [("State", "true")]);
+        await Wait.UntilAsync(() => _rig.Cloud.On("alarms").Count >= 3, "the marker alarm", 10_000);
 
-        var alarms = _cloud.On("alarms");
+        var alarms = _rig.Cloud.On("alarms");
         Assert.Equal(3, alarms.Count);
         Assert.Contains("\"kind\":\"videoLoss\"", alarms[2].Payload);
         Assert.All(alarms, a => Assert.False(a.Retain));
         using var first = JsonDocument.Parse(alarms[0].Payload);
-        Assert.Equal(_sim.Device.Serial, first.RootElement.GetProperty("deviceId").GetString());
+        Assert.Equal(_rig.Sim.Device.Serial, first.RootElement.GetProperty("deviceId").GetString());
         Assert.Equal(1, first.RootElement.GetProperty("channel").GetInt32());
         Assert.Equal("motion", first.RootElement.GetProperty("kind").GetString());
         Assert.Equal("start", first.RootElement.GetProperty("state").GetString());
@@ -182,8 +159,8 @@ public sealed class EventServiceTests : IAsyncLifetime
         Assert.Contains("\"state\":\"stop\"", alarms[1].Payload);
         await Wait.UntilAsync(() => { lock (bobAlarms) { return bobAlarms.Count == 3; } }, "bob's feed", 5_000);
 
-        await _service.StopAsync(default);
-        Assert.Equal(1, _sim.Unsubscribes);
+        await _rig.Service.StopAsync(default);
+        Assert.Equal(1, _rig.Sim.Unsubscribes);
         await feedCts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => feedTask);
     }
@@ -191,39 +168,38 @@ public sealed class EventServiceTests : IAsyncLifetime
     [Fact]
     public async Task SubscriptionLost_Resubscribes_AndRenewsBeforeTermination()
     {
-        await _service.StartAsync(default);
-        await Wait.UntilAsync(() => _sim.ActiveSubscriptions == 1, "a subscription", 10_000);
-        _sim.DropSubscriptions(); // the device rebooted
-        await Wait.UntilAsync(() => _sim.Operations.Count(o => o == "CreatePullPointSubscription") >= 2 && _sim.ActiveSubscriptions == 1, "a new subscription", 15_000);
-        _sim.EmitMotion(1, on: true);
-        await Wait.UntilAsync(() => _cloud.On("alarms").Count == 1, "the alarm after resubscribing", 10_000);
+        await _rig.Service.StartAsync(default);
+        await Wait.UntilAsync(() => _rig.Sim.ActiveSubscriptions == 1, "a subscription", 10_000);
+        _rig.Sim.DropSubscriptions(); // the device rebooted
+        await Wait.UntilAsync(() => _rig.Sim.Operations.Count(o => o == "CreatePullPointSubscription") >= 2 && _rig.Sim.ActiveSubscriptions == 1, "a new subscription", 15_000);
+        _rig.Sim.EmitMotion(1, on: true);
+        await Wait.UntilAsync(() => _rig.Cloud.On("alarms").Count == 1, "the alarm after resubscribing", 10_000);
         // Termination 15 s, pulls of 2 s: the service renews once less than a pull + 10 s remain.
-        await Wait.UntilAsync(() => _sim.Renewals >= 1, "a Renew", 15_000);
+        await Wait.UntilAsync(() => _rig.Sim.Renewals >= 1, "a Renew", 15_000);
     }
 
     [Fact]
     public async Task AxisStyleSubscription_ReferenceParametersEchoedAsHeaders()
     {
         await using var axis = new OnvifSimulator(new SimDevice { Serial = "00408CFAB754", SubscriptionReferenceParameters = true });
-        var creds = new DeviceCredentials(axis.Device.Username, axis.Device.Password);
-        _catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(axis.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
-        _policy.Recipients[("00408CFAB754", 2)] = ["owner@example.com"];
-        await _service.StartAsync(default);
+        await OnvifTestKit.AddDeviceAsync(_rig.Catalog, _rig.Pool, axis);
+        _rig.Policy.Recipients[("00408CFAB754", 2)] = ["owner@example.com"];
+        await _rig.Service.StartAsync(default);
         await Wait.UntilAsync(() => axis.ActiveSubscriptions == 1, "a subscription", 10_000);
         axis.Emit("tns1:RuleEngine/LineDetector/Crossed", [("VideoSourceConfigurationToken", OnvifSimulator.ConfigToken(2))], [("ObjectId", "7")]);
-        await Wait.UntilAsync(() => _cloud.On("alarms").Any(a => a.Payload.Contains("00408CFAB754")), "the line crossing", 10_000);
-        var alarm = _cloud.On("alarms").Single(a => a.Payload.Contains("00408CFAB754")).Payload;
+        await Wait.UntilAsync(() => _rig.Cloud.On("alarms").Any(a => a.Payload.Contains("00408CFAB754")), "the line crossing", 10_000);
+        var alarm = _rig.Cloud.On("alarms").Single(a => a.Payload.Contains("00408CFAB754")).Payload;
         Assert.Contains("\"channel\":2,\"kind\":\"lineCrossing\",\"state\":\"pulse\"", alarm);
-        await _service.StopAsync(default);
+        await _rig.Service.StopAsync(default);
         Assert.Equal(1, axis.Unsubscribes);
     }
 
     [Fact]
     public async Task DeviceGoesOffline_SubscriptionStops()
     {
-        await _service.StartAsync(default);
-        await Wait.UntilAsync(() => _sim.ActiveSubscriptions == 1, "a subscription", 10_000);
-        _catalog.SetOnline(_sim.Device.Serial, false);
-        await Wait.UntilAsync(() => _sim.Unsubscribes == 1 && _service.ActiveSubscriptions == 0, "unsubscribed", 10_000);
+        await _rig.Service.StartAsync(default);
+        await Wait.UntilAsync(() => _rig.Sim.ActiveSubscriptions == 1, "a subscription", 10_000);
+        _rig.Catalog.SetOnline(_rig.Sim.Device.Serial, false);
+        await Wait.UntilAsync(() => _rig.Sim.Unsubscribes == 1 && _rig.Service.ActiveSubscriptions == 0, "unsubscribed", 10_000);
     }
 }

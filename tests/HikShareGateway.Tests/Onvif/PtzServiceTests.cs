@@ -28,8 +28,7 @@ public sealed class PtzServiceTests : IAsyncLifetime
             DeviceId = "cam-static",
             Channels = [new ChannelOptions { Channel = 1, Main = "rtsp://127.0.0.1:18554/Streaming/Channels/101" }],
         }]));
-        var creds = new DeviceCredentials(_sim.Device.Username, _sim.Device.Password);
-        catalog.Upsert(await OnvifDeviceReader.ReadAsync(_pool.Get(_sim.DeviceServiceUri, creds), TimeProvider.System, default), creds, DeviceSource.Configuration);
+        await OnvifTestKit.AddDeviceAsync(catalog, _pool, _sim);
         _id = _sim.Device.Serial;
         _ptz = new OnvifPtzService(catalog, _pool, NullLogger<OnvifPtzService>.Instance);
     }
