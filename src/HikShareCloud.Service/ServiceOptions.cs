@@ -9,6 +9,14 @@ public sealed record DemoAccount
     public string Password { get; init; } = "";
 }
 
+/// <summary>One ICE server (RFC 8825 <c>RTCIceServer</c>): <c>turn:host:3478?transport=udp</c>, <c>stun:…</c>; TURN with long-term credentials.</summary>
+public sealed record IceServerOptions
+{
+    public IReadOnlyList<string> Urls { get; init; } = [];
+    public string? Username { get; init; }
+    public string? Credential { get; init; }
+}
+
 public sealed record SmtpOptions
 {
     public string Host { get; init; } = "127.0.0.1";
@@ -62,6 +70,12 @@ public sealed record ServiceOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> GatewayViewerUrls { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>STUN/TURN servers put in every relayed WebRTC offer (contract §3.1 <c>iceServers</c>) and given to the browser as WHEP <c>Link</c> headers.</summary>
+    public IReadOnlyList<IceServerOptions> IceServers { get; init; } = [];
+
+    /// <summary>How long the WHEP relay waits for the gateway's <c>webrtc/answer</c> before answering 504.</summary>
+    public int WebRtcAnswerSeconds { get; init; } = 15;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -76,6 +90,17 @@ public sealed record ServiceOptions
         if (!HikShareGateway.Cloud.BrokerAddress.TryParse(Broker, out _, out var why))
         {
             errors.Add($"Sharing:Broker \"{Broker}\" {why}");
+        }
+        if (WebRtcAnswerSeconds is < 1 or > 120)
+        {
+            errors.Add($"Sharing:WebRtcAnswerSeconds {WebRtcAnswerSeconds} must be 1-120 (default 15)");
+        }
+        for (var i = 0; i < IceServers.Count; i++)
+        {
+            if (IceServers[i].Urls.Count == 0 || IceServers[i].Urls.Any(u => !(u.StartsWith("stun:", StringComparison.Ordinal) || u.StartsWith("turn:", StringComparison.Ordinal) || u.StartsWith("turns:", StringComparison.Ordinal))))
+            {
+                errors.Add($"Sharing:IceServers:{i}:Urls needs one or more stun:, turn: or turns: URLs");
+            }
         }
         if (PasswordIterations < PasswordHasher.MinimumIterations)
         {

@@ -88,6 +88,7 @@ public static class SharingServer
         s.AddSingleton<ShareService>();
         s.AddSingleton<ViewerTokenService>();
         s.AddSingleton<Audit.AuditService>();
+        s.AddSingleton<Mqtt.WebRtcRelay>();
         s.AddSingleton<SharingMqttLink>();
         s.AddHostedService<MqttLinkService>();
         if (broker is not null)
@@ -100,6 +101,7 @@ public static class SharingServer
             await app.Services.GetRequiredService<AccountService>().EnsureDemoAccountAsync(demo.Address, demo.Password, ct);
         }
         app.MapSharingApi();
+        app.MapWhepRelay();
         Portal.PortalEndpoints.MapPortal(app);
         return app;
     }

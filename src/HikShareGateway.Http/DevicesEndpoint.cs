@@ -11,6 +11,9 @@ public sealed record ChannelView(int Channel, string? Name, IReadOnlyList<string
 /// <param name="Owner">True when the caller owns the device (v1 meaning, kept).</param>
 public sealed record DeviceView(string DeviceId, bool Owner, string? Manufacturer, string? Model, bool Online, IReadOnlyList<ChannelView> Channels)
 {
+    /// <summary>The name to show: the owner's (from the grants), else the gateway's own (configuration / ONVIF name scope); null when none.</summary>
+    public string? Name { get; init; }
+
     /// <summary>The owner's account: the source of the share ("Others' devices" in Hik-Connect); the caller for its own devices.</summary>
     public string? Source { get; init; }
 
@@ -86,7 +89,8 @@ public static class DevicesEndpoint
                 {
                     streams.Add("sub");
                 }
-                channels.Add(new ChannelView(channel.Channel, channel.Name, streams, channel.Ptz, channel.Backchannel, channel.Playback,
+                var name = access.ChannelNames is { } names && names.TryGetValue(channel.Channel, out var given) ? given : channel.Name;
+                channels.Add(new ChannelView(channel.Channel, name, streams, channel.Ptz, channel.Backchannel, channel.Playback,
                     [.. privileges.ToContractNames()]));
             }
             if (channels.Count > 0)
@@ -100,6 +104,7 @@ public static class DevicesEndpoint
                 var remarks = shares.Select(x => x.Remark).Where(r => !string.IsNullOrWhiteSpace(r)).Distinct(StringComparer.Ordinal).ToList();
                 result.Add(new DeviceView(device.DeviceId, access.IsOwner, device.Manufacturer, device.Model, device.Online, channels)
                 {
+                    Name = access.Name ?? device.Name,
                     Source = access.IsOwner ? account : access.Owner ?? (shares.Count > 0 ? shares[0].Owner : null),
                     Remark = remarks.Count == 0 ? null : string.Join("; ", remarks),
                     ExpiresAt = access.IsOwner || shares.Count == 0 || shares.Any(x => x.ExpiresAt is null) ? null : shares.Max(x => x.ExpiresAt),

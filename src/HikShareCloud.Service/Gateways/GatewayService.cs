@@ -11,7 +11,17 @@ using Microsoft.Extensions.Logging;
 namespace HikShareCloud.Service.Gateways;
 
 public sealed record ChannelView(int Channel, string? Name);
-public sealed record DeviceView(string DeviceId, string GatewayId, string? Model, bool Online, IReadOnlyList<int> Channels);
+public sealed record DeviceView(string DeviceId, string GatewayId, string? Model, bool Online, IReadOnlyList<int> Channels)
+{
+    /// <summary>The name in force: the owner's, else the gateway's inventory's; null when neither.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The name the gateway reports (what a blank rename goes back to).</summary>
+    public string? ReportedName { get; init; }
+
+    /// <summary>Channel names in force (<c>{"1":"Door"}</c>), owner's over the inventory's.</summary>
+    public IReadOnlyDictionary<int, string> ChannelNames { get; init; } = new Dictionary<int, string>();
+}
 public sealed record GatewayView(string GatewayId, long GrantsVersion, IReadOnlyList<DeviceView> Devices);
 
 /// <summary>
@@ -135,7 +145,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
         {
             return;
         }
-        List<(string Id, string? Model, bool Online, List<int> Channels)> devices = [];
+        List<(string Id, string? Model, bool Online, List<int> Channels, Dictionary<int, string> Names)> devices = [];
         try
         {
             using var doc = JsonDocument.Parse(payload);
@@ -147,6 +157,11 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                     continue;
                 }
                 var channels = new List<int>();
+                var names = new Dictionary<int, string>();
+                if (DeviceNames.FromInventory(OptionalString(d, "name")) is { } deviceName)
+                {
+                    names[0] = deviceName;
+                }
                 if (d.TryGetProperty("channels", out var chs))
                 {
                     foreach (var c in chs.EnumerateArray())
@@ -154,10 +169,14 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                         if (c.TryGetProperty("channel", out var n) && n.TryGetInt32(out var ch) && ch is >= 1 and <= GrantsJson.MaxChannel)
                         {
                             channels.Add(ch);
+                            if (DeviceNames.FromInventory(OptionalString(c, "name")) is { } channelName)
+                            {
+                                names[ch] = channelName;
+                            }
                         }
                     }
                 }
-                devices.Add((id, d.TryGetProperty("model", out var m) ? m.GetString() : null, !d.TryGetProperty("online", out var o) || o.ValueKind != JsonValueKind.False, channels));
+                devices.Add((id, d.TryGetProperty("model", out var m) ? m.GetString() : null, !d.TryGetProperty("online", out var o) || o.ValueKind != JsonValueKind.False, channels, names));
             }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException)
@@ -185,9 +204,9 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                     affected.Add(elsewhere.Gateway);
                 }
                 await tx.ExecuteAsync(elsewhere is null
-                    ? "INSERT INTO devices (device_id, gateway_id, channels, model, online) VALUES (@d, @g, @c, @m, @o)"
-                    : "UPDATE devices SET gateway_id = @g, channels = @c, model = @m, online = @o WHERE device_id = @d",
-                    ("@d", d.Id), ("@g", gatewayId), ("@c", Channels.Format(d.Channels)), ("@m", d.Model), ("@o", d.Online ? 1 : 0));
+                    ? "INSERT INTO devices (device_id, gateway_id, channels, model, online, reported_names) VALUES (@d, @g, @c, @m, @o, @n)"
+                    : "UPDATE devices SET gateway_id = @g, channels = @c, model = @m, online = @o, reported_names = @n WHERE device_id = @d",
+                    ("@d", d.Id), ("@g", gatewayId), ("@c", Channels.Format(d.Channels)), ("@m", d.Model), ("@o", d.Online ? 1 : 0), ("@n", DeviceNames.Format(d.Names)));
                 kept.Add(d.Id);
             }
             foreach (var gone in await tx.QueryAsync("SELECT device_id FROM devices WHERE gateway_id = @g", r => r.GetString(0), ("@g", gatewayId)))
@@ -212,11 +231,49 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
         {
             var gateways = await tx.QueryAsync("SELECT id, grants_version FROM gateways WHERE owner_id = @o ORDER BY id", r => (Id: r.GetString(0), Version: r.GetInt64(1)), ("@o", owner.Id));
             var devices = await tx.QueryAsync("""
-                SELECT d.device_id, d.gateway_id, d.model, d.online, d.channels FROM devices d JOIN gateways g ON g.id = d.gateway_id
+                SELECT d.device_id, d.gateway_id, d.model, d.online, d.channels, d.reported_names FROM devices d JOIN gateways g ON g.id = d.gateway_id
                 WHERE g.owner_id = @o ORDER BY d.device_id
-                """, r => new DeviceView(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt32(3) != 0, Channels.Parse(r.GetString(4))), ("@o", owner.Id));
-            return gateways.Select(g => new GatewayView(g.Id, g.Version, devices.Where(d => d.GatewayId == g.Id).ToList())).ToList();
+                """, r => (View: new DeviceView(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt32(3) != 0, Channels.Parse(r.GetString(4))),
+                    Reported: DeviceNames.Parse(r.IsDBNull(5) ? null : r.GetString(5))), ("@o", owner.Id));
+            var names = await DeviceNames.LoadAsync(tx, "g.owner_id = @o", ("@o", owner.Id));
+            var views = devices.Select(d =>
+            {
+                names.TryGetValue(d.View.DeviceId, out var n);
+                return d.View with { Name = n.DeviceName(), ReportedName = d.Reported.DeviceName(), ChannelNames = DeviceNames.ChannelNamesOf(n) };
+            }).ToList();
+            return gateways.Select(g => new GatewayView(g.Id, g.Version, views.Where(d => d.GatewayId == g.Id).ToList())).ToList();
         }, ct);
+
+    /// <summary>
+    /// The owner names a device (<paramref name="channel"/> null) or one of its channels; a blank name
+    /// goes back to what the gateway reports. The grants of the device's gateway carry the new name.
+    /// </summary>
+    public async Task RenameAsync(AccountRef owner, string deviceId, int? channel, string? name, CancellationToken ct = default)
+    {
+        var what = channel is null ? "name" : $"channel {channel} name";
+        var clean = DeviceNames.Validate(name, what);
+        await db.InTransactionAsync(async tx =>
+        {
+            var row = await tx.SingleAsync("SELECT d.gateway_id, d.channels FROM devices d JOIN gateways g ON g.id = d.gateway_id WHERE d.device_id = @d AND g.owner_id = @o",
+                r => new { Gateway = r.GetString(0), Channels = Channels.Parse(r.GetString(1)) }, ("@d", deviceId), ("@o", owner.Id))
+                ?? throw ServiceException.Forbidden("not-your-device", $"you do not own a device \"{LogText.Escape(deviceId, 128)}\"");
+            if (channel is { } ch && (ch < 1 || ch > GrantsJson.MaxChannel || (row.Channels.Count > 0 && !row.Channels.Contains(ch))))
+            {
+                throw ServiceException.BadRequest("no-such-channel", $"the device has no channel {ch} (it has {(row.Channels.Count == 0 ? "none listed" : Channels.Format(row.Channels))})");
+            }
+            var key = channel ?? 0;
+            await tx.ExecuteAsync("DELETE FROM device_names WHERE owner_id = @o AND device_id = @d AND channel = @c", ("@o", owner.Id), ("@d", deviceId), ("@c", key));
+            if (clean is not null)
+            {
+                await tx.ExecuteAsync("INSERT INTO device_names (owner_id, device_id, channel, name) VALUES (@o, @d, @c, @n)", ("@o", owner.Id), ("@d", deviceId), ("@c", key), ("@n", clean));
+            }
+            await grants.RebuildAsync(tx, row.Gateway);
+        }, ct);
+        OnGrantsWritten();
+    }
+
+    private static string? OptionalString(JsonElement e, string name)
+        => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     private static async Task EnsureGatewayAsync(DbTx tx, string gatewayId)
     {

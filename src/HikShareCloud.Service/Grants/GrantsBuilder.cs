@@ -77,6 +77,15 @@ public sealed class GrantsBuilder(SigningKeys keys, TimeProvider time)
             SELECT d.device_id, a.address FROM devices d JOIN gateways g ON g.id = d.gateway_id JOIN accounts a ON a.id = g.owner_id
             WHERE d.gateway_id = @g ORDER BY d.device_id
             """, r => new GrantDevice(r.GetString(0), r.GetString(1)), ("@g", gatewayId));
+        // Names ride along (optional members: docs/contract.md, "Device and channel names"); old gateways ignore them.
+        var names = await Gateways.DeviceNames.LoadOwnersAsync(tx, "d.gateway_id = @g", ("@g", gatewayId));
+        for (var i = 0; i < devices.Count; i++)
+        {
+            if (names.TryGetValue(devices[i].DeviceId, out var n) && n.Count > 0)
+            {
+                devices[i] = devices[i] with { Name = n.TryGetValue(0, out var own) ? own : null, ChannelNames = Gateways.DeviceNames.ChannelNamesOf(n) };
+            }
+        }
         var rows = await tx.QueryAsync("""
             SELECT s.share_id, a.address, s.recipient, s.remark, s.state, s.expires_at, sd.device_id, sd.channels, sd.privileges
             FROM shares s JOIN accounts a ON a.id = s.owner_id JOIN share_devices sd ON sd.share_row = s.id

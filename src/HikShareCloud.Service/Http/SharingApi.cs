@@ -17,6 +17,9 @@ public sealed record SignInBody(string? Address, string? Password, bool Cookie =
 public sealed record VerifyBody(string? Address, string? Code);
 public sealed record AddressBody(string? Address);
 public sealed record BindBody(string? Code);
+
+/// <summary><c>{"name":"…"}</c>; null or blank goes back to the name the gateway reports.</summary>
+public sealed record NameBody(string? Name);
 public sealed record VersionBody(long? Version);
 public sealed record EditBody(long? Version, IReadOnlyList<ShareDeviceRequest>? Devices, string? Remark, DateTimeOffset? ExpiresAt);
 public sealed record TokenBody(string? GatewayId);
@@ -90,6 +93,17 @@ public static partial class SharingApi
         api.MapPost("/gateways/{gatewayId}/bind", async (string gatewayId, BindBody body, HttpContext context, GatewayService gateways, CancellationToken ct) =>
         {
             await gateways.BindToOwnerAsync(await RequireAccountAsync(context), gatewayId, body.Code, ct);
+            return Results.NoContent();
+        });
+
+        api.MapPut("/devices/{deviceId}/name", async (string deviceId, NameBody body, HttpContext context, GatewayService gateways, CancellationToken ct) =>
+        {
+            await gateways.RenameAsync(await RequireAccountAsync(context), deviceId, null, body.Name, ct);
+            return Results.NoContent();
+        });
+        api.MapPut("/devices/{deviceId}/channels/{channel:int}/name", async (string deviceId, int channel, NameBody body, HttpContext context, GatewayService gateways, CancellationToken ct) =>
+        {
+            await gateways.RenameAsync(await RequireAccountAsync(context), deviceId, channel, body.Name, ct);
             return Results.NoContent();
         });
 

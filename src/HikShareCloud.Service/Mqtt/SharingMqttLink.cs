@@ -43,12 +43,14 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
     private readonly BrokerAddress _broker;
     private readonly System.Security.Cryptography.X509Certificates.X509Certificate2Collection? _ca;
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+    private readonly WebRtcRelay? _relay;
     /// <summary>null = look at the outbox; a gateway id = answer its resync.</summary>
     private readonly Channel<string?> _work = Channel.CreateUnbounded<string?>(new UnboundedChannelOptions { SingleReader = true });
 
     public SharingMqttLink(ServiceDb db, GatewayService gateways, ServiceOptions options, TimeProvider time, ILogger<SharingMqttLink> logger,
-        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ca = null)
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ca = null, WebRtcRelay? relay = null)
     {
+        _relay = relay;
         _db = db;
         _gateways = gateways;
         _options = options;
@@ -59,6 +61,10 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
         _broker = BrokerAddress.TryParse(options.Broker, out var b, out var why) ? b! : throw new ArgumentException($"Sharing:Broker {why}");
         _gateways.GrantsWritten += () => _work.Writer.TryWrite(null);
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        if (relay is not null)
+        {
+            relay.Publish = PublishSignallingAsync;
+        }
         // Wakes the pump so that a lost connection is noticed at once, not at the next poll.
         _client.DisconnectedAsync += _ => { _work.Writer.TryWrite(null); return Task.CompletedTask; };
     }
@@ -242,6 +248,22 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
         }
     }
 
+    /// <summary>WebRTC signalling (contract §3.1): QoS 1, never retained; refused at once when the link is down.</summary>
+    private async Task PublishSignallingAsync(string gatewayId, string subTopic, byte[] payload, CancellationToken ct)
+    {
+        if (!_client.IsConnected || !GatewayIds.IsValid(gatewayId))
+        {
+            throw new MqttCloudException($"{_broker} is not connected");
+        }
+        var result = await _client.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic(_topics.Of(gatewayId, subTopic)).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(false).Build(), ct);
+        if (!result.IsSuccess)
+        {
+            throw new MqttCloudException($"{_broker} did not accept the message on {subTopic}: {result.ReasonCode}");
+        }
+    }
+
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
     {
         var m = e.ApplicationMessage;
@@ -265,6 +287,9 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
                     break;
                 case SharingTopics.AuditKind:
                     await RecordAuditAsync(gatewayId, payload);
+                    break;
+                case SharingTopics.WebRtcAnswerKind:
+                    _relay?.OnAnswer(gatewayId, payload);
                     break;
             }
         }

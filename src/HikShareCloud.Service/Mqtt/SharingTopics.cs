@@ -16,6 +16,7 @@ internal sealed class SharingTopics(string prefix)
     public const string DevicesKind = CloudTopics.DevicesSubTopic;
     public const string BindingKind = CloudTopics.BindingSubTopic;
     public const string AuditKind = CloudTopics.AuditSubTopic;
+    public const string WebRtcAnswerKind = CloudTopics.WebRtcAnswerSubTopic;
 
     private readonly string _prefix = prefix.TrimEnd('/');
     private readonly string _gateways = prefix.TrimEnd('/') + "/gateways/";
@@ -28,7 +29,10 @@ internal sealed class SharingTopics(string prefix)
 
     /// <summary>What the service subscribes to: every gateway's resync, inventory, binding and audit.</summary>
     public IReadOnlyList<string> Subscriptions =>
-        [_gateways + "+/" + ResyncKind, _gateways + "+/" + DevicesKind, _gateways + "+/" + BindingKind, _gateways + "+/" + AuditKind];
+        [_gateways + "+/" + ResyncKind, _gateways + "+/" + DevicesKind, _gateways + "+/" + BindingKind, _gateways + "+/" + AuditKind, _gateways + "+/" + WebRtcAnswerKind];
+
+    /// <summary><c>{p}/gateways/{gw}/{subTopic}</c>.</summary>
+    public string Of(string gatewayId, string subTopic) => _gateways + gatewayId + "/" + subTopic;
 
     /// <summary>Splits <c>{p}/gateways/{gw}/{kind}</c>; false for anything else.</summary>
     public bool TryParse(string topic, out string gatewayId, out string kind)

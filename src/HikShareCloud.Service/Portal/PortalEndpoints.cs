@@ -9,7 +9,8 @@ using Microsoft.AspNetCore.Routing;
 
 namespace HikShareCloud.Service.Portal;
 
-public sealed record WatchBody(string? DeviceId, int? Channel, string? Stream);
+/// <param name="Relay">True: watch in the portal through the service's WHEP relay (answer: the relay URL and a viewer token) instead of the gateway's web viewer.</param>
+public sealed record WatchBody(string? DeviceId, int? Channel, string? Stream, bool? Relay = null);
 
 /// <summary>
 /// The web portal: one HTML page and its JavaScript module and style sheet, embedded in the assembly (no CDN,
@@ -69,6 +70,14 @@ public static class PortalEndpoints
             var issued = gatewayId is null
                 ? throw ServiceException.Forbidden("no-access-to-gateway", "you neither own this device nor hold an accepted share of it")
                 : await tokens.IssueAsync(account, gatewayId, ct);
+            context.Response.Headers.CacheControl = "no-store";
+            if (body.Relay == true)
+            {
+                // Watch in the portal: WHEP through this service to the gateway over MQTT (contract §3.1).
+                var whep = $"/api/v1/gateways/{Uri.EscapeDataString(gatewayId)}/whep/live/{Uri.EscapeDataString(deviceId)}/{channel}/{stream}";
+                var iceServers = options.IceServers.Select(i => new { urls = i.Urls, username = i.Username, credential = i.Credential });
+                return Results.Json(new { whep, token = issued.Token, gatewayId, expiresAt = issued.ExpiresAt, iceServers }, SharingApi.Json);
+            }
             if (!options.GatewayViewerUrls.TryGetValue(gatewayId, out var viewer))
             {
                 throw ServiceException.NotFound("no-viewer-url", $"the service has no web viewer address for gateway {gatewayId} (Sharing:GatewayViewerUrls)");

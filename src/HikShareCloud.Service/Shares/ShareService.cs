@@ -13,7 +13,14 @@ public sealed record ShareDeviceRequest(string? DeviceId, IReadOnlyList<int>? Ch
 /// <summary>What an owner sends (create) or replaces (edit, with the version it read).</summary>
 public sealed record ShareRequest(string? Recipient, IReadOnlyList<ShareDeviceRequest>? Devices, string? Remark, DateTimeOffset? ExpiresAt);
 
-public sealed record ShareDeviceView(string DeviceId, IReadOnlyList<int> Channels, IReadOnlyList<string> Privileges);
+public sealed record ShareDeviceView(string DeviceId, IReadOnlyList<int> Channels, IReadOnlyList<string> Privileges)
+{
+    /// <summary>The device's name as its owner set it (else the gateway's); null when none. Shown, never compared.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Names of the device's channels (<c>{"1":"Door"}</c>), owner's over the gateway's.</summary>
+    public IReadOnlyDictionary<int, string> ChannelNames { get; init; } = new Dictionary<int, string>();
+}
 
 public sealed record ShareView(string ShareId, string Owner, string Recipient, string? Remark, string State, DateTimeOffset? ExpiresAt,
     long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, IReadOnlyList<ShareDeviceView> Devices);
@@ -245,6 +252,21 @@ public sealed class ShareService(ServiceDb db, GrantsBuilder grants, GatewayServ
         => tx.QueryAsync("SELECT device_id, channels, privileges FROM share_devices WHERE share_row = @row ORDER BY device_id",
             r => new ShareDeviceView(r.GetString(0), Channels.Parse(r.GetString(1)), ((Privilege)r.GetInt32(2)).ToContractNames().ToList()), ("@row", row));
 
+    /// <summary>The devices of a share with their names (for views; the change paths compare without them).</summary>
+    private static async Task<List<ShareDeviceView>> NamedDevicesAsync(DbTx tx, long row)
+    {
+        var devices = await DevicesAsync(tx, row);
+        var names = await DeviceNames.LoadAsync(tx, "d.device_id IN (SELECT device_id FROM share_devices WHERE share_row = @row)", ("@row", row));
+        for (var i = 0; i < devices.Count; i++)
+        {
+            if (names.TryGetValue(devices[i].DeviceId, out var n))
+            {
+                devices[i] = devices[i] with { Name = n.DeviceName(), ChannelNames = DeviceNames.ChannelNamesOf(n) };
+            }
+        }
+        return devices;
+    }
+
     private static async Task<ShareView?> LoadAsync(DbTx tx, string shareId)
         => (await QueryViewsAsync(tx, "s.share_id = @who", ("@who", shareId))).FirstOrDefault();
 
@@ -262,7 +284,7 @@ public sealed class ShareService(ServiceDb db, GrantsBuilder grants, GatewayServ
         var views = new List<ShareView>(rows.Count);
         foreach (var (row, view) in rows)
         {
-            views.Add(view with { Devices = await DevicesAsync(tx, row) });
+            views.Add(view with { Devices = await NamedDevicesAsync(tx, row) });
         }
         return views;
     }

@@ -99,6 +99,18 @@ public static class Migrations
         new(7, "binding-expiry", """
             ALTER TABLE gateways ADD COLUMN binding_expires_at BIGINT NULL;
             """),
+        // Names: what the gateway's inventory says (replaced with every inventory), and the owner's own
+        // (kept per owner and device, so that they survive the device going out of and back into the
+        // inventory, and never pass to another owner). Channel 0 is the device itself.
+        new(8, "names", """
+            ALTER TABLE devices ADD COLUMN reported_names TEXT NULL;
+            CREATE TABLE device_names (
+              owner_id BIGINT NOT NULL REFERENCES accounts(id),
+              device_id TEXT NOT NULL,
+              channel INTEGER NOT NULL,
+              name TEXT NOT NULL,
+              PRIMARY KEY (owner_id, device_id, channel));
+            """),
     ];
 }
 

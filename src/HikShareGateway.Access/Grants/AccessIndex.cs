@@ -138,9 +138,12 @@ public sealed class AccessIndex
             {
                 visible[key.Account] = list = [];
             }
+            state.Devices.TryGetValue(key.DeviceId, out var owned);
             list.Add(new DeviceAccess(key.DeviceId, b.IsOwner, channels)
             {
-                Owner = state.Devices.TryGetValue(key.DeviceId, out var owned) ? owned.Owner : null,
+                Owner = owned?.Owner,
+                Name = owned?.Name,
+                ChannelNames = owned is { ChannelNames.Count: > 0 } ? owned.ChannelNames : null,
                 Shares = b.IsOwner ? [] : [.. b.Shares],
             });
         }

@@ -104,7 +104,25 @@ public static class GrantsJson
         ["removeShares"] = new JsonArray(d.RemoveShares.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray()),
     });
 
-    private static JsonNode? DeviceNode(GrantDevice d) => new JsonObject { ["deviceId"] = d.DeviceId, ["owner"] = d.Owner };
+    private static JsonNode? DeviceNode(GrantDevice d)
+    {
+        var node = new JsonObject { ["deviceId"] = d.DeviceId, ["owner"] = d.Owner };
+        // Optional members (docs/contract.md, "Device and channel names"): left out when empty, so grants without names are byte-identical to v1.1's.
+        if (d.Name is not null)
+        {
+            node["name"] = d.Name;
+        }
+        if (d.ChannelNames.Count > 0)
+        {
+            var names = new JsonObject();
+            foreach (var (channel, name) in d.ChannelNames.OrderBy(x => x.Key))
+            {
+                names[channel.ToString(CultureInfo.InvariantCulture)] = name;
+            }
+            node["channelNames"] = names;
+        }
+        return node;
+    }
 
     private static JsonNode? ShareNode(Share s) => new JsonObject
     {
@@ -220,7 +238,57 @@ public static class GrantsJson
     private static GrantDevice Device(JsonElement e, string path)
     {
         Object(e, path);
-        return new GrantDevice(String(e, "deviceId", path, true)!, Account(e, "owner", path));
+        return new GrantDevice(String(e, "deviceId", path, true)!, Account(e, "owner", path))
+        {
+            Name = DisplayName(String(e, "name", path, false), $"{path}.name"),
+            ChannelNames = ChannelNames(e, path),
+        };
+    }
+
+    /// <summary>The longest device or channel name accepted (characters).</summary>
+    public const int MaxNameLength = 64;
+
+    /// <summary>A name is shown to people: 1-64 characters, no control characters; blank means none.</summary>
+    private static string? DisplayName(string? name, string path)
+    {
+        if (name is null || name.Trim().Length == 0)
+        {
+            return null;
+        }
+        if (name.Length > MaxNameLength || name.Any(char.IsControl))
+        {
+            throw new GrantFormatException($"{path} must be at most {MaxNameLength} characters without control characters");
+        }
+        return name.Trim();
+    }
+
+    private static IReadOnlyDictionary<int, string> ChannelNames(JsonElement e, string path)
+    {
+        if (!e.TryGetProperty("channelNames", out var o) || o.ValueKind == JsonValueKind.Null)
+        {
+            return new Dictionary<int, string>();
+        }
+        if (o.ValueKind != JsonValueKind.Object)
+        {
+            throw new GrantFormatException($"{path}.channelNames must be an object");
+        }
+        var names = new Dictionary<int, string>();
+        foreach (var p in o.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var channel) || channel is < 1 or > MaxChannel)
+            {
+                throw new GrantFormatException($"{path}.channelNames: \"{p.Name}\" is not a channel number 1-{MaxChannel}");
+            }
+            if (p.Value.ValueKind != JsonValueKind.String)
+            {
+                throw new GrantFormatException($"{path}.channelNames.{channel} must be a string");
+            }
+            if (DisplayName(p.Value.GetString(), $"{path}.channelNames.{channel}") is { } name)
+            {
+                names[channel] = name;
+            }
+        }
+        return names;
     }
 
     private static Share ParseShare(JsonElement e, string path)

@@ -3,7 +3,35 @@ using HikShareGateway.Core.Access;
 namespace HikShareGateway.Access.Grants;
 
 /// <summary>A device and its one owner (contract §1). <see cref="Owner"/> is a normalised account.</summary>
-public sealed record GrantDevice(string DeviceId, string Owner);
+public sealed record GrantDevice(string DeviceId, string Owner)
+{
+    /// <summary>The owner's name for the device (optional <c>name</c>, a project addition: docs/contract.md); null = none given.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The owner's names for channels (optional <c>channelNames</c>: <c>{"1":"Door"}</c>); empty = none given.</summary>
+    public IReadOnlyDictionary<int, string> ChannelNames { get; init; } = EmptyNames;
+
+    private static readonly IReadOnlyDictionary<int, string> EmptyNames = new Dictionary<int, string>();
+
+    /// <summary>Value equality including the names (the generated one compares the dictionary by reference).</summary>
+    public bool Equals(GrantDevice? other)
+    {
+        if (other is null || DeviceId != other.DeviceId || Owner != other.Owner || Name != other.Name || ChannelNames.Count != other.ChannelNames.Count)
+        {
+            return false;
+        }
+        foreach (var (channel, name) in ChannelNames)
+        {
+            if (!other.ChannelNames.TryGetValue(channel, out var n) || n != name)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public override int GetHashCode() => HashCode.Combine(DeviceId, Owner, Name, ChannelNames.Count);
+}
 
 public enum ShareState { Pending, Accepted, Rejected, Deleted }
 

@@ -6,6 +6,12 @@ public sealed record DeviceAccess(string DeviceId, bool IsOwner, IReadOnlyList<C
     /// <summary>The device's owner (the source of the shares), when the grants say; null for implementations that do not know.</summary>
     public string? Owner { get; init; }
 
+    /// <summary>The owner's name for the device, when the grants carry one (null: none; show the gateway's own).</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The owner's names for channels, when the grants carry them (a missing channel: show the gateway's own).</summary>
+    public IReadOnlyDictionary<int, string>? ChannelNames { get; init; }
+
     /// <summary>The accepted, unexpired shares that give this account the device (empty for its owner).</summary>
     public IReadOnlyList<ShareGrant> Shares { get; init; } = [];
 }

@@ -111,6 +111,8 @@ public sealed class DeviceOptions
 {
     /// <summary>Required when <see cref="Channels"/> is given; taken from ONVIF (serial number) otherwise.</summary>
     public string? DeviceId { get; set; }
+    /// <summary>Optional name shown to viewers (the devices API, the inventory); ONVIF devices default to their <c>name</c> scope.</summary>
+    public string? Name { get; set; }
     public string? OnvifUrl { get; set; }
     public string? Username { get; set; }
     public string? Password { get; set; }

@@ -53,6 +53,8 @@ public enum DeviceSource { Configuration, Discovery, Demo }
 public sealed record DeviceInfo
 {
     public required string DeviceId { get; init; }
+    /// <summary>The device's own name: <c>Devices[].Name</c>, or the ONVIF <c>name</c> scope. Null when neither says.</summary>
+    public string? Name { get; init; }
     public string? Manufacturer { get; init; }
     public string? Model { get; init; }
     public string? Firmware { get; init; }

@@ -50,6 +50,7 @@ public sealed class StaticDeviceCatalog : IDeviceCatalog
             yield return new DeviceInfo
             {
                 DeviceId = o.DeviceId,
+                Name = string.IsNullOrWhiteSpace(o.Name) ? null : o.Name.Trim(),
                 Credentials = new DeviceCredentials(o.Username, o.Password),
                 Source = DeviceSource.Configuration,
                 IsapiBase = o.IsapiUrl is null ? null : new Uri(o.IsapiUrl),

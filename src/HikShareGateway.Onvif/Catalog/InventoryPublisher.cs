@@ -25,6 +25,10 @@ public static class InventoryJson
             {
                 w.WriteStartObject();
                 w.WriteString("deviceId", d.DeviceId);
+                if (d.Name is not null)
+                {
+                    w.WriteString("name", d.Name);
+                }
                 w.WriteString("manufacturer", d.Manufacturer);
                 w.WriteString("model", d.Model);
                 w.WriteString("firmware", d.Firmware);

@@ -37,6 +37,8 @@ public sealed partial class OnvifDeviceManager : BackgroundService
         public DeviceSource Source { get; } = source;
         public string? EndpointAddress { get; set; }
         public string? DeviceId { get; set; }
+        /// <summary><c>Devices[].Name</c>: overrides the device's own name scope.</summary>
+        public string? Name { get; init; }
         public DiscoveredEndpoint? Discovered { get; set; }
         public int Failures { get; set; }
         public SemaphoreSlim Wake { get; } = new(0);
@@ -68,7 +70,10 @@ public sealed partial class OnvifDeviceManager : BackgroundService
             {
                 continue;
             }
-            var t = new Target(url, new DeviceCredentials(o.Username, o.Password), DeviceSource.Configuration, $"Devices:{i}");
+            var t = new Target(url, new DeviceCredentials(o.Username, o.Password), DeviceSource.Configuration, $"Devices:{i}")
+            {
+                Name = string.IsNullOrWhiteSpace(o.Name) ? null : o.Name.Trim(),
+            };
             if (_targets.TryAdd(Key(url), t))
             {
                 tasks.Add(RunTargetAsync(t, stoppingToken));
@@ -206,6 +211,10 @@ public sealed partial class OnvifDeviceManager : BackgroundService
             {
                 var client = _clients.Get(t.DeviceService, t.Credentials);
                 var snapshot = await OnvifDeviceReader.ReadAsync(client, _time, ct).ConfigureAwait(false);
+                if (t.Name is not null)
+                {
+                    snapshot = snapshot with { Device = snapshot.Device with { Name = t.Name } };
+                }
                 t.DeviceId = snapshot.Device.DeviceId;
                 t.Failures = 0;
                 _catalog.Upsert(snapshot, t.Credentials, t.Source);

@@ -161,9 +161,20 @@ public static class OnvifDeviceReader
             });
         }
 
+        // The device's name for people: the ONVIF "name" scope (Core §7.3.2.2), best effort.
+        string? name = null;
+        try
+        {
+            name = OnvifScopes.Parse(DeviceParsers.ParseScopes(await client.CallAsync(client.DeviceService, OnvifRequests.GetScopes(), "GetScopes", ct).ConfigureAwait(false))).Name;
+        }
+        catch (DeviceException e) when (e.Kind != DeviceErrorKind.Timeout)
+        {
+        }
+
         var device = new DeviceInfo
         {
             DeviceId = DeviceIdOf(info, client.DeviceService),
+            Name = string.IsNullOrWhiteSpace(name) ? null : name.Trim(),
             Manufacturer = info.Manufacturer,
             Model = info.Model,
             Firmware = info.FirmwareVersion,

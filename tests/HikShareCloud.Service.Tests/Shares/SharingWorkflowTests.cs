@@ -94,6 +94,87 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
         Assert.Contains((await h.Gateways.ListAsync(owner)).Single().Devices, d => d.DeviceId == Nvr);
     }
 
+    /// <summary>The inventory of <see cref="Harness.Inventory"/> with a device name and a channel name from the gateway.</summary>
+    private static byte[] NamedInventory(string deviceName) => System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new
+    {
+        generatedAt = "2026-12-01T08:00:00Z",
+        devices = new object[]
+        {
+            new { deviceId = Nvr, name = deviceName, model = "DS-7608NI", channels = Enumerable.Range(1, 8).Select(c => new { channel = c, name = c == 2 ? "Yard" : $"Camera {c}" }), online = true },
+            new { deviceId = "CAM-2", model = "DS-2CD", channels = new[] { new { channel = 1, name = "Camera 1" } }, online = true },
+        },
+    }));
+
+    [Fact]
+    public async Task Rename_OwnersNamesWinOverTheGatewaysOwn_ShownToOwnerAndRecipient_AndCarriedInTheGrants()
+    {
+        var (h, owner, bob) = await SetUpAsync();
+        await h.Gateways.RecordInventoryAsync(Gw, NamedInventory("NVR lobby\r\n"));
+        var reported = (await h.Gateways.ListAsync(owner)).Single().Devices.Single(d => d.DeviceId == Nvr);
+        Assert.Equal(("NVR lobby", "NVR lobby", "Yard"), (reported.Name, reported.ReportedName, reported.ChannelNames[2])); // control characters dropped
+
+        await h.Gateways.RenameAsync(owner, Nvr, null, "  Front shop  ");
+        await h.Gateways.RenameAsync(owner, Nvr, 1, "Door");
+        var device = (await h.Gateways.ListAsync(owner)).Single().Devices.Single(d => d.DeviceId == Nvr);
+        Assert.Equal(("Front shop", "NVR lobby", "Door", "Yard"), (device.Name, device.ReportedName, device.ChannelNames[1], device.ChannelNames[2]));
+
+        var share = await h.Shares.CreateAsync(owner, Request("bob@example.com", Device(Nvr, [1, 2], "liveView")));
+        await h.Shares.AcceptAsync(bob, share.ShareId);
+        var seenByBob = Assert.Single(Assert.Single(await h.Shares.IncomingAsync(bob)).Devices);
+        Assert.Equal(("Front shop", "Door", "Yard"), (seenByBob.Name, seenByBob.ChannelNames[1], seenByBob.ChannelNames[2]));
+        Assert.Equal("Front shop", Assert.Single(Assert.Single(await h.Shares.OutgoingAsync(owner)).Devices).Name);
+
+        // The grants carry only the owner's names (the gateway has its own); the gateway's store keeps them per device.
+        using var store = await h.GatewayViewAsync(Gw);
+        var granted = store.State.Devices[Nvr];
+        Assert.Equal("Front shop", granted.Name);
+        Assert.Equal(new Dictionary<int, string> { [1] = "Door" }, granted.ChannelNames);
+        Assert.Null(store.State.Devices["CAM-2"].Name);
+        var bobsView = Assert.Single(store.GetVisibleDevices("bob@example.com"));
+        Assert.Equal(("Front shop", "Door"), (bobsView.Name, bobsView.ChannelNames![1]));
+    }
+
+    [Fact]
+    public async Task Rename_BlankName_GoesBackToTheGatewaysName_AndTheGrantsLoseIt()
+    {
+        var (h, owner, _) = await SetUpAsync();
+        await h.Gateways.RecordInventoryAsync(Gw, NamedInventory("NVR lobby"));
+        await h.Gateways.RenameAsync(owner, Nvr, null, "Front shop");
+        await h.Gateways.RenameAsync(owner, Nvr, null, "   ");
+        Assert.Equal("NVR lobby", (await h.Gateways.ListAsync(owner)).Single().Devices.Single(d => d.DeviceId == Nvr).Name);
+        using var store = await h.GatewayViewAsync(Gw);
+        Assert.Null(store.State.Devices[Nvr].Name);
+    }
+
+    [Fact]
+    public async Task Rename_KeptWhenTheDeviceLeavesTheInventoryAndComesBack()
+    {
+        var (h, owner, _) = await SetUpAsync();
+        await h.Gateways.RenameAsync(owner, "CAM-2", 1, "Garage");
+        await h.Gateways.RecordInventoryAsync(Gw, Harness.Inventory((Nvr, 8)));
+        Assert.DoesNotContain((await h.Gateways.ListAsync(owner)).Single().Devices, d => d.DeviceId == "CAM-2");
+        await h.Gateways.RecordInventoryAsync(Gw, Harness.Inventory((Nvr, 8), ("CAM-2", 1)));
+        Assert.Equal("Garage", (await h.Gateways.ListAsync(owner)).Single().Devices.Single(d => d.DeviceId == "CAM-2").ChannelNames[1]);
+    }
+
+    [Theory]
+    [InlineData("bob", "DS-7608NI-K2-E12345678", null, "Mine now", "not-your-device")]
+    [InlineData("owner", "NO-SUCH-DEVICE", null, "x", "not-your-device")]
+    [InlineData("owner", "DS-7608NI-K2-E12345678", 9, "x", "no-such-channel")]
+    [InlineData("owner", "DS-7608NI-K2-E12345678", null, "line\nbreak", "bad-name")]
+    [InlineData("owner", "DS-7608NI-K2-E12345678", 1, "a name of sixty-five characters .................................", "bad-name")]
+    public async Task Rename_RefusedInput_ChangesNothing(string who, string deviceId, int? channel, string name, string code)
+    {
+        var (h, owner, bob) = await SetUpAsync();
+        var version = (await h.Gateways.ListAsync(owner)).Single().GrantsVersion;
+        var e = await Assert.ThrowsAsync<ServiceException>(() => h.Gateways.RenameAsync(who == "bob" ? bob : owner, deviceId, channel, name));
+        Assert.Equal(code, e.Code);
+        var gateway = (await h.Gateways.ListAsync(owner)).Single();
+        Assert.Equal(version, gateway.GrantsVersion);
+        Assert.All(gateway.Devices, d => Assert.Null(d.Name));
+        Assert.Equal("Camera 1", gateway.Devices.Single(d => d.DeviceId == Nvr).ChannelNames[1]);
+    }
+
     [Fact]
     public async Task Share_PendingGivesNothing_AcceptedGivesExactlyWhatWasShared()
     {

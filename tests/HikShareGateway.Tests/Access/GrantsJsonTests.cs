@@ -46,6 +46,44 @@ public class GrantsJsonTests
     }
 
     [Fact]
+    public void DeviceNames_WriteThenParse_RoundTrip_AndADeviceWithoutNamesIsWrittenAsBefore()
+    {
+        var named = new GrantDevice(Nvr, Owner) { Name = "Front shop", ChannelNames = new Dictionary<int, string> { [2] = "Yard", [1] = "Door" } };
+        var snap = new GrantsSnapshot("gw-lab-01", 3, null, [named, new GrantDevice("cam-2", Owner)], []);
+        var json = Encoding.UTF8.GetString(GrantsJson.Write(snap));
+        Assert.Contains("\"channelNames\":{\"1\":\"Door\",\"2\":\"Yard\"}", json);
+        Assert.Contains("{\"deviceId\":\"cam-2\",\"owner\":\"" + Owner + "\"}", json); // v1.1 bytes: old clouds and gateways see nothing new
+        Assert.True(GrantsJson.TryParseSnapshot(Encoding.UTF8.GetBytes(json), out var back, out var error), error);
+        Assert.Equal(named, back!.Devices[0]);
+        Assert.NotEqual(named with { ChannelNames = new Dictionary<int, string> { [1] = "Door" } }, back.Devices[0]);
+        Assert.Null(back.Devices[1].Name);
+        Assert.Empty(back.Devices[1].ChannelNames);
+    }
+
+    [Theory]
+    [InlineData("\"name\":5", "devices[0].name must be a string")]
+    [InlineData("\"name\":\"a\\nb\"", "devices[0].name must be at most 64")]
+    [InlineData("\"channelNames\":[\"Door\"]", "devices[0].channelNames must be an object")]
+    [InlineData("\"channelNames\":{\"0\":\"Door\"}", "is not a channel number")]
+    [InlineData("\"channelNames\":{\"one\":\"Door\"}", "is not a channel number")]
+    [InlineData("\"channelNames\":{\"1\":true}", "devices[0].channelNames.1 must be a string")]
+    public void DeviceNames_Malformed_RefuseTheMessage(string member, string expected)
+    {
+        var json = $$"""{"typ":"grants.snapshot","gatewayId":"gw-lab-01","version":3,"issuedAt":"2026-11-25T10:00:00Z","devices":[{"deviceId":"{{Nvr}}","owner":"{{Owner}}",""" + member + """}],"shares":[]}""";
+        Assert.False(GrantsJson.TryParseSnapshot(Encoding.UTF8.GetBytes(json), out _, out var error));
+        Assert.Contains(expected, error);
+    }
+
+    [Fact]
+    public void DeviceNames_BlankName_IsNoName()
+    {
+        var json = $$"""{"typ":"grants.snapshot","gatewayId":"gw-lab-01","version":3,"issuedAt":"2026-11-25T10:00:00Z","devices":[{"deviceId":"{{Nvr}}","owner":"{{Owner}}","name":"  ","channelNames":{"1":""}""" + "}],\"shares\":[]}";
+        Assert.True(GrantsJson.TryParseSnapshot(Encoding.UTF8.GetBytes(json), out var s, out var error), error);
+        Assert.Null(s!.Devices[0].Name);
+        Assert.Empty(s.Devices[0].ChannelNames);
+    }
+
+    [Fact]
     public void WriteThenParse_SnapshotAndDelta_RoundTrip()
     {
         var snap = Snapshot(7, [Share("sh-1", Carol, ShareState.Pending, On(Nvr, Privilege.All, 3)) with { ExpiresAt = DateTimeOffset.Parse("2026-12-01T00:00:00Z") }]);

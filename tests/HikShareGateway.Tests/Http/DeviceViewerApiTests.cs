@@ -51,6 +51,20 @@ public sealed class DeviceViewerApiTests
     }
 
     [Fact]
+    public async Task Devices_OwnersNamesFromTheGrants_WinOverTheGatewaysChannelNames_MissingOnesKeepTheGatewaysOwn()
+    {
+        var (host, policy) = await StartAsync();
+        await using var _h = host;
+        var first = JsonDocument.Parse(await (await host.SendAsync(HttpMethod.Get, "/api/v1/devices", "tok-bob")).Content.ReadAsStringAsync()).RootElement.GetProperty("devices")[0];
+        Assert.Equal(JsonValueKind.Null, first.GetProperty("name").ValueKind); // neither the grants nor the catalog name it
+
+        policy.Set("bob@example.com", SharedWithBob with { Name = "Front shop", ChannelNames = new Dictionary<int, string> { [1] = "Door" } });
+        var d = JsonDocument.Parse(await (await host.SendAsync(HttpMethod.Get, "/api/v1/devices", "tok-bob")).Content.ReadAsStringAsync()).RootElement.GetProperty("devices")[0];
+        Assert.Equal("Front shop", d.GetProperty("name").GetString());
+        Assert.Equal(["Door", "Back"], d.GetProperty("channels").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+    }
+
+    [Fact]
     public async Task Devices_SharedDevice_CarriesSourceRemarkExpiryPrivilegesSharesAndChannelNames_OwnerIsItsOwnSource()
     {
         var (host, _) = await StartAsync();

@@ -119,7 +119,9 @@ public sealed class CatalogTests : IAsyncLifetime
         var devices = root.GetProperty("devices");
         Assert.Equal(2, devices.GetArrayLength());
         var nvr = devices.EnumerateArray().Single(d => d.GetProperty("deviceId").GetString() == _sim.Device.Serial);
-        Assert.Equal(["deviceId", "manufacturer", "model", "firmware", "channels", "online"], nvr.EnumerateObject().Select(p => p.Name));
+        // "name" (the ONVIF name scope) is a project addition to §6, documented in docs/contract.md.
+        Assert.Equal(["deviceId", "name", "manufacturer", "model", "firmware", "channels", "online"], nvr.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(_sim.Device.Name, nvr.GetProperty("name").GetString());
         Assert.Equal("HIKVISION", nvr.GetProperty("manufacturer").GetString());
         Assert.Equal("DS-7608NI-K2", nvr.GetProperty("model").GetString());
         Assert.Equal("V4.30.085 build 200916", nvr.GetProperty("firmware").GetString());

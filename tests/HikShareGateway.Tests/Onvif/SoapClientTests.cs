@@ -35,6 +35,8 @@ public sealed class SoapClientTests : IAsyncLifetime
         Assert.Equal(_sim.Device.Serial, d.DeviceId);
         Assert.Equal("HIKVISION", d.Manufacturer);
         Assert.Equal("DS-7608NI-K2", d.Model);
+        Assert.Equal(_sim.Device.Name, d.Name); // the ONVIF name scope
+        Assert.Contains("GetScopes", _sim.Operations);
         Assert.Equal(2, d.Channels.Count);
         var port = _sim.EndPoint.Port;
         var c1 = d.Channels[0];

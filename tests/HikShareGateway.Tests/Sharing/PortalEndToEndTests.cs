@@ -11,7 +11,8 @@ namespace HikShareGateway.Tests.Sharing;
 /// <summary>
 /// The seed's sharing workflow through the portal in Debian's Chromium (Playwright), two browser contexts (owner and
 /// bob), against the sharing service, mosquitto, the gst camera and the real gateway daemon: the grants the pages make
-/// are enforced by the gateway on RTSP and on its PTZ API. Screenshots of every page go to docs/screenshots/.
+/// are enforced by the gateway on RTSP, on its PTZ API and on bob's WebRTC picture, signalled through the service's relay while
+/// the page cannot reach the gateway's HTTP port. Screenshots of every page go to docs/screenshots/.
 /// </summary>
 [Trait("Category", "Integration")]
 [Collection("SharingEndToEnd")]
@@ -25,7 +26,7 @@ public sealed class PortalEndToEndTests
         : Path.Combine(Path.GetTempPath(), "hikshare-portal-screenshots");
 
     [Fact]
-    public async Task Portal_OwnerSharesLiveViewAndPtz_BobAccepts_GatewayEnforcesEdits_DeleteCutsBobsSessionWithin1s()
+    public async Task Portal_OwnerSharesLiveViewAndPtz_BobAccepts_WatchesThroughTheServiceRelay_GatewayEnforcesEdits_DeleteStopsBobsPictureWithin1s()
     {
         await using var stack = await SharingStack.StartAsync(camera: true, (s, o) => o with
         {
@@ -35,7 +36,7 @@ public sealed class PortalEndToEndTests
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
-            ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"],
+            ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox", "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"],
         });
         var desktop = new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 }, BaseURL = stack.ServiceUrl.ToString() };
         await using var ownerContext = await browser.NewContextAsync(desktop);
@@ -78,6 +79,15 @@ public sealed class PortalEndToEndTests
             "the gateway's inventory on the Gateways page", 20_000);
         await ShotAsync(owner, "gateways");
 
+        // :: The owner names the device and its camera; the names reach bob's lists and the gateway's devices API.
+        await owner.ClickAsync($"[data-gateway={SharingStack.GatewayId}] [data-device={SharingStack.DeviceId}] a");
+        await Expect(owner.Locator("#rename-form [name=channel-1]")).ToHaveValueAsync("Shop door"); // the gateway's own name
+        await owner.FillAsync("#rename-form [name=name]", "Front shop NVR");
+        await owner.FillAsync("#rename-form [name=channel-1]", "Till");
+        await owner.ClickAsync("#rename-form button[type=submit]");
+        await Expect(owner.Locator("#message.info")).ToContainTextAsync("Names saved");
+        await Expect(owner.Locator("h2")).ToHaveTextAsync("Front shop NVR");
+
         // :: Select device → Device permission: channel 1 with live view and PTZ.
         await owner.GotoAsync("/#/mine");
         await owner.ClickAsync("#share-new");
@@ -107,6 +117,8 @@ public sealed class PortalEndToEndTests
         await Expect(bob.Locator("#pending")).Not.ToBeVisibleAsync();
         await bob.GotoAsync("/#/others");
         await Expect(bob.Locator($"#others [data-share={shareId}]")).ToContainTextAsync("Live view, PTZ control");
+        await Expect(bob.Locator($"#others [data-share={shareId}] .device-name")).ToHaveTextAsync("Front shop NVR");
+        await Expect(bob.Locator($"#others [data-share={shareId}] .cameras")).ToHaveTextAsync("Till");
         await ShotAsync(bob, "others-devices");
         await bob.ClickAsync($"#others [data-share={shareId}] a");
         await Expect(bob.Locator("#detail-owner")).ToHaveTextAsync(Owner);
@@ -132,6 +144,9 @@ public sealed class PortalEndToEndTests
         }
         using var gatewayHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{stack.HttpPort}/") };
         gatewayHttp.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        // The owner's names, carried in the grants, in the gateway's devices API (what its web viewer shows).
+        var shared = (await gatewayHttp.GetFromJsonAsync<JsonElement>("api/v1/devices")).GetProperty("devices")[0];
+        Assert.Equal(("Front shop NVR", "Till"), (shared.GetProperty("name").GetString(), shared.GetProperty("channels")[0].GetProperty("name").GetString()));
         var presets = $"api/v1/devices/{SharingStack.DeviceId}/channels/1/ptz/presets";
         using (var allowed = await gatewayHttp.GetAsync(presets))
         {
@@ -155,7 +170,20 @@ public sealed class PortalEndToEndTests
         await Expect(bob.Locator($"#others [data-share={shareId}]")).ToContainTextAsync("Live view");
         await Expect(bob.Locator($"#others [data-share={shareId}]")).Not.ToContainTextAsync("PTZ");
 
-        // :: Bob watches; the owner deletes: his session is cut within 1 s and the device leaves his list.
+        // :: Bob watches in the portal, WebRTC signalled through the service (the page may not reach the gateway's HTTP port).
+        var gatewayRequests = 0;
+        await bob.RouteAsync($"http://127.0.0.1:{stack.HttpPort}/**", r => { Interlocked.Increment(ref gatewayRequests); return r.AbortAsync(); });
+        await bob.GotoAsync(stack.ServiceUrl + $"#/other/{shareId}");
+        var relayed = await bob.RunAndWaitForResponseAsync(() => bob.ClickAsync($"[data-relay='{SharingStack.DeviceId}/1']"), r => r.Url.Contains($"/api/v1/gateways/{SharingStack.GatewayId}/whep/live/"));
+        Assert.Equal(201, relayed.Status);
+        await Expect(bob.Locator("#relay-state")).ToHaveAttributeAsync("data-state", "live", new() { Timeout = 30_000 });
+        await Wait.UntilAsync(async () => int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0") >= 25, "25 frames decoded by bob's Chromium through the relay", 30_000);
+        var framesBefore = int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0");
+        await Wait.UntilAsync(async () => int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0") > framesBefore, "bob's picture still moving", 10_000);
+        Assert.Equal(0, Volatile.Read(ref gatewayRequests));
+        Assert.Contains("started (cloud)", stack.GatewayOutput);
+
+        // :: The owner deletes: bob's picture and RTSP session stop within 1 s and the device leaves his list.
         await using var session = await RtspTestClient.ConnectAsync(stack.RtspPort);
         var (_, play) = await session.PlayAsync(live, ("Authorization", "Bearer " + token));
         Assert.True(play.StatusCode == 200, play.ToString());
@@ -164,9 +192,22 @@ public sealed class PortalEndToEndTests
         var sinceClick = Stopwatch.StartNew();
         await owner.RunAndWaitForResponseAsync(() => owner.ClickAsync("#share-delete"), r => r.Request.Method == "DELETE");
         var answered = sinceClick.ElapsedMilliseconds;
+        // The picture: the frame count, sampled while the RTSP session is watched, stops growing; the page then says so.
+        var (lastFrames, lastChangeMs) = (-1, 0L);
+        var pictureEnded = Wait.UntilAsync(async () =>
+        {
+            var f = int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0");
+            if (f != lastFrames)
+            {
+                (lastFrames, lastChangeMs) = (f, sinceClick.ElapsedMilliseconds);
+            }
+            return await bob.GetAttributeAsync("#relay-state", "data-state") == "ended";
+        }, "bob's relayed picture ended", 10_000);
         // Within 1 s of the service's answer (the change is committed then; the cut may come before the answer arrives).
         Assert.True(await session.WaitClosedAsync(TimeSpan.FromSeconds(1)), $"bob's RTSP session still open 1 s after the delete; gateway:\n{stack.GatewayOutput}");
         var cut = sinceClick.ElapsedMilliseconds;
+        await pictureEnded;
+        Assert.True(lastChangeMs - answered <= 1000, $"bob's picture moved until {lastChangeMs} ms after the click, the service answered at {answered} ms");
         await bob.ReloadAsync();
         await Expect(bob.Locator("#others [data-share]")).ToHaveCountAsync(0);
 
@@ -189,7 +230,7 @@ public sealed class PortalEndToEndTests
             // Refusals are shown as messages; a CSP violation or a script error would be logged here.
             Assert.DoesNotContain(consoleErrors, e => e.Contains("Content Security Policy") || e.Contains("Uncaught"));
         }
-        Console.WriteLine($"portal e2e: Delete clicked → service answered {answered} ms, bob's RTSP session closed seen {cut} ms");
+        Console.WriteLine($"portal e2e: Delete clicked → service answered {answered} ms, bob's RTSP session closed seen {cut} ms, bob's last new frame seen {lastChangeMs} ms");
     }
 
     private static async Task SignUpAndInAsync(SharingStack stack, IPage page, string address, bool shots)

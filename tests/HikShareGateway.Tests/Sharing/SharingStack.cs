@@ -120,6 +120,7 @@ public sealed partial class SharingStack : IAsyncDisposable
               "Rtsp": { "Port": {{RtspPort}}, "BindAddress": "127.0.0.1" },
               "Discovery": { "Enabled": false },
               "Cloud": { "Broker": "{{Broker.Url}}", "TrustedKeys": [ {{TrustedKeyJson}} ] },
+              "WebRtc": { "Enabled": true, "UdpPort": 0, "IncludeLoopback": true },
               "Devices": [ { "DeviceId": "{{DeviceId}}", "Username": "admin", "Password": "unused",
                              "Channels": [ { "Channel": 1, "Name": "Shop door", "Main": "{{main}}", "Sub": "{{sub}}" } ] } ] }
             """);

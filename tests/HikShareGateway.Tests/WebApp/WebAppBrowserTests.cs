@@ -315,7 +315,8 @@ public sealed class WebAppBrowserTests(WebAppFixture f) : IClassFixture<WebAppFi
 
         var items = await TextsAsync(app.Page.Locator("li.alarm strong"));
         Assert.Equal(["Motion ended", "Motion"], items);
-        Assert.Contains("DS-7608NI-K2", await app.Page.Locator("li.alarm").First.InnerTextAsync());
+        // The device as named by its ONVIF name scope (the devices API's "name"), no longer by its model.
+        Assert.Contains("Shop NVR", await app.Page.Locator("li.alarm").First.InnerTextAsync());
         Assert.False(await app.Page.Locator("#alarm-count").IsVisibleAsync());
         // The start carries the picture the gateway took at that instant (contract §7), fetched with the token in the
         // Authorization header and shown from a blob: URL; the stop has none.

@@ -98,8 +98,18 @@ function stateBadge(state) {
   return h("span", { class: `state ${state}`, "data-state": state }, label);
 }
 
-function channelsText(channels) {
-  return channels.length === 0 ? "all cameras" : channels.map(c => `Camera ${c}`).join(", ");
+/** The owner's name for a device (or the gateway's), else its id. */
+function deviceName(d) {
+  return d.name || d.deviceId;
+}
+
+/** The name of one linked camera, else "Camera N". */
+function cameraName(d, ch) {
+  return d?.channelNames?.[ch] || `Camera ${ch}`;
+}
+
+function channelsText(channels, d) {
+  return channels.length === 0 ? "all cameras" : channels.map(c => cameraName(d, c)).join(", ");
 }
 
 function privilegesText(privileges) {
@@ -198,7 +208,7 @@ async function mineView() {
   const shareItem = s => h("li", { "data-share": s.shareId },
     h("a", { href: `#/share/${s.shareId}` },
       h("span", {}, s.remark || "(no remark)", h("br"),
-        h("span", { class: "muted" }, s.devices.map(d => `${d.deviceId}: ${privilegesText(d.privileges)}`).join(" · "))),
+        h("span", { class: "muted" }, s.devices.map(d => `${deviceName(d)}: ${privilegesText(d.privileges)}`).join(" · "))),
       stateBadge(s.state)));
   const accountItem = ([recipient, list]) => h("li", { "data-recipient": recipient },
     h("div", { class: "row" }, h("strong", {}, recipient), h("span", { class: "muted" }, `${list.length} share${list.length > 1 ? "s" : ""}`)),
@@ -218,8 +228,9 @@ async function findOutgoing(shareId) {
 function deviceDetails(d) {
   return h("div", { class: "card", "data-device": d.deviceId },
     h("dl", { class: "details" },
-      h("dt", {}, "Device"), h("dd", {}, d.deviceId),
-      h("dt", {}, "Linked cameras"), h("dd", {}, channelsText(d.channels)),
+      h("dt", {}, "Device"), h("dd", { class: "device-name" }, deviceName(d)),
+      d.name ? [h("dt", {}, "Device id"), h("dd", {}, d.deviceId)] : null,
+      h("dt", {}, "Linked cameras"), h("dd", { class: "cameras" }, channelsText(d.channels, d)),
       h("dt", {}, "Functions"), h("dd", { class: "functions" }, privilegesText(d.privileges))));
 }
 
@@ -263,8 +274,8 @@ async function shareEditor(shareId) {
           onchange: ev => ev.target.checked
             ? chosen.set(d.deviceId, { channels: new Set(d.channels.length === 1 ? d.channels : [1]), privileges: new Set(["liveView"]) })
             : chosen.delete(d.deviceId),
-        }), " ", d.deviceId),
-        h("span", { class: "muted" }, `${d.model || "device"} · ${d.channels.length} camera${d.channels.length === 1 ? "" : "s"}${d.online ? "" : " · offline"}`))))),
+        }), " ", deviceName(d)),
+        h("span", { class: "muted" }, `${d.name ? d.deviceId + " · " : ""}${d.model || "device"} · ${d.channels.length} camera${d.channels.length === 1 ? "" : "s"}${d.online ? "" : " · offline"}`))))),
     h("div", { class: "actions" },
       h("button", {
         class: "primary", type: "button", id: "select-next",
@@ -274,9 +285,9 @@ async function shareEditor(shareId) {
   const permissionStep = () => show(
     h("h2", {}, "Device permission"),
     [...chosen].map(([deviceId, c]) => {
-      const d = devices.find(x => x.deviceId === deviceId) || { channels: [...c.channels] };
+      const d = devices.find(x => x.deviceId === deviceId) || { deviceId, channels: [...c.channels] };
       return h("div", { class: "card", "data-device": deviceId },
-        h("h3", {}, deviceId),
+        h("h3", {}, deviceName(d)),
         h("div", { class: "muted" }, "Functions"),
         h("div", { class: "privileges" }, PRIVILEGES.map(([p, label]) => h("label", {},
           h("input", { type: "checkbox", name: p, checked: c.privileges.has(p), onchange: ev => ev.target.checked ? c.privileges.add(p) : c.privileges.delete(p) }),
@@ -284,7 +295,7 @@ async function shareEditor(shareId) {
         h("div", { class: "muted" }, "Linked cameras"),
         h("div", { class: "channels" }, d.channels.map(ch => h("label", {},
           h("input", { type: "checkbox", name: `channel-${ch}`, checked: c.channels.has(ch), onchange: ev => ev.target.checked ? c.channels.add(ch) : c.channels.delete(ch) }),
-          `Camera ${ch}`))));
+          cameraName(d, ch)))));
     }),
     h("form", {
       class: "stack", id: "permission-form",
@@ -336,7 +347,12 @@ async function gatewaysView() {
   show(h("h2", {}, "Gateways"),
     h("ul", { class: "list", id: "gateways" }, gateways.map(g => h("li", { "data-gateway": g.gatewayId },
       h("div", { class: "row" }, h("strong", {}, g.gatewayId),
-        h("span", { class: "muted" }, `${g.devices.length} device${g.devices.length === 1 ? "" : "s"} · grants version ${g.grantsVersion}`))))),
+        h("span", { class: "muted" }, `${g.devices.length} device${g.devices.length === 1 ? "" : "s"} · grants version ${g.grantsVersion}`)),
+      h("ul", { class: "list devices" }, g.devices.map(d => h("li", { "data-device": d.deviceId },
+        h("a", { href: `#/device/${encodeURIComponent(d.deviceId)}` },
+          h("span", {}, h("strong", { class: "device-name" }, deviceName(d)), h("br"),
+            h("span", { class: "muted" }, `${d.name ? d.deviceId + " · " : ""}${d.model || "device"} · ${d.channels.map(ch => cameraName(d, ch)).join(", ")}${d.online ? "" : " · offline"}`)),
+          h("span", { class: "muted" }, "Rename")))))))),
     h("h3", {}, "Bind a gateway"),
     h("p", { class: "muted" }, "On the gateway run: hikshare-gateway bind-code — then enter its id and the printed code."),
     form({ id: "bind-form" }, [
@@ -346,6 +362,32 @@ async function gatewaysView() {
       await api("POST", `/gateways/${encodeURIComponent(f.get("gateway"))}/bind`, { code: f.get("code") });
       await gatewaysView();
       message("Gateway bound: its devices are yours to share.", "info");
+    }));
+}
+
+/** The owner's device page: its name and its linked cameras' names (blank = the gateway's own name). */
+async function deviceView(deviceId) {
+  const d = (await api("GET", "/gateways")).flatMap(g => g.devices).find(x => x.deviceId === deviceId);
+  if (!d) {
+    route("#/gateways");
+    throw new ApiError(404, { detail: "no device of yours has this id" });
+  }
+  const own = (ch) => (d.channelNames?.[ch] ?? "");
+  show(h("h2", {}, deviceName(d)),
+    h("p", { class: "muted" }, `Device ${d.deviceId} on gateway ${d.gatewayId}${d.model ? " · " + d.model : ""}. Names are shown to you and to everyone you share with; leave one blank for the gateway's own name.`),
+    form({ id: "rename-form" }, [
+      h("label", {}, "Device name", h("input", { name: "name", value: d.name || "", maxlength: 64, placeholder: d.reportedName || d.deviceId })),
+      d.channels.map(ch => h("label", {}, `Camera ${ch} name`, h("input", { name: `channel-${ch}`, value: own(ch), maxlength: 64, placeholder: `Camera ${ch}` }))),
+    ], "Save names", async f => {
+      if ((f.get("name") || "") !== (d.name || "")) {
+        await api("PUT", `/devices/${encodeURIComponent(d.deviceId)}/name`, { name: f.get("name") || null });
+      }
+      for (const ch of d.channels) {
+        const v = f.get(`channel-${ch}`) || "";
+        if (v !== own(ch)) await api("PUT", `/devices/${encodeURIComponent(d.deviceId)}/channels/${ch}/name`, { name: v || null });
+      }
+      await deviceView(deviceId);
+      message("Names saved.", "info");
     }));
 }
 
@@ -369,8 +411,8 @@ async function othersView() {
     items.length === 0 ? h("p", { class: "muted" }, "Nobody shares a device with you at the moment.") : null,
     h("ul", { class: "list", id: "others" }, items.map(({ s, d }) => h("li", { "data-share": s.shareId, "data-device": d.deviceId },
       h("a", { href: `#/other/${s.shareId}` },
-        h("span", {}, h("strong", {}, d.deviceId), h("br"), h("span", { class: "muted" }, `from ${s.owner} · ${privilegesText(d.privileges)}`)),
-        h("span", { class: "muted" }, channelsText(d.channels)))))));
+        h("span", {}, h("strong", { class: "device-name" }, deviceName(d)), h("br"), h("span", { class: "muted" }, `from ${s.owner} · ${privilegesText(d.privileges)}`)),
+        h("span", { class: "muted cameras" }, channelsText(d.channels, d)))))));
 }
 
 async function otherDetailsView(shareId) {
@@ -386,9 +428,9 @@ async function otherDetailsView(shareId) {
       h("dt", {}, "Expires"), h("dd", {}, s.expiresAt ? when(s.expiresAt) : "never"))),
     s.devices.map(d => h("div", { class: "card", "data-device": d.deviceId },
       h("dl", { class: "details" },
-        h("dt", {}, "Device name"), h("dd", {}, d.deviceId),
+        h("dt", {}, "Device name"), h("dd", { class: "device-name" }, deviceName(d)),
         h("dt", {}, "Functions"), h("dd", { class: "functions" }, privilegesText(d.privileges)),
-        h("dt", {}, "Linked cameras"), h("dd", {}, channelsText(d.channels))),
+        h("dt", {}, "Linked cameras"), h("dd", { class: "cameras" }, channelsText(d.channels, d))),
       d.privileges.includes("liveView") || d.privileges.includes("playback")
         ? h("div", { class: "actions" }, (d.channels.length ? d.channels : [1]).map(ch => h("button", {
           type: "button", class: "primary", "data-watch": `${d.deviceId}/${ch}`,
@@ -396,7 +438,11 @@ async function otherDetailsView(shareId) {
             const w = await api("POST", "/watch", { deviceId: d.deviceId, channel: ch });
             window.location.assign(w.url);
           }),
-        }, `Watch camera ${ch}`)))
+        }, `Watch ${cameraName(d, ch)}`)))
+        : null,
+      d.privileges.includes("liveView")
+        ? h("div", { class: "actions" }, (d.channels.length ? d.channels : [1]).map(ch => h("a", { href: `#/other/${s.shareId}/live/${encodeURIComponent(d.deviceId)}/${ch}` },
+          h("button", { type: "button", "data-relay": `${d.deviceId}/${ch}` }, `Watch ${cameraName(d, ch)} here`))))
         : null)),
     h("div", { class: "actions" }, h("button", {
       type: "button", class: "danger", id: "other-delete",
@@ -407,6 +453,76 @@ async function otherDetailsView(shareId) {
         route("#/others");
       }),
     }, "Delete")));
+}
+
+// The portal's own live view: WHEP through the service, which relays the offer to the gateway over MQTT (contract
+// §3.1), so the page needs only the service; media goes peer to peer or through the configured TURN relay.
+let relay = null;
+
+function stopRelay() {
+  if (!relay) return;
+  const r = relay;
+  relay = null;
+  clearInterval(r.timer);
+  if (r.location) fetch(r.location, { method: "DELETE", headers: { Authorization: `Bearer ${r.token}` } }).catch(() => {});
+  r.pc.close();
+}
+
+function gathered(pc) {
+  return new Promise(resolve => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const t = setTimeout(resolve, 1500);
+    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); } });
+  });
+}
+
+async function relayView(shareId, deviceId, ch) {
+  const s = (await api("GET", "/shares/incoming")).find(x => x.shareId === shareId && x.state === "accepted");
+  const d = s?.devices.find(x => x.deviceId === deviceId);
+  if (!d) {
+    route("#/others");
+    throw new ApiError(404, { detail: "this share is no longer yours to see" });
+  }
+  const video = h("video", { id: "relay-video", autoplay: true, muted: true, playsinline: true });
+  const status = h("p", { id: "relay-state", class: "muted", "data-state": "connecting", "data-frames": "0" }, "Connecting through the service…");
+  const setState = (state, text) => { status.dataset.state = state; status.textContent = text; };
+  show(h("h2", {}, `${deviceName(d)} · ${cameraName(d, ch)}`), video, status,
+    h("div", { class: "actions" }, h("a", { href: `#/other/${shareId}` }, h("button", { type: "button" }, "Back"))));
+  const w = await api("POST", "/watch", { deviceId, channel: ch, relay: true });
+  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: (w.iceServers || []).map(i => ({ urls: i.urls, username: i.username ?? undefined, credential: i.credential ?? undefined })) });
+  const mine = { pc, location: null, token: w.token, timer: 0 };
+  relay = mine;
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const stream = new MediaStream();
+  video.srcObject = stream;
+  pc.ontrack = ev => stream.addTrack(ev.track);
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") setState("live", "Live (WebRTC through the service)");
+    if (pc.connectionState === "failed" || pc.connectionState === "closed") setState("ended", "The picture stopped.");
+  };
+  // Frames decoded, for the page and its tests; no new frame for 1 s after some = the picture stopped.
+  let last = 0, lastAt = performance.now();
+  mine.timer = setInterval(async () => {
+    const stats = await pc.getStats().catch(() => null);
+    let frames = 0;
+    stats?.forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded || 0; });
+    status.dataset.frames = String(frames);
+    if (frames > last) { last = frames; lastAt = performance.now(); }
+    else if (last > 0 && performance.now() - lastAt > 1000 && status.dataset.state === "live") setState("ended", "The picture stopped.");
+  }, 200);
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  if (relay !== mine) return;
+  const r = await fetch(w.whep, { method: "POST", headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${w.token}` }, body: pc.localDescription.sdp });
+  if (!r.ok) {
+    const problem = (r.headers.get("Content-Type") || "").includes("json") ? await r.json().catch(() => null) : null;
+    setState("refused", problem?.detail || `The gateway refused (${r.status}).`);
+    stopRelay();
+    throw new ApiError(r.status, problem);
+  }
+  mine.location = r.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
 }
 
 /** The sharing message: every pending share, one at a time, with Accept and Reject. */
@@ -428,7 +544,7 @@ async function pendingDialog() {
     h("h2", {}, "Sharing message"),
     h("p", { id: "pending-text" }, `${s.owner} wants to share ${s.devices.length} device${s.devices.length > 1 ? "s" : ""} with you.`),
     s.remark ? h("p", { class: "muted" }, s.remark) : null,
-    s.devices.map(d => h("p", { class: "muted" }, `${d.deviceId}: ${privilegesText(d.privileges)} (${channelsText(d.channels)})`)),
+    s.devices.map(d => h("p", { class: "muted" }, `${deviceName(d)}: ${privilegesText(d.privileges)} (${channelsText(d.channels, d)})`)),
     h("div", { class: "actions" },
       h("button", { type: "button", class: "danger", id: "pending-reject", onclick: () => decide("reject") }, "Reject"),
       h("button", { type: "button", class: "primary", id: "pending-accept", onclick: () => decide("accept") }, "Accept")),
@@ -449,9 +565,11 @@ const routes = [
   [/^#\/share\/([\w-]+)\/edit$/, m => shareEditor(m[1]), true],
   [/^#\/history$/, historyView, true],
   [/^#\/gateways$/, gatewaysView, true],
+  [/^#\/device\/([^/]+)$/, m => deviceView(decodeURIComponent(m[1])), true],
   [/^#\/audit$/, auditView, true],
   [/^#\/others$/, othersView, true],
   [/^#\/other\/([\w-]+)$/, m => otherDetailsView(m[1]), true],
+  [/^#\/other\/([\w-]+)\/live\/([^/]+)\/(\d+)$/, m => relayView(m[1], decodeURIComponent(m[2]), Number(m[3])), true],
 ];
 
 function route(hash) {
@@ -460,6 +578,7 @@ function route(hash) {
 }
 
 async function render() {
+  stopRelay();
   const hash = location.hash || (me ? "#/mine" : "#/signin");
   const found = routes.map(([re, fn, auth]) => [hash.match(re), fn, auth]).find(([m]) => m);
   if (!found) return route(me ? "#/mine" : "#/signin");

@@ -162,6 +162,7 @@ function renderDevices() {
       ['Remark', d.remark],
       ['Expires', d.expiresAt ? formatTime(d.expiresAt) : (d.expiresAt === null && !d.isOwner ? 'never' : undefined)],
       ['Model', d.model !== d.name ? d.model : undefined],
+      ['Device', d.name !== d.deviceId ? d.deviceId : undefined],
     ].filter(([, v]) => v);
     list.append(h('li', { class: 'device', dataset: { deviceId: d.deviceId } },
       h('div', { class: 'device-head' },
