@@ -17,7 +17,9 @@ namespace HikShareGateway.WebRtc.Viewing;
 ///    a device or channel this gateway does not know → 404 (after authorization, as RTSP: nothing is revealed).
 /// :: Step 2: capacity, in total and per account → 503.
 /// :: Step 3: a lease on the shared <see cref="LiveStream"/> (no second upstream), waiting for it to play → 502/504.
-/// :: Step 4: the offer negotiated against the stream's codecs → 400/422; the session's answer and its registration
+/// :: Step 4: the offer negotiated against the stream's codecs → 400/422 (an H.265 stream to an offer without H.265:
+///    the shared H.264 derived stream of <see cref="IDerivedStreams"/> when one is configured, 503 when none is free;
+///    without FFmpeg, 422 naming H265); the session's answer and its registration
 ///    in <see cref="ISessionRegistry"/> (a grant change closes it), the audit of its start.
 /// :: Step 5: when DTLS-SRTP is up, the <see cref="WebRtcOutput"/> subscribes: the cached GOP first, then live packets.
 /// </para>
@@ -32,6 +34,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private readonly ISessionRegistry _registry;
     private readonly IAuditSink _audit;
     private readonly GatewayMetrics _gatewayMetrics;
+    private readonly IDerivedStreams? _derived;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, ViewerSessionHandle> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _perAccount = new(StringComparer.Ordinal);
@@ -39,8 +42,9 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private int _total;
 
     public WebRtcViewingService(WebRtcSessionContext context, WebRtcViewingOptions options, LiveRelay relay, IDeviceCatalog catalog,
-        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics)
+        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics, IDerivedStreams? derived = null)
     {
+        _derived = derived;
         _context = context;
         _options = options;
         _relay = relay;
@@ -98,6 +102,19 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             }
             // :: Step 4
             var source = WebRtcSourceMedia.From(description, out var audioTrack);
+            if (source.Video?.Codec == "H265" && _derived is not null && !WebRtcSession.WouldNegotiate(offer.Sdp.Span, source))
+            {
+                // :: Step 4a: an offer without H.265 gets the shared H.264 derived stream when the transcoder can make one.
+                var transcoded = await TranscodedAsync(offer, ct).ConfigureAwait(false);
+                if (transcoded.Refusal is { } r)
+                {
+                    return r;
+                }
+                lease.Dispose();
+                lease = transcoded.Lease!;
+                description = transcoded.Description!;
+                source = WebRtcSourceMedia.From(description, out audioTrack);
+            }
             if (!WebRtcSession.TryCreate(offer.Sdp.Span, source, _context, out var session, out var answer, out var refusal))
             {
                 return WebRtcAnswer.Refused(refusal.Status, refusal.Reason);
@@ -121,6 +138,44 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             {
                 Unreserve(offer.Account);
             }
+        }
+    }
+
+    /// <summary>
+    /// The derived H.264 stream of the offer's path, ready: 503 when no transcoder is free (<c>Media:MaxTranscoders</c>)
+    /// or the transcoder failed to start, 504 when it did not start in time; 422 when the offer has no H.264 either.
+    /// </summary>
+    private async Task<(LiveStreamLease? Lease, MediaDescription? Description, WebRtcAnswer? Refusal)> TranscodedAsync(WebRtcLiveOffer offer, CancellationToken ct)
+    {
+        if (!WebRtcSession.WouldNegotiate(offer.Sdp.Span, new SourceMedia(new SourceVideo("H264", null), null)))
+        {
+            return (null, null, WebRtcAnswer.Refused(422, "no common codec: the source sends H265 and the offer has neither H265 nor H264"));
+        }
+        if (!_derived!.TryAcquire(offer.DeviceId, offer.Channel, offer.Stream, DerivedFormat.H264, out var lease, out var reason))
+        {
+            LogTranscoderRefused(_logger, offer.Account, reason ?? "");
+            return (null, null, WebRtcAnswer.Refused(503, "no transcoder for this H265 stream: " + reason));
+        }
+        try
+        {
+            var description = await lease!.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
+            LogTranscoded(_logger, offer.Account, offer.DeviceId, offer.Channel);
+            return (lease, description, null);
+        }
+        catch (TimeoutException)
+        {
+            lease!.Dispose();
+            return (null, null, WebRtcAnswer.Refused(504, "the H265 to H264 transcoder did not start in time"));
+        }
+        catch (DeviceException)
+        {
+            lease!.Dispose();
+            return (null, null, WebRtcAnswer.Refused(503, "the H265 to H264 transcoder could not start"));
+        }
+        catch
+        {
+            lease!.Dispose();
+            throw;
         }
     }
 
@@ -221,6 +276,12 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
 
     [LoggerMessage(EventId = 7102, Level = LogLevel.Warning, Message = "WebRTC offer of {Account} refused (503): {Reason}")]
     private static partial void LogCapacity(ILogger logger, string account, string reason);
+
+    [LoggerMessage(EventId = 7140, Level = LogLevel.Information, Message = "WebRTC offer of {Account} on {DeviceId}/{Channel} has no H265: sending the transcoded H264 stream")]
+    private static partial void LogTranscoded(ILogger logger, string account, string deviceId, int channel);
+
+    [LoggerMessage(EventId = 7141, Level = LogLevel.Warning, Message = "WebRTC offer of {Account} refused (503): no transcoder ({Reason})")]
+    private static partial void LogTranscoderRefused(ILogger logger, string account, string reason);
 
     [LoggerMessage(EventId = 7103, Level = LogLevel.Information, Message = "WebRTC session {SessionId}: DTLS-SRTP failed ({Failure})")]
     internal static partial void LogDtlsFailed(ILogger logger, string sessionId, string failure);

@@ -6,6 +6,7 @@ using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.WebRtc;
+using HikShareGateway.Ffmpeg;
 using HikShareGateway.Http.Whep;
 using HikShareGateway.Media;
 using HikShareGateway.WebRtc;
@@ -53,7 +54,7 @@ public static partial class WebRtcFeature
         services.AddSingleton(sp => new WebRtcViewingService(
             sp.GetRequiredService<WebRtcSessionContext>(), viewing, sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<IDeviceCatalog>(),
             sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<IAuditSink>(),
-            sp.GetRequiredService<GatewayMetrics>()));
+            sp.GetRequiredService<GatewayMetrics>(), Transcoding(sp)));
         services.AddSingleton<IWebRtcViewing>(sp => sp.GetRequiredService<WebRtcViewingService>());
         // Cloud signalling (§3.1): the MQTT link subscribes to its topics when the cloud feature runs.
         services.AddSingleton<ICloudInbound>(sp => new CloudWebRtcSignalling(sp.GetRequiredService<IViewerAuthenticator>(), sp.GetRequiredService<IWebRtcViewing>,
@@ -70,6 +71,13 @@ public static partial class WebRtcFeature
         WhepEndpoints.Map(app);
         WebRtcDemoPage.Map(app);
     }
+
+    /// <summary>
+    /// H.265 → H.264 for viewers whose offer lacks H.265 (the FFmpeg feature's derived streams), or null when FFmpeg is
+    /// missing or <c>Media:MaxTranscoders</c> is 0: such offers keep their 422 naming H265 rather than a 503.
+    /// </summary>
+    private static IDerivedStreams? Transcoding(IServiceProvider sp)
+        => sp.GetService<TranscoderLimiter>() is { Max: > 0 } && FfmpegLibraries.Availability.IsAvailable ? sp.GetService<IDerivedStreams>() : null;
 
     /// <summary>Binds the one UDP socket (dual-stack where the host has IPv6) and gathers the host candidates for its port.</summary>
     private static WebRtcSessionContext CreateContext(WebRtcOptions options, TimeProvider time, ILoggerFactory loggers)
