@@ -35,6 +35,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private readonly IAuditSink _audit;
     private readonly GatewayMetrics _gatewayMetrics;
     private readonly IDerivedStreams? _derived;
+    private readonly IPlaybackSourceConnector? _playbackConnector;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, ViewerSessionHandle> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _perAccount = new(StringComparer.Ordinal);
@@ -42,9 +43,10 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private int _total;
 
     public WebRtcViewingService(WebRtcSessionContext context, WebRtcViewingOptions options, LiveRelay relay, IDeviceCatalog catalog,
-        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics, IDerivedStreams? derived = null)
+        IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics, IDerivedStreams? derived = null, IPlaybackSourceConnector? playback = null)
     {
         _derived = derived;
+        _playbackConnector = playback;
         _context = context;
         _options = options;
         _relay = relay;
@@ -58,7 +60,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     }
 
     public WebRtcMetrics Metrics { get; }
-    public int SessionCount => _sessions.Count;
+    public int SessionCount => _sessions.Count + _playbackSessions.Count;
     internal TimeProvider Time => _context.Time;
 
     public async Task<WebRtcAnswer> OpenLiveAsync(WebRtcLiveOffer offer, CancellationToken ct)
@@ -180,13 +182,14 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     }
 
     public bool AcceptTrickle(string sessionId, string account, ReadOnlySpan<byte> fragment)
-        => _sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal);
+        => (_sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal))
+           || (_playbackSessions.TryGetValue(sessionId, out var p) && string.Equals(p.Account, account, StringComparison.Ordinal));
 
     public bool Close(string sessionId, string account, string reason)
     {
         if (!_sessions.TryGetValue(sessionId, out var s) || !string.Equals(s.Account, account, StringComparison.Ordinal))
         {
-            return false;
+            return ClosePlayback(sessionId, account, reason);
         }
         s.Close(reason, revoked: false);
         return true;
@@ -262,6 +265,10 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     public async ValueTask DisposeAsync()
     {
         foreach (var (_, s) in _sessions)
+        {
+            s.Close("gateway stopping", revoked: false);
+        }
+        foreach (var (_, s) in _playbackSessions)
         {
             s.Close("gateway stopping", revoked: false);
         }
