@@ -45,6 +45,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     private readonly RtpStreamWriter? _audio;
     private readonly PacketHistory _history = new();
     private readonly Lock _sendLock = new();
+    private readonly bool _h265;
     private readonly byte[] _packet = new byte[1600];
     private readonly TaskCompletionSource<DtlsHandshakeResult> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _reports;
@@ -68,6 +69,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         Drops = context.Mux.Drops;
         // Without video (a talk-only session) the writer exists but sends nothing: SendVideo* return early.
         _video = new RtpStreamWriter(ssrc, (byte)(video?.Codec.PayloadType ?? 96), 90000);
+        _h265 = video is not null && SdpNegotiator.IsH265(video.Codec);
         if (audio is { Send: true }) _audio = new RtpStreamWriter(AudioSsrcFor(ssrc), (byte)audio.Codec.PayloadType, audio.Codec.ClockRate);
         _dtls = new DtlsSrtpServer(context.Certificate, remoteFingerprint, SendRaw,
             new DtlsOptions { HandshakeTimeout = context.Options.DtlsHandshakeTimeout }, context.Time,
@@ -170,6 +172,15 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         refusal = null!;
         return true;
     }
+
+    /// <summary>
+    /// Whether an offer would be answered for <paramref name="source"/> (parsed and negotiated, nothing counted or
+    /// started): asked before a transcoder is started for a viewer whose offer lacks the source's codec.
+    /// </summary>
+    public static bool WouldNegotiate(ReadOnlySpan<byte> offerSdp, SourceMedia source)
+        => SdpOfferParser.TryParse(offerSdp, out var offer, out _)
+           && SdpNegotiator.TryNegotiate(offer, source, out var negotiation, out _)
+           && negotiation.Video is not null;
 
     /// <summary>
     /// A remote candidate trickled after the offer (WHEP PATCH, RFC 8840 SDP fragment line, or MQTT signalling):
@@ -290,7 +301,7 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     // ---------------------------------------------------------------- media out
 
     /// <summary>
-    /// Sends one H.264 access unit (NAL units without start codes, in decoding order) with its 90 kHz source
+    /// Sends one H.264 (or, when negotiated, H.265) access unit (NAL units without start codes, in decoding order) with its 90 kHz source
     /// timestamp. Dropped silently until DTLS-SRTP is up and ICE has a pair.
     /// </summary>
     public void SendVideo(IReadOnlyList<ReadOnlyMemory<byte>> accessUnit, uint timestamp)
@@ -302,21 +313,27 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
             if (_sender is null) return;
             for (var i = 0; i < accessUnit.Count; i++)
             {
+                var endOfUnit = i == accessUnit.Count - 1;
+                if (_h265)
+                {
+                    var h265 = H265Packetizer.ForNal(accessUnit[i].Span, maxPayload);
+                    while (h265.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
+                    {
+                        SendVideoPacketLocked(n, last && endOfUnit, timestamp, remote);
+                    }
+                    continue;
+                }
                 var packetizer = H264Packetizer.ForNal(accessUnit[i].Span, maxPayload);
                 while (packetizer.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
                 {
-                    var marker = last && i == accessUnit.Count - 1;
-                    var seq = _video.WriteHeader(_packet, marker, timestamp, n);
-                    var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
-                    _history.Store(seq, _packet.AsSpan(0, protectedLength));
-                    Transmit(_packet.AsSpan(0, protectedLength), remote);
+                    SendVideoPacketLocked(n, last && endOfUnit, timestamp, remote);
                 }
             }
         }
     }
 
     /// <summary>
-    /// Sends one camera RTP payload (single NAL, STAP-A or FU-A, as the relay receives it) re-packetized to our
+    /// Sends one camera RTP payload (H.264: single NAL, STAP-A or FU-A; H.265: single NAL, AP or FU; as the relay receives it) re-packetized to our
     /// MTU, under our header; <paramref name="marker"/> is the camera packet's marker (end of access unit).
     /// The plug-in point for the media core's packets.
     /// </summary>
@@ -327,15 +344,31 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         lock (_sendLock)
         {
             if (_sender is null) return;
+            if (_h265)
+            {
+                // RFC 7798: the camera's single NAL / AP / FU payloads, re-cut to our MTU.
+                var h265 = H265Packetizer.ForRtpPayload(payload, maxPayload);
+                while (h265.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
+                {
+                    SendVideoPacketLocked(n, marker && last, timestamp, remote);
+                }
+                return;
+            }
             var packetizer = H264Packetizer.ForRtpPayload(payload, maxPayload);
             while (packetizer.TryNext(_packet.AsSpan(RtpStreamWriter.HeaderLength), out var n, out var last))
             {
-                var seq = _video.WriteHeader(_packet, marker && last, timestamp, n);
-                var protectedLength = _sender.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + n);
-                _history.Store(seq, _packet.AsSpan(0, protectedLength));
-                Transmit(_packet.AsSpan(0, protectedLength), remote);
+                SendVideoPacketLocked(n, marker && last, timestamp, remote);
             }
         }
+    }
+
+    /// <summary>Our header on the payload already in <see cref="_packet"/>, SRTP, history, out. Under the send lock.</summary>
+    private void SendVideoPacketLocked(int payloadLength, bool marker, uint timestamp, System.Net.SocketAddress remote)
+    {
+        var seq = _video.WriteHeader(_packet, marker, timestamp, payloadLength);
+        var protectedLength = _sender!.ProtectRtp(_packet, RtpStreamWriter.HeaderLength + payloadLength);
+        _history.Store(seq, _packet.AsSpan(0, protectedLength));
+        Transmit(_packet.AsSpan(0, protectedLength), remote);
     }
 
     /// <summary>Sends one G.711 frame (PCMU/PCMA payload as the camera sent it) with its 8 kHz source timestamp.</summary>

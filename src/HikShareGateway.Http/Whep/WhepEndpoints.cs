@@ -116,7 +116,7 @@ public static partial class WhepEndpoints
 
     private static IResult SessionNotFound() => Problems.Create(404, "not-found", "Not found", "No WebRTC session with this id runs for this account.");
 
-    private static bool IsContentType(HttpRequest request, string expected)
+    internal static bool IsContentType(HttpRequest request, string expected)
     {
         var type = request.ContentType;
         if (type is null) return false;
@@ -125,7 +125,7 @@ public static partial class WhepEndpoints
     }
 
     /// <summary>The body, or null when it is larger than <paramref name="max"/> bytes.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int max, CancellationToken ct)
+    internal static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int max, CancellationToken ct)
     {
         if (request.ContentLength > max) return null;
         using var buffer = new MemoryStream();

@@ -95,6 +95,11 @@ public static class SdpAnswerBuilder
                 // The offered profile-level-id for this payload type: what the browser said it decodes.
                 Line($"a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={c.FmtpParameter("profile-level-id") ?? "42e01f"}");
             }
+            else if (SdpNegotiator.IsH265(c) && c.Fmtp.Length > 0)
+            {
+                // RFC 7798 §7.2.2: the offered profile, tier, level and tx-mode of this payload type, as the browser wrote them.
+                Line($"a=fmtp:{pt} {c.Fmtp}");
+            }
             var ssrc = ReferenceEquals(sel, negotiation.Video) ? p.VideoSsrc : p.AudioSsrc;
             var track = offered.Kind + "0";
             Line(string.Create(CultureInfo.InvariantCulture, $"a=ssrc:{ssrc} cname:{p.CName}"));

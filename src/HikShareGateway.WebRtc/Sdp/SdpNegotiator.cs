@@ -39,8 +39,8 @@ public enum NegotiationError
 public readonly record struct NegotiationFailure(NegotiationError Error, string Codec);
 
 /// <summary>
-/// Chooses codecs for an offer: H.264 with packetization-mode=1 whose profile plays the source's, G.711 as the
-/// source has it. One transport: only BUNDLEd sections (or, without BUNDLE, the first usable one) are taken,
+/// Chooses codecs for an offer: H.264 with packetization-mode=1 whose profile plays the source's, H.265 (RFC 7798)
+/// for an H.265 source, G.711 as the source has it. One transport: only BUNDLEd sections (or, without BUNDLE, the first usable one) are taken,
 /// and only with rtcp-mux. Data channels, and sections the browser only sends on, are rejected.
 /// </summary>
 public static class SdpNegotiator
@@ -161,9 +161,13 @@ public static class SdpNegotiator
         return new SelectedMedia(m, c, nack, pli, fir);
     }
 
+    /// <summary>An H.265 payload type (RFC 7798 names it H265; some offers say HEVC).</summary>
+    public static bool IsH265(SdpCodec c) => c.Name.Equals("H265", StringComparison.OrdinalIgnoreCase) || c.Name.Equals("HEVC", StringComparison.OrdinalIgnoreCase);
+
     private static SdpCodec? ChooseVideo(SdpMedia m, SourceVideo source)
     {
-        if (!source.Codec.Equals("H264", StringComparison.OrdinalIgnoreCase)) return null; // H.265 transcoding comes later
+        if (source.Codec.Equals("H265", StringComparison.OrdinalIgnoreCase)) return ChooseH265(m);
+        if (!source.Codec.Equals("H264", StringComparison.OrdinalIgnoreCase)) return null;
         SdpCodec? best = null;
         var bestFit = int.MaxValue;
         foreach (var c in m.Codecs)
@@ -217,6 +221,29 @@ public static class SdpNegotiator
             names.Add(c.Name);
         }
         return names.Count == 0 ? "none" : string.Join(", ", names);
+    }
+
+    /// <summary>
+    /// RFC 7798 §7.1 as browsers offer it (<c>profile-id</c>, <c>tier-flag</c>, <c>level-id</c>, <c>tx-mode</c>): a single
+    /// RTP stream (tx-mode SRST or absent), no decoding-order numbers (sprop-max-don-diff absent or 0: we send no DONL).
+    /// Cameras send Main: profile-id 1 (or absent, which means Main) is taken first, Main 10 (2, decodes Main) next.
+    /// The level is the browser's to state: the payload type's parameters are echoed in the answer.
+    /// </summary>
+    private static SdpCodec? ChooseH265(SdpMedia m)
+    {
+        SdpCodec? best = null;
+        var bestFit = int.MaxValue;
+        foreach (var c in m.Codecs)
+        {
+            if (!IsH265(c) || c.ClockRate != 90000) continue;
+            var tx = c.FmtpParameter("tx-mode");
+            if (tx is not null && !tx.Equals("SRST", StringComparison.OrdinalIgnoreCase)) continue;
+            var don = c.FmtpParameter("sprop-max-don-diff");
+            if (don is not null && don != "0") continue;
+            var fit = c.FmtpParameter("profile-id") switch { null or "1" => 0, "2" => 1, _ => -1 };
+            if (fit >= 0 && fit < bestFit) { best = c; bestFit = fit; }
+        }
+        return best;
     }
 
     private static SdpCodec? ChooseAudio(SdpMedia m, SourceAudio source)

@@ -5,9 +5,9 @@ namespace HikShareGateway.WebRtc.Viewing;
 
 /// <summary>
 /// What a live stream offers a WebRTC viewer, from the media core's neutral description: the video codec with its H.264
-/// profile (from <c>profile-level-id</c>, else the SPS in <c>sprop-parameter-sets</c>), and G.711 audio. H.265 is named so
-/// that a viewer without it gets a 422 naming the codec; AAC is left out (no transcoder yet: the FFmpeg feature's
-/// transcoder is the seam that will turn H.265 → H.264 and AAC → Opus here).
+/// profile (from <c>profile-level-id</c>, else the SPS in <c>sprop-parameter-sets</c>), and G.711 audio. H.265 is passed
+/// to viewers that offer it; to others the viewing service sends the transcoded H.264 stream (<see cref="IDerivedStreams"/>),
+/// or a 422 naming the codec without a transcoder. AAC is left out.
 /// </summary>
 public static class WebRtcSourceMedia
 {

@@ -18,7 +18,9 @@ namespace HikShareGateway.WebRtc.Viewing;
 ///    a device or channel this gateway does not know → 404 (after authorization, as RTSP: nothing is revealed).
 /// :: Step 2: capacity, in total and per account → 503.
 /// :: Step 3: a lease on the shared <see cref="LiveStream"/> (no second upstream), waiting for it to play → 502/504.
-/// :: Step 4: the offer negotiated against the stream's codecs → 400/422; the session's answer and its registration
+/// :: Step 4: the offer negotiated against the stream's codecs → 400/422 (an H.265 stream to an offer without H.265:
+///    the shared H.264 derived stream of <see cref="IDerivedStreams"/> when one is configured, 503 when none is free;
+///    without FFmpeg, 422 naming H265); the session's answer and its registration
 ///    in <see cref="ISessionRegistry"/> (a grant change closes it), the audit of its start.
 /// :: Step 5: when DTLS-SRTP is up, the <see cref="WebRtcOutput"/> subscribes: the cached GOP first, then live packets.
 /// </para>
@@ -33,6 +35,8 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private readonly ISessionRegistry _registry;
     private readonly IAuditSink _audit;
     private readonly GatewayMetrics _gatewayMetrics;
+    private readonly IDerivedStreams? _derived;
+    private readonly IPlaybackSourceConnector? _playbackConnector;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, ViewerSessionHandle> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _perAccount = new(StringComparer.Ordinal);
@@ -41,10 +45,13 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
 
     public WebRtcViewingService(WebRtcSessionContext context, WebRtcViewingOptions options, LiveRelay relay, IDeviceCatalog catalog,
         IAccessPolicy policy, ISessionRegistry registry, IAuditSink audit, GatewayMetrics metrics,
-        ITalkChannels? talkChannels = null, ITalkTranscoders? talkTranscoders = null)
+        ITalkChannels? talkChannels = null, ITalkTranscoders? talkTranscoders = null,
+        IDerivedStreams? derived = null, IPlaybackSourceConnector? playback = null)
     {
         _talkChannels = talkChannels;
         _talkTranscoders = talkTranscoders;
+        _derived = derived;
+        _playbackConnector = playback;
         _context = context;
         _options = options;
         _relay = relay;
@@ -58,7 +65,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     }
 
     public WebRtcMetrics Metrics { get; }
-    public int SessionCount => _sessions.Count;
+    public int SessionCount => _sessions.Count + _playbackSessions.Count;
     internal TimeProvider Time => _context.Time;
 
     public async Task<WebRtcAnswer> OpenLiveAsync(WebRtcLiveOffer offer, CancellationToken ct)
@@ -120,6 +127,19 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             }
             // :: Step 4
             var source = WebRtcSourceMedia.From(description, out var audioTrack);
+            if (source.Video?.Codec == "H265" && _derived is not null && !WebRtcSession.WouldNegotiate(offer.Sdp.Span, source))
+            {
+                // :: Step 4a: an offer without H.265 gets the shared H.264 derived stream when the transcoder can make one.
+                var transcoded = await TranscodedAsync(offer, ct).ConfigureAwait(false);
+                if (transcoded.Refusal is { } r)
+                {
+                    return r;
+                }
+                lease.Dispose();
+                lease = transcoded.Lease!;
+                description = transcoded.Description!;
+                source = WebRtcSourceMedia.From(description, out audioTrack);
+            }
             WebRtcSession session;
             string answer;
             SessionRefusal refusal;
@@ -161,14 +181,53 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         }
     }
 
+    /// <summary>
+    /// The derived H.264 stream of the offer's path, ready: 503 when no transcoder is free (<c>Media:MaxTranscoders</c>)
+    /// or the transcoder failed to start, 504 when it did not start in time; 422 when the offer has no H.264 either.
+    /// </summary>
+    private async Task<(LiveStreamLease? Lease, MediaDescription? Description, WebRtcAnswer? Refusal)> TranscodedAsync(WebRtcLiveOffer offer, CancellationToken ct)
+    {
+        if (!WebRtcSession.WouldNegotiate(offer.Sdp.Span, new SourceMedia(new SourceVideo("H264", null), null)))
+        {
+            return (null, null, WebRtcAnswer.Refused(422, "no common codec: the source sends H265 and the offer has neither H265 nor H264"));
+        }
+        if (!_derived!.TryAcquire(offer.DeviceId, offer.Channel, offer.Stream, DerivedFormat.H264, out var lease, out var reason))
+        {
+            LogTranscoderRefused(_logger, offer.Account, reason ?? "");
+            return (null, null, WebRtcAnswer.Refused(503, "no transcoder for this H265 stream: " + reason));
+        }
+        try
+        {
+            var description = await lease!.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
+            LogTranscoded(_logger, offer.Account, offer.DeviceId, offer.Channel);
+            return (lease, description, null);
+        }
+        catch (TimeoutException)
+        {
+            lease!.Dispose();
+            return (null, null, WebRtcAnswer.Refused(504, "the H265 to H264 transcoder did not start in time"));
+        }
+        catch (DeviceException)
+        {
+            lease!.Dispose();
+            return (null, null, WebRtcAnswer.Refused(503, "the H265 to H264 transcoder could not start"));
+        }
+        catch
+        {
+            lease!.Dispose();
+            throw;
+        }
+    }
+
     public bool AcceptTrickle(string sessionId, string account, ReadOnlySpan<byte> fragment)
-        => _sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal);
+        => (_sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal))
+           || (_playbackSessions.TryGetValue(sessionId, out var p) && string.Equals(p.Account, account, StringComparison.Ordinal));
 
     public bool Close(string sessionId, string account, string reason)
     {
         if (!_sessions.TryGetValue(sessionId, out var s) || !string.Equals(s.Account, account, StringComparison.Ordinal))
         {
-            return false;
+            return ClosePlayback(sessionId, account, reason);
         }
         s.Close(reason, revoked: false);
         return true;
@@ -248,6 +307,10 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         {
             s.Close("gateway stopping", revoked: false);
         }
+        foreach (var (_, s) in _playbackSessions)
+        {
+            s.Close("gateway stopping", revoked: false);
+        }
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
@@ -259,6 +322,12 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
 
     [LoggerMessage(EventId = 7102, Level = LogLevel.Warning, Message = "WebRTC offer of {Account} refused (503): {Reason}")]
     private static partial void LogCapacity(ILogger logger, string account, string reason);
+
+    [LoggerMessage(EventId = 7140, Level = LogLevel.Information, Message = "WebRTC offer of {Account} on {DeviceId}/{Channel} has no H265: sending the transcoded H264 stream")]
+    private static partial void LogTranscoded(ILogger logger, string account, string deviceId, int channel);
+
+    [LoggerMessage(EventId = 7141, Level = LogLevel.Warning, Message = "WebRTC offer of {Account} refused (503): no transcoder ({Reason})")]
+    private static partial void LogTranscoderRefused(ILogger logger, string account, string reason);
 
     [LoggerMessage(EventId = 7103, Level = LogLevel.Information, Message = "WebRTC session {SessionId}: DTLS-SRTP failed ({Failure})")]
     internal static partial void LogDtlsFailed(ILogger logger, string sessionId, string failure);

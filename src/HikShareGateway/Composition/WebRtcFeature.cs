@@ -7,6 +7,9 @@ using HikShareGateway.Core.Configuration;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.WebRtc;
+using HikShareGateway.Ffmpeg;
+using HikShareGateway.Rtsp;
+using HikShareGateway.Rtsp.Playback;
 using HikShareGateway.Http.Whep;
 using HikShareGateway.Media;
 using HikShareGateway.WebRtc;
@@ -54,8 +57,10 @@ public static partial class WebRtcFeature
         services.AddSingleton(sp => new WebRtcViewingService(
             sp.GetRequiredService<WebRtcSessionContext>(), viewing, sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<IDeviceCatalog>(),
             sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<IAuditSink>(),
-            sp.GetRequiredService<GatewayMetrics>(), sp.GetService<ITalkChannels>(), sp.GetService<ITalkTranscoders>()));
+            sp.GetRequiredService<GatewayMetrics>(), sp.GetService<ITalkChannels>(), sp.GetService<ITalkTranscoders>(),
+            Transcoding(sp), Playback(sp, builder.Configuration)));
         services.AddSingleton<IWebRtcViewing>(sp => sp.GetRequiredService<WebRtcViewingService>());
+        services.AddSingleton<IWebRtcPlayback>(sp => sp.GetRequiredService<WebRtcViewingService>());
         // Cloud signalling (§3.1): the MQTT link subscribes to its topics when the cloud feature runs.
         services.AddSingleton<ICloudInbound>(sp => new CloudWebRtcSignalling(sp.GetRequiredService<IViewerAuthenticator>(), sp.GetRequiredService<IWebRtcViewing>,
             sp.GetRequiredService<ICloudPublisher>, sp.GetRequiredService<ILogger<CloudWebRtcSignalling>>()));
@@ -69,7 +74,27 @@ public static partial class WebRtcFeature
             return;
         }
         WhepEndpoints.Map(app);
+        WhepPlaybackEndpoints.Map(app);
         WebRtcDemoPage.Map(app);
+    }
+
+    /// <summary>
+    /// H.265 → H.264 for viewers whose offer lacks H.265 (the FFmpeg feature's derived streams), or null when FFmpeg is
+    /// missing or <c>Media:MaxTranscoders</c> is 0: such offers keep their 422 naming H265 rather than a 503.
+    /// </summary>
+    private static IDerivedStreams? Transcoding(IServiceProvider sp)
+        => sp.GetService<TranscoderLimiter>() is { Max: > 0 } && FfmpegLibraries.Availability.IsAvailable ? sp.GetService<IDerivedStreams>() : null;
+
+    /// <summary>The RTSP feature's playback upstream as a plain source (as the fMP4 download takes it), or null without RTSP playback.</summary>
+    private static IPlaybackSourceConnector? Playback(IServiceProvider sp, IConfiguration configuration)
+    {
+        if (sp.GetService<PlaybackService>() is not { } playback)
+        {
+            return null;
+        }
+        var rtsp = Features.Bind<RtspOptions>(configuration, RtspOptions.Section, []);
+        return new PlaybackSourceConnector(sp.GetRequiredService<IDeviceCatalog>(), playback,
+            rtsp.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>());
     }
 
     /// <summary>Binds the one UDP socket (dual-stack where the host has IPv6) and gathers the host candidates for its port.</summary>

@@ -217,6 +217,39 @@ public sealed class WebRtcSessionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task H265Source_ToAnOfferWithH265_CameraFuIsReFragmentedAsRfc7798FusOnTheOfferedPayloadType()
+    {
+        var offer = Sdp.H265NegotiationTests.OfferWithH265()
+            .Replace("6F:1D:0A:9C:84:2E:53:B7:C0:11:4A:E8:73:95:2D:F6:08:BB:CE:47:91:3A:6E:D2:5C:80:F4:19:A7:E3:02:6B", BrowserCertificate.Fingerprint.DigestText);
+        Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(offer), new SourceMedia(new SourceVideo("H265", null), null), _context,
+            out var session, out var answer, out var refusal), refusal?.Reason);
+        await using var owned = session;
+        Assert.Contains("a=rtpmap:49 H265/90000", answer);
+        using var receiver = await ConnectAsync(session, answer, "Wc3e");
+        var fragment = new byte[1450];
+        fragment[0] = 49 << 1;
+        fragment[1] = 0x01;
+        fragment[2] = 0x40 | 19; // FU, E bit, IDR_W_RADL: the camera's last fragment of the frame
+        session.SendVideoRtpPayload(fragment, 123456, marker: true);
+        var buffer = new byte[2048];
+        var pieces = new List<byte[]>();
+        while (pieces.Count < 2)
+        {
+            var n = _browser.Receive(buffer);
+            if (buffer[1] is >= 192 and <= 223) continue;
+            Assert.True(receiver.TryUnprotectRtp(buffer, n, out var plain, out var error), error.ToString());
+            Assert.True(plain <= new WebRtcOptions().RtpMtu);
+            pieces.Add(buffer[..plain]);
+        }
+        Assert.All(pieces, p => Assert.Equal(49, p[1] & 0x7F));
+        Assert.Equal([49 << 1, 0x01, 19], pieces[0][12..15]);
+        Assert.Equal([49 << 1, 0x01, 0x40 | 19], pieces[1][12..15]);
+        Assert.Equal(0, pieces[0][1] & 0x80);
+        Assert.Equal(0x80, pieces[1][1] & 0x80);
+        Assert.Equal(fragment.Length - 3, pieces.Sum(p => p.Length - 15));
+    }
+
+    [Fact]
     public async Task SendingAccessUnits_AllocatesNothingPerPacket()
     {
         Assert.True(WebRtcSession.TryCreate(Encoding.UTF8.GetBytes(Offer(BrowserCertificate.Fingerprint)), Source, _context,
