@@ -47,7 +47,7 @@ public sealed class H265ViewingTests : IAsyncLifetime
 
     private WebRtcViewingService Service(IDerivedStreams? derived) => new(_context, new WebRtcViewingOptions(), _cameras,
         new StaticDeviceCatalog([new DeviceInfo { DeviceId = Device, Channels = [new ChannelInfo { Channel = 1 }] }]),
-        new AllowAll(), new NoRegistry(), new NoAudit(), GatewayMetrics.Unexported, derived);
+        new AllowAll(), new NoRegistry(), new NoAudit(), GatewayMetrics.Unexported, derived: derived);
 
     private static WebRtcLiveOffer Offer(string sdp) =>
         new("viewer@example.com", Device, 1, StreamKind.Main, Encoding.UTF8.GetBytes(sdp), "127.0.0.1:5000", IPAddress.Loopback, WebRtcSignalling.Whep);
