@@ -13,6 +13,7 @@ public static class Program
         ["sharing"] = ("the sharing service: share change (PUT) -> applied on the gateway p50/p99, share changes/s (SQLite, --postgres CONN)", Sharing.SharingBench.RunAsync),
         ["snapshot"] = ("Snapshots through the relay (1080p H.264/H.265): latency p50/p99 from the GOP cache and from a cold stream, CPU-ms per JPEG", Media.SnapshotBench.RunAsync),
         ["transcode"] = ("A derived H.264 stream of a 1080p25 H.265 stream: CPU % of one core, added latency p50/p99, memory of one transcoder", Media.TranscodeBench.RunAsync),
+        ["soak"] = ("Viewer churn at 100 concurrent (RTSP + fMP4, play 5-30 s) for --minutes (60), camera restart every 10 min, broker every 20: RSS, FDs, threads, GC heap slopes, errors", Soak.SoakBench.RunAsync),
         ["webrtc"] = ("N WebRTC viewers (WHEP, ICE, DTLS-SRTP clients in process) of one 4 Mbit/s camera: gateway CPU, RSS, loss, latency, B/packet; revocation of 100 sessions; SRTP cost", WebRtc.WebRtcViewersBench.RunAsync),
         ["webrtc-first-frame"] = ("WHEP POST -> first decoded frame in headless Chromium on loopback: p50 over --runs (20), with the ICE/DTLS steps", WebRtc.WebRtcFirstFrameBench.RunAsync),
         ["webrtc-send"] = ("WebRTC per-viewer send path: FU-A packetize + RTP header + SRTP (GCM, AES-CM) + NACK history: ns, B, Mbit/s per packet", WebRtc.WebRtcSendBench.RunAsync),

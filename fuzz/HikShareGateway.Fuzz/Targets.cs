@@ -33,6 +33,11 @@ public static class Targets
         ["grants"] = Grants,
         ["jws-token"] = JwsToken,
         ["ptz"] = Ptz,
+        ["stun"] = WebRtcTargets.Stun,
+        ["sdp-offer"] = WebRtcTargets.SdpOffer,
+        ["rtcp"] = WebRtcTargets.Rtcp,
+        ["srtp"] = WebRtcTargets.Srtp,
+        ["dtls-record"] = WebRtcTargets.DtlsRecord,
     };
 
     /// <summary>RTSP requests, responses and interleaved frames (RFC 2326 §10.12), read the way the server does.</summary>

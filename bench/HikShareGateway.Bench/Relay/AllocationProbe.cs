@@ -13,7 +13,7 @@ using System.Net.Sockets;
 internal static class StartupHook
 {
     public const string SocketVariable = "HIKSHARE_BENCH_ALLOC_SOCKET";
-    public const byte Read = 1, StartSampling = 2, StopSampling = 3;
+    public const byte Read = 1, StartSampling = 2, StopSampling = 3, Heap = 4;
 
     public static void Initialize()
     {
@@ -56,6 +56,14 @@ internal static class StartupHook
                         client.Send(text);
                     }
                     ownBytes += GC.GetAllocatedBytesForCurrentThread() - before;
+                    if (request[0] == Heap)
+                    {
+                        // The managed heap after the last GC (GCMemoryInfo.HeapSizeBytes) and the bytes in use now.
+                        BinaryPrimitives.WriteInt64LittleEndian(reply, GC.GetGCMemoryInfo().HeapSizeBytes);
+                        BinaryPrimitives.WriteInt64LittleEndian(reply[8..], GC.GetTotalMemory(forceFullCollection: false));
+                        client.Send(reply[..16]);
+                        continue;
+                    }
                     if (request[0] != Read)
                     {
                         continue;
@@ -191,6 +199,15 @@ namespace HikShareGateway.Bench.Relay
             return new(BinaryPrimitives.ReadInt64LittleEndian(reply), BinaryPrimitives.ReadInt64LittleEndian(reply[8..]),
                 BinaryPrimitives.ReadInt64LittleEndian(reply[16..]), BinaryPrimitives.ReadInt64LittleEndian(reply[24..]),
                 BinaryPrimitives.ReadInt64LittleEndian(reply[32..]));
+        }
+
+        /// <summary>(GC heap size after the last collection, bytes in use now) of the process.</summary>
+        public (long HeapSize, long InUse) ReadHeap()
+        {
+            Span<byte> reply = stackalloc byte[16];
+            _socket.Send([StartupHook.Heap]);
+            ReceiveExactly(reply);
+            return (BinaryPrimitives.ReadInt64LittleEndian(reply), BinaryPrimitives.ReadInt64LittleEndian(reply[8..]));
         }
 
         public void StartSampling() => _socket.Send([StartupHook.StartSampling]);

@@ -16,7 +16,7 @@ namespace HikShareGateway.Bench.Relay;
 public sealed class BenchCamera : IAsyncDisposable
 {
     private readonly H264Clip _clip;
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _sinksLock = new();
     private Sink[] _sinks = [];
@@ -31,9 +31,11 @@ public sealed class BenchCamera : IAsyncDisposable
     /// One send per RTP packet, as gst-rtsp-server (one buffer per write) and most cameras do, instead of one per
     /// access unit: a relay that is quick to read then gets a packet or two per read, not a whole frame.
     /// </param>
-    public BenchCamera(H264Clip clip, bool writePerPacket = false)
+    /// <param name="port">0 for any free port; a fixed one to restart a camera where the relay expects it (the soak bench).</param>
+    public BenchCamera(H264Clip clip, bool writePerPacket = false, int port = 0)
     {
         _clip = clip;
+        _listener = new TcpListener(IPAddress.Loopback, port);
         _writePerPacket = writePerPacket;
         _pacer = new Thread(Pace) { IsBackground = true, Name = "bench-camera-pacer", Priority = ThreadPriority.Highest };
     }

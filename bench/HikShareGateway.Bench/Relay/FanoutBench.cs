@@ -499,7 +499,7 @@ public static partial class FanoutBench
         return path;
     }
 
-    private static async Task<string> EnsureGatewayBuiltAsync(string repo)
+    internal static async Task<string> EnsureGatewayBuiltAsync(string repo)
     {
         var dll = Path.Combine(repo, "src", "HikShareGateway", "bin", "Release", "net10.0", "hikshare-gateway.dll");
         if (!File.Exists(dll))
@@ -515,7 +515,7 @@ public static partial class FanoutBench
         return dll;
     }
 
-    private static string FindRepo()
+    internal static string FindRepo()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
         {

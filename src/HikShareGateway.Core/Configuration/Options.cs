@@ -35,6 +35,26 @@ public sealed class GatewayOptions : IValidatableOptions
     }
 }
 
+/// <summary>Section <c>Limits</c>: caps shared by several protocols.</summary>
+public sealed class LimitsOptions : IValidatableOptions
+{
+    public const string Section = "Limits";
+
+    /// <summary>
+    /// Viewing sessions one account may hold at once over RTSP and fMP4 together (an RTSP connection that opened
+    /// media, a live or playback .mp4 response). Default 32. WebRTC has its own, <c>WebRtc:MaxSessionsPerAccount</c>.
+    /// </summary>
+    public int SessionsPerAccount { get; set; } = 32;
+
+    public void Validate(ICollection<string> errors)
+    {
+        if (SessionsPerAccount is < 1 or > 100_000)
+        {
+            errors.Add($"Limits:SessionsPerAccount must be 1..100000 (default 32), not {SessionsPerAccount}.");
+        }
+    }
+}
+
 /// <summary>Section <c>Http</c>.</summary>
 public sealed class HttpOptions : IValidatableOptions
 {

@@ -33,6 +33,7 @@ public sealed class GatewayMetrics
         Revocations = meter.CreateCounter<long>("hikshare_revocations", description: "Running sessions cut because their grant went away, by action.");
         GrantMessagesRejected = meter.CreateCounter<long>("hikshare_grant_messages_rejected", description: "Grant messages rejected, by reason.");
         Alarms = meter.CreateCounter<long>("hikshare_alarms", description: "Alarms routed, by kind.");
+        SessionsRefused = meter.CreateCounter<long>("hikshare_sessions_refused", description: "Viewing sessions refused at a limit, by reason (account-cap) and protocol (rtsp, fmp4).");
         HttpRequestDuration = meter.CreateHistogram("hikshare_http_request_duration_seconds", "s",
             "HTTP API requests by method, route template and status code.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
@@ -67,6 +68,9 @@ public sealed class GatewayMetrics
 
     // Devices and alarms.
     public Counter<long> Alarms { get; }
+
+    /// <summary>Viewing sessions refused at a limit (reason <c>account-cap</c>: <c>Limits:SessionsPerAccount</c>), by protocol.</summary>
+    public Counter<long> SessionsRefused { get; }
 
     // Durations (seconds). Tags: method, route (the route template, never the raw path), status.
     public Histogram<double> HttpRequestDuration { get; }

@@ -28,6 +28,9 @@ public sealed record ViewerServices(
 {
     /// <summary>The Digest nonces of this server (contract §4.1), with a key of their own.</summary>
     public DigestNonces Nonces { get; init; } = new();
+
+    /// <summary>The per-account session cap shared with fMP4 (<c>Limits:SessionsPerAccount</c>); none by default.</summary>
+    public AccountSessionLimiter AccountLimits { get; init; } = AccountSessionLimiter.Unlimited;
 }
 
 /// <summary>
@@ -63,6 +66,7 @@ public sealed partial class ViewerConnection
     private readonly AdmissionTicket? _ticket;
     private readonly ViewerProtocol _protocol = new();
     private IViewerMedia? _media;
+    private IDisposable? _accountLease;
     private int _aborted;
     private string? _endReason;
 
@@ -362,6 +366,14 @@ public sealed partial class ViewerConnection
                 await CloseMediaAsync();
                 break;
         }
+        if (_accountLease is null)
+        {
+            // One of the account's session slots, held until the connection ends (Limits:SessionsPerAccount).
+            if (!_s.AccountLimits.TryAcquire(account, "rtsp", out _accountLease))
+            {
+                throw new RtspRefusal(503, $"this account has its maximum of {_s.AccountLimits.PerAccount} sessions; close one and try again");
+            }
+        }
         var sdpId = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8)) & long.MaxValue;
         var viewer = new ViewerContext(account, _protocol.SessionId ?? _connectionId, sdpId, _remote);
         _media = await _s.Media.OpenAsync(path, request, viewer, _cts.Token);
@@ -438,6 +450,8 @@ public sealed partial class ViewerConnection
 
     private async Task EndAsync()
     {
+        _accountLease?.Dispose();
+        _accountLease = null;
         if (_media is not null)
         {
             _media.Stop(_output);

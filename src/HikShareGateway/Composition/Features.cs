@@ -45,6 +45,10 @@ public static class Features
         // One meter per host (IMeterFactory), exported at /metrics by the HTTP feature.
         builder.Services.AddMetrics();
         builder.Services.AddSingleton<GatewayMetrics>();
+        // One per-account session counter for RTSP and fMP4 (section Limits).
+        var limits = Bind<LimitsOptions>(configuration, LimitsOptions.Section, errors);
+        builder.Services.AddSingleton(sp => new AccountSessionLimiter(limits.SessionsPerAccount, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<AccountSessionLimiter>(), sp.GetRequiredService<GatewayMetrics>()));
         // :: Features. Each registers its own implementations before the Core fallbacks below (TryAdd).
         AccessFeature.Register(builder, context, errors);
         CloudFeature.Register(builder, context, errors);

@@ -20,7 +20,8 @@ public static class Mp4Feature
     {
         var rtsp = Features.Bind<RtspOptions>(builder.Configuration, RtspOptions.Section, []);
         var options = new Mp4StreamOptions(rtsp.ToQueueLimits().Queue, TimeSpan.FromSeconds(rtsp.UpstreamTimeoutSeconds));
-        builder.Services.AddSingleton<IMp4Streams>(sp => new Mp4StreamService(
+        // Behind the per-account cap shared with RTSP (Limits:SessionsPerAccount).
+        builder.Services.AddSingleton<IMp4Streams>(sp => new AccountCappedMp4Streams(new Mp4StreamService(
             sp.GetRequiredService<LiveRelay>(),
             sp.GetRequiredService<IDeviceCatalog>(),
             sp.GetRequiredService<IAccessPolicy>(),
@@ -33,7 +34,8 @@ public static class Mp4Feature
             new PlaybackSourceConnector(sp.GetRequiredService<IDeviceCatalog>(), sp.GetRequiredService<PlaybackService>(),
                 rtsp.ToUpstreamOptions("HikShareGateway/" + GatewayRunner.SoftwareVersion), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()),
             // ?codec=h264 on an H.265 stream: the FFmpeg feature's shared transcoders (absent: 503).
-            sp.GetService<IDerivedStreams>()));
+            sp.GetService<IDerivedStreams>()),
+            sp.GetRequiredService<AccountSessionLimiter>()));
     }
 
     public static void Map(WebApplication app) => Mp4Endpoints.Map(app);

@@ -72,7 +72,8 @@ public static class RtspFeature
                     settings.IdleTimeout,
                     sp.GetRequiredService<TimeProvider>(),
                     sp.GetRequiredService<ILoggerFactory>().CreateLogger<ViewerConnection>(),
-                    sp.GetRequiredService<GatewayMetrics>()),
+                    sp.GetRequiredService<GatewayMetrics>())
+                { AccountLimits = sp.GetRequiredService<AccountSessionLimiter>() },
                 settings.Limits, sp.GetRequiredService<ILogger<RtspServer>>());
         });
         services.AddHostedService<RtspHostedService>();

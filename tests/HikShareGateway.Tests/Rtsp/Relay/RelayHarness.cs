@@ -55,6 +55,9 @@ internal sealed class RelayHarness : IAsyncDisposable
         Camera = camera;
     }
 
+    /// <summary>The gateway's services as the host composed them (e.g. <c>IMp4Streams</c>, <c>AccountSessionLimiter</c>).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public GrantsStore Store { get; }
     public SessionRegistry Registry { get; }
     public RecordingAuditSink Audit { get; }
@@ -79,6 +82,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         public ViewerQueueLimits QueueLimits { get; init; } = ViewerQueueLimits.Default;
         public RelayOptions Relay { get; init; } = new() { UpstreamLinger = TimeSpan.FromMilliseconds(300), ReconnectMin = TimeSpan.FromMilliseconds(200), ReconnectMax = TimeSpan.FromSeconds(1) };
         public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+        /// <summary>More configuration keys (e.g. <c>Limits:SessionsPerAccount</c>), applied over the harness's own.</summary>
+        public IReadOnlyDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
         /// <summary>Main stream URI; default the demo recorder started by the harness.</summary>
         public Uri? MainUri { get; init; }
         public DeviceCredentials? Credentials { get; init; }
@@ -165,6 +170,10 @@ internal sealed class RelayHarness : IAsyncDisposable
             ["Devices:0:Channels:1:Channel"] = "2",
             ["Devices:0:Channels:1:Main"] = main.ToString(),
         };
+        foreach (var (key, value) in options.Settings)
+        {
+            values[key] = value;
+        }
         if (options.TlsCertificate is { } certificate)
         {
             var pem = Path.Combine(stateDir, "rtsps.pem");
