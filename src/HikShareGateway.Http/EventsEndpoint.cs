@@ -97,7 +97,7 @@ public static partial class EventsEndpoint
     /// <summary>One SSE event: <c>id</c>, <c>event</c> = kind, <c>data</c> = one line of JSON.</summary>
     public static string Format(long id, AlarmEvent alarm, string account)
     {
-        var json = JsonSerializer.Serialize(new AlarmPayload(alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, alarm.At, alarm.Id, alarm.Snapshot, [account]), ApiJson.Options);
+        var json = JsonSerializer.Serialize(new AlarmPayload(alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, alarm.At, alarm.Id, alarm.Snapshot, [account]), ApiJsonContext.Default.AlarmPayload);
         var kind = SanitizeField(alarm.Kind);
         return new StringBuilder(json.Length + 64)
             .Append("id: ").Append(id).Append('\n')
@@ -109,7 +109,7 @@ public static partial class EventsEndpoint
     // A field value may not contain CR or LF (it would end the field).
     private static string SanitizeField(string value) => value.Replace('\r', ' ').Replace('\n', ' ');
 
-    private sealed record AlarmPayload(string DeviceId, int Channel, string Kind, string State, DateTimeOffset At,
+    internal sealed record AlarmPayload(string DeviceId, int Channel, string Kind, string State, DateTimeOffset At,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Id,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Snapshot,
         IReadOnlyList<string> Recipients);
