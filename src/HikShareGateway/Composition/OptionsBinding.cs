@@ -19,7 +19,8 @@ namespace HikShareGateway.Composition;
 /// </summary>
 internal static class OptionsBinding
 {
-    public static void Bind<T>(IConfigurationSection section, T options, ICollection<string> errors) where T : class
+    /// <returns>True when generated code bound it (what a NativeAOT build needs), false for the reflection fallback.</returns>
+    public static bool Bind<T>(IConfigurationSection section, T options, ICollection<string> errors) where T : class
     {
         Action<BinderOptions> binder = static o => o.ErrorOnUnknownConfiguration = false;
         switch (options)
@@ -41,11 +42,12 @@ internal static class OptionsBinding
                 if (!RuntimeFeature.IsDynamicCodeSupported)
                 {
                     errors.Add($"{section.Path}: {typeof(T).Name} has no generated binder in this NativeAOT build (add it to OptionsBinding).");
-                    return;
+                    return false;
                 }
                 BindByReflection(section, options, binder);
-                break;
+                return false;
         }
+        return true;
     }
 
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Reached only where dynamic code is supported (JIT), checked above.")]
