@@ -83,4 +83,31 @@ public sealed class AotReadyConfigurationTests
 
         Assert.Equal(["kept"], sink.Events.Select(e => e.MessageTemplate.Text));
     }
+
+    [Fact]
+    public void WebRtc_records_with_init_only_properties_get_configured_values_and_keep_their_defaults()
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateEmptyBuilder(new());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["WebRtc:Enabled"] = "true",
+            ["WebRtc:UdpPort"] = "0",
+            ["WebRtc:AdditionalHosts:0"] = "gw.example.net",
+            ["WebRtc:IceServers:0:Urls:0"] = "stun:stun.example.net:3478",
+            ["WebRtc:MaxSessions"] = "7",
+        });
+        var errors = new List<string>();
+        WebRtcFeature.Register(builder, new GatewayContext(false, CommandLine.Parse([]), DateTimeOffset.UtcNow), errors);
+        Assert.Empty(errors);
+        var services = builder.Services;
+        var options = (global::HikShareGateway.WebRtc.WebRtcOptions)services.Single(d => d.ServiceType == typeof(global::HikShareGateway.WebRtc.WebRtcOptions)).ImplementationInstance!;
+        var viewing = (global::HikShareGateway.WebRtc.Viewing.WebRtcViewingOptions)services.Single(d => d.ServiceType == typeof(global::HikShareGateway.WebRtc.Viewing.WebRtcViewingOptions)).ImplementationInstance!;
+
+        Assert.Equal(0, options.UdpPort);
+        Assert.Equal(["gw.example.net"], options.AdditionalHosts);
+        Assert.Equal(["stun:stun.example.net:3478"], Assert.Single(options.IceServers).Urls);
+        Assert.Equal(new global::HikShareGateway.WebRtc.WebRtcOptions().RtpMtu, options.RtpMtu);
+        Assert.Equal(7, viewing.MaxSessions);
+        Assert.Equal(new global::HikShareGateway.WebRtc.Viewing.WebRtcViewingOptions().MaxSessionsPerAccount, viewing.MaxSessionsPerAccount);
+    }
 }
