@@ -54,8 +54,8 @@ internal static class OptionsBinding
     [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Reached only where dynamic code is supported (JIT), checked above.")]
     private static void BindByReflection(IConfigurationSection section, object options, Action<BinderOptions> binder)
     {
-#pragma warning disable SYSLIB1104 // deliberately the reflection binder (the boxed object is what makes it so)
-        ConfigurationBinder.Bind(section, options, binder);
-#pragma warning restore SYSLIB1104
+        // Through a delegate: deliberately the reflection binder, which the generator neither intercepts nor flags.
+        Action<IConfiguration, object?, Action<BinderOptions>?> bind = ConfigurationBinder.Bind;
+        bind(section, options, binder);
     }
 }

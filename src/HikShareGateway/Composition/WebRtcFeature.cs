@@ -32,23 +32,17 @@ public static partial class WebRtcFeature
         }
         // The demo takes any free UDP port unless one is configured: a demo beside a gateway (or beside the tests'
         // in-process demos) must not fail on a taken 8189; its answers carry the port, so a browser still finds it.
-        // Get<T>, not Bind(instance): these records have init-only properties, which the generated binder (NativeAOT)
-        // sets only on an instance it creates.
-        WebRtcOptions options;
-        WebRtcViewingOptions viewing;
+        var options = context.Demo && section["UdpPort"] is null ? new WebRtcOptions { UdpPort = 0 } : new WebRtcOptions();
+        var viewing = new WebRtcViewingOptions();
         try
         {
-            options = section.Get<WebRtcOptions>() ?? new WebRtcOptions();
-            viewing = section.Get<WebRtcViewingOptions>() ?? new WebRtcViewingOptions();
+            section.Bind(options);
+            section.Bind(viewing);
         }
         catch (InvalidOperationException e)
         {
             errors.Add($"{WebRtcOptions.SectionName}: {e.Message}");
             return;
-        }
-        if (context.Demo && section["UdpPort"] is null)
-        {
-            options = options with { UdpPort = 0 };
         }
         errors.AddRange(options.Validate());
         errors.AddRange(viewing.Validate());
