@@ -192,34 +192,49 @@ public sealed partial class MqttCloudClient : BackgroundService, ICloudPublisher
 
     /// <summary>Contract §3: <c>{"version": N}</c>, the version held, so that the cloud sends a fresh snapshot.</summary>
     private void PublishResync(long heldVersion)
-        => Publish(CloudTopics.GrantsResyncSubTopic, JsonSerializer.SerializeToUtf8Bytes(new { version = heldVersion }), retain: false);
+        => Publish(CloudTopics.GrantsResyncSubTopic, ResyncPayload(heldVersion), retain: false);
 
     private byte[] StatusPayload(string state)
     {
-        var status = new Dictionary<string, object?>
-        {
-            ["state"] = state,
-            ["grantsVersion"] = _store.Version,
-            ["startedAt"] = Iso(_settings.StartedAt ?? _time.GetUtcNow()),
-            ["software"] = _settings.Software,
-        };
         Rejection? rejection;
         lock (_rejectLock)
         {
             rejection = _lastRejection;
         }
-        if (rejection is { } r)
+        // Written by hand (no reflection: NativeAOT), the same bytes the serializer wrote from a dictionary.
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
         {
-            // §3 status, v1.1 implementation note: the last grants message refused since the last one applied.
-            status["grantsRejected"] = new Dictionary<string, object?>
+            w.WriteStartObject();
+            w.WriteString("state", state);
+            w.WriteNumber("grantsVersion", _store.Version);
+            w.WriteString("startedAt", Iso(_settings.StartedAt ?? _time.GetUtcNow()));
+            w.WriteString("software", _settings.Software);
+            if (rejection is { } r)
             {
-                ["kind"] = r.Kind == GrantMessageKind.Snapshot ? "snapshot" : "delta",
-                ["reason"] = r.Reason,
-                ["bytes"] = r.Bytes,
-                ["at"] = Iso(r.At),
-            };
+                // §3 status, v1.1 implementation note: the last grants message refused since the last one applied.
+                w.WriteStartObject("grantsRejected");
+                w.WriteString("kind", r.Kind == GrantMessageKind.Snapshot ? "snapshot" : "delta");
+                w.WriteString("reason", r.Reason);
+                w.WriteNumber("bytes", r.Bytes);
+                w.WriteString("at", Iso(r.At));
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
         }
-        return JsonSerializer.SerializeToUtf8Bytes(status);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static byte[] ResyncPayload(long heldVersion)
+    {
+        var buffer = new ArrayBufferWriter<byte>(32);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("version", heldVersion);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
     }
 
     private static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);

@@ -109,7 +109,7 @@ public static partial class DeviceEventsEndpoint
             string? last = null;
             while (true)
             {
-                var json = JsonSerializer.Serialize(DevicesEndpoint.Build(account, policy, catalog), ApiJson.Options);
+                var json = JsonSerializer.Serialize(DevicesEndpoint.Build(account, policy, catalog), ApiJsonContext.Default.DeviceList);
                 if (!string.Equals(json, last, StringComparison.Ordinal))
                 {
                     last = json;

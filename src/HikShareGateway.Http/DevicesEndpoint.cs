@@ -48,7 +48,7 @@ public static class DevicesEndpoint
         var services = context.RequestServices;
         var policy = services.GetRequiredService<IAccessPolicy>();
         var list = Build(BearerAuthentication.Account(context), policy, services.GetRequiredService<IDeviceCatalog>());
-        var body = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(list, ApiJson.Options);
+        var body = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(list, ApiJsonContext.Default.DeviceList);
         var etag = ETagOf(body);
         context.Response.Headers.ETag = etag;
         context.Response.Headers.CacheControl = "no-cache";

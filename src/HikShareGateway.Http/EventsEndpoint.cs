@@ -71,9 +71,9 @@ public static partial class EventsEndpoint
     public static string Format(long id, AlarmEvent alarm, string account) => SseWriter.Format(id, alarm.Kind, Json(alarm, account));
 
     private static string Json(AlarmEvent alarm, string account) =>
-        JsonSerializer.Serialize(new AlarmPayload(alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, alarm.At, alarm.Id, alarm.Snapshot, [account]), ApiJson.Options);
+        JsonSerializer.Serialize(new AlarmPayload(alarm.DeviceId, alarm.Channel, alarm.Kind, alarm.State, alarm.At, alarm.Id, alarm.Snapshot, [account]), ApiJsonContext.Default.AlarmPayload);
 
-    private sealed record AlarmPayload(string DeviceId, int Channel, string Kind, string State, DateTimeOffset At,
+    internal sealed record AlarmPayload(string DeviceId, int Channel, string Kind, string State, DateTimeOffset At,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Id,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Snapshot,
         IReadOnlyList<string> Recipients);

@@ -116,7 +116,7 @@ public static class HttpApi
             var s = context.RequestServices;
             var readiness = HealthEndpoints.Evaluate(s.GetRequiredService<IGrantsStatus>(), s.GetRequiredService<IDeviceCatalog>(),
                 s.GetRequiredService<IReadOnlyList<DeviceOptions>>());
-            return Results.Json(readiness, ApiJson.Options, statusCode: readiness.Ready ? 200 : 503);
+            return Results.Json(readiness, ApiJsonContext.Default.Readiness, statusCode: readiness.Ready ? 200 : 503);
         });
         app.MapGet("/metrics", async (HttpContext context) =>
         {

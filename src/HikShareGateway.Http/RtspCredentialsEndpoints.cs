@@ -76,7 +76,7 @@ public static partial class RtspCredentialsEndpoints
     {
         var account = BearerAuthentication.Account(context);
         var store = context.RequestServices.GetRequiredService<IRtspCredentials>();
-        return Results.Json(new RtspCredentialList([.. store.List(account).Select(c => new RtspCredentialListed(c.Id, c.Username, c.CreatedAt, c.ExpiresAt))]));
+        return Results.Json(new RtspCredentialList([.. store.List(account).Select(c => new RtspCredentialListed(c.Id, c.Username, c.CreatedAt, c.ExpiresAt))]), ApiJsonContext.Default.RtspCredentialList);
     }
 
     private static IResult Delete(HttpContext context, string id)

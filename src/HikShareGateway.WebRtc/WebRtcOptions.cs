@@ -5,35 +5,36 @@ namespace HikShareGateway.WebRtc;
 /// <summary>
 /// The <c>WebRtc</c> configuration section (contract §5.1). Validated at start with every error reported at once.
 /// </summary>
+// { get; set; }, not init: the configuration binding generator (NativeAOT) leaves init-only properties unbound.
 public sealed record WebRtcOptions
 {
     public const string SectionName = "WebRtc";
 
     /// <summary>The one UDP port carrying every session's ICE, DTLS and SRTP (default 8189, as mediamtx).</summary>
-    public int UdpPort { get; init; } = 8189;
+    public int UdpPort { get; set; } = 8189;
 
     /// <summary>Public names or addresses advertised as extra host candidates (a NAT's public address, a DNS name).</summary>
-    public IReadOnlyList<string> AdditionalHosts { get; init; } = [];
+    public IReadOnlyList<string> AdditionalHosts { get; set; } = [];
 
     /// <summary>Largest RTP packet sent, headers included (before SRTP's tag); 1200 fits every path browsers use.</summary>
-    public int RtpMtu { get; init; } = 1200;
+    public int RtpMtu { get; set; } = 1200;
 
-    public TimeSpan DtlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan DtlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>RFC 7675 §5.1: 30 s without a valid check on the selected pair ends the session.</summary>
-    public TimeSpan ConsentTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan ConsentTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Advertise loopback host candidates (tests with --allow-loopback-in-peer-connection).</summary>
-    public bool IncludeLoopback { get; init; }
+    public bool IncludeLoopback { get; set; }
 
     /// <summary>
     /// ICE-lite (RFC 8445 §2.5): answer checks, never send any. Only for a gateway the viewers reach directly
     /// (no NAT in front of it); the default is the full agent, which also works behind NAT.
     /// </summary>
-    public bool IceLite { get; init; }
+    public bool IceLite { get; set; }
 
     /// <summary>STUN servers (server-reflexive candidates) and TURN servers (relayed candidates), as browsers configure them.</summary>
-    public IReadOnlyList<Ice.IceServerOptions> IceServers { get; init; } = [];
+    public IReadOnlyList<Ice.IceServerOptions> IceServers { get; set; } = [];
 
     public IReadOnlyList<string> Validate()
     {

@@ -89,7 +89,7 @@ public static class GrantsJson
         ["issuedAt"] = Time(s.IssuedAt),
         ["devices"] = new JsonArray(s.Devices.Select(DeviceNode).ToArray()),
         ["shares"] = new JsonArray(s.Shares.Select(ShareNode).ToArray()),
-    });
+    }, AccessJson.Default.JsonObject);
 
     public static byte[] Write(GrantsDelta d) => JsonSerializer.SerializeToUtf8Bytes(new JsonObject
     {
@@ -102,7 +102,7 @@ public static class GrantsJson
         ["removeDevices"] = new JsonArray(d.RemoveDevices.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray()),
         ["upsertShares"] = new JsonArray(d.UpsertShares.Select(ShareNode).ToArray()),
         ["removeShares"] = new JsonArray(d.RemoveShares.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray()),
-    });
+    }, AccessJson.Default.JsonObject);
 
     private static JsonNode? DeviceNode(GrantDevice d)
     {

@@ -318,7 +318,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
                 Version = _state.Version,
                 Snapshot = _snapshotJws,
                 Deltas = [.. _deltaJws],
-            }, new JsonSerializerOptions { WriteIndented = true });
+            }, GrantsStateJson.Default.PersistedGrants);
             AtomicFile.Write(file, content);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -343,7 +343,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
         PersistedGrants? persisted;
         try
         {
-            persisted = JsonSerializer.Deserialize<PersistedGrants>(File.ReadAllBytes(file));
+            persisted = JsonSerializer.Deserialize(File.ReadAllBytes(file), GrantsStateJson.Default.PersistedGrants);
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
         {
@@ -399,7 +399,7 @@ public sealed partial class GrantsStore : IAccessPolicy, IGrantsStatus, IGrantsI
         _expiryTimer.Dispose();
     }
 
-    private sealed class PersistedGrants
+    internal sealed class PersistedGrants
     {
         public int Format { get; set; }
         public string? GatewayId { get; set; }

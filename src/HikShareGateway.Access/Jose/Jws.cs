@@ -23,8 +23,8 @@ public static class Jws
     public static string Sign(ReadOnlySpan<byte> payload, Ed25519SigningKey key, string? typ = null)
     {
         var header = typ is null
-            ? JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = "EdDSA", ["kid"] = key.Kid })
-            : JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = "EdDSA", ["kid"] = key.Kid, ["typ"] = typ });
+            ? JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = "EdDSA", ["kid"] = key.Kid }, AccessJson.Default.DictionaryStringString)
+            : JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = "EdDSA", ["kid"] = key.Kid, ["typ"] = typ }, AccessJson.Default.DictionaryStringString);
         var signingInput = Base64UrlStrict.Encode(header) + "." + Base64UrlStrict.Encode(payload);
         var sig = key.Sign(Encoding.ASCII.GetBytes(signingInput));
         return signingInput + "." + Base64UrlStrict.Encode(sig);

@@ -39,7 +39,7 @@ public static class ViewerTokens
             ["exp"] = (now + ttl).ToUnixTimeSeconds(),
             ["jti"] = jti ?? Guid.NewGuid().ToString("N"),
         };
-        return Jws.Sign(JsonSerializer.SerializeToUtf8Bytes(claims), key, typ: "JWT");
+        return Jws.Sign(JsonSerializer.SerializeToUtf8Bytes(claims, AccessJson.Default.JsonObject), key, typ: "JWT");
     }
 
     /// <summary>Validates a token for <paramref name="gatewayId"/> at <paramref name="now"/>; <paramref name="account"/> is the normalised <c>sub</c>.</summary>

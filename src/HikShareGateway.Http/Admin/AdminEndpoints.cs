@@ -57,7 +57,7 @@ public static class AdminEndpoints
             }
             return await next(invocation).ConfigureAwait(false);
         });
-        admin.MapGet("/status", (HttpContext context) => Results.Json(Snapshot(context.RequestServices), ApiJson.Options));
+        admin.MapGet("/status", (HttpContext context) => Results.Json(Snapshot(context.RequestServices), ApiJsonContext.Default.StatusSnapshot));
     }
 
     public static StatusSnapshot Snapshot(IServiceProvider services)

@@ -51,7 +51,7 @@ public static partial class PtzEndpoints
         }
         if (handle is null)
         {
-            return Results.Json(new { status = "moved", mode = request.Move.Mode.ToString().ToLowerInvariant() }, ApiJson.Options);
+            return Results.Json(new PtzMoved("moved", request.Move.Mode.ToString().ToLowerInvariant()), ApiJsonContext.Default.PtzMoved);
         }
         if (request.Hold)
         {
@@ -66,9 +66,9 @@ public static partial class PtzEndpoints
                 controller.Abandon(handle, "caller disconnected");
                 return Results.Empty;
             }
-            return Results.Json(new { status = "ended", sessionId = handle.SessionId }, ApiJson.Options);
+            return Results.Json(new PtzEnded("ended", handle.SessionId), ApiJsonContext.Default.PtzEnded);
         }
-        return Results.Json(new { status = "moving", sessionId = handle.SessionId, stopsAt = handle.StopsAt }, ApiJson.Options);
+        return Results.Json(new PtzMoving("moving", handle.SessionId, handle.StopsAt), ApiJsonContext.Default.PtzMoving);
     }
 
     private static async Task<IResult> StopAsync(HttpContext context, string deviceId, string channel)
@@ -86,7 +86,7 @@ public static partial class PtzEndpoints
         {
             return problem;
         }
-        return Results.Json(new { status = "stopped" }, ApiJson.Options);
+        return Results.Json(new PtzStopped("stopped"), ApiJsonContext.Default.PtzStopped);
     }
 
     private static async Task<IResult> PresetsAsync(HttpContext context, string deviceId, string channel)
@@ -104,7 +104,7 @@ public static partial class PtzEndpoints
         {
             return problem;
         }
-        return Results.Json(new { presets = presets.Select(p => new { token = p.Token, name = p.Name }) }, ApiJson.Options);
+        return Results.Json(new PtzPresetList([.. presets.Select(p => new PtzPresetView(p.Token, p.Name))]), ApiJsonContext.Default.PtzPresetList);
     }
 
     private static async Task<IResult> GotoAsync(HttpContext context, string deviceId, string channel, string presetToken)
@@ -125,7 +125,7 @@ public static partial class PtzEndpoints
         {
             return problem;
         }
-        return Results.Json(new { status = "moving", preset = presetToken }, ApiJson.Options);
+        return Results.Json(new PtzGoingToPreset("moving", presetToken), ApiJsonContext.Default.PtzGoingToPreset);
     }
 
     /// <summary>Rate limit and grant check; null to go on, else the answer.</summary>

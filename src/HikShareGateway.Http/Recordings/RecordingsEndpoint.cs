@@ -86,7 +86,7 @@ public static partial class RecordingsEndpoint
         audit.Record(new AuditEvent(time.GetUtcNow(), sessionId, account, deviceId, ch, Privilege.Playback, AuditDecision.Allow, "list recordings", remote));
         var views = spans.Select(s => new RecordingView(Iso(s.Start), Iso(s.End),
             $"/playback/{Uri.EscapeDataString(deviceId)}/{ch}?start={Basic(s.Start)}&end={Basic(s.End)}")).ToList();
-        return Results.Json(new RecordingList(deviceId, ch, Iso(from), Iso(to), views), ApiJson.Options);
+        return Results.Json(new RecordingList(deviceId, ch, Iso(from), Iso(to), views), ApiJsonContext.Default.RecordingList);
     }
 
     /// <summary>Absent: <paramref name="fallback"/>. Basic ISO 8601 (as in playback URLs) or extended with Z or an offset.</summary>

@@ -38,7 +38,7 @@ public static class WebAppEndpoints
         {
             SecurityHeaders(context.Response);
             context.Response.Headers.CacheControl = "no-cache";
-            return Results.Json(WebAppConfig.From(context.RequestServices.GetRequiredService<EndpointDataSource>()), ApiJson.Options);
+            return Results.Json(WebAppConfig.From(context.RequestServices.GetRequiredService<EndpointDataSource>()), ApiJsonContext.Default.WebAppConfig);
         });
         app.MapGet("/app/{**path}", (HttpContext context, string path) => Serve(context, "/app/" + path));
     }

@@ -13,14 +13,14 @@ namespace HikShareGateway.WebRtc.Ice;
 /// </summary>
 public sealed record IceServerOptions
 {
-    public IReadOnlyList<string> Urls { get; init; } = [];
-    public string? Username { get; init; }
+    public IReadOnlyList<string> Urls { get; set; } = [];
+    public string? Username { get; set; }
     /// <summary>The long-term password. Never logged.</summary>
-    public string? Credential { get; init; }
+    public string? Credential { get; set; }
     /// <summary>The TURN REST shared secret. Never logged.</summary>
-    public string? SharedSecret { get; init; }
+    public string? SharedSecret { get; set; }
     /// <summary>Lifetime of a REST username (its expiry is now + this); re-derived whenever the server asks again.</summary>
-    public TimeSpan RestTtl { get; init; } = TimeSpan.FromDays(1);
+    public TimeSpan RestTtl { get; set; } = TimeSpan.FromDays(1);
 
     /// <summary>The credentials to present now: the configured pair, or a fresh REST username and password.</summary>
     public TurnCredentials CredentialsAt(DateTimeOffset now)

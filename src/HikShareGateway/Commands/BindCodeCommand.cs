@@ -115,7 +115,7 @@ public static class BindingCode
             ["salt"] = Base64Url(salt),
             ["hash"] = Base64Url(hash),
             ["expiresAt"] = expiresAt.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
-        });
+        }, CommandJson.Default.DictionaryStringString);
     }
 
     private static string Base64Url(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -130,7 +130,7 @@ public sealed class StatusCommand : GatewayCommand
             StatusSnapshot? status;
             try
             {
-                status = JsonSerializer.Deserialize<StatusSnapshot>(body, new JsonSerializerOptions(JsonSerializerDefaults.Web));
+                status = JsonSerializer.Deserialize(body, CommandJson.Default.StatusSnapshot);
             }
             catch (JsonException)
             {

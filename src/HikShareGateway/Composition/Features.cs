@@ -85,7 +85,7 @@ public static class Features
         var options = new T();
         try
         {
-            configuration.GetSection(section).Bind(options, o => o.ErrorOnUnknownConfiguration = false);
+            OptionsBinding.Bind(configuration.GetSection(section), options, errors);
         }
         catch (InvalidOperationException e)
         {

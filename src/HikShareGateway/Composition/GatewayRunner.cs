@@ -85,12 +85,43 @@ public static class GatewayRunner
             .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", LogEventLevel.Fatal)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
             .Enrich.FromLogContext()
-            .Enrich.With<SdPriorityEnricher>()
-            .ReadFrom.Configuration(configuration, new Serilog.Settings.Configuration.ConfigurationReaderOptions { SectionName = "Logging:Serilog" })
+            .Enrich.With<SdPriorityEnricher>();
+        ApplyLevels(config, configuration.GetSection("Logging:Serilog:MinimumLevel"));
+        config = config
             // Last, so that values added by the enrichers above are escaped too (issue: log forging).
             .Enrich.With<LogEscapingEnricher>()
             .WriteTo.Console(outputTemplate: template, standardErrorFromLevel: null);
         return config.CreateLogger();
+    }
+
+    /// <summary>
+    /// <c>Logging:Serilog:MinimumLevel</c>, read in code (Serilog.Settings.Configuration finds sinks and enrichers by
+    /// reflection, which NativeAOT cannot): either a level (<c>"Debug"</c>) or <c>{"Default": level, "Override":
+    /// {"Source.Context": level}}</c>. An unknown level name is ignored.
+    /// </summary>
+    internal static void ApplyLevels(LoggerConfiguration config, IConfigurationSection section)
+    {
+        if (TryLevel(section.Value, out var scalar))
+        {
+            config.MinimumLevel.Is(scalar);
+        }
+        if (TryLevel(section["Default"], out var level))
+        {
+            config.MinimumLevel.Is(level);
+        }
+        foreach (var child in section.GetSection("Override").GetChildren())
+        {
+            if (TryLevel(child.Value, out var o))
+            {
+                config.MinimumLevel.Override(child.Key, o);
+            }
+        }
+    }
+
+    private static bool TryLevel(string? value, out LogEventLevel level)
+    {
+        level = default;
+        return !string.IsNullOrWhiteSpace(value) && Enum.TryParse(value.Trim(), ignoreCase: true, out level) && Enum.IsDefined(level);
     }
 
     /// <summary>The console line: exceptions through <see cref="LogEscapingEnricher"/>, never the raw <c>{Exception}</c>.</summary>
