@@ -38,6 +38,7 @@ internal static class OptionsBinding
             case MediaTranscodingOptions o: section.Bind(o, binder); break;
             case AlarmSnapshotOptions o: section.Bind(o, binder); break;
             case OnvifOptions o: section.Bind(o, binder); break;
+            case LimitsOptions o: section.Bind(o, binder); break;
             default:
                 if (!RuntimeFeature.IsDynamicCodeSupported)
                 {
