@@ -23,9 +23,14 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
         int audioBitrateKbps = 32)
     {
         _limiter = limiter;
-        _h264 = new LiveRelay(new Connector(live, limiter, video, readyTimeout, time, loggers.CreateLogger<TranscodedStreams>()),
+        var logger = loggers.CreateLogger<TranscodedStreams>();
+        _h264 = new LiveRelay(new Connector(live, limiter, readyTimeout, (lease, media, slot) =>
+                media.VideoCodec is HikShareGateway.Media.VideoCodec.H264 or HikShareGateway.Media.VideoCodec.H265
+                    ? new TranscodingSource(lease, media, slot, video, time, logger)
+                    : throw new DeviceException(DeviceErrorKind.NotSupported, "the stream has no H.264 or H.265 video to transcode")),
             new RelayOptions { UpstreamLinger = TimeSpan.Zero }, time, loggers, GatewayMetrics.Unexported);
-        _opus = new LiveRelay(new AudioConnector(live, limiter, audioBitrateKbps, readyTimeout, time, loggers.CreateLogger<TranscodedStreams>()),
+        _opus = new LiveRelay(new Connector(live, limiter, readyTimeout,
+                (lease, media, slot) => AudioTranscodingSource.Create(lease, media, slot, audioBitrateKbps, time, logger)),
             new RelayOptions { UpstreamLinger = TimeSpan.Zero }, time, loggers, GatewayMetrics.Unexported);
     }
 
@@ -71,8 +76,13 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
         await _opus.DisposeAsync().ConfigureAwait(false);
     }
 
-    private sealed class Connector(LiveRelay live, TranscoderLimiter limiter, VideoTranscoderOptions video, TimeSpan readyTimeout, TimeProvider time, ILogger logger)
-        : IMediaSourceConnector
+    /// <summary>
+    /// A transcoder's upstream: a slot of <c>Media:MaxTranscoders</c>, then the original stream, ready; <paramref name="create"/>
+    /// makes the transcoding source from them (or throws a <see cref="DeviceException"/> when the stream cannot be
+    /// transcoded). On any failure the lease and the slot are given back.
+    /// </summary>
+    private sealed class Connector(LiveRelay live, TranscoderLimiter limiter, TimeSpan readyTimeout,
+        Func<LiveStreamLease, MediaDescription, TranscoderLease, IMediaSource> create) : IMediaSourceConnector
     {
         public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
         {
@@ -93,44 +103,7 @@ public sealed class TranscodedStreams : IDerivedStreams, IAsyncDisposable
                 {
                     throw new DeviceException(DeviceErrorKind.Timeout, "the device's stream did not start in time");
                 }
-                if (media.VideoCodec is not (HikShareGateway.Media.VideoCodec.H264 or HikShareGateway.Media.VideoCodec.H265))
-                {
-                    throw new DeviceException(DeviceErrorKind.NotSupported, "the stream has no H.264 or H.265 video to transcode");
-                }
-                return new TranscodingSource(lease, media, slot!, video, time, logger);
-            }
-            catch
-            {
-                lease?.Dispose();
-                slot!.Dispose();
-                throw;
-            }
-        }
-    }
-
-    private sealed class AudioConnector(LiveRelay live, TranscoderLimiter limiter, int bitrateKbps, TimeSpan readyTimeout, TimeProvider time, ILogger logger)
-        : IMediaSourceConnector
-    {
-        public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
-        {
-            if (!limiter.TryAcquire(out var slot, out var reason))
-            {
-                throw new DeviceException(DeviceErrorKind.Failed, "transcoding refused: " + reason);
-            }
-            LiveStreamLease? lease = null;
-            try
-            {
-                lease = live.Acquire(deviceId, channel, kind);
-                MediaDescription media;
-                try
-                {
-                    media = await lease.Stream.WaitReadyAsync(readyTimeout, ct).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                    throw new DeviceException(DeviceErrorKind.Timeout, "the device's stream did not start in time");
-                }
-                return AudioTranscodingSource.Create(lease, media, slot!, bitrateKbps, time, logger);
+                return create(lease, media, slot!);
             }
             catch
             {
