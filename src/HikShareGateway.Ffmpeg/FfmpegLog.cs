@@ -20,12 +20,12 @@ public static partial class FfmpegLog
         }
     }
 
-    [LoggerMessage(EventId = 7000, Level = LogLevel.Warning, Message = FfmpegAvailability.OffMessage + " ({Reason})")]
+    [LoggerMessage(EventId = 7800, Level = LogLevel.Warning, Message = FfmpegAvailability.OffMessage + " ({Reason})")]
     private static partial void FfmpegOff(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "FFmpeg loaded ({Versions}): snapshots and transcoding available")]
+    [LoggerMessage(EventId = 7801, Level = LogLevel.Information, Message = "FFmpeg loaded ({Versions}): snapshots and transcoding available")]
     private static partial void FfmpegOn(ILogger logger, string versions);
 
-    [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "FFmpeg lacks {Codecs}: what needs them is off")]
+    [LoggerMessage(EventId = 7802, Level = LogLevel.Warning, Message = "FFmpeg lacks {Codecs}: what needs them is off")]
     private static partial void CodecsMissing(ILogger logger, string codecs);
 }

@@ -148,7 +148,7 @@ public static partial class RtspCredentialsEndpoints
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 5301, Level = LogLevel.Information, Message = "RTSP credential {Id} issued to {Account} until {ExpiresAt:u} from {Remote}")]
+        [LoggerMessage(EventId = 5310, Level = LogLevel.Information, Message = "RTSP credential {Id} issued to {Account} until {ExpiresAt:u} from {Remote}")]
         public static partial void Issued(ILogger logger, string id, string account, DateTimeOffset expiresAt, string remote);
     }
 }

@@ -22,7 +22,7 @@ public sealed class FfmpegLogTests
         log.LogAvailability(new FfmpegAvailability(false, "libavcodec.so.59 not found", []));
 
         var line = Assert.Single(log.Lines);
-        Assert.Equal((LogLevel.Warning, 7000), (line.Level, line.Id));
+        Assert.Equal((LogLevel.Warning, 7800), (line.Level, line.Id));
         Assert.Equal("FFmpeg 5.1 libraries not found: snapshots and transcoding are off (libavcodec.so.59 not found)", line.Message);
     }
 

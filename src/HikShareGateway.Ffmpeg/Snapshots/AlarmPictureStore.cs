@@ -155,9 +155,9 @@ public sealed partial class AlarmPictureStore : IAlarmSnapshots, IDisposable
 
     private sealed record Entry(string Id, string DeviceId, int Channel, HashSet<string> Recipients, DateTimeOffset Expires, Task<AlarmPicture> Picture);
 
-    [LoggerMessage(EventId = 7020, Level = LogLevel.Warning, Message = "Picture of alarm {Kind} on {DeviceId} channel {Channel} ({AlarmId}) not taken: {Reason}")]
+    [LoggerMessage(EventId = 7820, Level = LogLevel.Warning, Message = "Picture of alarm {Kind} on {DeviceId} channel {Channel} ({AlarmId}) not taken: {Reason}")]
     private static partial void LogFailed(ILogger logger, string deviceId, int channel, string kind, string alarmId, string reason);
 
-    [LoggerMessage(EventId = 7021, Level = LogLevel.Information, Message = "Alarm pictures over Alarms:MaxSnapshots ({Max}): the oldest was dropped")]
+    [LoggerMessage(EventId = 7821, Level = LogLevel.Information, Message = "Alarm pictures over Alarms:MaxSnapshots ({Max}): the oldest was dropped")]
     private static partial void LogDropped(ILogger logger, int max);
 }

@@ -308,9 +308,9 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
         public Task<(DecodedPicture, DateTimeOffset)>? InFlight;
     }
 
-    [LoggerMessage(EventId = 7010, Level = LogLevel.Debug, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: {Width}x{Height} keyframe after {CollectMs:0} ms, decoded after {TotalMs:0} ms")]
+    [LoggerMessage(EventId = 7810, Level = LogLevel.Debug, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: {Width}x{Height} keyframe after {CollectMs:0} ms, decoded after {TotalMs:0} ms")]
     private static partial void LogDecoded(ILogger logger, string deviceId, int channel, StreamKind kind, int width, int height, double collectMs, double totalMs);
 
-    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind} failed: {Reason}")]
+    [LoggerMessage(EventId = 7811, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind} failed: {Reason}")]
     private static partial void LogSnapshotFailed(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);
 }

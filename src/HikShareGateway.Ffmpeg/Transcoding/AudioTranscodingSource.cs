@@ -245,6 +245,6 @@ internal sealed partial class AudioTranscodingSource : IMediaSource, IMediaSubsc
 
     private readonly record struct Work(byte[]? Data, int Length, RtpBuffer? Packet);
 
-    [LoggerMessage(EventId = 7035, Level = LogLevel.Warning, Message = "AAC → Opus transcoder of {Stream} failed: {Reason}; its viewers are disconnected")]
+    [LoggerMessage(EventId = 7835, Level = LogLevel.Warning, Message = "AAC → Opus transcoder of {Stream} failed: {Reason}; its viewers are disconnected")]
     private static partial void LogFailed(ILogger logger, string stream, string reason);
 }

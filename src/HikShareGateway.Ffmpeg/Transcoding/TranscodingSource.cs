@@ -274,6 +274,6 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
 
     private readonly record struct Work(byte[]? Data, int Length, long Pts, RtpBuffer? Audio);
 
-    [LoggerMessage(EventId = 7030, Level = LogLevel.Warning, Message = "Transcoder of {Stream} failed: {Reason}; its viewers are disconnected")]
+    [LoggerMessage(EventId = 7830, Level = LogLevel.Warning, Message = "Transcoder of {Stream} failed: {Reason}; its viewers are disconnected")]
     private static partial void LogFailed(ILogger logger, string stream, string reason);
 }
