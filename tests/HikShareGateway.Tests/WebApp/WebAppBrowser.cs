@@ -111,14 +111,20 @@ public sealed class AppPage : IAsyncDisposable
         await Page.Locator("#view-channel").WaitForAsync();
     }
 
-    /// <summary>Writes a full-page PNG to docs/screenshots/ of the repository (shown in the README).</summary>
+    /// <summary>Writes a full-page PNG to <see cref="ScreenshotDirectory"/>.</summary>
     public async Task ScreenshotAsync(string name)
     {
         Directory.CreateDirectory(ScreenshotDirectory);
         await Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, name + ".png"), FullPage = true, Animations = ScreenshotAnimations.Disabled });
     }
 
-    public static string ScreenshotDirectory => Path.Combine(RepositoryRoot(), "docs", "screenshots");
+    /// <summary>
+    /// docs/screenshots of the repository (shown in the README) with HIKSHARE_UPDATE_SCREENSHOTS=1, which is how they are
+    /// made; a temporary folder otherwise, so that a test run leaves the tree clean.
+    /// </summary>
+    public static string ScreenshotDirectory => Environment.GetEnvironmentVariable("HIKSHARE_UPDATE_SCREENSHOTS") == "1"
+        ? Path.Combine(RepositoryRoot(), "docs", "screenshots")
+        : Path.Combine(Path.GetTempPath(), "hikshare-webapp-screenshots");
 
     private static string RepositoryRoot()
     {
