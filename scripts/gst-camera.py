@@ -17,9 +17,9 @@ Modes:
          H.264 (pay0) + PCMU (pay1), ONVIF backchannel written to --backchannel-file.
   replay --file X.mp4 served on --path (default /Streaming/tracks/101), one pipeline per client,
          seekable (Range: npt=...), ONVIF replay (Require: onvif-replay) accepted. With --clock-origin T0
-         the file stands for a recorder's recording made since T0 on the wall clock, the file repeated:
-         a PLAY's "Range: clock=X-" becomes npt=((X-T0) mod the file's duration)-, and every PLAY's Range
-         is logged on stderr ("gst-camera: PLAY Range: <as received> -> <as played>").
+         the file stands for a recorder's recording made since T0 on the wall clock, its first half repeated:
+         a PLAY's "Range: clock=X-[Y]" becomes npt=((X-T0) mod half the file's length)-[+ (Y-X)], and every
+         PLAY's Range is logged on stderr ("gst-camera: PLAY Range: <as received> -> <as played>").
   relay  --source rtsp://... re-served on --path (default /relay): gst-rtsp-server as a relay.
 
 GStreamer 1.22 (Debian 12) findings are kept in tests/README.md ("Real camera harness").
@@ -289,6 +289,18 @@ class ClockMappingProxy:
         dst.sendall(self.rewrite(head).encode("latin-1") + buf[end + 4:end + 4 + length])
         return end + 4 + length
 
+    def to_npt(self, clock):
+        """
+        X-[Y] on the wall clock → npt on the file. The recording repeats every half file, so that from any position
+        at least half the file is left to play; an end is kept as a length (the recorder stops there: a download of a
+        span ends) unless it runs past the file.
+        """
+        start_text, _, end_text = clock.partition("-")
+        start = parse_clock(start_text)
+        offset = (start - self.origin).total_seconds() % (self.duration / 2)
+        end = offset + (parse_clock(end_text) - start).total_seconds() if end_text else None
+        return f"npt={offset:.3f}-" + (f"{end:.3f}" if end is not None and end < self.duration else "")
+
     def rewrite(self, head):
         lines = head.split("\r\n")
         if not lines[0].startswith("PLAY "):
@@ -298,8 +310,7 @@ class ClockMappingProxy:
                 value = line.split(":", 1)[1].strip()
                 played = value
                 if value.startswith("clock="):
-                    start = parse_clock(value[len("clock="):].split("-", 1)[0])
-                    played = f"npt={(start - self.origin).total_seconds() % self.duration:.3f}-"
+                    played = self.to_npt(value[len("clock="):])
                     lines[i] = "Range: " + played
                 print(f"gst-camera: PLAY Range: {value} -> {played}", file=sys.stderr, flush=True)
                 return "\r\n".join(lines)

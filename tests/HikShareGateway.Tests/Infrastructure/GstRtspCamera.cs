@@ -66,8 +66,9 @@ public sealed record GstCameraOptions
 
     /// <summary>
     /// Replay: the wall-clock UTC time the file's start stands for. The camera then plays like a recorder that has
-    /// recorded the file over and over since then: <c>Range: clock=X-</c> plays from (X − origin) modulo the file's
-    /// length, and every PLAY's Range is logged (<see cref="GstRtspCamera.PlayRanges"/>). Null: gst-rtsp-server's own
+    /// recorded the first half of the file over and over since then: <c>Range: clock=X-[Y]</c> plays from
+    /// (X − origin) modulo half the file's length (so at least half the file is left), for Y − X when an end is given,
+    /// and every PLAY's Range is logged (<see cref="GstRtspCamera.PlayRanges"/>). Null: gst-rtsp-server's own
     /// clock, which counts from 1900-01-01.
     /// </summary>
     public DateTimeOffset? ClockOrigin { get; init; }
