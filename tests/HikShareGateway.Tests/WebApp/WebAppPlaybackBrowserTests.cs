@@ -16,12 +16,16 @@ public sealed partial class WebAppBrowserTests
     [Fact]
     public async Task Playback_ClickOnTheTimeline_PlaysFromThatTime_AClickElsewhereSeeks_PauseHolds_AndASpanDownloadsAsMp4()
     {
-        await using var app = await AppPage.OpenAsync(f, Lab.Token(Alice));
+        var token = Lab.Token(Alice);
+        await using var app = await AppPage.OpenAsync(f, token);
         await app.Device(NvrId).WaitForAsync();
         await app.Device(NvrId).Locator("li.channel-row[data-channel='1']").GetByRole(AriaRole.Button, new() { Name = "Playback" }).ClickAsync();
         await app.Page.Locator("#view-playback").WaitForAsync();
         var page = app.Page;
         var status = page.Locator("[data-role=playback-status]");
+        // The token travels in Authorization headers only (the download too: fetch, then a blob), never in a URL.
+        var urls = new List<string>();
+        page.Request += (_, r) => { lock (urls) { urls.Add(r.Url); } };
 
         // :: The day before (in the browser's zone) lies wholly inside the NVR's recording: one span across the timeline.
         var day = await page.EvaluateAsync<string>("() => { const d = new Date(); d.setDate(d.getDate() - 1); return d.toLocaleDateString('sv'); }");
@@ -94,6 +98,13 @@ public sealed partial class WebAppBrowserTests
         var downloadRange = Lab.Recorder.PlayRanges.Skip(plays).Select(r => r.Received).ToList();
         Assert.Contains($"clock={Basic(LocalToUtc(day, from))}-{Basic(LocalToUtc(day, to))}", downloadRange);
         Assert.Equal("Downloaded.", await status.InnerTextAsync());
+        lock (urls)
+        {
+            Assert.Contains(urls, u => u.Contains("/recordings?", StringComparison.Ordinal));
+            Assert.Contains(urls, u => u.Contains("/whep/playback/", StringComparison.Ordinal));
+            Assert.Contains(urls, u => u.Contains("/api/v1/playback/", StringComparison.Ordinal));
+            Assert.DoesNotContain(urls, u => u.Contains(token, StringComparison.Ordinal) || u.Contains("token=", StringComparison.Ordinal));
+        }
         // The one error the browser may log is the refused scale's 501.
         Assert.True(app.Errors.All(e => e.Contains("501", StringComparison.Ordinal)), "the browser reported:\n" + string.Join("\n", app.Errors));
     }
