@@ -16,17 +16,23 @@ Modes:
   live   (default) /Streaming/Channels/101 (640x360) and /Streaming/Channels/102 (320x180), shared,
          H.264 (pay0) + PCMU (pay1), ONVIF backchannel written to --backchannel-file.
   replay --file X.mp4 served on --path (default /Streaming/tracks/101), one pipeline per client,
-         seekable (Range: npt=...), ONVIF replay (Require: onvif-replay) accepted.
+         seekable (Range: npt=...), ONVIF replay (Require: onvif-replay) accepted. With --clock-origin T0
+         the file stands for a recorder's recording made since T0 on the wall clock, its first half repeated:
+         a PLAY's "Range: clock=X-[Y]" becomes npt=((X-T0) mod half the file's length)-[+ (Y-X)], and every
+         PLAY's Range is logged on stderr ("gst-camera: PLAY Range: <as received> -> <as played>").
   relay  --source rtsp://... re-served on --path (default /relay): gst-rtsp-server as a relay.
 
 GStreamer 1.22 (Debian 12) findings are kept in tests/README.md ("Real camera harness").
 """
 
 import argparse
+import datetime
 import os
 import signal
+import socket
 import stat
 import sys
+import threading
 
 import gi
 
@@ -68,6 +74,7 @@ def parse_args():
                    help="live: where the ONVIF backchannel's PCMU payload is written")
     p.add_argument("--no-backchannel", action="store_true", help="live: no ONVIF backchannel")
     p.add_argument("--file", help="replay: the MP4 (H.264) to serve")
+    p.add_argument("--clock-origin", help="replay: wall-clock UTC time (20261201T080000Z) of the file's start; clock= Ranges map onto the file")
     p.add_argument("--source", help="relay: the RTSP URL to pull")
     p.add_argument("--user", help="require RTSP authentication as this user")
     p.add_argument("--password", help="password for --user")
@@ -187,6 +194,130 @@ def build_factories(args):
     return [(args.path or "/relay", f)]
 
 
+def parse_clock(text):
+    """20261201T080000Z or 20261201T080000.25Z (RFC 2326 §3.7 utc-time) as an aware datetime."""
+    text = text.rstrip("Z")
+    main, _, frac = text.partition(".")
+    t = datetime.datetime.strptime(main, "%Y%m%dT%H%M%S").replace(tzinfo=datetime.timezone.utc)
+    return t + datetime.timedelta(seconds=float("0." + frac) if frac else 0)
+
+
+def file_duration_seconds(path):
+    """The MP4's duration, from a discoverer (seconds)."""
+    from gi.repository import GstPbutils  # noqa: E402  (only replay mode needs it)
+    info = GstPbutils.Discoverer.new(10 * Gst.SECOND).discover_uri(Gst.filename_to_uri(os.path.abspath(path)))
+    return info.get_duration() / Gst.SECOND
+
+
+class ClockMappingProxy:
+    """
+    The replay camera's front door with --clock-origin: a TCP relay to gst-rtsp-server that rewrites each request's
+    "Range: clock=X-[Y]" to npt on the file before gst-rtsp-server sees it, and logs every PLAY's Range.
+
+    Why a relay: gst-rtsp-server counts clock time from 1900-01-01 (position 9 s is 19000101T000009Z) while a
+    recorder's clock is the wall clock, and its pre-play-request signal cannot change the request (PyGObject hands the
+    handler a copy of the message). Requests and the client's interleaved frames ($, RFC 2326 §10.12) go through one
+    parser; the server's side is copied as it is.
+    """
+
+    def __init__(self, listener, upstream_port, origin, duration):
+        self.listener = listener
+        self.upstream_port = upstream_port
+        self.origin = origin
+        self.duration = duration
+
+    def start(self):
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        while True:
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            for s in (client, server):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self.requests, args=(client, server), daemon=True).start()
+            threading.Thread(target=self.copy, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def copy(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def requests(self, src, dst):
+        buf = b""
+        try:
+            while data := src.recv(65536):
+                buf += data
+                while (used := self.forward_one(buf, dst)) > 0:
+                    buf = buf[used:]
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def forward_one(self, buf, dst):
+        """Forwards the first whole message or interleaved frame of buf; returns the bytes used, 0 when it needs more."""
+        if buf[:1] == b"$":
+            if len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[2:4], "big"):
+                return 0
+            n = 4 + int.from_bytes(buf[2:4], "big")
+            dst.sendall(buf[:n])
+            return n
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return 0
+        head = buf[:end + 4].decode("latin-1")
+        length = 0
+        for line in head.split("\r\n"):
+            if line.lower().startswith("content-length:"):
+                length = int(line.split(":", 1)[1])
+        if len(buf) < end + 4 + length:
+            return 0
+        dst.sendall(self.rewrite(head).encode("latin-1") + buf[end + 4:end + 4 + length])
+        return end + 4 + length
+
+    def to_npt(self, clock):
+        """
+        X-[Y] on the wall clock → npt on the file. The recording repeats every half file, so that from any position
+        at least half the file is left to play; an end is kept as a length (the recorder stops there: a download of a
+        span ends) unless it runs past the file.
+        """
+        start_text, _, end_text = clock.partition("-")
+        start = parse_clock(start_text)
+        offset = (start - self.origin).total_seconds() % (self.duration / 2)
+        end = offset + (parse_clock(end_text) - start).total_seconds() if end_text else None
+        return f"npt={offset:.3f}-" + (f"{end:.3f}" if end is not None and end < self.duration else "")
+
+    def rewrite(self, head):
+        lines = head.split("\r\n")
+        if not lines[0].startswith("PLAY "):
+            return head
+        for i, line in enumerate(lines):
+            if line.lower().startswith("range:"):
+                value = line.split(":", 1)[1].strip()
+                played = value
+                if value.startswith("clock="):
+                    played = self.to_npt(value[len("clock="):])
+                    lines[i] = "Range: " + played
+                print(f"gst-camera: PLAY Range: {value} -> {played}", file=sys.stderr, flush=True)
+                return "\r\n".join(lines)
+        print("gst-camera: PLAY Range: (none)", file=sys.stderr, flush=True)
+        return head
+
+
 def configure_auth(server, factories, args):
     """RTSP authentication for one user; unauthenticated requests get 401 with a challenge."""
     auth = GstRtspServer.RTSPAuth()
@@ -215,7 +346,9 @@ def main():
 
     server = GstRtspServer.RTSPOnvifServer() if args.mode != "relay" else GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
-    server.set_service(str(args.port))
+    # With --clock-origin the relay owns the public port and gst-rtsp-server listens on a port of its own choosing.
+    mapped = args.mode == "replay" and args.clock_origin
+    server.set_service("0" if mapped else str(args.port))
 
     factories = build_factories(args)
     if args.user:
@@ -229,6 +362,14 @@ def main():
     if server.attach(None) == 0:
         print(f"gst-camera: cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
         sys.exit(2)
+    if mapped:
+        try:
+            listener = socket.create_server(("127.0.0.1", args.port))
+        except OSError:
+            print(f"gst-camera: cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        gi.require_version("GstPbutils", "1.0")
+        ClockMappingProxy(listener, server.get_bound_port(), parse_clock(args.clock_origin), file_duration_seconds(args.file)).start()
 
     def quit_loop(*_):
         loop.quit()

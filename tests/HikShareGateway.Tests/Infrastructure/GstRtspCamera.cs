@@ -64,6 +64,15 @@ public sealed record GstCameraOptions
     /// <summary>Replay: the H.264 MP4 to serve.</summary>
     public string? ReplayFile { get; init; }
 
+    /// <summary>
+    /// Replay: the wall-clock UTC time the file's start stands for. The camera then plays like a recorder that has
+    /// recorded the first half of the file over and over since then: <c>Range: clock=X-[Y]</c> plays from
+    /// (X − origin) modulo half the file's length (so at least half the file is left), for Y − X when an end is given,
+    /// and every PLAY's Range is logged (<see cref="GstRtspCamera.PlayRanges"/>). Null: gst-rtsp-server's own
+    /// clock, which counts from 1900-01-01.
+    /// </summary>
+    public DateTimeOffset? ClockOrigin { get; init; }
+
     /// <summary>Relay: the RTSP URL to pull (over TCP).</summary>
     public string? RelaySource { get; init; }
 
@@ -129,6 +138,16 @@ public sealed class GstRtspCamera : IAsyncDisposable
 
     /// <summary>What the script wrote on stderr so far (GStreamer warnings, the served URLs).</summary>
     public string Log { get { lock (_stderr) { return _stderr.ToString(); } } }
+
+    /// <summary>
+    /// Replay with <see cref="GstCameraOptions.ClockOrigin"/>: every PLAY's Range as received and as played on the file,
+    /// in order (<c>("clock=20261201T100005Z-20261201T120000Z", "npt=5.000-")</c>).
+    /// </summary>
+    public IReadOnlyList<(string Received, string Played)> PlayRanges =>
+        [.. Log.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith(PlayRangePrefix, StringComparison.Ordinal))
+            .Select(l => l[PlayRangePrefix.Length..].Split(" -> ") is [var r, var p] ? (r, p) : (l[PlayRangePrefix.Length..], ""))];
+
+    private const string PlayRangePrefix = "gst-camera: PLAY Range: ";
 
     /// <summary>True once the script's process is gone (always after <see cref="DisposeAsync"/>).</summary>
     public bool HasExited => Volatile.Read(ref _disposed) != 0 || _process.HasExited;
@@ -271,6 +290,10 @@ public sealed class GstRtspCamera : IAsyncDisposable
                 break;
             case GstCameraMode.Replay:
                 a.AddRange(["--file", o.ReplayFile ?? throw new ArgumentException("Replay mode needs ReplayFile.", nameof(o))]);
+                if (o.ClockOrigin is { } origin)
+                {
+                    a.AddRange(["--clock-origin", origin.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture)]);
+                }
                 break;
             case GstCameraMode.Relay:
                 a.AddRange(["--source", o.RelaySource ?? throw new ArgumentException("Relay mode needs RelaySource.", nameof(o))]);

@@ -12,7 +12,7 @@ namespace HikShareGateway.Tests.WebApp;
 /// security headers and a console without errors; screenshots for the README.
 /// </summary>
 [Trait("Category", "Integration")]
-public sealed class WebAppBrowserTests(WebAppFixture f) : IClassFixture<WebAppFixture>
+public sealed partial class WebAppBrowserTests(WebAppFixture f) : IClassFixture<WebAppFixture>
 {
     private WebAppLab Lab => f.Lab;
 

@@ -16,7 +16,9 @@ namespace HikShareGateway.Tests.WebApp;
 /// <summary>
 /// What the web viewer's browser tests run against: the real gateway process (<see cref="DemoGatewayProcess"/>) linked
 /// to a real mosquitto, with a cloud key of the test's own; an ONVIF NVR (<see cref="OnvifSimulator"/>: PTZ, events)
-/// whose streams are a real gst-rtsp-server camera; and the signed grants the test publishes.
+/// whose streams are a real gst-rtsp-server camera, and whose recordings (ONVIF Profile G search and replay, answered in
+/// the shapes of the recorded responses in TestData/onvif/profile-g) are a second gst-rtsp-server camera in replay mode
+/// on the wall clock (<see cref="Recorder"/>); and the signed grants the test publishes.
 /// <list type="bullet">
 /// <item><see cref="Alice"/>: every privilege on every channel of <see cref="NvrId"/>, live view on the demo NVR.</item>
 /// <item><see cref="Bob"/>: live view on channel 1 of <see cref="NvrId"/>, nothing else.</item>
@@ -40,17 +42,35 @@ public sealed class WebAppLab : IAsyncDisposable
     private readonly DateTimeOffset _expires = DateTimeOffset.UtcNow.AddDays(30);
     private long _version = 100;
 
-    private WebAppLab(MosquittoBroker broker, GstRtspCamera camera, OnvifSimulator onvif, Ed25519SigningKey key)
+    /// <summary>The length of the recorder's file: 60 s, of which the first half repeats (see <see cref="GstCameraOptions.ClockOrigin"/>).</summary>
+    public const int RecordingFileSeconds = 60;
+
+    private WebAppLab(MosquittoBroker broker, GstRtspCamera camera, OnvifSimulator onvif, Ed25519SigningKey key, GstRtspCamera recorder, string recordingDirectory,
+        DateTimeOffset recordedFrom, DateTimeOffset recordedTo)
     {
         Broker = broker;
         Camera = camera;
         Onvif = onvif;
         Key = key;
+        Recorder = recorder;
+        _recordingDirectory = recordingDirectory;
+        RecordedFrom = recordedFrom;
+        RecordedTo = recordedTo;
         Topics = new CloudTopics(CloudTopics.DefaultPrefix, DemoDefaults.GatewayId);
     }
 
     public MosquittoBroker Broker { get; }
     public GstRtspCamera Camera { get; }
+
+    /// <summary>Channel 1's recordings: gst-rtsp-server replaying a 320x240 H.264 file on the wall clock since <see cref="RecordedFrom"/>.</summary>
+    public GstRtspCamera Recorder { get; }
+
+    /// <summary>The one recording of channel 1 the NVR reports (EarliestRecording–LatestRecording): three days up to the lab's start.</summary>
+    public DateTimeOffset RecordedFrom { get; }
+
+    public DateTimeOffset RecordedTo { get; }
+
+    private readonly string _recordingDirectory;
     public OnvifSimulator Onvif { get; }
     public Ed25519SigningKey Key { get; }
     public CloudTopics Topics { get; }
@@ -62,10 +82,16 @@ public sealed class WebAppLab : IAsyncDisposable
     {
         var broker = await MosquittoBroker.StartAsync();
         GstRtspCamera? camera = null;
+        GstRtspCamera? recorder = null;
         OnvifSimulator? onvif = null;
+        var recordings = Path.Combine(Path.GetTempPath(), "hikshare-webapp-rec-" + Guid.NewGuid().ToString("N")[..10]);
         try
         {
             camera = await GstRtspCamera.StartAsync(new GstCameraOptions());
+            var now = DateTimeOffset.UtcNow;
+            var recordedTo = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, now.Second, TimeSpan.Zero);
+            var recordedFrom = recordedTo.AddDays(-3);
+            recorder = await StartRecorderAsync(recordings, recordedFrom);
             // Both channels are the one camera (its main and sub mounts), at the address the NVR advertises.
             var port = camera.Port;
             onvif = new OnvifSimulator(new SimDevice
@@ -73,7 +99,8 @@ public sealed class WebAppLab : IAsyncDisposable
                 Serial = NvrId, Name = "Shop NVR", Channels = 2,
                 StreamUri = (_, main) => $"rtsp://127.0.0.2:{port}{(main ? GstRtspCamera.MainPath : GstRtspCamera.SubPath)}",
             });
-            var lab = new WebAppLab(broker, camera, onvif, Ed25519SigningKey.Generate("webapp-test"));
+            AnswerRecordingSearch(onvif, recorder, recordedFrom, recordedTo);
+            var lab = new WebAppLab(broker, camera, onvif, Ed25519SigningKey.Generate("webapp-test"), recorder, recordings, recordedFrom, recordedTo);
             // Retained before the gateway starts: it applies them as soon as it is connected.
             await lab.PublishAsync(lab.Topics.Grants, GrantsJson.Write(lab.Snapshot()), retain: true);
             var jwk = JsonDocument.Parse(lab.Key.Public.ToJson()).RootElement;
@@ -102,9 +129,54 @@ public sealed class WebAppLab : IAsyncDisposable
         catch
         {
             if (onvif is not null) await onvif.DisposeAsync();
+            if (recorder is not null) await recorder.DisposeAsync();
             if (camera is not null) await camera.DisposeAsync();
             await broker.DisposeAsync();
+            DeleteDirectory(recordings);
             throw;
+        }
+    }
+
+    /// <summary>A 60 s, 25 fps, 320x240 H.264 MP4 (keyframe every second) made with ffmpeg, served as a recorder on the wall clock since <paramref name="origin"/>.</summary>
+    private static async Task<GstRtspCamera> StartRecorderAsync(string directory, DateTimeOffset origin)
+    {
+        Directory.CreateDirectory(directory);
+        var mp4 = Path.Combine(directory, "recording.mp4");
+        var make = await ToolRunner.RunAsync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+            "-t", RecordingFileSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", mp4],
+            TimeSpan.FromSeconds(60));
+        if (!make.Succeeded)
+        {
+            throw new InvalidOperationException("ffmpeg could not make the recording: " + make);
+        }
+        return await GstRtspCamera.StartAsync(new GstCameraOptions { Mode = GstCameraMode.Replay, ReplayFile = mp4, ClockOrigin = origin });
+    }
+
+    /// <summary>
+    /// ONVIF Profile G on the simulator: FindRecordings, GetRecordingSearchResults and GetReplayUri answered with the
+    /// recorded responses (TestData/onvif/profile-g), their recording made channel 1's (its source token), dated
+    /// <paramref name="from"/>–<paramref name="to"/>, and its replay URI the recorder at the address the NVR advertises.
+    /// </summary>
+    private static void AnswerRecordingSearch(OnvifSimulator onvif, GstRtspCamera recorder, DateTimeOffset from, DateTimeOffset to)
+    {
+        static string Fixture(string file) => Encoding.UTF8.GetString(TestData.Bytes("onvif", "profile-g", file));
+        static string Xml(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var results = Fixture("get_recording_search_results.xml")
+            .Replace("SourceId_1", OnvifSimulator.SourceToken(1), StringComparison.Ordinal)
+            .Replace("1970-01-01T00:03:15Z", Xml(from), StringComparison.Ordinal)
+            .Replace("2025-03-15T16:28:00Z", Xml(to), StringComparison.Ordinal);
+        var replay = Fixture("get_replay_uri.xml").Replace("rtsp://192.168.1.136/onvif-media/record/play.amp",
+            $"rtsp://127.0.0.2:{recorder.Port}{GstRtspCamera.ReplayPath}", StringComparison.Ordinal);
+        onvif.Override("FindRecordings", () => new SimResponse(200, TestData.Bytes("onvif", "profile-g", "find_recordings.xml")));
+        onvif.Override("GetRecordingSearchResults", () => new SimResponse(200, Encoding.UTF8.GetBytes(results)));
+        onvif.Override("GetReplayUri", () => new SimResponse(200, Encoding.UTF8.GetBytes(replay)));
+    }
+
+    private static void DeleteDirectory(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 
@@ -139,7 +211,9 @@ public sealed class WebAppLab : IAsyncDisposable
     {
         if (Gateway is not null) await Gateway.DisposeAsync();
         await Onvif.DisposeAsync();
+        await Recorder.DisposeAsync();
         await Camera.DisposeAsync();
         await Broker.DisposeAsync();
+        DeleteDirectory(_recordingDirectory);
     }
 }

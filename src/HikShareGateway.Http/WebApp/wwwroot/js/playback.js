@@ -1,7 +1,9 @@
 // Playback: a day timeline drawn from GET …/recordings, click (or arrow keys + Enter) to play from there,
 // pause, speed, and download of a span as MP4 (contract §5.2: playback .mp4 with an end is a download).
+// Over WebRTC, pause and speed are the session's (POST /whep/sessions/{id}/seek, contract §5.1): pausing the <video>
+// alone would leave the recording running at the gateway, and a resume would jump ahead by the time paused.
 import { h, clear } from './dom.js';
-import { channelPath, getJson, request } from './api.js';
+import { channelPath, getJson, postJson, request } from './api.js';
 import { Player } from './player.js';
 import { playbackPath } from './transport-fmp4.js';
 
@@ -28,6 +30,7 @@ export function playbackView(container, { device, channel, config, stillAllowed,
   let spans = [];
   let cursor = null;
   let player = null;
+  let loads = 0; // the newest load of the timeline; an older one that answers late is dropped
 
   const day = h('input', { type: 'date', value: localDay(dayStart), 'aria-label': 'Day' });
   const status = h('p', { class: 'muted', role: 'status', 'data-role': 'playback-status' });
@@ -59,11 +62,15 @@ export function playbackView(container, { device, channel, config, stillAllowed,
     const start = span.start > t ? span.start : t;
     setCursor(start);
     player?.stop();
-    player = new Player({ kind: 'playback', deviceId: device.deviceId, channel: channel.channel, start: toBasic(start), end: toBasic(span.end) },
+    const p = new Player({ kind: 'playback', deviceId: device.deviceId, channel: channel.channel, start: toBasic(start), end: toBasic(span.end) },
       { config, stillAllowed, label: `Recording of ${channel.name}` });
-    clear(slot).append(player.element);
-    player.video.playbackRate = Number(speed.value);
-    player.start();
+    player = p;
+    clear(slot).append(p.element);
+    p.start().then(() => {
+      if (player !== p) return;
+      // fMP4 plays at the <video>'s rate; a WebRTC session starts at 1× (its control sets the pace at the gateway).
+      if (control()) speed.value = '1'; else p.video.playbackRate = Number(speed.value);
+    });
     pause.disabled = false;
     pause.textContent = 'Pause';
     status.textContent = `Playing from ${clock(start)}`;
@@ -72,11 +79,14 @@ export function playbackView(container, { device, channel, config, stillAllowed,
   };
 
   const load = async () => {
+    const load = ++loads;
     const end = new Date(dayStart.getTime() + DAY_MS);
     status.textContent = 'Loading recordings…';
     clear(track);
+    spans = [];
     try {
       const r = await getJson(`${channelPath(device.deviceId, channel.channel)}/recordings?from=${toBasic(dayStart)}&to=${toBasic(end)}`);
+      if (load !== loads) return;
       spans = (r.recordings ?? []).map((x) => ({ start: parseTime(x.start), end: parseTime(x.end) }))
         .filter((x) => !Number.isNaN(x.start.getTime()) && x.end > x.start).sort((a, b) => a.start - b.start);
       for (const s of spans) {
@@ -90,6 +100,7 @@ export function playbackView(container, { device, channel, config, stillAllowed,
       }
       status.textContent = spans.length ? `${spans.length} recording(s) on this day. Click the timeline to play.` : 'No recordings on this day.';
     } catch (e) {
+      if (load !== loads) return;
       status.textContent = e.status === 409 ? 'This camera cannot search its recordings.' : `Could not load the recordings: ${e.message}`;
     }
   };
@@ -113,12 +124,47 @@ export function playbackView(container, { device, channel, config, stillAllowed,
     dayStart = new Date(y, m - 1, d);
     load();
   });
-  pause.addEventListener('click', () => {
+  /** The WHEP session's control path while the picture comes over WebRTC, else null (fMP4: the <video> is the player). */
+  const control = () => (player?.session?.transport === 'WebRTC' && player.session.sessionPath?.()
+    ? `${player.session.sessionPath()}/seek` : null);
+  const at = (position) => (position ? clock(parseTime(position)) : '');
+
+  pause.addEventListener('click', async () => {
     const v = player?.video;
     if (!v) return;
-    if (v.paused) { v.play().catch(() => {}); pause.textContent = 'Pause'; } else { v.pause(); pause.textContent = 'Resume'; }
+    const resume = v.paused;
+    pause.disabled = true;
+    try {
+      const path = control();
+      const answer = path ? await (await postJson(path, { pause: !resume })).json() : null;
+      if (resume) {
+        v.play().catch(() => {});
+        status.textContent = answer?.position ? `Playing from ${at(answer.position)}` : status.textContent;
+      } else {
+        v.pause();
+        if (answer?.position) status.textContent = `Paused at ${at(answer.position)}`;
+      }
+      pause.textContent = resume ? 'Pause' : 'Resume';
+    } catch (e) {
+      status.textContent = `Could not ${resume ? 'resume' : 'pause'}: ${e.message}`;
+    } finally {
+      pause.disabled = false;
+    }
   });
-  speed.addEventListener('change', () => { if (player) player.video.playbackRate = Number(speed.value); });
+  speed.addEventListener('change', async () => {
+    if (!player) return;
+    const rate = Number(speed.value);
+    const path = control();
+    if (!path) { player.video.playbackRate = rate; return; }
+    // Over WebRTC the gateway sets the pace (RTSP Scale at the recorder); the <video> plays what comes.
+    try {
+      await postJson(path, { scale: rate });
+      status.textContent = `Playing at ${rate}×`;
+    } catch (e) {
+      speed.value = '1';
+      status.textContent = e.status === 501 ? 'This gateway plays recordings at normal speed only.' : `Could not change the speed: ${e.message}`;
+    }
+  });
   download.addEventListener('click', async () => {
     const at = (value) => {
       const [hh, mm, ss] = value.split(':').map(Number);
