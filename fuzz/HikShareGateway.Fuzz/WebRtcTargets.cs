@@ -64,14 +64,16 @@ public static class WebRtcTargets
         var body = input.AsSpan(1);
         var buffer = new byte[body.Length + 64];
         body.CopyTo(buffer);
-        using var receiver = Context(profile);
         switch (mode)
         {
+            // Arbitrary bytes go to one receiver kept per profile (deriving the session keys is most of an
+            // execution's cost). Its replay state moves only for a packet whose tag verifies, which random bytes
+            // do not produce.
             case 0:
-                _ = receiver.TryUnprotectRtp(buffer, body.Length, out _, out _);
+                _ = Receiver(profile).TryUnprotectRtp(buffer, body.Length, out _, out _);
                 break;
             case 1:
-                _ = receiver.TryUnprotectRtcp(buffer, body.Length, out _, out _);
+                _ = Receiver(profile).TryUnprotectRtcp(buffer, body.Length, out _, out _);
                 break;
             default:
                 var rtcp = mode == 3;
@@ -83,6 +85,7 @@ public static class WebRtcTargets
                 buffer[0] = 0x80;
                 buffer[1] = rtcp ? (byte)200 : (byte)(buffer[1] & 0x7F);
                 var plain = buffer.AsSpan(0, body.Length).ToArray();
+                using (var receiver = Context(profile))
                 using (var sender = Context(profile))
                 {
                     var length = rtcp ? sender.ProtectRtcp(buffer, body.Length) : sender.ProtectRtp(buffer, body.Length);
@@ -98,6 +101,12 @@ public static class WebRtcTargets
 
     /// <summary>The cheap DTLS record-header check every non-STUN, non-RTP datagram goes through.</summary>
     public static void DtlsRecord(byte[] input) => _ = DtlsRecordCheck.IsPlausible(input);
+
+    private static readonly Lazy<SrtpContext> CmReceiver = new(() => Context(SrtpProfile.AesCm128HmacSha1_80));
+    private static readonly Lazy<SrtpContext> GcmReceiver = new(() => Context(SrtpProfile.AeadAes128Gcm));
+
+    private static SrtpContext Receiver(SrtpProfile profile) =>
+        profile == SrtpProfile.AeadAes128Gcm ? GcmReceiver.Value : CmReceiver.Value;
 
     private static SrtpContext Context(SrtpProfile profile) =>
         new(profile, MasterKey, MasterSalt.AsSpan(0, SrtpProfileInfo.MasterSaltLength(profile)));

@@ -9,9 +9,15 @@ using Microsoft.Extensions.Logging;
 namespace HikShareGateway.Http;
 
 /// <summary>At most so many device-change streams per account at once (a browser tab each).</summary>
-public sealed class DeviceEventsLimiter(int perAccount)
+public sealed class DeviceEventsLimiter(int perAccount) : StreamsPerAccount(perAccount)
 {
     public const int DefaultPerAccount = 4;
+}
+
+/// <summary>At most so many long-lived streams (SSE) of one kind per account at once, so that one account cannot hold
+/// the server's connections (issue 17 point 4); a subclass per kind, so that each has its own count.</summary>
+public abstract class StreamsPerAccount(int perAccount)
+{
     private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.OrdinalIgnoreCase);
 
     public int PerAccount => perAccount;

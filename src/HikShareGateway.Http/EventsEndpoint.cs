@@ -5,8 +5,16 @@ using Microsoft.Extensions.Logging;
 
 namespace HikShareGateway.Http;
 
+/// <summary>At most so many alarm streams (<c>GET /api/v1/events</c>) per account at once; one more is <c>429</c>.</summary>
+public sealed class AlarmEventsLimiter(int perAccount) : StreamsPerAccount(perAccount)
+{
+    /// <summary>8: a few apps or integrations of one account, each with a reconnect overlapping its old stream.</summary>
+    public const int DefaultPerAccount = 8;
+}
+
 /// <summary>
-/// <c>GET /api/v1/events</c>: Server-Sent Events (WHATWG HTML §9.2) of the alarms routed to the caller.
+/// <c>GET /api/v1/events</c>: Server-Sent Events (WHATWG HTML §9.2) of the alarms routed to the caller, at most
+/// <see cref="AlarmEventsLimiter.DefaultPerAccount"/> streams per account (<c>429</c> past it).
 /// Event name = alarm kind, data = the alarm JSON of contract §7 with <c>recipients</c> reduced to the
 /// caller (the other recipients are other people's accounts). A comment line keeps idle connections alive.
 /// </summary>
@@ -16,6 +24,26 @@ public static partial class EventsEndpoint
     {
         var account = BearerAuthentication.Account(context);
         var services = context.RequestServices;
+        var limiter = services.GetRequiredService<AlarmEventsLimiter>();
+        if (!limiter.TryEnter(account))
+        {
+            context.Response.Headers.RetryAfter = "10";
+            await Problems.Create(429, "too-many-streams", "Too many alarm streams",
+                $"At most {limiter.PerAccount} alarm streams per account at once; close one first.").ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await StreamAsync(context, account, services).ConfigureAwait(false);
+        }
+        finally
+        {
+            limiter.Leave(account);
+        }
+    }
+
+    private static async Task StreamAsync(HttpContext context, string account, IServiceProvider services)
+    {
         var feed = services.GetRequiredService<AlarmFeed>();
         var time = services.GetRequiredService<TimeProvider>();
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("HikShareGateway.Http.Events");

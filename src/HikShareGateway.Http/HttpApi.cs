@@ -44,6 +44,7 @@ public static class HttpApi
         services.TryAddSingleton(new GatewayOptions());
         services.TryAddSingleton(new EventsOptions());
         services.TryAddSingleton(new DeviceEventsLimiter(DeviceEventsLimiter.DefaultPerAccount));
+        services.TryAddSingleton(new AlarmEventsLimiter(AlarmEventsLimiter.DefaultPerAccount));
 
         services.AddSingleton(ptz);
         services.AddSingleton(admin);

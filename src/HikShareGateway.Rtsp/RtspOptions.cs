@@ -28,8 +28,10 @@ public sealed class RtspOptions : IValidatableOptions
     /// <summary>Unauthenticated connections from one remote address; more are refused (503). Default 64.</summary>
     public int MaxUnauthenticatedPerAddress { get; set; } = 64;
 
-    /// <summary>Seconds an unauthenticated connection has to send a complete request (the first one, and each until it
-    /// authenticates; RTSPS's TLS handshake has the same budget). Default 5.</summary>
+    /// <summary>The handshake budget of an unauthenticated connection, in seconds: a request it has begun must be complete
+    /// this long after its first byte (slowloris), RTSPS's TLS handshake must finish within it, and while the
+    /// unauthenticated pool or the connection's address share is at least half full it may wait no longer than this for
+    /// its next request; otherwise it waits up to <see cref="IdleTimeoutSeconds"/>. Default 5.</summary>
     public int HandshakeTimeoutSeconds { get; set; } = 5;
 
     /// <summary>Seconds an upstream stays open after its last viewer left, so a quick reconnect is instant. Default 5.</summary>

@@ -24,7 +24,8 @@ namespace HikShareGateway.Bench.Soak;
 /// Sampled: the gateway's RSS, anonymous RSS, open FDs, threads (/proc) and GC heap (a startup hook,
 /// <see cref="AllocationProbeClient"/>); printed with their least-squares slopes. Viewer-visible errors (a refused
 /// set-up, a stream closed before the viewer left, 5 s without media) are counted apart when they fall within
-/// <see cref="Grace"/> of a restart.
+/// <see cref="Grace"/> of a restart, or of a stall of the bench process itself (its camera and viewers, 1 s or more late
+/// on a 100 ms timer: the machine, not the gateway).
 /// </summary>
 public static class SoakBench
 {
@@ -34,6 +35,7 @@ public static class SoakBench
     private const int Accounts = 10;
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan StallAfter = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan BenchStallAfter = TimeSpan.FromSeconds(1);
 
     private sealed record Sample(double Minutes, double Rss, double Anon, int Fds, int Threads, double HeapMiB, double InUseMiB, int Playing, long Sessions, long Errors);
 
@@ -120,6 +122,31 @@ public static class SoakBench
             }));
         }
 
+        // The bench's own scheduling lag: its camera and its 100 viewers share this process, so when the machine starves
+        // it (builds at load 70 on 2 cores) the camera stops sending and the viewers stop reading. Errors right after
+        // such a stall are counted apart, as after a restart, with the stall's length.
+        var lagProbe = Task.Run(async () =>
+        {
+            var tick = TimeSpan.FromMilliseconds(100);
+            while (!stop.IsCancellationRequested)
+            {
+                var before = clock.Elapsed;
+                try
+                {
+                    await Task.Delay(tick, stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                var late = clock.Elapsed - before - tick;
+                if (late >= BenchStallAfter)
+                {
+                    events.BenchStall(clock.Elapsed, late);
+                }
+            }
+        });
+
         var restarts = Task.Run(async () =>
         {
             var nextCamera = cameraPeriod;
@@ -196,6 +223,7 @@ public static class SoakBench
         }
         stop.Cancel();
         await restarts;
+        await lagProbe;
         await Task.WhenAll(loops);
         await camera.DisposeAsync();
         await broker.StopAsync();
@@ -210,12 +238,16 @@ public static class SoakBench
         PrintSlope("threads", samples, warm, x => x.Threads);
         PrintSlope("GC heap MiB", samples, warm, x => x.HeapMiB);
         PrintSlope("GC in use MiB", samples, warm, x => x.InUseMiB);
-        Console.WriteLine("viewer-visible errors (within 20 s of a restart are counted apart):");
+        var (stalls, longest) = events.BenchStalls();
+        Console.WriteLine($"bench stalls (this process {BenchStallAfter.TotalSeconds:F0} s or more late on a 100 ms timer): {stalls}, longest {longest.TotalSeconds:F1} s");
+        Console.WriteLine("viewer-visible errors (within 20 s of a restart or of a bench stall are counted apart):");
         foreach (var (window, reasons) in events.Errors())
         {
             Console.WriteLine($"  {window,-16} {reasons.Values.Sum(),5}" + (reasons.Count > 0 ? "  (" + string.Join(", ", reasons.OrderByDescending(r => r.Value).Take(4).Select(r => $"{r.Value} x {r.Key}")) + ")" : ""));
         }
         Console.WriteLine($"gateway log: {log} ({CountLines(log, " WRN]")} WRN, {CountLines(log, " ERR]")} ERR, {CountLines(log, " CRT]") + CountLines(log, " FTL]")} CRT lines); load average {ProcStats.LoadAverage()} at the end");
+        Console.WriteLine($"gateway's connection limits (summed from its warnings): {SumCounts(log, @"(\d+) closed without a complete request")} closed by the handshake budget, "
+            + $"{SumCounts(log, @"(\d+) closed idle without playing")} idle closes, {SumCounts(log, @"(\d+) connections refused")} refused");
         return 0;
     }
 
@@ -388,6 +420,25 @@ public static class SoakBench
 
     private static string Short(string? failure) => failure is null ? "?" : failure.Length > 60 ? failure[..60] : failure;
 
+    private static long SumCounts(string path, string pattern)
+    {
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+        var regex = new System.Text.RegularExpressions.Regex(pattern);
+        long sum = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            var m = regex.Match(line);
+            if (m.Success)
+            {
+                sum += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+        }
+        return sum;
+    }
+
     private static long CountLines(string path, string marker)
     {
         try
@@ -498,6 +549,25 @@ public static class SoakBench
             }
         }
 
+        private readonly List<(TimeSpan At, TimeSpan Late)> _stalls = [];
+
+        /// <summary>The bench process woke <paramref name="late"/> late at <paramref name="at"/>.</summary>
+        public void BenchStall(TimeSpan at, TimeSpan late)
+        {
+            lock (_lock)
+            {
+                _stalls.Add((at, late));
+            }
+        }
+
+        public (int Count, TimeSpan Longest) BenchStalls()
+        {
+            lock (_lock)
+            {
+                return (_stalls.Count, _stalls.Count == 0 ? TimeSpan.Zero : _stalls.Max(x => x.Late));
+            }
+        }
+
         public void Error(TimeSpan at, string reason)
         {
             lock (_lock)
@@ -506,16 +576,21 @@ public static class SoakBench
             }
         }
 
-        /// <summary>Errors by window: after a camera restart, after a broker restart, or elsewhere (the ones that count).</summary>
+        /// <summary>
+        /// Errors by window: after a camera restart, after a broker restart, after the bench itself stalled (a stall
+        /// that began — its end minus its length — within <see cref="Grace"/> before the error), or elsewhere (the ones
+        /// that count).
+        /// </summary>
         public List<(string Window, Dictionary<string, int> Reasons)> Errors()
         {
-            var windows = new List<(string, Dictionary<string, int>)> { ("camera restart", []), ("broker restart", []), ("other (counted)", []) };
+            var windows = new List<(string, Dictionary<string, int>)> { ("camera restart", []), ("broker restart", []), ("bench stalled", []), ("other (counted)", []) };
             lock (_lock)
             {
                 foreach (var (at, reason) in _errors)
                 {
-                    var near = _restarts.Where(r => at >= r.At && at <= r.At + Grace).Select(r => r.What).FirstOrDefault();
-                    var bucket = windows[near == "camera" ? 0 : near == "broker" ? 1 : 2].Item2;
+                    var near = _restarts.Where(r => at >= r.At && at <= r.At + Grace).Select(r => r.What).FirstOrDefault()
+                        ?? (_stalls.Any(x => at >= x.At - x.Late && at <= x.At + Grace) ? "bench" : null);
+                    var bucket = windows[near switch { "camera" => 0, "broker" => 1, "bench" => 2, _ => 3 }].Item2;
                     bucket[reason] = bucket.GetValueOrDefault(reason) + 1;
                 }
             }

@@ -11,8 +11,10 @@ namespace HikShareGateway.Rtsp.Server;
 /// however many a client opens, authenticated sessions are never crowded out.</param>
 /// <param name="MaxUnauthenticatedPerAddress">Unauthenticated connections of one remote address, so that one client cannot
 /// take the whole unauthenticated pool from the other viewers.</param>
-/// <param name="HandshakeTimeout">How long an unauthenticated connection may take to send a complete request (the first
-/// one, counted from the accept and including RTSPS's TLS handshake, and each further one until it authenticates).</param>
+/// <param name="HandshakeTimeout">The handshake budget of an unauthenticated connection: a request it has begun must be
+/// complete within it (counted from the request's first byte: slowloris), RTSPS's TLS handshake must finish within it,
+/// and while its pool is under pressure (<see cref="ConnectionAdmission.UnderPressure"/>) it may wait idle no longer than
+/// this for its next request; otherwise an idle unauthenticated connection is held up to the idle timeout.</param>
 public sealed record ConnectionLimits(int MaxAuthenticated, int MaxUnauthenticated, int MaxUnauthenticatedPerAddress, TimeSpan HandshakeTimeout)
 {
     /// <summary>How often what the limits refused and closed is logged (one warning with counts, when there was any). Default 10 s.</summary>
@@ -75,6 +77,22 @@ public sealed class ConnectionAdmission(ConnectionLimits limits)
         }
         ticket = new AdmissionTicket(this, address);
         return AdmissionOutcome.Admitted;
+    }
+
+    /// <summary>
+    /// Whether unauthenticated connections that wait idle past the handshake budget should give their slot back: the
+    /// unauthenticated pool is at least half full, or <paramref name="address"/> holds at least half of its share. Below
+    /// that nobody needs the slot, and a slow viewer (or an overloaded gateway, whose own delay would count against the
+    /// viewer) keeps it up to the idle timeout; at or above it, idle connections beyond the budget can hold at most half
+    /// of either, so a new viewer always finds room.
+    /// </summary>
+    public bool UnderPressure(IPAddress? address)
+    {
+        if (Unauthenticated * 2 >= limits.MaxUnauthenticated)
+        {
+            return true;
+        }
+        return _perAddress.TryGetValue(Normalize(address), out var n) && n * 2 >= limits.MaxUnauthenticatedPerAddress;
     }
 
     /// <summary>Counts a connection closed because it sent no complete request within the handshake budget.</summary>
@@ -238,6 +256,9 @@ public sealed class AdmissionTicket : IDisposable
         }
         return true;
     }
+
+    /// <summary>Whether this connection's pool or its address's share is under pressure (<see cref="ConnectionAdmission.UnderPressure"/>).</summary>
+    public bool UnderPressure => _admission.UnderPressure(_address);
 
     public void CountHandshakeTimeout() => _admission.CountHandshakeTimeout();
 

@@ -126,6 +126,57 @@ public sealed partial class ViewerConnection
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
+    private bool UnreadBytesWaiting()
+    {
+        try
+        {
+            return _channel.Socket.Available > 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    // The handshake budget's state, read by the deadline's timer: when the wait for the next request began, and when
+    // the first bytes of an incomplete request arrived (0: none pending).
+    private long _waitingSince;
+    private long _partialSince;
+    private long _lastPending;
+
+    /// <summary>
+    /// The wait for the next request ran out its current delay: answers a further delay, or zero to close. Authenticated
+    /// (or playing) connections close at their idle timeout as before. An unauthenticated connection closes when a
+    /// request it began is not complete within the handshake budget (slowloris: a real client sends a request in one
+    /// write, so even on an overloaded box its bytes arrive together), and when it has waited idle past the budget while
+    /// its pool is under pressure (<see cref="AdmissionTicket.UnderPressure"/>); otherwise it is asked again after
+    /// another budget, up to the idle timeout. So a slow viewer, or a viewer of a gateway too loaded to read it in time,
+    /// is not cut while nobody needs its slot, and an attacker's idle connections still give their slots back.
+    /// </summary>
+    private TimeSpan OnRequestDeadline()
+    {
+        if (Authenticated || _protocol.Playing)
+        {
+            return TimeSpan.Zero;
+        }
+        if (UnreadBytesWaiting())
+        {
+            // The viewer has sent more than the gateway has read: the delay is the gateway's own (an overloaded box),
+            // not the viewer's. Asked again shortly.
+            return Min(HandshakeBudget, TimeSpan.FromSeconds(1));
+        }
+        if (Volatile.Read(ref _partialSince) != 0)
+        {
+            return TimeSpan.Zero;
+        }
+        var remaining = _s.IdleTimeout - _s.Time.GetElapsedTime(Volatile.Read(ref _waitingSince));
+        if (remaining <= TimeSpan.Zero || _ticket is null || _ticket.UnderPressure)
+        {
+            return TimeSpan.Zero;
+        }
+        return Min(HandshakeBudget, remaining);
+    }
+
     public async Task RunAsync()
     {
         // RTSPS: the TLS server handshake, within the handshake budget.
@@ -138,7 +189,8 @@ public sealed partial class ViewerConnection
         }
         var writer = _output.RunAsync();
         var reader = _channel.OpenInput();
-        using var idle = new Deadline(NextRequestBudget(), _s.Time, _cts.Token);
+        Volatile.Write(ref _waitingSince, _s.Time.GetTimestamp());
+        using var idle = new RequestDeadline(NextRequestBudget(), _s.Time, _cts.Token, OnRequestDeadline);
         try
         {
             while (true)
@@ -159,7 +211,9 @@ public sealed partial class ViewerConnection
                     }
                     else
                     {
-                        LogHandshakeTimeout(_s.Logger, _remote, HandshakeBudget.TotalSeconds);
+                        var partial = Volatile.Read(ref _partialSince);
+                        LogHandshakeTimeout(_s.Logger, _remote, partial != 0 ? "an incomplete request" : "no request",
+                            Math.Round(_s.Time.GetElapsedTime(partial != 0 ? partial : Volatile.Read(ref _waitingSince)).TotalSeconds, 1));
                         _ticket?.CountHandshakeTimeout();
                         _endReason = "no complete request within the handshake budget";
                     }
@@ -169,7 +223,9 @@ public sealed partial class ViewerConnection
                 if (request is not null)
                 {
                     // One request per pass: the reader was advanced past it, so nothing is held across the await.
+                    Volatile.Write(ref _partialSince, 0);
                     close = await HandleAsync(request);
+                    Volatile.Write(ref _waitingSince, _s.Time.GetTimestamp());
                     idle.Reset(NextRequestBudget());
                     if (!close)
                     {
@@ -180,6 +236,12 @@ public sealed partial class ViewerConnection
                 {
                     _endReason ??= result.IsCompleted ? "viewer closed the connection" : null;
                     break;
+                }
+                if (_lastPending > 0 && Volatile.Read(ref _partialSince) == 0 && !Authenticated)
+                {
+                    // The first bytes of a request: it must be complete within the handshake budget from now.
+                    Volatile.Write(ref _partialSince, _s.Time.GetTimestamp());
+                    idle.Reset(HandshakeBudget);
                 }
             }
         }
@@ -216,6 +278,7 @@ public sealed partial class ViewerConnection
     {
         _input.Request = null;
         var pass = RtspInput.Consume(reader, result, _input);
+        _lastPending = pass.Pending;
         if (pass.Status == RtspReadStatus.Error)
         {
             LogBadInput(_s.Logger, _remote, pass.Error!);
@@ -478,8 +541,8 @@ public sealed partial class ViewerConnection
     [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Viewer {Remote} closed after {Seconds} s without a playing session")]
     private static partial void LogIdle(ILogger logger, string remote, int seconds);
 
-    [LoggerMessage(EventId = 2305, Level = LogLevel.Debug, Message = "Viewer {Remote} closed: no complete request within {Seconds} s before authenticating")]
-    private static partial void LogHandshakeTimeout(ILogger logger, string remote, double seconds);
+    [LoggerMessage(EventId = 2305, Level = LogLevel.Debug, Message = "Viewer {Remote} closed before authenticating: {What} for {Seconds} s")]
+    private static partial void LogHandshakeTimeout(ILogger logger, string remote, string what, double seconds);
 
     [LoggerMessage(EventId = 2304, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: TLS handshake failed ({Reason}); connection closed")]
     private static partial void LogTlsFailed(ILogger logger, string remote, string reason);

@@ -4,8 +4,9 @@ using HikShareGateway.Rtsp.Protocol;
 
 namespace HikShareGateway.Rtsp.Transport;
 
-/// <summary>One pass of <see cref="RtspInput.Consume"/>: what the parser reported and whether the peer closed its side.</summary>
-public readonly record struct RtspPass(RtspReadStatus Status, string? Error, bool Completed);
+/// <summary>One pass of <see cref="RtspInput.Consume"/>: what the parser reported and whether the peer closed its side.
+/// <c>Pending</c>: the bytes left unconsumed after the pass (the start of an incomplete request or frame).</summary>
+public readonly record struct RtspPass(RtspReadStatus Status, string? Error, bool Completed, long Pending = 0);
 
 /// <summary>
 /// The transport half of reading RTSP: joins a connection's <see cref="PipeReader"/> to the pure
@@ -30,6 +31,6 @@ public static class RtspInput
         {
             input.AdvanceTo(reader.Position, buffer.End);
         }
-        return new RtspPass(status, error, result.IsCompleted && status != RtspReadStatus.Message);
+        return new RtspPass(status, error, result.IsCompleted && status != RtspReadStatus.Message, buffer.Slice(reader.Position).Length);
     }
 }

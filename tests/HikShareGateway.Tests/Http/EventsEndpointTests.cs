@@ -82,6 +82,35 @@ public class EventsEndpointTests
         await Wait.UntilAsync(() => host.Alarms.SubscriberCount == 0);
     }
 
+    /// <summary>Issue 17 point 4: one account held 1000 alarm streams; now a few, and another account is not affected.</summary>
+    [Fact]
+    public async Task Events_OneStreamPastTheAccountsCap_Is429_AnotherAccountStillOpensOne_AClosedOneFreesItsPlace()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        var open = new List<HttpResponseMessage>();
+        for (var i = 0; i < AlarmEventsLimiter.DefaultPerAccount; i++)
+        {
+            var r = await host.Client.SendAsync(host.Request(HttpMethod.Get, "/api/v1/events", "tok-bob"), HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            open.Add(r);
+        }
+        using (var refused = await host.Client.SendAsync(host.Request(HttpMethod.Get, "/api/v1/events", "tok-bob"), HttpCompletionOption.ResponseHeadersRead))
+        {
+            await ApiAuthAndDevicesTests.ProblemAsync(refused, 429);
+            Assert.Equal("10", refused.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        using var owner = await host.Client.SendAsync(host.Request(HttpMethod.Get, "/api/v1/events", "tok-owner"), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+
+        open[0].Dispose();
+        await Wait.UntilAsync(async () =>
+        {
+            using var again = await host.Client.SendAsync(host.Request(HttpMethod.Get, "/api/v1/events", "tok-bob"), HttpCompletionOption.ResponseHeadersRead);
+            return again.StatusCode == HttpStatusCode.OK;
+        }, "a place freed by the closed stream", 10_000);
+        open.ForEach(r => r.Dispose());
+    }
+
     [Fact]
     public void Format_KindWithNewline_CannotInjectFields()
     {

@@ -112,22 +112,91 @@ public sealed class ConnectionFloodTests
     }
 
     [Fact]
-    public async Task UnauthenticatedConnection_ClosedAfterTheHandshakeBudget_AnAuthenticatedOneKeepsTheIdleTimeout()
+    public async Task IncompleteRequest_ClosedAfterTheHandshakeBudget_WithoutPressure_AnAuthenticatedOneKeepsTheIdleTimeout()
     {
+        // A pool of 1000: no pressure. The budget from a request's first byte to its end holds regardless (slowloris).
         await using var h = await StartAsync(new Options { IdleTimeout = TimeSpan.FromSeconds(60), HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
         h.Grant(LiveShare(Bob));
         await using var authenticated = await RtspTestClient.ConnectAsync(h.Port);
         Assert.Equal(200, (await authenticated.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)))).StatusCode);
 
-        await using var silent = await RtspTestClient.ConnectAsync(h.Port);
         await using var halfSent = await RtspTestClient.ConnectAsync(h.Port);
         await halfSent.SendRawAsync("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n");
-        Assert.True(await silent.WaitClosedAsync(TimeSpan.FromSeconds(10)));
         Assert.True(await halfSent.WaitClosedAsync(TimeSpan.FromSeconds(10)));
 
-        // Both closed after ≥ 300 ms; the authenticated one, older than both, is still served.
+        // Closed after ≥ 300 ms; the authenticated one, older, is still served.
         Assert.False(authenticated.IsClosed);
         Assert.Equal(200, (await authenticated.RequestAsync("OPTIONS", "*")).StatusCode);
+    }
+
+    [Fact]
+    public async Task SilentConnection_UnderPressure_ClosedAfterTheHandshakeBudget_AnAuthenticatedOneKeepsTheIdleTimeout()
+    {
+        // A pool of 2: one silent connection is half of it, so it gives its slot back after the budget.
+        await using var h = await StartAsync(new Options
+        {
+            IdleTimeout = TimeSpan.FromSeconds(60), HandshakeTimeout = TimeSpan.FromMilliseconds(300), MaxUnauthenticated = 2,
+        });
+        h.Grant(LiveShare(Bob));
+        await using var authenticated = await RtspTestClient.ConnectAsync(h.Port);
+        Assert.Equal(200, (await authenticated.RequestAsync("DESCRIBE", h.Url(token: Token(Bob)))).StatusCode);
+
+        await using var silent = await RtspTestClient.ConnectAsync(h.Port);
+        Assert.True(await silent.WaitClosedAsync(TimeSpan.FromSeconds(10)));
+        await Wait.UntilAsync(() => h.Server.Admission.Unauthenticated == 0, "the silent connection's slot given back", 10_000);
+        Assert.False(authenticated.IsClosed);
+        Assert.Equal(200, (await authenticated.RequestAsync("OPTIONS", "*")).StatusCode);
+    }
+
+    /// <summary>
+    /// The soak's finding (issue 17): a legitimate viewer on a loaded box was cut by the 5 s budget. A viewer that is
+    /// slow — silent for several budgets after connecting, and again between its requests — while another address
+    /// floods the server with partial requests is served and plays; the flood's connections are still closed.
+    /// </summary>
+    [Fact]
+    public async Task SlowLegitimateViewer_WhileAnotherAddressFloods_IsNotCut_AndTheFloodStillIs()
+    {
+        var log = new RecordingLogger<RtspServer>();
+        var budget = TimeSpan.FromMilliseconds(300);
+        await using var h = await StartAsync(ProductionLimits(log) with { HandshakeTimeout = budget });
+        h.Grant(LiveShare(Bob));
+        var flood = await FloodAsync(h.Port, FloodConnections);
+        try
+        {
+            await using var slow = await RtspTestClient.ConnectAsync(h.Port);
+            // The viewer's slowness is what is under test: four budgets of silence, then again between requests.
+            await Task.Delay(budget * 4);
+            Assert.False(slow.IsClosed);
+            Assert.Equal(200, (await slow.RequestAsync("OPTIONS", "*")).StatusCode);
+            await Task.Delay(budget * 4);
+            Assert.False(slow.IsClosed);
+            var (describe, play) = await slow.PlayAsync(h.Url(token: Token(Bob)));
+            Assert.Equal(200, describe.StatusCode);
+            Assert.Equal(200, play.StatusCode);
+            Assert.Equal(20, (await slow.ReadPacketsAsync(20, TimeSpan.FromSeconds(10))).Count);
+
+            // The flood's partial requests were closed one budget after their first byte.
+            await Wait.UntilAsync(() => h.Server.Admission.Unauthenticated == 0, "every flood connection closed", 20_000);
+            Assert.Equal(1, h.Server.Admission.Authenticated);
+        }
+        finally
+        {
+            foreach (var s in flood)
+            {
+                s.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task SilentConnection_WithoutPressure_IsHeldUpToTheIdleTimeout_NotLonger()
+    {
+        await using var h = await StartAsync(new Options { IdleTimeout = TimeSpan.FromSeconds(2), HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+        var opened = System.Diagnostics.Stopwatch.StartNew();
+        await using var silent = await RtspTestClient.ConnectAsync(h.Port);
+        Assert.True(await silent.WaitClosedAsync(TimeSpan.FromSeconds(15)));
+        // Asked again every budget while nobody needed the slot, and closed at the idle timeout.
+        Assert.True(opened.Elapsed >= TimeSpan.FromSeconds(1.9), $"closed after {opened.Elapsed}");
     }
 
     [Fact]

@@ -26,6 +26,29 @@ public sealed class ConnectionAdmissionTests
     }
 
     [Fact]
+    public void UnderPressure_FromHalfThePoolOrHalfAnAddressShare_AndGoneWhenTheyLeave()
+    {
+        var admission = Admission(unauthenticated: 8, perAddress: 4);
+        Assert.Equal(AdmissionOutcome.Admitted, admission.TryAdmit(A, out var a1));
+        Assert.False(admission.UnderPressure(A));
+        Assert.False(admission.UnderPressure(B));
+        // Half of A's share: A is under pressure, B (and the pool) are not.
+        Assert.Equal(AdmissionOutcome.Admitted, admission.TryAdmit(A, out var a2));
+        Assert.True(admission.UnderPressure(A));
+        Assert.True(a1!.UnderPressure);
+        Assert.False(admission.UnderPressure(B));
+        // Half of the pool: everyone is.
+        Assert.Equal(AdmissionOutcome.Admitted, admission.TryAdmit(B, out var b1));
+        Assert.Equal(AdmissionOutcome.Admitted, admission.TryAdmit(IPAddress.Parse("192.0.2.3"), out var c1));
+        Assert.True(admission.UnderPressure(B));
+        Assert.True(b1!.UnderPressure);
+        c1!.Dispose();
+        a2!.Dispose();
+        Assert.False(admission.UnderPressure(A));
+        Assert.False(admission.UnderPressure(B));
+    }
+
+    [Fact]
     public void Ipv4MappedAddress_CountsAsTheIpv4Address()
     {
         var admission = Admission(perAddress: 1);
