@@ -12,7 +12,8 @@ namespace HikShareGateway.Tests.WebRtc;
 /// An AAC camera (gst-rtsp-server, RFC 3640 AAC-LC) watched over WHEP by Debian's Chromium: WebRTC cannot carry AAC, so
 /// the gateway answers Opus (opus/48000/2) from the FFmpeg AAC → Opus derived stream, shared by every viewer of the
 /// stream (<c>Media:MaxTranscoders</c> = 1 serves two), and Chromium's audio receiver counts samples that are not all
-/// concealment, beside the decoded video. A video-only offer starts no transcoder.
+/// concealment, beside the decoded video. A video-only offer starts no transcoder; the transcoder stops with its last
+/// viewer and its slot serves the next.
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class WhepAacOpusTests(ITestOutputHelper output)
@@ -54,7 +55,7 @@ public sealed class WhepAacOpusTests(ITestOutputHelper output)
         """;
 
     [Fact]
-    public async Task ChromiumWatchingAnAacCamera_GetsOpusFromOneSharedTranscoder_AndReceivesAudioSamples()
+    public async Task ChromiumWatchingAnAacCamera_GetsOpusFromOneSharedTranscoder_ReceivesAudioSamples_TranscoderStopsWithTheLastViewer()
     {
         await using var camera = await GstRtspCamera.StartAsync(new GstCameraOptions { AacAudio = true, Backchannel = false });
         await using var demo = await DemoGatewayProcess.StartAsync(new Dictionary<string, string>
@@ -131,6 +132,12 @@ public sealed class WhepAacOpusTests(ITestOutputHelper output)
             delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", demo.Token);
             Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(delete)).StatusCode);
         }
-        output.WriteLine(demo.Output);
+        // The last Opus viewer gone, the transcoder stops (no linger) and gives its slot back: a new viewer gets a new one.
+        await demo.WaitForOutputAsync("closed: no viewer left", 10_000);
+        var again = await page.EvaluateAsync<string>(CreateOffer, true);
+        var (againStatus, againAnswer, _) = await PostAsync(again);
+        Assert.True(againStatus == HttpStatusCode.Created, $"{(int)againStatus} {againAnswer}\n{demo.Output}");
+        Assert.Matches(@"a=rtpmap:\d+ opus/48000/2", againAnswer);
+        Assert.DoesNotContain("no AAC to Opus transcoder", demo.Output);
     }
 }
