@@ -182,6 +182,12 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
            && SdpNegotiator.TryNegotiate(offer, source, out var negotiation, out _)
            && negotiation.Video is not null;
 
+    /// <summary>Whether an offer would take <paramref name="audio"/> from the gateway: asked before an audio transcoder is started.</summary>
+    public static bool WouldReceiveAudio(ReadOnlySpan<byte> offerSdp, SourceAudio audio)
+        => SdpOfferParser.TryParse(offerSdp, out var offer, out _)
+           && SdpNegotiator.TryNegotiate(offer, new SourceMedia(null, audio), out var negotiation, out _)
+           && negotiation.Audio is { Send: true };
+
     /// <summary>
     /// A remote candidate trickled after the offer (WHEP PATCH, RFC 8840 SDP fragment line, or MQTT signalling):
     /// "candidate:…" with or without "a=". False when it cannot be paired (mDNS name, TCP, lite mode) or is known.

@@ -12,13 +12,17 @@ public sealed record WebRtcPlaybackOffer(
     DateTimeOffset? End,
     ReadOnlyMemory<byte> Sdp,
     string Remote,
-    IPAddress? RemoteAddress);
+    IPAddress? RemoteAddress)
+{
+    /// <summary>The speed to start at (<c>&amp;scale=</c>; 1 = normal), as <see cref="WebRtcPlaybackControl.Scale"/>.</summary>
+    public double Scale { get; init; } = 1;
+}
 
 /// <summary>One control of a playback session (<c>POST /whep/sessions/{id}/seek</c>): exactly one of the three is set.</summary>
 public sealed record WebRtcPlaybackControl(DateTimeOffset? Start = null, double? Scale = null, bool? Pause = null);
 
-/// <summary>How a control went: the HTTP status (204 done, 404 no such playback session of this account, 501 not
-/// supported, 502/504 the recorder) with a short detail, and the position the session is at afterwards.</summary>
+/// <summary>How a control went: the HTTP status (204 done, 404 no such playback session of this account, 502/504 the
+/// recorder, a speed it refuses among them) with a short detail, and the position the session is at afterwards.</summary>
 public readonly record struct WebRtcPlaybackControlResult(int Status, string Detail, DateTimeOffset? Position = null, bool Paused = false);
 
 /// <summary>

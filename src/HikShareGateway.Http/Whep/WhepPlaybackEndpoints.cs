@@ -8,12 +8,13 @@ using Microsoft.Extensions.DependencyInjection;
 namespace HikShareGateway.Http.Whep;
 
 /// <summary>
-/// WHEP playback (contract §5.1) over <see cref="IWebRtcPlayback"/>: <c>POST /whep/playback/{deviceId}/{channel}?start=…&amp;end=…</c>
-/// (the same checks as live, with the <c>playback</c> grant; <c>start</c> required, UTC as in playback URLs) → 201 with
+/// WHEP playback (contract §5.1) over <see cref="IWebRtcPlayback"/>: <c>POST /whep/playback/{deviceId}/{channel}?start=…&amp;end=…[&amp;scale=n]</c>
+/// (the same checks as live, with the <c>playback</c> grant; <c>start</c> required, UTC as in playback URLs; <c>scale</c>
+/// a speed above 0 up to 64, default 1) → 201 with
 /// the answer and <c>Location: /whep/sessions/{id}</c>, whose <c>PATCH</c> and <c>DELETE</c> are live's.
 /// <c>POST /whep/sessions/{id}/seek</c> with one of <c>{"start":"…"}</c>, <c>{"pause":true|false}</c>, <c>{"scale":n}</c>
 /// → <c>200</c> <c>{"position":"…","paused":…}</c>; 400 for a body that is none of them, 404 for another account's or an
-/// unknown session, 501 for a scale other than 1, 502/504 when the recorder fails to play from the new position.
+/// unknown session, 502/504 when the recorder fails to play from the new position (or at the new speed).
 /// </summary>
 public static class WhepPlaybackEndpoints
 {
@@ -40,6 +41,11 @@ public static class WhepPlaybackEndpoints
         {
             return Problems.BadRequest("start (required) and end must be UTC times, e.g. 20261125T100000Z, with end after start.");
         }
+        var scale = 1.0;
+        if (!string.IsNullOrEmpty(query["scale"]) && !TryScale(query["scale"], out scale))
+        {
+            return Problems.BadRequest("scale must be a number above 0 and at most 64, e.g. 2 or 0.5.");
+        }
         if (!WhepEndpoints.IsContentType(context.Request, WhepEndpoints.SdpContentType))
         {
             return Problems.Create(415, "unsupported-media-type", "Unsupported media type", "Send the SDP offer as application/sdp (RFC 9725 §4.2).");
@@ -54,7 +60,7 @@ public static class WhepPlaybackEndpoints
             return Problems.Create(503, "unavailable", "Unavailable", "WebRTC playback is not available on this gateway.");
         }
         var offer = new WebRtcPlaybackOffer(account, deviceId, ch, start, end == DateTimeOffset.MaxValue ? null : end, body,
-            BearerAuthentication.Remote(context), context.Connection.RemoteIpAddress);
+            BearerAuthentication.Remote(context), context.Connection.RemoteIpAddress) { Scale = scale };
         WebRtcAnswer answer;
         try
         {
@@ -99,6 +105,13 @@ public static class WhepPlaybackEndpoints
         };
     }
 
+    /// <summary>A playback speed: above 0 (no reverse play over WebRTC), at most 64.</summary>
+    internal static bool IsScale(double s) => s is > 0 and <= 64;
+
+    /// <summary>The <c>scale</c> of a WHEP playback URL, invariant culture.</summary>
+    internal static bool TryScale(string? text, out double scale)
+        => double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out scale) && IsScale(scale);
+
     /// <summary>Exactly one known member: <c>start</c> (string time), <c>scale</c> (positive number) or <c>pause</c> (boolean).</summary>
     internal static bool TryParseControl(ReadOnlySpan<byte> json, out WebRtcPlaybackControl control)
     {
@@ -117,7 +130,7 @@ public static class WhepPlaybackEndpoints
                     case "start" when p.Value.ValueKind == JsonValueKind.String && RecordingsEndpoint.TryTime(p.Value.GetString(), default, out var t) && p.Value.GetString()!.Length > 0:
                         control = new WebRtcPlaybackControl(Start: t);
                         break;
-                    case "scale" when p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetDouble(out var s) && s is > 0 and <= 64:
+                    case "scale" when p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetDouble(out var s) && IsScale(s):
                         control = new WebRtcPlaybackControl(Scale: s);
                         break;
                     case "pause" when p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:

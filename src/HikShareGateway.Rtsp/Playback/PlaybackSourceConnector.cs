@@ -10,12 +10,16 @@ namespace HikShareGateway.Rtsp.Playback;
 /// <summary>
 /// The playback upstream as a plain media source (for the fMP4 download, contract §5.2): the same source choice as RTSP
 /// playback (<see cref="PlaybackService.ResolveSourceAsync"/>: URL template, ONVIF replay, Hikvision tracks), set up and
-/// PLAYed from the span's start at once (no viewer PLAY/PAUSE/seek to translate). Refusals become <see cref="DeviceException"/>s.
+/// PLAYed from the span's start at once, at the speed asked for (no viewer PLAY/PAUSE/seek to translate). Refusals become <see cref="DeviceException"/>s.
 /// </summary>
 public sealed class PlaybackSourceConnector(IDeviceCatalog catalog, PlaybackService playback, UpstreamOptions options, TimeProvider time, ILoggerFactory loggers)
     : IPlaybackSourceConnector
 {
-    public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, DateTimeOffset start, DateTimeOffset? end, CancellationToken ct)
+    public Task<IMediaSource> ConnectAsync(string deviceId, int channel, DateTimeOffset start, DateTimeOffset? end, CancellationToken ct)
+        => ConnectAsync(deviceId, channel, start, end, 1, ct);
+
+    /// <summary>At a speed: the <c>Scale</c> goes on the first PLAY, as RTSP playback passes a viewer's (WebRTC playback).</summary>
+    public async Task<IMediaSource> ConnectAsync(string deviceId, int channel, DateTimeOffset start, DateTimeOffset? end, double scale, CancellationToken ct)
     {
         if (!catalog.TryGetDevice(deviceId, out var device) || device.FindChannel(channel) is not { } info)
         {
@@ -34,7 +38,7 @@ public sealed class PlaybackSourceConnector(IDeviceCatalog catalog, PlaybackServ
         try
         {
             await client.ConnectAsync(play: true, source.Timeline.SourceUsesClock ? [("Require", RequireOptions.Replay)] : [], ct,
-                source.Timeline.InitialUpstreamRange());
+                source.Timeline.InitialUpstreamRange(), scale);
             return client;
         }
         catch

@@ -42,7 +42,7 @@ public sealed record UpstreamOptions(TimeSpan ConnectTimeout, TimeSpan ResponseT
 /// <see cref="RunAsync"/> reads: the read loop hands each response to the request with its CSeq.
 /// </para>
 /// </summary>
-public sealed partial class RtspUpstreamClient : IMediaSource
+public sealed partial class RtspUpstreamClient : IPacedMediaSource
 {
     private readonly Uri _uri;
     private readonly DeviceCredentials _credentials;
@@ -82,6 +82,22 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     /// <summary>Set after <see cref="ConnectAsync"/>.</summary>
     public UpstreamDescription? Description { get; private set; }
 
+    /// <summary>The speed the session plays at (set by a PLAY of <see cref="ConnectAsync"/>; normal otherwise).</summary>
+    public PlaybackPace Pace { get; private set; } = PlaybackPace.Normal;
+
+    /// <summary>
+    /// What a recorder's PLAY answer says about its timestamps: an answered <c>Scale</c> is the rate they run at against
+    /// the clock (RFC 2326 §12.34: content time); <c>Scale: 1</c> with <c>Speed: 2</c> (gst-rtsp-server) means delivery
+    /// time. No <c>Scale</c> in the answer: the speed asked for is taken as the timestamps' rate.
+    /// </summary>
+    public static PlaybackPace PaceOf(double requested, string? answeredScale)
+    {
+        if (requested == 1) return PlaybackPace.Normal;
+        return double.TryParse(answeredScale, NumberStyles.Float, CultureInfo.InvariantCulture, out var answered) && answered > 0 && double.IsFinite(answered)
+            ? new PlaybackPace(requested, answered)
+            : new PlaybackPace(requested, requested);
+    }
+
     MediaDescription IMediaSource.Media => Description?.Media ?? throw new InvalidOperationException("not connected");
 
     /// <summary>Connects and sets the session up, up to PLAY.</summary>
@@ -116,7 +132,9 @@ public sealed partial class RtspUpstreamClient : IMediaSource
     /// on DESCRIBE, SETUP, PLAY and PAUSE, ONVIF Streaming §6.2).
     /// </summary>
     /// <param name="playRange">The Range of that PLAY (default <c>npt=0.000-</c>; ONVIF replay plays from a <c>clock=</c> position).</param>
-    public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct, string? playRange = null)
+    /// <param name="playScale">The speed of that PLAY (<c>Scale</c>, RFC 2326 §12.34), 1 for none; what the recorder answered is <see cref="Pace"/>.</param>
+    public async Task<UpstreamDescription> ConnectAsync(bool play, IReadOnlyList<(string Name, string Value)> sessionHeaders, CancellationToken ct, string? playRange = null,
+        double playScale = 1)
     {
         _protocol.SessionHeaders = [.. sessionHeaders];
         await OpenAsync(ct);
@@ -160,8 +178,12 @@ public sealed partial class RtspUpstreamClient : IMediaSource
         ControlUri = ResolveControl(baseUri, sdp.SessionControl ?? "*");
         if (play)
         {
-            var response = await RequestAsync("PLAY", ControlUri, ct, ("Range", playRange ?? "npt=0.000-"));
+            var range = ("Range", playRange ?? "npt=0.000-");
+            var response = playScale == 1
+                ? await RequestAsync("PLAY", ControlUri, ct, range)
+                : await RequestAsync("PLAY", ControlUri, ct, range, ("Scale", playScale.ToString("0.###", CultureInfo.InvariantCulture)));
             ExpectOk(response, "PLAY");
+            Pace = PaceOf(playScale, response.Headers.Get("Scale"));
         }
         Description = new UpstreamDescription(sdp, tracks);
         LogConnected(_logger, Redacted, tracks.Count, useUdp ? "UDP" : "TCP interleaved");

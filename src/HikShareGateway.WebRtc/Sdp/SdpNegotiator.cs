@@ -7,8 +7,8 @@ public sealed record SourceMedia(SourceVideo? Video, SourceAudio? Audio);
 /// best-fitting offered H.264 is taken: High over Main over Constrained Baseline).</summary>
 public sealed record SourceVideo(string Codec, H264Profile? Profile);
 
-/// <summary>Audio of the source: PCMU or PCMA at 8 kHz, passed as is (contract §5.1).</summary>
-public sealed record SourceAudio(string Codec, int ClockRate = 8000);
+/// <summary>Audio of the source: PCMU or PCMA at 8 kHz, passed as is (contract §5.1), or Opus (opus/48000/2, RFC 7587 §7) from the AAC transcoder.</summary>
+public sealed record SourceAudio(string Codec, int ClockRate = 8000, int Channels = 1);
 
 /// <summary>
 /// What the gateway takes from a talking viewer (two-way audio, contract §5.1): the G.711 encodings the device's speaker
@@ -250,7 +250,7 @@ public static class SdpNegotiator
     {
         foreach (var c in m.Codecs)
         {
-            if (c.Name.Equals(source.Codec, StringComparison.OrdinalIgnoreCase) && c.ClockRate == source.ClockRate && c.Channels == 1) return c;
+            if (c.Name.Equals(source.Codec, StringComparison.OrdinalIgnoreCase) && c.ClockRate == source.ClockRate && c.Channels == source.Channels) return c;
         }
         return null;
     }

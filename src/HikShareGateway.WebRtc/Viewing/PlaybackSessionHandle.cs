@@ -16,12 +16,21 @@ namespace HikShareGateway.WebRtc.Viewing;
 ///    the position kept; resume = a new upstream session at that position. After each, the output waits for a keyframe
 ///    and moves timestamps after the last frame sent (<see cref="WebRtcOutput.WaitForKeyframe"/>), so the browser's
 ///    timeline never goes back.
-/// :: Step 3: the position is the source's start plus the video RTP time played (read on the source's loop, no allocation).
+/// :: Step 3: the position is the source's start plus the video RTP time played (read on the source's loop, no allocation),
+///    in recording time (<see cref="PlaybackPace.RecordingPerTimestamp"/>).
+/// :: Step 4: scale = a new upstream session at the position with <c>Scale</c> on its PLAY; the browser's timestamps are
+///    divided by the rate the recorder's run at (<see cref="PlaybackTimestamps"/>), so they advance at the wall clock's
+///    rate and the browser plays frames as they come. G.711 audio is passed at scale 1 only.
+/// :: Step 5: PLI/FIR: no GOP cache for a recording, so the session re-seeks to its position (at most once every
+///    <see cref="KeyframeRefreshInterval"/>, not while paused or while a control runs): the recorder starts the new
+///    session at a keyframe.
 /// </para>
-/// Video only: audio of a recording would need its own timeline across seeks (not in this version).
 /// </summary>
 internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
 {
+    /// <summary>A re-seek costs the recorder a session: a lossy path asking for keyframes often gets one this often.</summary>
+    internal static readonly TimeSpan KeyframeRefreshInterval = TimeSpan.FromSeconds(2);
+
     private readonly WebRtcViewingService _service;
     private readonly IPlaybackSourceConnector _connector;
     private readonly WebRtcOutput _output;
@@ -36,6 +45,16 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
     private int _closed, _connected;
     private int _videoTrack;
     private int _clockRate = 90000;
+    private readonly int _audioClockRate;
+    private double _scale;
+    private long _lastKeyframeRefresh;
+
+    // The browser's timeline: the pace of the current source, handed to the output's drainer by a version number.
+    private PlaybackTimestamps _timestamps = new();
+    private double _timestampRate = 1;
+    private int _paceVersion, _appliedPaceVersion;
+    private double _recordingPerTimestamp = 1;
+    private volatile bool _audioOn = true;
 
     // Position: written on the source's read loop, read by controls (under _control, after the loop stopped, or racy-ok).
     private DateTimeOffset _sourceStart;
@@ -44,7 +63,7 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
     private bool _paused;
 
     public PlaybackSessionHandle(WebRtcViewingService service, string sessionId, WebRtcPlaybackOffer offer, WebRtcSession session,
-        IPlaybackSourceConnector connector, IMediaSource source, SubscriberQueueLimits limits)
+        IPlaybackSourceConnector connector, IMediaSource source, SubscriberQueueLimits limits, int audioTrack, int audioClockRate)
     {
         _service = service;
         SessionId = sessionId;
@@ -53,7 +72,9 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
         _connector = connector;
         _startedAt = service.Time.GetTimestamp();
         _videoTrack = source.Media.VideoTrack;
-        _output = new WebRtcOutput(this, _videoTrack, -1, 8000, limits, service.Time, reason =>
+        _scale = offer.Scale;
+        _audioClockRate = audioClockRate > 0 ? audioClockRate : 8000;
+        _output = new WebRtcOutput(this, _videoTrack, audioTrack, _audioClockRate, limits, service.Time, reason =>
         {
             service.GatewayMetrics.SlowViewerDisconnects.Add(1);
             Close("slow viewer: " + reason, revoked: false);
@@ -76,7 +97,7 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
             var first = Interlocked.Read(ref _firstTimestamp);
             if (first < 0) return _sourceStart;
             var played = unchecked(Volatile.Read(ref _lastTimestamp) - (uint)first);
-            return _sourceStart + TimeSpan.FromSeconds(played / (double)_clockRate);
+            return _sourceStart + TimeSpan.FromSeconds(played / (double)_clockRate * Volatile.Read(ref _recordingPerTimestamp));
         }
     }
 
@@ -95,6 +116,7 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
         _service.Metrics.Sessions.Add(1, new KeyValuePair<string, object?>("signalling", "whep"));
         _service.GatewayMetrics.ViewerSessions.Add(1, _tags);
         Session.Closed += reason => Close(reason, revoked: false);
+        Session.KeyframeRequested += OnKeyframeRequested;
         _ = RunWhenConnectedAsync();
     }
 
@@ -118,19 +140,27 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
         }
     }
 
-    /// <summary>Seek or pause/resume, one at a time. Scale is not offered over WebRTC in this version (501).</summary>
+    /// <summary>Seek, speed, or pause/resume, one at a time.</summary>
     public async Task<WebRtcPlaybackControlResult> ControlAsync(WebRtcPlaybackControl control, TimeSpan timeout, CancellationToken ct)
     {
-        if (control.Scale is { } scale)
-        {
-            return scale == 1
-                ? new(204, "normal speed", Position, _paused)
-                : new(501, "playback speed other than 1 is not available over WebRTC in this version", Position, _paused);
-        }
         await _control.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             if (Volatile.Read(ref _closed) != 0) return new(404, "the session ended");
+            if (control.Scale is { } scale)
+            {
+                if (_paused)
+                {
+                    _scale = scale; // taken by the resume
+                    return new(204, "paused", _sourceStart, true);
+                }
+                if (scale == _scale) return new(204, "playing", Position, false);
+                var previous = _scale;
+                _scale = scale;
+                var result = await PlayFromAsync(Position, timeout, ct).ConfigureAwait(false);
+                if (result.Status != 204) _scale = previous; // paused where it was; a resume plays at the old speed
+                return result;
+            }
             if (control.Pause is true)
             {
                 if (!_paused)
@@ -154,33 +184,76 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
                 Interlocked.Exchange(ref _firstTimestamp, -1);
                 return new(204, "paused", target, true);
             }
-            await StopSourceAsync().ConfigureAwait(false);
-            IMediaSource next;
-            try
-            {
-                next = await _connector.ConnectAsync(Offer.DeviceId, Offer.Channel, target, Offer.End, ct).WaitAsync(timeout, _service.Time, ct).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                _sourceStart = target;
-                _paused = true;
-                return new(504, "the recorder did not start the playback in time", target, true);
-            }
-            catch (DeviceException)
-            {
-                _sourceStart = target;
-                _paused = true;
-                return new(502, "the recorder could not play from there", target, true);
-            }
-            if (next.Media.VideoTrack < 0)
-            {
-                await next.DisposeAsync().ConfigureAwait(false);
-                return new(502, "the recording has no video there", target, true);
-            }
-            Use(next, target);
-            _paused = false;
-            if (Volatile.Read(ref _connected) == 1) StartReading();
-            return new(204, "playing", target, false);
+            return await PlayFromAsync(target, timeout, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _control.Release();
+        }
+    }
+
+    /// <summary>A new upstream session at <paramref name="target"/> and the current scale, the old one closed first. Under <see cref="_control"/>.</summary>
+    private async Task<WebRtcPlaybackControlResult> PlayFromAsync(DateTimeOffset target, TimeSpan timeout, CancellationToken ct)
+    {
+        await StopSourceAsync().ConfigureAwait(false);
+        IMediaSource next;
+        try
+        {
+            next = await _connector.ConnectAsync(Offer.DeviceId, Offer.Channel, target, Offer.End, _scale, ct).WaitAsync(timeout, _service.Time, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return Stopped(target, 504, "the recorder did not start the playback in time");
+        }
+        catch (DeviceException)
+        {
+            return Stopped(target, 502, "the recorder could not play from there");
+        }
+        if (next.Media.VideoTrack < 0)
+        {
+            await next.DisposeAsync().ConfigureAwait(false);
+            return Stopped(target, 502, "the recording has no video there");
+        }
+        Use(next, target);
+        _paused = false;
+        if (Volatile.Read(ref _connected) == 1) StartReading();
+        return new(204, "playing", target, false);
+    }
+
+    private WebRtcPlaybackControlResult Stopped(DateTimeOffset target, int status, string detail)
+    {
+        _sourceStart = target;
+        Interlocked.Exchange(ref _firstTimestamp, -1);
+        _paused = true;
+        return new(status, detail, target, true);
+    }
+
+    /// <summary>Step 5: PLI/FIR (on the session's receive path): a re-seek to the position, on the pool.</summary>
+    private void OnKeyframeRequested()
+    {
+        var now = _service.Time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastKeyframeRefresh);
+        if ((last != 0 && _service.Time.GetElapsedTime(last, now) < KeyframeRefreshInterval)
+            || Interlocked.CompareExchange(ref _lastKeyframeRefresh, now, last) != last)
+        {
+            return;
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(static h => _ = h.RefreshKeyframeAsync(), this, preferLocal: false);
+    }
+
+    private async Task RefreshKeyframeAsync()
+    {
+        if (!_control.Wait(0)) return; // a control runs: it starts at a keyframe anyway
+        try
+        {
+            if (Volatile.Read(ref _closed) != 0 || _paused || _source is null || Volatile.Read(ref _connected) == 0) return;
+            var at = Position;
+            var result = await PlayFromAsync(at, TimeSpan.FromSeconds(_service.UpstreamTimeoutSeconds), CancellationToken.None).ConfigureAwait(false);
+            WebRtcViewingService.LogPlaybackKeyframeRefresh(_service.Logger, SessionId, result.Status, at.ToString("O"));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            WebRtcViewingService.LogPlaybackKeyframeRefresh(_service.Logger, SessionId, 500, e.GetType().Name);
         }
         finally
         {
@@ -197,6 +270,11 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
         _keyframes = new KeyframeTracker(source.Media.VideoCodec);
         _sourceStart = start;
         Interlocked.Exchange(ref _firstTimestamp, -1);
+        var pace = source is IPacedMediaSource paced ? paced.Pace : new PlaybackPace(_scale, _scale);
+        Volatile.Write(ref _recordingPerTimestamp, pace.RecordingPerTimestamp);
+        Volatile.Write(ref _timestampRate, pace.TimestampRate);
+        _audioOn = pace.Requested == 1;
+        Interlocked.Increment(ref _paceVersion);
     }
 
     /// <summary>Reads the current source into the output, from its next keyframe, on the pool. Under <see cref="_control"/>.</summary>
@@ -204,6 +282,8 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
     {
         if (_source is not { } source || _run is not null) return;
         _output.WaitForKeyframe(hasVideo: true);
+        // A new upstream session starts at a keyframe: keyframe requests of the next interval re-seek nothing.
+        Interlocked.Exchange(ref _lastKeyframeRefresh, _service.Time.GetTimestamp());
         var stop = _stop = new CancellationTokenSource();
         _run = Task.Run(async () =>
         {
@@ -262,9 +342,25 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
 
     void IMediaSink.OnBatchEnd() => _output.Flush();
 
-    void IWebRtcMediaSender.SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker) => Session.SendVideoRtpPayload(payload, timestamp, marker);
+    // On the output's drainer (one at a time).
+    void IWebRtcMediaSender.SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker)
+    {
+        var version = Volatile.Read(ref _paceVersion);
+        if (version != _appliedPaceVersion)
+        {
+            _appliedPaceVersion = version;
+            _timestamps.Restart(Volatile.Read(ref _timestampRate));
+        }
+        Session.SendVideoRtpPayload(payload, _timestamps.MapVideo(timestamp, _audioClockRate, _clockRate), marker);
+    }
 
-    void IWebRtcMediaSender.SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker) { }
+    void IWebRtcMediaSender.SendAudio(ReadOnlySpan<byte> payload, uint timestamp, bool marker)
+    {
+        if (_audioOn && Volatile.Read(ref _paceVersion) == _appliedPaceVersion && _timestamps.TryMapAudio(timestamp, out var mapped))
+        {
+            Session.SendAudio(payload, mapped, marker);
+        }
+    }
 
     public void Close(string reason, bool revoked)
     {

@@ -7,11 +7,12 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// What a live stream offers a WebRTC viewer, from the media core's neutral description: the video codec with its H.264
 /// profile (from <c>profile-level-id</c>, else the SPS in <c>sprop-parameter-sets</c>), and G.711 audio. H.265 is passed
 /// to viewers that offer it; to others the viewing service sends the transcoded H.264 stream (<see cref="IDerivedStreams"/>),
-/// or a 422 naming the codec without a transcoder. AAC is left out.
+/// or a 422 naming the codec without a transcoder. Opus (the AAC → Opus derived stream, RFC 7587: opus/48000/2) is
+/// offered as is; AAC itself is left out (<see cref="HasAac"/> tells the service to ask for the Opus stream).
 /// </summary>
 public static class WebRtcSourceMedia
 {
-    /// <param name="audioTrack">The index of the G.711 track offered, or -1.</param>
+    /// <param name="audioTrack">The index of the G.711 or Opus track offered, or -1.</param>
     public static SourceMedia From(MediaDescription description, out int audioTrack)
     {
         SourceVideo? video = null;
@@ -34,8 +35,27 @@ public static class WebRtcSourceMedia
                 audio = new SourceAudio(t.EncodingName, t.ClockRate > 0 ? t.ClockRate : 8000);
                 audioTrack = i;
             }
+            else if (t.Type == "audio" && audio is null && string.Equals(t.EncodingName, "OPUS", StringComparison.OrdinalIgnoreCase))
+            {
+                audio = new SourceAudio("opus", 48000, Channels: 2);
+                audioTrack = i;
+            }
         }
         return new SourceMedia(video, audio);
+    }
+
+    /// <summary>True when the stream's audio is AAC (RFC 3640 <c>mpeg4-generic</c>) and it has no G.711 to pass instead.</summary>
+    public static bool HasAac(MediaDescription description)
+    {
+        var aac = false;
+        for (var i = 0; i < description.Tracks.Count; i++)
+        {
+            var t = description.Tracks[i];
+            if (t.Type != "audio") continue;
+            if (t.EncodingName is "PCMU" or "PCMA") return false;
+            aac |= string.Equals(t.EncodingName, "MPEG4-GENERIC", StringComparison.OrdinalIgnoreCase);
+        }
+        return aac;
     }
 
     /// <summary>The profile a source's fmtp states, or null (the negotiator then prefers the highest profile offered).</summary>

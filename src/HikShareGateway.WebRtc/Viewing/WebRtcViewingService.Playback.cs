@@ -14,7 +14,8 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// download uses too) instead of a lease on the shared live stream.
 /// <para>
 /// :: Step 1: <c>playback</c> (audited denial) → 403; unknown device or channel → 404; capacity (shared with live) → 503.
-/// :: Step 2: the upstream session at <c>start</c>: no recording there → 404, timeout → 504, other failures → 502.
+/// :: Step 2: the upstream session at <c>start</c> and <c>scale</c>: no recording there → 404, timeout → 504, other
+///    failures (a speed the recorder refuses among them) → 502.
 /// :: Step 3: the offer negotiated against the recording's video (400/422), the session registered and audited.
 /// </para>
 /// </summary>
@@ -52,7 +53,7 @@ public sealed partial class WebRtcViewingService : IWebRtcPlayback
             // :: Step 2
             try
             {
-                source = await _playbackConnector.ConnectAsync(offer.DeviceId, offer.Channel, offer.Start, offer.End, ct)
+                source = await _playbackConnector.ConnectAsync(offer.DeviceId, offer.Channel, offer.Start, offer.End, offer.Scale, ct)
                     .WaitAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), _context.Time, ct).ConfigureAwait(false);
             }
             catch (TimeoutException)
@@ -69,16 +70,18 @@ public sealed partial class WebRtcViewingService : IWebRtcPlayback
                 };
             }
             // :: Step 3
-            var media = WebRtcSourceMedia.From(source.Media, out _);
+            var media = WebRtcSourceMedia.From(source.Media, out var audioTrack);
             if (source.Media.VideoTrack < 0)
             {
                 return WebRtcAnswer.Refused(422, "no common codec: the recording has no video");
             }
-            if (!WebRtcSession.TryCreate(offer.Sdp.Span, media with { Audio = null }, _context, out var session, out var answer, out var refusal))
+            if (!WebRtcSession.TryCreate(offer.Sdp.Span, media, _context, out var session, out var answer, out var refusal))
             {
                 return WebRtcAnswer.Refused(refusal.Status, refusal.Reason);
             }
-            var handle = new PlaybackSessionHandle(this, sessionId, offer, session, _playbackConnector, source, _options.QueueLimits);
+            // G.711 of the recording as live passes it (at scale 1; the handle keeps it in step across seeks).
+            var handle = new PlaybackSessionHandle(this, sessionId, offer, session, _playbackConnector, source, _options.QueueLimits,
+                session.AudioSsrc is null ? -1 : audioTrack, audioTrack >= 0 ? source.Media.Tracks[audioTrack].ClockRate : 8000);
             source = null; // the handle owns it now
             _playbackSessions[sessionId] = handle;
             reserved = false;
@@ -141,6 +144,11 @@ public sealed partial class WebRtcViewingService : IWebRtcPlayback
 
     [LoggerMessage(EventId = 7143, Level = LogLevel.Information, Message = "WebRTC playback session {SessionId}: control {Status} ({Detail}), position {Position}")]
     private static partial void LogPlaybackControl(ILogger logger, string sessionId, int status, string detail, string position);
+
+    internal int UpstreamTimeoutSeconds => _options.UpstreamTimeoutSeconds;
+
+    [LoggerMessage(EventId = 7145, Level = LogLevel.Information, Message = "WebRTC playback session {SessionId}: keyframe request answered by a re-seek ({Status}) to {Position}")]
+    internal static partial void LogPlaybackKeyframeRefresh(ILogger logger, string sessionId, int status, string position);
 
     [LoggerMessage(EventId = 7144, Level = LogLevel.Information, Message = "WebRTC playback session {SessionId}: upstream ended ({Reason})")]
     internal static partial void LogPlaybackSourceEnded(ILogger logger, string sessionId, string reason);

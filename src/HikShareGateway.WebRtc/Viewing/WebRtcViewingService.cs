@@ -20,7 +20,8 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// :: Step 3: a lease on the shared <see cref="LiveStream"/> (no second upstream), waiting for it to play → 502/504.
 /// :: Step 4: the offer negotiated against the stream's codecs → 400/422 (an H.265 stream to an offer without H.265:
 ///    the shared H.264 derived stream of <see cref="IDerivedStreams"/> when one is configured, 503 when none is free;
-///    without FFmpeg, 422 naming H265); the session's answer and its registration
+///    without FFmpeg, 422 naming H265; an AAC stream to an offer with Opus: the shared AAC → Opus derived stream, or the
+///    video alone when no transcoder is free); the session's answer and its registration
 ///    in <see cref="ISessionRegistry"/> (a grant change closes it), the audit of its start.
 /// :: Step 5: when DTLS-SRTP is up, the <see cref="WebRtcOutput"/> subscribes: the cached GOP first, then live packets.
 /// </para>
@@ -140,6 +141,18 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
                 description = transcoded.Description!;
                 source = WebRtcSourceMedia.From(description, out audioTrack);
             }
+            else if (_derived is not null && WebRtcSourceMedia.HasAac(description) && WebRtcSession.WouldReceiveAudio(offer.Sdp.Span, Opus))
+            {
+                // :: Step 4b: AAC, which WebRTC cannot carry, and an offer that takes Opus: the shared AAC → Opus stream
+                // (video passed as the camera sends it). Without a transcoder the viewer gets the video alone, as before.
+                if (await OpusAudioAsync(offer, ct).ConfigureAwait(false) is { } withOpus)
+                {
+                    lease.Dispose();
+                    lease = withOpus.Lease;
+                    description = withOpus.Description;
+                    source = WebRtcSourceMedia.From(description, out audioTrack);
+                }
+            }
             WebRtcSession session;
             string answer;
             SessionRefusal refusal;
@@ -180,6 +193,44 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             }
         }
     }
+
+    private static readonly SourceAudio Opus = new("opus", 48000, Channels: 2);
+
+    /// <summary>
+    /// The derived AAC → Opus stream of the offer's path, ready; null (logged) when no transcoder is free
+    /// (<c>Media:MaxTranscoders</c>), FFmpeg is missing, or it did not start in time: the viewer then watches without audio.
+    /// </summary>
+    private async Task<(LiveStreamLease Lease, MediaDescription Description)?> OpusAudioAsync(WebRtcLiveOffer offer, CancellationToken ct)
+    {
+        if (!_derived!.TryAcquire(offer.DeviceId, offer.Channel, offer.Stream, DerivedFormat.OpusAudio, out var lease, out var reason))
+        {
+            LogOpusRefused(_logger, offer.Account, reason ?? "");
+            return null;
+        }
+        try
+        {
+            var description = await lease!.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
+            LogOpusAudio(_logger, offer.Account, offer.DeviceId, offer.Channel);
+            return (lease, description);
+        }
+        catch (Exception e) when (e is TimeoutException or DeviceException)
+        {
+            lease!.Dispose();
+            LogOpusRefused(_logger, offer.Account, e is TimeoutException ? "the AAC to Opus transcoder did not start in time" : "the AAC to Opus transcoder could not start");
+            return null;
+        }
+        catch
+        {
+            lease!.Dispose();
+            throw;
+        }
+    }
+
+    [LoggerMessage(EventId = 7146, Level = LogLevel.Information, Message = "WebRTC viewer {Account} on {DeviceId}/{Channel} gets the camera's AAC as Opus (shared transcoder)")]
+    private static partial void LogOpusAudio(ILogger logger, string account, string deviceId, int channel);
+
+    [LoggerMessage(EventId = 7147, Level = LogLevel.Warning, Message = "WebRTC viewer {Account}: no AAC to Opus transcoder ({Reason}); video without audio")]
+    private static partial void LogOpusRefused(ILogger logger, string account, string reason);
 
     /// <summary>
     /// The derived H.264 stream of the offer's path, ready: 503 when no transcoder is free (<c>Media:MaxTranscoders</c>)

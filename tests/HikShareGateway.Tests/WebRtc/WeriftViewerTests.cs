@@ -85,7 +85,7 @@ public sealed class WeriftViewerTests(ITestOutputHelper output)
             Encoding.ASCII.GetBytes(Jws.Sign(payload, key)), retain, CancellationToken.None);
 
     /// <summary>The script in the source tree, beside its <c>node_modules</c> (installed by scripts/prereqs.sh).</summary>
-    private static string WeriftScript()
+    internal static string WeriftScript()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "HikShareGateway.sln")))

@@ -35,6 +35,29 @@ public sealed class WhepPlaybackControlTests
     }
 
     [Theory]
+    [InlineData("2", 2.0)]
+    [InlineData("0.5", 0.5)]
+    [InlineData("64", 64.0)]
+    public void UrlScale_IsASpeedAbove0UpTo64(string text, double scale)
+    {
+        Assert.True(WhepPlaybackEndpoints.TryScale(text, out var s));
+        Assert.Equal(scale, s);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-2")]
+    [InlineData("65")]
+    [InlineData("2,5")]
+    [InlineData("1e3")]
+    [InlineData("NaN")]
+    [InlineData("fast")]
+    public void UrlScale_OtherwiseIsRefused(string text)
+    {
+        Assert.False(WhepPlaybackEndpoints.TryScale(text, out _));
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("null")]
     [InlineData("[]")]

@@ -103,6 +103,19 @@ public sealed class SdpTests
     }
 
     [Fact]
+    public void OpusSource_TakesTheOfferedOpus48000Stereo_AsRfc7587Says()
+    {
+        var offer = Parse(Fixture("chromium-recvonly-video-audio.sdp"));
+        var source = new SourceMedia(new SourceVideo("H264", null), new SourceAudio("opus", 48000, Channels: 2));
+        Assert.True(SdpNegotiator.TryNegotiate(offer, source, out var n, out _));
+        Assert.Equal(111, n.Audio!.Codec.PayloadType);
+        Assert.True(n.Audio.Send);
+        // Opus as mono at 48 kHz is no format a browser offers: nothing matches it.
+        Assert.True(SdpNegotiator.TryNegotiate(offer, source with { Audio = new SourceAudio("opus", 48000) }, out var mono, out _));
+        Assert.Null(mono.Audio);
+    }
+
+    [Fact]
     public void AudioOnlySourceWithPcmuNotOffered_IsNoCommonCodecNamingPcmu()
     {
         var text = Fixture("chromium-recvonly-video-audio.sdp").Replace(" 9 0 8 13 ", " 9 8 13 ").Replace("a=rtpmap:0 PCMU/8000\r\n", "");

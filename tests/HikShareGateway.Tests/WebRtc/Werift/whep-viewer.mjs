@@ -3,6 +3,7 @@
 // single NAL, STAP-A, FU-A), and says how the session ended.
 //
 //   node whep-viewer.mjs --url http://127.0.0.1:PORT/whep/live/dev/1/main --token TOKEN [--seconds N] [--until-closed]
+//        [--pli-at-ms N]   (sends one RTCP PLI N ms after the first RTP, prints "PLI <ms>", then "IDR-AFTER-PLI <ms>")
 //
 // stdout, one line each: "OFFER <ms to write the offer>", "CREATED <Location>", "CONNECTED <ms from the POST>", "FIRST-RTP <ms>", "FIRST-IDR <ms>", "RTP <count>" every 100 packets,
 // "ENDED <reason>" (dtls-closed | connection-<state> | rtp-stopped | time-up), then "SUMMARY <json>". Exit code 0 when
@@ -19,12 +20,18 @@ const seconds = Number(arg("seconds", "10"));
 const untilClosed = process.argv.includes("--until-closed");
 // No RTP for this long after RTP flowed counts as the session having stopped (25 fps video: 40 ms between frames).
 const rtpSilenceMs = Number(arg("silence-ms", "1500"));
+const pliAtMs = Number(arg("pli-at-ms", "0"));
 if (!url || !token) {
   console.error("usage: node whep-viewer.mjs --url URL --token TOKEN [--seconds N] [--until-closed]");
   process.exit(1);
 }
 
-const stats = { packets: 0, bytes: 0, accessUnits: 0, idr: 0, nalTypes: {}, payloadTypes: {}, ssrcs: [], seqGaps: 0 };
+// timestampsBack: new packets (by sequence number) with RTP timestamps lower than the highest seen (RFC 3550 §5.1: a sender's must not go back).
+const stats = { packets: 0, bytes: 0, accessUnits: 0, idr: 0, nalTypes: {}, payloadTypes: {}, ssrcs: [], seqGaps: 0, timestampsBack: 0, packetsAfterPli: 0 };
+let pliSentAt = 0;
+let idrAfterPli = false;
+let highestTs = -1;
+let highestSeq = -1;
 let started = performance.now(); // reset to the POST: the times printed are from the WHEP POST
 const since = () => Math.round(performance.now() - started);
 let lastRtpAt = 0;
@@ -45,6 +52,10 @@ function countNal(type, startOfNal) {
   stats.nalTypes[type] = (stats.nalTypes[type] ?? 0) + 1;
   if (type === 5) {
     if (stats.idr === 0) console.log(`FIRST-IDR ${since()}`);
+    if (pliSentAt > 0 && !idrAfterPli) {
+      idrAfterPli = true;
+      console.log(`IDR-AFTER-PLI ${since()}`);
+    }
     stats.idr++;
   }
 }
@@ -62,6 +73,25 @@ function onRtp(rtp) {
   const seq = rtp.header.sequenceNumber;
   if (lastSeq >= 0 && seq !== ((lastSeq + 1) & 0xffff)) stats.seqGaps++;
   lastSeq = seq;
+  const ts = rtp.header.timestamp;
+  // Only packets newer than any seen (a retransmission or a late packet carries its old timestamp); modulo 2^16 / 2^32.
+  const newer = highestSeq < 0 || (((seq - highestSeq) & 0xffff) !== 0 && ((seq - highestSeq) & 0xffff) < 0x8000);
+  if (newer) {
+    highestSeq = seq;
+    if (highestTs >= 0 && ((ts - highestTs) >>> 0) > 0x80000000) {
+      stats.timestampsBack++;
+      if (stats.timestampsBack <= 3) console.log(`TS-BACK seq ${seq} ts ${ts} after ${highestTs}`);
+    } else highestTs = ts;
+  }
+  if (pliSentAt > 0) stats.packetsAfterPli++;
+  if (pliAtMs > 0 && pliSentAt === 0 && stats.packets === 1) {
+    const ssrc = rtp.header.ssrc;
+    setTimeout(() => {
+      pliSentAt = performance.now();
+      console.log(`PLI ${since()}`);
+      transceiver.receiver.sendRtcpPLI(ssrc).catch((e) => console.error(`PLI failed: ${e}`));
+    }, pliAtMs);
+  }
   if (rtp.header.marker) stats.accessUnits++;
   if (payload.length < 1) return;
   const type = payload[0] & 0x1f;
