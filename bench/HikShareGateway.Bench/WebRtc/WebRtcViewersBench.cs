@@ -291,7 +291,8 @@ public static partial class WebRtcViewersBench
                 // The gateway's own clock: "Applied grants Delta" → the last of these sessions' "ended: revoked".
                 await Task.Delay(200); // let the log lines of the last closes reach the file
                 var log = gateway.LogSince(logStart);
-                var applied = LogTimes(log, "Applied grants Delta").DefaultIfEmpty(TimeSpan.Zero).Min();
+                // The "Applied" line follows the registry's pass (it may miss this slice): then the first "Revoked" line is the start.
+                var applied = LogTimes(log, "Applied grants Delta").DefaultIfEmpty(TimeSpan.MaxValue).Min();
                 var revoked = LogTimes(log, "Revoked session").DefaultIfEmpty(TimeSpan.MaxValue).Min();
                 if (revoked < applied) applied = revoked;
                 var ends = EndedRevoked().Matches(log).Where(m => ids.Contains(m.Groups["id"].Value)).Select(m => Time(m.Groups["t"].Value)).ToList();
