@@ -339,9 +339,11 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     }
 
     /// <summary>
-    /// Sends one camera RTP payload (H.264: single NAL, STAP-A or FU-A; H.265: single NAL, AP or FU; as the relay receives it) re-packetized to our
-    /// MTU, under our header; <paramref name="marker"/> is the camera packet's marker (end of access unit).
-    /// The plug-in point for the media core's packets.
+    /// Sends one video RTP payload under our header; <paramref name="marker"/> is the source packet's (end of access unit).
+    /// The plug-in point for the media core's packets. Live viewers get payloads already cut to our MTU once per stream
+    /// (<see cref="Viewing.PacketizedStreams"/>): those go as they are, so per viewer only the header, SRTP and the send
+    /// remain. A larger payload (H.264: single NAL, STAP-A or FU-A; H.265: single NAL, AP or FU; a playback source) is
+    /// re-packetized here.
     /// </summary>
     public void SendVideoRtpPayload(ReadOnlySpan<byte> payload, uint timestamp, bool marker)
     {
@@ -350,6 +352,12 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
         lock (_sendLock)
         {
             if (_sender is null) return;
+            if (payload.Length <= maxPayload && IsPassable(payload))
+            {
+                payload.CopyTo(_packet.AsSpan(RtpStreamWriter.HeaderLength));
+                SendVideoPacketLocked(payload.Length, marker, timestamp, remote);
+                return;
+            }
             if (_h265)
             {
                 // RFC 7798: the camera's single NAL / AP / FU payloads, re-cut to our MTU.
@@ -366,6 +374,15 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
                 SendVideoPacketLocked(n, marker && last, timestamp, remote);
             }
         }
+    }
+
+    /// <summary>A payload a browser depacketizes as it is: H.264 single NAL, STAP-A or FU-A; H.265 single NAL, AP or FU.</summary>
+    private bool IsPassable(ReadOnlySpan<byte> payload)
+    {
+        if (payload.IsEmpty) return false;
+        if (_h265) return payload.Length >= 3 && H265Packetizer.TypeOf(payload[0]) <= H265Packetizer.Fu;
+        var type = payload[0] & 0x1F;
+        return type is >= 1 and <= 24 || (type == FragmentationUnit.H264FuA && payload.Length >= 2);
     }
 
     /// <summary>Our header on the payload already in <see cref="_packet"/>, SRTP, history, out. Under the send lock.</summary>

@@ -9,13 +9,13 @@ namespace HikShareGateway.WebRtc.Rtp;
 /// </summary>
 public ref struct H264Packetizer
 {
-    private const byte StapA = 24, FuA = 28;
+    private const byte StapA = 24;
 
     private readonly int _maxPayload;
     private ReadOnlySpan<byte> _stap;   // remaining STAP-A aggregate (after its header byte), or empty
-    private ReadOnlySpan<byte> _data;   // bytes of the current unit still to send (after its header)
-    private byte _nalHeader;            // F|NRI|type of the NAL unit being sent
-    private bool _fragmenting, _inputStarts, _inputEnds, _firstPiece, _wholeNalPending;
+    private ReadOnlySpan<byte> _whole;  // a NAL unit that fits, still to send whole
+    private FuCutter _fu;               // or the fragments still to cut
+    private bool _wholeNalPending;
 
     private H264Packetizer(int maxPayload)
     {
@@ -39,14 +39,10 @@ public ref struct H264Packetizer
         var type = payload[0] & 0x1F;
         if (type is >= 1 and <= 23) p.BeginNal(payload);
         else if (type == StapA) { p._stap = payload[1..]; p.NextFromStap(); }
-        else if (type == FuA && payload.Length >= 2)
+        else if (type == FragmentationUnit.H264FuA && payload.Length >= 2)
         {
-            p._nalHeader = (byte)((payload[0] & 0xE0) | (payload[1] & 0x1F));
-            p._data = payload[2..];
-            p._fragmenting = true;
-            p._inputStarts = (payload[1] & 0x80) != 0;
-            p._inputEnds = (payload[1] & 0x40) != 0;
-            p._firstPiece = true;
+            FragmentationUnit.ReadNalHeader(payload, h265: false, out var nal0, out _, out var starts, out var ends);
+            p._fu.Begin(false, nal0, 0, payload[2..], starts, ends);
         }
         return p;
     }
@@ -54,20 +50,14 @@ public ref struct H264Packetizer
     private void BeginNal(ReadOnlySpan<byte> nal)
     {
         if (nal.IsEmpty) return;
-        _nalHeader = nal[0];
-        _firstPiece = true;
         if (nal.Length <= _maxPayload)
         {
-            _data = nal;
+            _whole = nal;
             _wholeNalPending = true;
-            _fragmenting = false;
         }
         else
         {
-            _data = nal[1..];
-            _fragmenting = true;
-            _inputStarts = true;
-            _inputEnds = true;
+            _fu.Begin(false, nal[0], 0, nal[1..], inputStarts: true, inputEnds: true);
         }
     }
 
@@ -98,29 +88,21 @@ public ref struct H264Packetizer
         if (_wholeNalPending)
         {
             _wholeNalPending = false;
-            _data.CopyTo(destination);
-            written = _data.Length;
-            _data = default;
-            if (!_stap.IsEmpty) NextFromStap();
-            last = !_wholeNalPending && !_fragmenting;
-            return true;
+            _whole.CopyTo(destination);
+            written = _whole.Length;
+            _whole = default;
         }
-        if (!_fragmenting) return false;
-        var room = _maxPayload - 2;
-        var n = Math.Min(room, _data.Length);
-        var end = n == _data.Length;
-        destination[0] = (byte)((_nalHeader & 0xE0) | FuA);
-        destination[1] = (byte)((_firstPiece && _inputStarts ? 0x80 : 0) | (end && _inputEnds ? 0x40 : 0) | (_nalHeader & 0x1F));
-        _data[..n].CopyTo(destination[2..]);
-        _data = _data[n..];
-        _firstPiece = false;
-        written = n + 2;
-        if (end)
+        else if (_fu.Active)
         {
-            _fragmenting = false;
-            if (!_stap.IsEmpty) NextFromStap();
-            last = !_wholeNalPending && !_fragmenting;
+            written = _fu.Next(destination, _maxPayload, out var end);
+            if (!end) return true;
         }
+        else
+        {
+            return false;
+        }
+        if (!_stap.IsEmpty) NextFromStap();
+        last = !_wholeNalPending && !_fu.Active;
         return true;
     }
 }

@@ -11,15 +11,15 @@ namespace HikShareGateway.WebRtc.Rtp;
 public ref struct H265Packetizer
 {
     /// <summary>NAL unit types of RFC 7798 §4.4.</summary>
-    public const int Ap = 48, Fu = 49, Paci = 50;
+    public const int Ap = 48, Fu = FragmentationUnit.H265Fu, Paci = 50;
 
     private const int PayloadHeaderLength = 2, FuHeaderLength = 3;
 
     private readonly int _maxPayload;
     private ReadOnlySpan<byte> _ap;     // remaining AP aggregate (after its payload header), or empty
-    private ReadOnlySpan<byte> _data;   // bytes of the current unit still to send (after its NAL header when fragmenting)
-    private byte _header0, _header1;    // the NAL unit header being sent: F|Type(6)|LayerId high bit, LayerId low 5|TID(3)
-    private bool _fragmenting, _inputStarts, _inputEnds, _firstPiece, _wholeNalPending;
+    private ReadOnlySpan<byte> _whole;  // a NAL unit that fits, still to send whole
+    private FuCutter _fu;               // or the fragments still to cut
+    private bool _wholeNalPending;
 
     private H265Packetizer(int maxPayload)
     {
@@ -28,7 +28,7 @@ public ref struct H265Packetizer
     }
 
     /// <summary>The NAL unit type (6 bits) of a 2-byte H.265 NAL unit or payload header.</summary>
-    public static int TypeOf(byte header0) => (header0 >> 1) & 0x3F;
+    public static int TypeOf(byte header0) => FragmentationUnit.TypeOf(true, header0);
 
     /// <summary>For one whole NAL unit (2-byte header first, no start code).</summary>
     public static H265Packetizer ForNal(ReadOnlySpan<byte> nal, int maxPayload)
@@ -48,15 +48,8 @@ public ref struct H265Packetizer
         else if (type == Ap) { p._ap = payload[PayloadHeaderLength..]; p.NextFromAp(); }
         else if (type == Fu && payload.Length >= FuHeaderLength)
         {
-            var fu = payload[2];
-            // The NAL header: F, LayerId and TID from the payload header, the type from the FU header (§4.4.3).
-            p._header0 = (byte)((payload[0] & 0x81) | ((fu & 0x3F) << 1));
-            p._header1 = payload[1];
-            p._data = payload[FuHeaderLength..];
-            p._fragmenting = true;
-            p._inputStarts = (fu & 0x80) != 0;
-            p._inputEnds = (fu & 0x40) != 0;
-            p._firstPiece = true;
+            FragmentationUnit.ReadNalHeader(payload, h265: true, out var nal0, out var nal1, out var starts, out var ends);
+            p._fu.Begin(true, nal0, nal1, payload[FuHeaderLength..], starts, ends);
         }
         return p;
     }
@@ -64,21 +57,14 @@ public ref struct H265Packetizer
     private void BeginNal(ReadOnlySpan<byte> nal)
     {
         if (nal.Length < PayloadHeaderLength) return;
-        _header0 = nal[0];
-        _header1 = nal[1];
-        _firstPiece = true;
         if (nal.Length <= _maxPayload)
         {
-            _data = nal;
+            _whole = nal;
             _wholeNalPending = true;
-            _fragmenting = false;
         }
         else
         {
-            _data = nal[PayloadHeaderLength..];
-            _fragmenting = true;
-            _inputStarts = true;
-            _inputEnds = true;
+            _fu.Begin(true, nal[0], nal[1], nal[PayloadHeaderLength..], inputStarts: true, inputEnds: true);
         }
     }
 
@@ -111,29 +97,21 @@ public ref struct H265Packetizer
         if (_wholeNalPending)
         {
             _wholeNalPending = false;
-            _data.CopyTo(destination);
-            written = _data.Length;
-            _data = default;
-            if (!_ap.IsEmpty) NextFromAp();
-            last = !_wholeNalPending && !_fragmenting;
-            return true;
+            _whole.CopyTo(destination);
+            written = _whole.Length;
+            _whole = default;
         }
-        if (!_fragmenting) return false;
-        var n = Math.Min(_maxPayload - FuHeaderLength, _data.Length);
-        var end = n == _data.Length;
-        destination[0] = (byte)((_header0 & 0x81) | (Fu << 1));
-        destination[1] = _header1;
-        destination[2] = (byte)((_firstPiece && _inputStarts ? 0x80 : 0) | (end && _inputEnds ? 0x40 : 0) | TypeOf(_header0));
-        _data[..n].CopyTo(destination[FuHeaderLength..]);
-        _data = _data[n..];
-        _firstPiece = false;
-        written = n + FuHeaderLength;
-        if (end)
+        else if (_fu.Active)
         {
-            _fragmenting = false;
-            if (!_ap.IsEmpty) NextFromAp();
-            last = !_wholeNalPending && !_fragmenting;
+            written = _fu.Next(destination, _maxPayload, out var end);
+            if (!end) return true;
         }
+        else
+        {
+            return false;
+        }
+        if (!_ap.IsEmpty) NextFromAp();
+        last = !_wholeNalPending && !_fu.Active;
         return true;
     }
 }

@@ -59,7 +59,7 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
                 Channel = Offer.Channel,
                 Action = Privilege.TwoWayAudio,
                 Remote = Offer.Remote,
-                Revoke = reason => ThreadPool.UnsafeQueueUserWorkItem(static s => s.h.Close("revoked: " + s.reason, revoked: true), (h: this, reason), preferLocal: false),
+                Revoke = Revoke,
             });
             Session.SetTalkReceiver(_talk);
             _ = _talk.Channel.Completion.ContinueWith(static (_, h) => ((ViewerSessionHandle)h!).Close("the device ended two-way audio", revoked: false),
@@ -87,7 +87,7 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
             Action = Privilege.LiveView,
             Remote = Offer.Remote,
             // The registry audits the revocation; the close must not block it: it runs on the pool.
-            Revoke = reason => ThreadPool.UnsafeQueueUserWorkItem(static s => s.h.Close("revoked: " + s.reason, revoked: true), (h: this, reason), preferLocal: false),
+            Revoke = Revoke,
         });
         _service.Metrics.Sessions.Add(1, new KeyValuePair<string, object?>("signalling", WebRtcViewingService.SignallingName(Offer.Signalling)));
         _service.GatewayMetrics.ViewerSessions.Add(1, _tags);
@@ -95,6 +95,18 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
         Session.KeyframeRequested += OnKeyframeRequested;
         _lease.Stream.Invalidated += OnInvalidated;
         _ = SubscribeWhenConnectedAsync();
+    }
+
+    /// <summary>
+    /// A grant withdrawn, on the registry's thread while it re-evaluates every session: the media stops here and now
+    /// (the output drops its queue and takes nothing more: a lock held for microseconds, no I/O), so the revoked
+    /// viewers' packets stop costing sends at once and leave the pool free for the closes; the close itself (DTLS
+    /// close_notify, unsubscribe, logs) is queued to the pool, where the closes of one delta run side by side.
+    /// </summary>
+    private void Revoke(string reason)
+    {
+        _output.Complete();
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.h.Close("revoked: " + s.reason, revoked: true), (h: this, reason), preferLocal: false);
     }
 
     /// <summary>A talk-only session: nothing to subscribe; a failed handshake ends it.</summary>

@@ -30,7 +30,6 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
 {
     private readonly WebRtcSessionContext _context;
     private readonly WebRtcViewingOptions _options;
-    private readonly LiveRelay _relay;
     private readonly IDeviceCatalog _catalog;
     private readonly IAccessPolicy _policy;
     private readonly ISessionRegistry _registry;
@@ -38,6 +37,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     private readonly GatewayMetrics _gatewayMetrics;
     private readonly IDerivedStreams? _derived;
     private readonly IPlaybackSourceConnector? _playbackConnector;
+    private readonly PacketizedStreams _packetized;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, ViewerSessionHandle> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _perAccount = new(StringComparer.Ordinal);
@@ -55,13 +55,14 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         _playbackConnector = playback;
         _context = context;
         _options = options;
-        _relay = relay;
         _catalog = catalog;
         _policy = policy;
         _registry = registry;
         _audit = audit;
         _gatewayMetrics = metrics;
         _logger = context.Loggers.CreateLogger<WebRtcViewingService>();
+        // Video is cut to the viewers' payload size once per stream, not once per viewer.
+        _packetized = new PacketizedStreams(relay, derived, context.Options.RtpMtu - Rtp.RtpStreamWriter.HeaderLength, context.Time);
         Metrics = new WebRtcMetrics(metrics, context.Mux.Drops, LiveNacks);
     }
 
@@ -111,8 +112,8 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
                     return talkRefusal;
                 }
             }
-            // :: Step 3
-            lease = _relay.Acquire(offer.DeviceId, offer.Channel, offer.Stream);
+            // :: Step 3 (the stream already cut to the WebRTC payload size, shared by every WebRTC viewer of it)
+            lease = _packetized.AcquireLive(offer.DeviceId, offer.Channel, offer.Stream);
             MediaDescription description;
             try
             {
@@ -207,22 +208,27 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             LogOpusRefused(_logger, offer.Account, reason ?? "");
             return null;
         }
+        LiveStreamLease? packetized = null;
         try
         {
-            var description = await lease!.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
+            // As for H.264: the derived lease holds the transcoder until the packetized stream over it has its own, so
+            // the camera's video of this stream is cut once for every viewer too.
+            packetized = _packetized.AcquireDerived(offer.DeviceId, offer.Channel, offer.Stream, DerivedFormat.OpusAudio);
+            var description = await packetized.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
             LogOpusAudio(_logger, offer.Account, offer.DeviceId, offer.Channel);
-            return (lease, description);
+            var ready = packetized;
+            packetized = null;
+            return (ready, description);
         }
         catch (Exception e) when (e is TimeoutException or DeviceException)
         {
-            lease!.Dispose();
             LogOpusRefused(_logger, offer.Account, e is TimeoutException ? "the AAC to Opus transcoder did not start in time" : "the AAC to Opus transcoder could not start");
             return null;
         }
-        catch
+        finally
         {
+            packetized?.Dispose();
             lease!.Dispose();
-            throw;
         }
     }
 
@@ -247,26 +253,29 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
             LogTranscoderRefused(_logger, offer.Account, reason ?? "");
             return (null, null, WebRtcAnswer.Refused(503, "no transcoder for this H265 stream: " + reason));
         }
+        LiveStreamLease? packetized = null;
         try
         {
-            var description = await lease!.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
+            // The derived lease holds the transcoder until the packetized stream over it has its own.
+            packetized = _packetized.AcquireDerived(offer.DeviceId, offer.Channel, offer.Stream, DerivedFormat.H264);
+            var description = await packetized.Stream.WaitReadyAsync(TimeSpan.FromSeconds(_options.UpstreamTimeoutSeconds), ct).ConfigureAwait(false);
             LogTranscoded(_logger, offer.Account, offer.DeviceId, offer.Channel);
-            return (lease, description, null);
+            var ready = packetized;
+            packetized = null;
+            return (ready, description, null);
         }
         catch (TimeoutException)
         {
-            lease!.Dispose();
             return (null, null, WebRtcAnswer.Refused(504, "the H265 to H264 transcoder did not start in time"));
         }
         catch (DeviceException)
         {
-            lease!.Dispose();
             return (null, null, WebRtcAnswer.Refused(503, "the H265 to H264 transcoder could not start"));
         }
-        catch
+        finally
         {
+            packetized?.Dispose();
             lease!.Dispose();
-            throw;
         }
     }
 
@@ -362,7 +371,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         {
             s.Close("gateway stopping", revoked: false);
         }
-        await Task.CompletedTask.ConfigureAwait(false);
+        await _packetized.DisposeAsync().ConfigureAwait(false);
     }
 
     [LoggerMessage(EventId = 7100, Level = LogLevel.Information, Message = "WebRTC session {SessionId} of {Account} on {DeviceId}/{Channel} started ({Signalling})")]

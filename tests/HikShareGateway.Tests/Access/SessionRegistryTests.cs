@@ -43,6 +43,34 @@ public sealed class SessionRegistryTests : IDisposable
         => Assert.Equal(GrantApplyOutcome.Applied, _store.Apply(GrantMessageKind.Delta, Sign(Delta(baseVersion, version, upsert, remove, removeDevices: removeDevices))).Outcome);
 
     [Fact]
+    public void Revoke_OneDeltaCuttingManySessions_TellsEveryOneBeforeTheFirstAudit()
+    {
+        _registry.Dispose(); // only the probed registry below re-evaluates
+        var sessions = new List<FakeSession>();
+        int toldAtFirstAudit = -1, audits = 0;
+        using var registry = new SessionRegistry(_store, new FirstAuditProbe(() =>
+        {
+            if (audits++ == 0) toldAtFirstAudit = sessions.Count(s => s.Revoked);
+        }), _time, NullLogger<SessionRegistry>.Instance);
+        for (var i = 0; i < 100; i++)
+        {
+            var s = new FakeSession(Bob, Nvr, 1, Privilege.LiveView);
+            sessions.Add(s);
+            registry.Register(s.Session);
+        }
+
+        ApplyDelta(10, 11, upsert: [Share("sh-bob", Bob, ShareState.Deleted, On(Nvr, Privilege.LiveView | Privilege.Ptz, 1, 2))]);
+
+        Assert.Equal(100, toldAtFirstAudit);
+        Assert.Equal(100, audits);
+    }
+
+    private sealed class FirstAuditProbe(Action onRecord) : IAuditSink
+    {
+        public void Record(AuditEvent auditEvent) => onRecord();
+    }
+
+    [Fact]
     public void Revoke_ShareDeleted_CutsOnlyThatRecipientsSessions_AndAudits()
     {
         var bobLive = Start(Bob, 1, Privilege.LiveView);

@@ -76,7 +76,8 @@ public sealed class H265ViewingTests : IAsyncLifetime
         Assert.Equal(201, answer.Status);
         Assert.Contains(" H264/90000", answer.AnswerSdp);
         Assert.DoesNotContain("H265", answer.AnswerSdp);
-        Assert.Equal(1, derived.Asked);
+        // Asked twice: by the service, for a refusal with its reason, then by the packetized stream over it; one transcoder.
+        Assert.Equal(2, derived.Asked);
         Assert.Single(_transcoded.Streams);
         Assert.True(service.Close(answer.SessionId!, "viewer@example.com", "test over"));
         await Wait.UntilAsync(() => _transcoded.Streams.Count == 0, "the derived stream released with the session", 10_000);
