@@ -47,11 +47,14 @@ public static class GatewayAppEndpoints
     public static void MapGatewayApp(this WebApplication app)
     {
         var gw = app.MapGroup("/gw/{gatewayId}");
-        // The app's relative links (app/…) resolve against the directory: /gw/{id} → /gw/{id}/.
-        gw.MapGet("", (string gatewayId) => GatewayIds.IsValid(gatewayId)
-            ? Results.Redirect($"/gw/{Uri.EscapeDataString(gatewayId)}/")
-            : throw ServiceException.NotFound("no-such-gateway", "no such gateway"));
-        gw.MapGet("/", (HttpContext context, string gatewayId) => Serve(context, gatewayId, "index.html"));
+        // The app's relative links (app/…) resolve against the directory: /gw/{id} → /gw/{id}/ (routing matches both).
+        gw.MapGet("/", (HttpContext context, string gatewayId) =>
+        {
+            RequireGatewayId(gatewayId);
+            return context.Request.Path.Value?.EndsWith('/') == true
+                ? Serve(context, gatewayId, "index.html")
+                : Results.Redirect($"/gw/{Uri.EscapeDataString(gatewayId)}/");
+        });
         gw.MapGet("/app/config.json", (HttpContext context, string gatewayId) =>
         {
             RequireGatewayId(gatewayId);

@@ -131,7 +131,7 @@ public sealed partial class WebAppEndpointsTests : IAsyncLifetime
 
         foreach (Match script in ScriptTag().Matches(html))
         {
-            Assert.Contains(" src=\"/app/", script.Value);
+            Assert.Contains(" src=\"app/", script.Value); // our own file, relative to the page (/ or /gw/{gatewayId}/)
             Assert.Contains("type=\"module\"", script.Value);
         }
         Assert.Single(ScriptTag().Matches(html));
