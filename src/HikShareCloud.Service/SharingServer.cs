@@ -87,6 +87,7 @@ public static class SharingServer
         s.AddSingleton<GatewayService>();
         s.AddSingleton<ShareService>();
         s.AddSingleton<ViewerTokenService>();
+        s.AddSingleton<ViewerDevices>();
         s.AddSingleton<Audit.AuditService>();
         s.AddSingleton<Mqtt.WebRtcRelay>();
         s.AddSingleton<SharingMqttLink>();
@@ -103,6 +104,7 @@ public static class SharingServer
         app.MapSharingApi();
         app.MapWhepRelay();
         Portal.PortalEndpoints.MapPortal(app);
+        Portal.GatewayAppEndpoints.MapGatewayApp(app);
         return app;
     }
 

@@ -145,7 +145,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
         {
             return;
         }
-        List<(string Id, string? Model, bool Online, List<int> Channels, Dictionary<int, string> Names)> devices = [];
+        List<(string Id, string? Model, bool Online, List<int> Channels, Dictionary<int, string> Names, string Capabilities)> devices = [];
         try
         {
             using var doc = JsonDocument.Parse(payload);
@@ -158,6 +158,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                 }
                 var channels = new List<int>();
                 var names = new Dictionary<int, string>();
+                var capabilities = new List<ChannelCapabilities>();
                 if (DeviceNames.FromInventory(OptionalString(d, "name")) is { } deviceName)
                 {
                     names[0] = deviceName;
@@ -169,6 +170,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                         if (c.TryGetProperty("channel", out var n) && n.TryGetInt32(out var ch) && ch is >= 1 and <= GrantsJson.MaxChannel)
                         {
                             channels.Add(ch);
+                            capabilities.Add(ChannelCapabilities.From(ch, c));
                             if (DeviceNames.FromInventory(OptionalString(c, "name")) is { } channelName)
                             {
                                 names[ch] = channelName;
@@ -176,7 +178,7 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                         }
                     }
                 }
-                devices.Add((id, d.TryGetProperty("model", out var m) ? m.GetString() : null, !d.TryGetProperty("online", out var o) || o.ValueKind != JsonValueKind.False, channels, names));
+                devices.Add((id, d.TryGetProperty("model", out var m) ? m.GetString() : null, !d.TryGetProperty("online", out var o) || o.ValueKind != JsonValueKind.False, channels, names, ChannelCapabilities.Format(capabilities)));
             }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException)
@@ -204,9 +206,10 @@ public sealed partial class GatewayService(ServiceDb db, GrantsBuilder grants, S
                     affected.Add(elsewhere.Gateway);
                 }
                 await tx.ExecuteAsync(elsewhere is null
-                    ? "INSERT INTO devices (device_id, gateway_id, channels, model, online, reported_names) VALUES (@d, @g, @c, @m, @o, @n)"
-                    : "UPDATE devices SET gateway_id = @g, channels = @c, model = @m, online = @o, reported_names = @n WHERE device_id = @d",
-                    ("@d", d.Id), ("@g", gatewayId), ("@c", Channels.Format(d.Channels)), ("@m", d.Model), ("@o", d.Online ? 1 : 0), ("@n", DeviceNames.Format(d.Names)));
+                    ? "INSERT INTO devices (device_id, gateway_id, channels, model, online, reported_names, capabilities) VALUES (@d, @g, @c, @m, @o, @n, @k)"
+                    : "UPDATE devices SET gateway_id = @g, channels = @c, model = @m, online = @o, reported_names = @n, capabilities = @k WHERE device_id = @d",
+                    ("@d", d.Id), ("@g", gatewayId), ("@c", Channels.Format(d.Channels)), ("@m", d.Model), ("@o", d.Online ? 1 : 0), ("@n", DeviceNames.Format(d.Names)),
+                    ("@k", d.Capabilities));
                 kept.Add(d.Id);
             }
             foreach (var gone in await tx.QueryAsync("SELECT device_id FROM devices WHERE gateway_id = @g", r => r.GetString(0), ("@g", gatewayId)))

@@ -29,6 +29,7 @@ public static class WhepRelayEndpoints
         group.MapPost("/live/{deviceId}/{channel}/{stream}", OfferAsync);
         group.MapPost("/live/{deviceId}/{channel}", (HttpContext c, string gatewayId, string deviceId, string channel, WebRtcRelay relay, SigningKeys keys, ServiceOptions o, TimeProvider t)
             => OfferAsync(c, gatewayId, deviceId, channel, "main", relay, keys, o, t));
+        group.MapPost("/playback/{deviceId}/{channel}", PlaybackOfferAsync);
         group.MapDelete("/sessions/{sessionId}", async (HttpContext context, string gatewayId, string sessionId, WebRtcRelay relay, SigningKeys keys, TimeProvider time) =>
         {
             ViewerOf(context, gatewayId, keys, time);
@@ -41,7 +42,7 @@ public static class WhepRelayEndpoints
         });
     }
 
-    private static async Task<IResult> OfferAsync(HttpContext context, string gatewayId, string deviceId, string channel, string stream,
+    internal static async Task<IResult> OfferAsync(HttpContext context, string gatewayId, string deviceId, string channel, string stream,
         WebRtcRelay relay, SigningKeys keys, ServiceOptions options, TimeProvider time)
     {
         var token = ViewerOf(context, gatewayId, keys, time);
@@ -52,6 +53,39 @@ public static class WhepRelayEndpoints
         {
             throw ServiceException.NotFound("no-such-path", "the path is /live/{deviceId}/{channel from 1}/{main|sub}");
         }
+        return await RelayAsync(context, gatewayId, token, $"/live/{Uri.EscapeDataString(deviceId)}/{ch}/{stream}", relay, options);
+    }
+
+    /// <summary>
+    /// <c>POST …/whep/playback/{deviceId}/{channel}?start=…&amp;end=…</c> (contract §5.1), relayed as a §3.1 offer with the
+    /// path <c>/playback/{deviceId}/{channel}?start=…&amp;end=…</c>; the gateway checks the <c>playback</c> grant.
+    /// </summary>
+    internal static async Task<IResult> PlaybackOfferAsync(HttpContext context, string gatewayId, string deviceId, string channel,
+        WebRtcRelay relay, SigningKeys keys, ServiceOptions options, TimeProvider time)
+    {
+        var token = ViewerOf(context, gatewayId, keys, time);
+        if (deviceId.Length is 0 or > 128 || deviceId.IndexOfAny(['/', '?', '#', ' ']) >= 0
+            || !int.TryParse(channel, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ch) || ch < 1)
+        {
+            throw ServiceException.NotFound("no-such-path", "the path is /playback/{deviceId}/{channel from 1}?start=…&end=…");
+        }
+        var start = context.Request.Query["start"].ToString();
+        var end = context.Request.Query["end"].ToString();
+        if (!IsUtcTime(start) || (end.Length > 0 && (!IsUtcTime(end) || string.CompareOrdinal(end, start) <= 0)))
+        {
+            throw ServiceException.BadRequest("bad-time", "start (required) and end are UTC times in the basic form, e.g. 20261125T100000Z, with end after start");
+        }
+        var path = $"/playback/{Uri.EscapeDataString(deviceId)}/{ch}?start={start}" + (end.Length > 0 ? $"&end={end}" : "");
+        return await RelayAsync(context, gatewayId, token, path, relay, options);
+    }
+
+    /// <summary><c>20261125T100000Z</c>: the one form of playback times (contract §5), so that the relayed path needs no escaping.</summary>
+    internal static bool IsUtcTime(string s)
+        => s.Length == 16 && DateTimeOffset.TryParseExact(s, "yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal, out _);
+
+    private static async Task<IResult> RelayAsync(HttpContext context, string gatewayId, string token, string path, WebRtcRelay relay, ServiceOptions options)
+    {
         if (!(context.Request.ContentType ?? "").StartsWith("application/sdp", StringComparison.OrdinalIgnoreCase))
         {
             throw new ServiceException(415, "unsupported-media-type", "send the offer as application/sdp");
@@ -61,7 +95,7 @@ public static class WhepRelayEndpoints
             throw new ServiceException(413, "offer-too-large", $"an offer is at most {MaxOfferBytes} bytes");
         }
         var sdp = await ReadBoundedAsync(context.Request, context.RequestAborted);
-        var answer = await relay.OfferAsync(gatewayId, token, $"/live/{Uri.EscapeDataString(deviceId)}/{ch}/{stream}", sdp, context.RequestAborted);
+        var answer = await relay.OfferAsync(gatewayId, token, path, sdp, context.RequestAborted);
         var r = context.Response;
         r.Headers.CacheControl = "no-store";
         if (answer.Status == 201 && answer.Sdp is not null)
@@ -81,7 +115,11 @@ public static class WhepRelayEndpoints
     }
 
     /// <summary>The viewer token of the request, signed by this service for <paramref name="gatewayId"/> and unexpired; 401 otherwise.</summary>
-    private static string ViewerOf(HttpContext context, string gatewayId, SigningKeys keys, TimeProvider time)
+    internal static string ViewerOf(HttpContext context, string gatewayId, SigningKeys keys, TimeProvider time)
+        => ViewerOf(context, gatewayId, keys, time, out _);
+
+    /// <summary>As above, with the token's account (<c>sub</c>).</summary>
+    internal static string ViewerOf(HttpContext context, string gatewayId, SigningKeys keys, TimeProvider time, out string account)
     {
         if (!GatewayIds.IsValid(gatewayId))
         {
@@ -90,10 +128,11 @@ public static class WhepRelayEndpoints
         var h = context.Request.Headers.Authorization.ToString();
         var token = h.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? h[7..].Trim() : "";
         var trusted = new TrustedKeySet(keys.All.Select(k => k.Public));
-        if (token.Length == 0 || ViewerTokens.Validate(token, trusted, gatewayId, time.GetUtcNow(), out _) != TokenError.None)
+        if (token.Length == 0 || ViewerTokens.Validate(token, trusted, gatewayId, time.GetUtcNow(), out var sub) != TokenError.None || string.IsNullOrEmpty(sub))
         {
             throw ServiceException.Unauthorized("send a viewer token for this gateway as \"Authorization: Bearer <token>\" (POST /api/v1/viewer-tokens gives one)");
         }
+        account = sub;
         return token;
     }
 

@@ -73,10 +73,12 @@ public static class PortalEndpoints
             context.Response.Headers.CacheControl = "no-store";
             if (body.Relay == true)
             {
-                // Watch in the portal: WHEP through this service to the gateway over MQTT (contract §3.1).
+                // Watch through the service: the gateway's web viewer served here (Portal/GatewayAppEndpoints), its API
+                // relayed (WHEP over MQTT, contract §3.1); `whep` for a client of its own.
                 var whep = $"/api/v1/gateways/{Uri.EscapeDataString(gatewayId)}/whep/live/{Uri.EscapeDataString(deviceId)}/{channel}/{stream}";
+                var app = $"/gw/{Uri.EscapeDataString(gatewayId)}/#token={Uri.EscapeDataString(issued.Token)}&device={Uri.EscapeDataString(deviceId)}&channel={channel}&stream={stream}";
                 var iceServers = options.IceServers.Select(i => new { urls = i.Urls, username = i.Username, credential = i.Credential });
-                return Results.Json(new { whep, token = issued.Token, gatewayId, expiresAt = issued.ExpiresAt, iceServers }, SharingApi.Json);
+                return Results.Json(new { url = app, whep, token = issued.Token, gatewayId, expiresAt = issued.ExpiresAt, iceServers }, SharingApi.Json);
             }
             if (!options.GatewayViewerUrls.TryGetValue(gatewayId, out var viewer))
             {

@@ -111,6 +111,11 @@ public static class Migrations
               name TEXT NOT NULL,
               PRIMARY KEY (owner_id, device_id, channel));
             """),
+        // What each channel offers (streams, ptz, backchannel, playback: contract §6), as the inventory said, for the
+        // devices list of the gateway's web viewer served by the service (Portal/GatewayAppEndpoints).
+        new(9, "capabilities", """
+            ALTER TABLE devices ADD COLUMN capabilities TEXT NULL;
+            """),
     ];
 }
 

@@ -180,6 +180,8 @@ public sealed class ChannelOptions
     public string? Sub { get; set; }
     /// <summary>Playback URL with <c>{start}</c>/<c>{end}</c> placeholders.</summary>
     public string? Playback { get; set; }
+    /// <summary>True: the channel has PTZ (driven through the device's <c>IsapiUrl</c>); shown as <c>ptz</c> in the devices API and the inventory. Default false.</summary>
+    public bool Ptz { get; set; }
 
     public void Validate(string key, ICollection<string> errors)
     {

@@ -62,6 +62,7 @@ public sealed class StaticDeviceCatalog : IDeviceCatalog
                     SubUri = c.Sub is null ? null : new Uri(c.Sub),
                     PlaybackTemplate = c.Playback,
                     Playback = c.Playback is not null,
+                    Ptz = c.Ptz,
                 })],
             };
         }

@@ -17,14 +17,17 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// <c>webrtc/close</c> ends a session either way.
 /// <para>
 /// :: Step 1: parse the offer message (bounded; malformed → dropped and logged, there is no session id to answer).
-/// :: Step 2: authenticate the token (401), parse the path (404 for forms that can never exist; playback not yet → 404).
-/// :: Step 3: <see cref="IWebRtcViewing.OpenLiveAsync"/> (403/404/422/503/502/504 or 201) → publish the answer.
+/// :: Step 2: authenticate the token (401), parse the path (404 for forms that can never exist).
+/// :: Step 3: <see cref="IWebRtcViewing.OpenLiveAsync"/>, or <see cref="IWebRtcPlayback.OpenPlaybackAsync"/> for
+/// <c>/playback/{deviceId}/{channel}?start=…&amp;end=…</c> (403/404/422/503/502/504 or 201) → publish the answer.
 /// </para>
 /// </summary>
 /// <param name="viewing">Resolved at first use, as <paramref name="publisher"/>: the MQTT link is built with its receivers
 /// (this one), and the viewing service's audit sink publishes through that link.</param>
 /// <param name="publisher">The MQTT link, resolved at first use.</param>
-public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authenticator, Func<IWebRtcViewing> viewing, Func<ICloudPublisher> publisher, ILogger<CloudWebRtcSignalling> logger)
+/// <param name="playback">WebRTC playback, resolved at first use; null (or returning null): playback paths are 503.</param>
+public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authenticator, Func<IWebRtcViewing> viewing, Func<ICloudPublisher> publisher, ILogger<CloudWebRtcSignalling> logger,
+    Func<IWebRtcPlayback?>? playback = null)
     : ICloudInbound
 {
     /// <summary>An offer message is an SDP of at most 64 KiB plus a token and a path.</summary>
@@ -106,9 +109,13 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
         {
             return WebRtcAnswer.Refused(401, "the token is not valid for this gateway: " + (auth.Reason ?? auth.Status.ToString()));
         }
+        if (offer.Path is not null && offer.Path.StartsWith("/playback/", StringComparison.Ordinal))
+        {
+            return await OpenPlaybackAsync(offer, cloudId, auth.Account).ConfigureAwait(false);
+        }
         if (!TryParseLivePath(offer.Path, out var deviceId, out var channel, out var kind))
         {
-            return WebRtcAnswer.Refused(404, "cloud signalling serves /live/{deviceId}/{channel}/{main|sub}");
+            return WebRtcAnswer.Refused(404, "cloud signalling serves /live/{deviceId}/{channel}/{main|sub} and /playback/{deviceId}/{channel}?start=…&end=…");
         }
         if (string.IsNullOrEmpty(offer.Sdp))
         {
@@ -134,6 +141,67 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
         }
         return answer;
     }
+
+    /// <summary>Playback through the cloud: the same checks as <c>POST /whep/playback/…</c> (the <c>playback</c> grant, in the viewing service).</summary>
+    private async Task<WebRtcAnswer> OpenPlaybackAsync(OfferMessage offer, string cloudId, string account)
+    {
+        if (!TryParsePlaybackPath(offer.Path, out var deviceId, out var channel, out var start, out var end))
+        {
+            return WebRtcAnswer.Refused(404, "cloud playback paths are /playback/{deviceId}/{channel}?start=…&end=… (UTC, e.g. 20261125T100000Z; end optional, after start)");
+        }
+        if (string.IsNullOrEmpty(offer.Sdp))
+        {
+            return WebRtcAnswer.Refused(400, "the message has no sdp");
+        }
+        if (playback?.Invoke() is not { } service)
+        {
+            return WebRtcAnswer.Refused(503, "playback is not available on this gateway");
+        }
+        var answer = await service.OpenPlaybackAsync(
+            new WebRtcPlaybackOffer(account, deviceId, channel, start, end, System.Text.Encoding.UTF8.GetBytes(offer.Sdp), "cloud", null), CancellationToken.None).ConfigureAwait(false);
+        if (answer.Succeeded)
+        {
+            // A playback session the gateway ends itself (end of the recording, revocation) is closed by DTLS; its entry
+            // here goes with the cloud's webrtc/close or stays until then (a playback offer has no Ended callback).
+            _byCloudId[cloudId] = (answer.SessionId!, account);
+        }
+        return answer;
+    }
+
+    /// <summary><c>/playback/{deviceId}/{channel}?start=…[&amp;end=…]</c>, times UTC in the basic (<c>20261125T100000Z</c>) or extended ISO 8601 form.</summary>
+    public static bool TryParsePlaybackPath(string? path, out string deviceId, out int channel, out DateTimeOffset start, out DateTimeOffset? end)
+    {
+        deviceId = "";
+        channel = 0;
+        start = default;
+        end = null;
+        if (path is null || !path.StartsWith("/playback/", StringComparison.Ordinal)) return false;
+        var q = path.IndexOf('?', StringComparison.Ordinal);
+        if (q < 0) return false;
+        var parts = path[10..q].Split('/');
+        if (parts.Length != 2 || parts[0].Length == 0) return false;
+        if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out channel) || channel < 1) return false;
+        string? startText = null, endText = null;
+        foreach (var pair in path[(q + 1)..].Split('&'))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            var (key, value) = eq < 0 ? (pair, "") : (pair[..eq], Uri.UnescapeDataString(pair[(eq + 1)..]));
+            if (key == "start") startText = value;
+            else if (key == "end") endText = value;
+        }
+        if (startText is null || !TryUtc(startText, out start)) return false;
+        if (endText is not null)
+        {
+            if (!TryUtc(endText, out var e) || e <= start) return false;
+            end = e;
+        }
+        deviceId = Uri.UnescapeDataString(parts[0]);
+        return true;
+    }
+
+    private static bool TryUtc(string text, out DateTimeOffset value)
+        => DateTimeOffset.TryParseExact(text, "yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value)
+            || (text.EndsWith('Z') && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value));
 
     /// <summary><c>/live/{deviceId}/{channel}</c> with an optional <c>/main</c> or <c>/sub</c> (contract §5).</summary>
     public static bool TryParseLivePath(string? path, out string deviceId, out int channel, out StreamKind kind)

@@ -63,7 +63,7 @@ public static partial class WebRtcFeature
         services.AddSingleton<IWebRtcPlayback>(sp => sp.GetRequiredService<WebRtcViewingService>());
         // Cloud signalling (§3.1): the MQTT link subscribes to its topics when the cloud feature runs.
         services.AddSingleton<ICloudInbound>(sp => new CloudWebRtcSignalling(sp.GetRequiredService<IViewerAuthenticator>(), sp.GetRequiredService<IWebRtcViewing>,
-            sp.GetRequiredService<ICloudPublisher>, sp.GetRequiredService<ILogger<CloudWebRtcSignalling>>()));
+            sp.GetRequiredService<ICloudPublisher>, sp.GetRequiredService<ILogger<CloudWebRtcSignalling>>(), sp.GetService<IWebRtcPlayback>));
         services.AddHostedService<WebRtcHostedService>();
     }
 

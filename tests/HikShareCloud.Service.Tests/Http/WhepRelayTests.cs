@@ -172,4 +172,103 @@ public sealed class WhepRelayTests : IAsyncLifetime
         Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
         Assert.Empty(_received);
     }
+
+    [Theory]
+    [InlineData($"/api/v1/gateways/{Gw}/whep/playback/cam-1/1")]
+    [InlineData($"/gw/{Gw}/whep/playback/cam-1/1")]
+    public async Task PlaybackOffer_RelayedWithThePlaybackPathAndItsSpan_FromTheApiAndFromTheAppsApiBase(string path)
+    {
+        _answer = id => new { sessionId = id, status = 201, sdp = "v=0\r\ns=playback\r\n" };
+        using var r = await PostOfferAsync(Token(), path + "?start=20261125T100000Z&end=20261125T100010Z");
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        Assert.Equal("v=0\r\ns=playback\r\n", await r.Content.ReadAsStringAsync());
+        var (topic, offer) = Assert.Single(_received);
+        Assert.Equal("webrtc/offer", topic);
+        Assert.Equal("/playback/cam-1/1?start=20261125T100000Z&end=20261125T100010Z", offer.GetProperty("path").GetString());
+        Assert.StartsWith($"/api/v1/gateways/{Gw}/whep/sessions/", r.Headers.Location?.OriginalString);
+    }
+
+    [Theory]
+    [InlineData("/playback/cam-1/1", 400)]
+    [InlineData("/playback/cam-1/1?start=2026-11-25T10:00:00Z", 400)]
+    [InlineData("/playback/cam-1/1?start=20261125T100000Z&end=20261125T095959Z", 400)]
+    [InlineData("/playback/cam-1/0?start=20261125T100000Z", 404)]
+    public async Task PlaybackOffer_BadSpanOrPath_RefusedBeforeAnythingIsPublished(string path, int status)
+    {
+        _answer = id => new { sessionId = id, status = 201, sdp = "v=0\r\n" };
+        using var r = await PostOfferAsync(Token(), $"/gw/{Gw}/whep" + path);
+        Assert.Equal(status, (int)r.StatusCode);
+        Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+        Assert.Empty(_received);
+    }
+
+    [Fact]
+    public async Task GatewayApp_TheGatewaysOwnFiles_ServedUnderTheGatewaysPath_WithTheAppsCsp_ConfigPointsTheApiAtTheRelay()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "HikShareGateway.sln")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("the repository root (HikShareGateway.sln) not found");
+        }
+        var folder = Path.Combine(root, "src", "HikShareGateway.Http", "WebApp", "wwwroot");
+        var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
+        Assert.Contains(files, f => f.EndsWith("main.js", StringComparison.Ordinal));
+        foreach (var file in files)
+        {
+            var relative = Path.GetRelativePath(folder, file).Replace('\\', '/');
+            var url = relative == "index.html" ? $"/gw/{Gw}/" : $"/gw/{Gw}/app/{relative}";
+            using var r = await _http.GetAsync(url);
+            Assert.True(r.StatusCode == HttpStatusCode.OK, $"{url}: {(int)r.StatusCode}");
+            Assert.Equal(await File.ReadAllBytesAsync(file), await r.Content.ReadAsByteArrayAsync()); // the same files, not copies
+            Assert.Contains("script-src 'self'", r.Headers.GetValues("Content-Security-Policy").Single());
+            Assert.DoesNotContain("unsafe-inline", r.Headers.GetValues("Content-Security-Policy").Single());
+            Assert.Equal("nosniff", r.Headers.GetValues("X-Content-Type-Options").Single());
+        }
+        using (var config = await _http.GetAsync($"/gw/{Gw}/app/config.json"))
+        {
+            var c = JsonDocument.Parse(await config.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(($"/gw/{Gw}", true, true, false, false), (c.GetProperty("apiBase").GetString(), c.GetProperty("whep").GetBoolean(),
+                c.GetProperty("whepPlayback").GetBoolean(), c.GetProperty("fmp4").GetBoolean(), c.GetProperty("snapshots").GetBoolean()));
+        }
+        using var noRedirect = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _http.BaseAddress };
+        using (var bare = await noRedirect.GetAsync($"/gw/{Gw}"))
+        {
+            Assert.Equal(($"/gw/{Gw}/", HttpStatusCode.Redirect), (bare.Headers.Location?.OriginalString, bare.StatusCode));
+        }
+        using (var missing = await _http.GetAsync($"/gw/{Gw}/app/js/nothing.js"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+        using (var badId = await _http.GetAsync("/gw/a+b/"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, badId.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task GatewayAppApi_DevicesFromTheShareData_PtzAndRecordingsWithoutAGrant403_NoToken401_NothingPublished()
+    {
+        async Task<HttpResponseMessage> GetAsync(string path, string? token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/gw/{Gw}" + path);
+            if (token is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+            return await _http.SendAsync(request);
+        }
+        using (var devices = await GetAsync("/api/v1/devices", Token()))
+        {
+            Assert.Equal(HttpStatusCode.OK, devices.StatusCode);
+            Assert.Equal(0, JsonDocument.Parse(await devices.Content.ReadAsStringAsync()).RootElement.GetProperty("devices").GetArrayLength());
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, (await GetAsync("/api/v1/devices", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await GetAsync("/api/v1/devices", Token("gw-other"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync("/api/v1/devices/cam-1/channels/1/ptz/presets", Token())).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync("/api/v1/devices/cam-1/channels/1/recordings?from=20261125T000000Z&to=20261126T000000Z", Token())).StatusCode);
+        using var move = new HttpRequestMessage(HttpMethod.Post, $"/gw/{Gw}/api/v1/devices/cam-1/channels/1/ptz/move") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        move.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token());
+        Assert.Equal(HttpStatusCode.Forbidden, (await _http.SendAsync(move)).StatusCode);
+        Assert.Empty(_received);
+    }
 }

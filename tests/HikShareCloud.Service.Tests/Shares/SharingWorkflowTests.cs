@@ -391,6 +391,53 @@ public abstract class SharingWorkflowTests(IDbFactory factory)
         Assert.NotEqual(TokenError.None, ViewerTokens.Validate(issued.Token, h.Trusted, Gw, h.Time.GetUtcNow().AddMinutes(h.Options.ViewerTokenMinutes + 2), out _));
         Assert.Equal(TokenError.None, ViewerTokens.Validate((await h.Tokens.IssueAsync(owner, Gw)).Token, h.Trusted, Gw, h.Time.GetUtcNow(), out _));
     }
+
+    [Fact]
+    public async Task ViewerDevices_AreTheAcceptedUnexpiredSharesOnThatGateway_WithWhatTheInventorySaysEachChannelOffers_AndFollowEveryChange()
+    {
+        var (h, owner, bob) = await SetUpAsync();
+        await h.Gateways.RecordInventoryAsync(Gw, System.Text.Encoding.UTF8.GetBytes($$"""
+            {"generatedAt":"2026-12-01T08:00:00Z","devices":[
+              {"deviceId":"{{Nvr}}","model":"DS-7608NI","online":true,"channels":[
+                {"channel":1,"name":"Door","streams":["main","sub"],"ptz":true,"backchannel":false,"playback":true},
+                {"channel":2,"streams":["main"],"ptz":false,"backchannel":true,"playback":false}]},
+              {"deviceId":"CAM-2","online":false,"channels":[{"channel":1}]}]}
+            """));
+        var viewer = new Service.Gateways.ViewerDevices(h.Db, h.Time);
+        Assert.Empty((await viewer.ListAsync("bob@example.com", Gw)).Devices);
+        var expires = h.Time.GetUtcNow().AddDays(2);
+        var share = await h.Shares.CreateAsync(owner, new ShareRequest("bob@example.com", [Device(Nvr, [1], "liveView", "ptz")], "front shop", expires));
+        Assert.Empty((await viewer.ListAsync("bob@example.com", Gw)).Devices); // pending
+
+        share = await h.Shares.AcceptAsync(bob, share.ShareId);
+        var device = Assert.Single((await viewer.ListAsync("bob@example.com", Gw)).Devices);
+        Assert.Equal((Nvr, false, "owner@example.com", "front shop", expires, true), (device.DeviceId, device.Owner, device.Source, device.Remark, device.ExpiresAt, device.Online));
+        var channel = Assert.Single(device.Channels);
+        Assert.Equal((1, "Door", true, false, true), (channel.Channel, channel.Name, channel.Ptz, channel.Backchannel, channel.Playback));
+        Assert.Equal(["main", "sub"], channel.Streams);
+        Assert.Equal(["liveView", "ptz"], channel.Privileges);
+        Assert.True(await viewer.HoldsAsync("bob@example.com", Gw, Nvr, 1, Privilege.Ptz));
+        Assert.False(await viewer.HoldsAsync("bob@example.com", Gw, Nvr, 2, Privilege.LiveView));
+        Assert.Empty((await viewer.ListAsync("bob@example.com", "gw-other")).Devices);
+
+        // The owner sees every device of the gateway, every channel, every privilege.
+        var mine = (await viewer.ListAsync("owner@example.com", Gw)).Devices;
+        Assert.Equal(["CAM-2", Nvr], mine.Select(d => d.DeviceId));
+        Assert.All(mine, d => Assert.True(d.Owner));
+        Assert.Equal(["liveView", "playback", "alarmPush", "twoWayAudio", "ptz"], mine[1].Channels[1].Privileges);
+        Assert.True(mine[1].Channels[1].Backchannel);
+
+        // The owner takes PTZ away: the list says so at once (what the web viewer polls).
+        share = await h.Shares.EditAsync(owner, share.ShareId, share.Version, new ShareRequest("bob@example.com", [Device(Nvr, [1], "liveView")], "front shop", expires));
+        Assert.False(await viewer.HoldsAsync("bob@example.com", Gw, Nvr, 1, Privilege.Ptz));
+        Assert.True(await viewer.HoldsAsync("bob@example.com", Gw, Nvr, 1, Privilege.LiveView));
+
+        // Expired, then deleted: gone.
+        h.Time.Advance(TimeSpan.FromDays(3));
+        Assert.Empty((await viewer.ListAsync("bob@example.com", Gw)).Devices);
+        await h.Shares.DeleteAsync(owner, share.ShareId);
+        Assert.Empty((await viewer.ListAsync("bob@example.com", Gw)).Devices);
+    }
 }
 
 [Trait("Category", "Unit")]

@@ -154,7 +154,43 @@ public sealed class PortalEndToEndTests
             Assert.NotEqual(HttpStatusCode.Unauthorized, allowed.StatusCode);
         }
 
-        // :: The owner removes PTZ: the gateway's PTZ API answers 403 for bob.
+        // :: Bob watches through the service: "Watch here" opens the gateway's web viewer served by the service
+        // (/gw/{gatewayId}/), its API relayed; the page may not reach the gateway's HTTP port.
+        var gatewayRequests = 0;
+        await bob.RouteAsync($"http://127.0.0.1:{stack.HttpPort}/**", r => { Interlocked.Increment(ref gatewayRequests); return r.AbortAsync(); });
+        await bob.GotoAsync(stack.ServiceUrl + $"#/other/{shareId}");
+        await bob.ClickAsync($"[data-relay='{SharingStack.DeviceId}/1']");
+        await bob.WaitForURLAsync(u => u.StartsWith(stack.ServiceUrl + $"gw/{SharingStack.GatewayId}/"));
+        await Expect(bob.Locator("body[data-ready=true]")).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+        Assert.DoesNotContain("token=", bob.Url); // moved from the fragment into sessionStorage
+        var device = bob.Locator($"#device-list [data-device-id='{SharingStack.DeviceId}']");
+        await Expect(device.Locator("h2")).ToHaveTextAsync("Front shop NVR");
+        await Expect(device.Locator(".channel-name")).ToHaveTextAsync("Till");
+        await Expect(device.Locator("[data-privilege=ptz]")).ToHaveCountAsync(1);
+        await Expect(device).ToContainTextAsync(Owner);
+        await Expect(device).ToContainTextAsync("front shop");
+        var relayed = await bob.RunAndWaitForResponseAsync(() => device.Locator(".channel-row button", new() { HasText = "Watch" }).ClickAsync(),
+            r => r.Url.Contains($"/gw/{SharingStack.GatewayId}/whep/live/") && r.Request.Method == "POST");
+        Assert.Equal(201, relayed.Status);
+        var player = bob.Locator("#channel-player .player");
+        await Expect(player).ToHaveAttributeAsync("data-state", "playing", new() { Timeout = 30_000 });
+        await Expect(player).ToHaveAttributeAsync("data-transport", "WebRTC");
+        await Expect(bob.Locator("#channel-controls .ptz button.ptz-btn")).ToHaveCountAsync(10);
+        await Wait.UntilAsync(async () => await FramesAsync(bob) >= 25, "25 frames decoded by bob's Chromium through the relay", 30_000);
+        var framesBefore = await FramesAsync(bob);
+        await Wait.UntilAsync(async () => await FramesAsync(bob) > framesBefore, "bob's picture still moving", 10_000);
+        Assert.Equal(0, Volatile.Read(ref gatewayRequests));
+        Assert.Contains("started (cloud)", stack.GatewayOutput);
+        // PTZ is not relayed (§3.1 has no topic for it): the service says so, with the grant in place.
+        using var relayApi = new HttpClient { BaseAddress = new Uri(stack.ServiceUrl, $"gw/{SharingStack.GatewayId}/") };
+        relayApi.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var relayPresets = $"api/v1/devices/{SharingStack.DeviceId}/channels/1/ptz/presets";
+        using (var notRelayed = await relayApi.GetAsync(relayPresets))
+        {
+            Assert.Equal(HttpStatusCode.NotImplemented, notRelayed.StatusCode);
+        }
+
+        // :: The owner removes PTZ: the gateway's PTZ API and the service's answer 403 for bob; his pad goes without a reload.
         await owner.GotoAsync($"/#/share/{shareId}");
         await owner.ClickAsync("#share-edit");
         await owner.ClickAsync("#select-next");
@@ -166,24 +202,19 @@ public sealed class PortalEndToEndTests
         {
             Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         }
-        await bob.ReloadAsync();
-        await Expect(bob.Locator($"#others [data-share={shareId}]")).ToContainTextAsync("Live view");
-        await Expect(bob.Locator($"#others [data-share={shareId}]")).Not.ToContainTextAsync("PTZ");
+        using (var refused = await relayApi.GetAsync(relayPresets))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+        var sinceEdit = Stopwatch.StartNew();
+        await Expect(bob.Locator("#channel-controls .ptz")).ToHaveCountAsync(0, new() { Timeout = 15_000 });
+        var padGoneMs = sinceEdit.ElapsedMilliseconds;
+        await Expect(player).ToHaveAttributeAsync("data-state", "playing"); // live view stays
+        var framesAfterEdit = await FramesAsync(bob);
+        await Wait.UntilAsync(async () => await FramesAsync(bob) > framesAfterEdit, "bob's picture moving after the edit", 10_000);
+        await ShotAsync(bob, "viewer-through-service");
 
-        // :: Bob watches in the portal, WebRTC signalled through the service (the page may not reach the gateway's HTTP port).
-        var gatewayRequests = 0;
-        await bob.RouteAsync($"http://127.0.0.1:{stack.HttpPort}/**", r => { Interlocked.Increment(ref gatewayRequests); return r.AbortAsync(); });
-        await bob.GotoAsync(stack.ServiceUrl + $"#/other/{shareId}");
-        var relayed = await bob.RunAndWaitForResponseAsync(() => bob.ClickAsync($"[data-relay='{SharingStack.DeviceId}/1']"), r => r.Url.Contains($"/api/v1/gateways/{SharingStack.GatewayId}/whep/live/"));
-        Assert.Equal(201, relayed.Status);
-        await Expect(bob.Locator("#relay-state")).ToHaveAttributeAsync("data-state", "live", new() { Timeout = 30_000 });
-        await Wait.UntilAsync(async () => int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0") >= 25, "25 frames decoded by bob's Chromium through the relay", 30_000);
-        var framesBefore = int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0");
-        await Wait.UntilAsync(async () => int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0") > framesBefore, "bob's picture still moving", 10_000);
-        Assert.Equal(0, Volatile.Read(ref gatewayRequests));
-        Assert.Contains("started (cloud)", stack.GatewayOutput);
-
-        // :: The owner deletes: bob's picture and RTSP session stop within 1 s and the device leaves his list.
+        // :: The owner deletes: bob's picture and RTSP session stop within 1 s, the app says why, the device leaves his list.
         await using var session = await RtspTestClient.ConnectAsync(stack.RtspPort);
         var (_, play) = await session.PlayAsync(live, ("Authorization", "Bearer " + token));
         Assert.True(play.StatusCode == 200, play.ToString());
@@ -192,23 +223,30 @@ public sealed class PortalEndToEndTests
         var sinceClick = Stopwatch.StartNew();
         await owner.RunAndWaitForResponseAsync(() => owner.ClickAsync("#share-delete"), r => r.Request.Method == "DELETE");
         var answered = sinceClick.ElapsedMilliseconds;
-        // The picture: the frame count, sampled while the RTSP session is watched, stops growing; the page then says so.
-        var (lastFrames, lastChangeMs) = (-1, 0L);
+        // The picture: the decoded frame count, sampled while the RTSP session is watched, stops growing; the app then says so.
+        var (lastFrames, lastChangeMs, withdrawnMs) = (-1, 0L, 0L);
         var pictureEnded = Wait.UntilAsync(async () =>
         {
-            var f = int.Parse(await bob.GetAttributeAsync("#relay-state", "data-frames") ?? "0");
-            if (f != lastFrames)
+            var f = await FramesAsync(bob);
+            if (f > lastFrames) // rising only: the app empties the video element when it stops it
             {
                 (lastFrames, lastChangeMs) = (f, sinceClick.ElapsedMilliseconds);
             }
-            return await bob.GetAttributeAsync("#relay-state", "data-state") == "ended";
-        }, "bob's relayed picture ended", 10_000);
+            withdrawnMs = sinceClick.ElapsedMilliseconds;
+            return await player.GetAttributeAsync("data-state") == "withdrawn";
+        }, "bob's app showing the camera withdrawn", 10_000);
         // Within 1 s of the service's answer (the change is committed then; the cut may come before the answer arrives).
         Assert.True(await session.WaitClosedAsync(TimeSpan.FromSeconds(1)), $"bob's RTSP session still open 1 s after the delete; gateway:\n{stack.GatewayOutput}");
         var cut = sinceClick.ElapsedMilliseconds;
         await pictureEnded;
         Assert.True(lastChangeMs - answered <= 1000, $"bob's picture moved until {lastChangeMs} ms after the click, the service answered at {answered} ms");
-        await bob.ReloadAsync();
+        await Expect(player.Locator("[data-role=message]")).ToHaveTextAsync("Access to this camera was withdrawn");
+        await ShotAsync(bob, "viewer-withdrawn");
+        await bob.ClickAsync("#channel-back");
+        await Expect(bob.Locator("#device-list [data-device-id]")).ToHaveCountAsync(0);
+        await Expect(bob.Locator("#devices-status")).ToHaveTextAsync("Nothing is shared with you on this gateway.");
+        Assert.Equal(0, Volatile.Read(ref gatewayRequests));
+        await bob.GotoAsync(stack.ServiceUrl + "#/others");
         await Expect(bob.Locator("#others [data-share]")).ToHaveCountAsync(0);
 
         // :: The owner's history lists bob; the viewing log shows bob's live view of camera 1.
@@ -230,7 +268,8 @@ public sealed class PortalEndToEndTests
             // Refusals are shown as messages; a CSP violation or a script error would be logged here.
             Assert.DoesNotContain(consoleErrors, e => e.Contains("Content Security Policy") || e.Contains("Uncaught"));
         }
-        Console.WriteLine($"portal e2e: Delete clicked → service answered {answered} ms, bob's RTSP session closed seen {cut} ms, bob's last new frame seen {lastChangeMs} ms");
+        Console.WriteLine($"portal e2e: PTZ removed → bob's pad gone {padGoneMs} ms after the gateway applied it; Delete clicked → service answered {answered} ms, "
+            + $"bob's RTSP session closed seen {cut} ms, bob's last new frame seen {lastChangeMs} ms, \"withdrawn\" shown by {withdrawnMs} ms");
     }
 
     private static async Task SignUpAndInAsync(SharingStack stack, IPage page, string address, bool shots)
@@ -260,6 +299,10 @@ public sealed class PortalEndToEndTests
         await page.ClickAsync("#signin-form button[type=submit]");
         await Expect(page.Locator("#who")).ToHaveTextAsync(address);
     }
+
+    /// <summary>Frames the app's video element has shown (its picture moving = rising).</summary>
+    private static Task<int> FramesAsync(IPage page)
+        => page.EvaluateAsync<int>("() => document.querySelector('#channel-player video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0");
 
     /// <summary>Waits until the gateway logged the version the service holds for it now.</summary>
     private static async Task WaitGatewayCurrentAsync(SharingStack stack, string ownerToken)

@@ -40,6 +40,7 @@ public sealed partial class SharingStack : IAsyncDisposable
     private readonly string _dir;
     private readonly StringBuilder _gatewayOutput = new();
     private Process? _gateway;
+    private string? _playbackTemplate;
 
     private SharingStack(string dir, MosquittoBroker broker, GstRtspCamera? camera)
     {
@@ -66,13 +67,14 @@ public sealed partial class SharingStack : IAsyncDisposable
 
     /// <param name="camera">Start the gst camera (needed to watch; binding alone does not need it).</param>
     /// <param name="configure">Changes to the service's options (TLS, gateway URLs, …).</param>
-    public static async Task<SharingStack> StartAsync(bool camera = true, Func<SharingStack, ServiceOptions, ServiceOptions>? configure = null)
+    /// <param name="playbackTemplate">The channel's playback URL template (a recorder), or none.</param>
+    public static async Task<SharingStack> StartAsync(bool camera = true, Func<SharingStack, ServiceOptions, ServiceOptions>? configure = null, string? playbackTemplate = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "hikshare-sharing-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         var broker = await MosquittoBroker.StartAsync();
         var cam = camera ? await GstRtspCamera.StartAsync(new GstCameraOptions()) : null;
-        var stack = new SharingStack(dir, broker, cam);
+        var stack = new SharingStack(dir, broker, cam) { _playbackTemplate = playbackTemplate };
         try
         {
             await stack.StartServiceAsync(configure);
@@ -113,6 +115,8 @@ public sealed partial class SharingStack : IAsyncDisposable
     {
         var main = Camera is null ? "rtsp://127.0.0.1:9/none" : Camera.Url(GstRtspCamera.MainPath).ToString();
         var sub = Camera is null ? "rtsp://127.0.0.1:9/none" : Camera.Url(GstRtspCamera.SubPath).ToString();
+        // The channel says it has PTZ (the camera has none: commands get the device's 409), so that viewers show the pad.
+        var playback = _playbackTemplate is null ? "" : $", \"Playback\": \"{_playbackTemplate}\"";
         await File.WriteAllTextAsync(ConfigFile, $$"""
             { "Gateway": { "Id": "{{GatewayId}}", "StateDirectory": "{{StateDirectory}}" },
               "Http": { "Port": {{HttpPort}}, "BindAddress": "127.0.0.1" },
@@ -122,7 +126,7 @@ public sealed partial class SharingStack : IAsyncDisposable
               "Cloud": { "Broker": "{{Broker.Url}}", "TrustedKeys": [ {{TrustedKeyJson}} ] },
               "WebRtc": { "Enabled": true, "UdpPort": 0, "IncludeLoopback": true },
               "Devices": [ { "DeviceId": "{{DeviceId}}", "Username": "admin", "Password": "unused",
-                             "Channels": [ { "Channel": 1, "Name": "Shop door", "Main": "{{main}}", "Sub": "{{sub}}" } ] } ] }
+                             "Channels": [ { "Channel": 1, "Name": "Shop door", "Main": "{{main}}", "Sub": "{{sub}}", "Ptz": true{{playback}} } ] } ] }
             """);
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hikshare-gateway.dll"));

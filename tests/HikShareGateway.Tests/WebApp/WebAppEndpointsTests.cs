@@ -45,7 +45,8 @@ public sealed partial class WebAppEndpointsTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         Assert.Equal("text/html", r.Content.Headers.ContentType!.MediaType);
-        Assert.Contains("<script type=\"module\" src=\"/app/js/main.js\"></script>", await r.Content.ReadAsStringAsync());
+        // Relative (app/…): the same page works at / on the gateway and at /gw/{gatewayId}/ on the sharing service.
+        Assert.Contains("<script type=\"module\" src=\"app/js/main.js\"></script>", await r.Content.ReadAsStringAsync());
         AssertSecurityHeaders(r);
     }
 
@@ -130,7 +131,7 @@ public sealed partial class WebAppEndpointsTests : IAsyncLifetime
 
         foreach (Match script in ScriptTag().Matches(html))
         {
-            Assert.Contains(" src=\"/app/", script.Value);
+            Assert.Contains(" src=\"app/", script.Value); // our own file, relative to the page (/ or /gw/{gatewayId}/)
             Assert.Contains("type=\"module\"", script.Value);
         }
         Assert.Single(ScriptTag().Matches(html));

@@ -113,6 +113,30 @@ public sealed partial class CloudSignallingTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("/playback/dev/1?start=20261125T100000Z", true, "dev", 1, "2026-11-25T10:00:00Z", null)]
+    [InlineData("/playback/dev%201/2?start=20261125T100000Z&end=20261125T100010Z", true, "dev 1", 2, "2026-11-25T10:00:00Z", "2026-11-25T10:00:10Z")]
+    [InlineData("/playback/dev/1?end=20261125T100010Z&start=2026-11-25T10:00:00Z", true, "dev", 1, "2026-11-25T10:00:00Z", "2026-11-25T10:00:10Z")]
+    [InlineData("/playback/dev/1", false, "", 0, null, null)]
+    [InlineData("/playback/dev/1?end=20261125T100010Z", false, "", 0, null, null)]
+    [InlineData("/playback/dev/1?start=20261125T100010Z&end=20261125T100000Z", false, "", 0, null, null)]
+    [InlineData("/playback/dev/1?start=yesterday", false, "", 0, null, null)]
+    [InlineData("/playback/dev/0?start=20261125T100000Z", false, "", 0, null, null)]
+    [InlineData("/playback//1?start=20261125T100000Z", false, "", 0, null, null)]
+    [InlineData("/playback/dev/1/main?start=20261125T100000Z", false, "", 0, null, null)]
+    [InlineData("/live/dev/1?start=20261125T100000Z", false, "", 0, null, null)]
+    [InlineData(null, false, "", 0, null, null)]
+    [Trait("Category", "Unit")]
+    public void TryParsePlaybackPath_AcceptsTheContractsPlaybackForm_WithAStartAndAnOptionalLaterEnd(string? path, bool ok, string device, int channel, string? start, string? end)
+    {
+        Assert.Equal(ok, CloudWebRtcSignalling.TryParsePlaybackPath(path, out var d, out var c, out var s, out var e));
+        if (ok)
+        {
+            Assert.Equal((device, channel, DateTimeOffset.Parse(start!, System.Globalization.CultureInfo.InvariantCulture)), (d, c, s));
+            Assert.Equal(end is null ? null : DateTimeOffset.Parse(end, System.Globalization.CultureInfo.InvariantCulture), e);
+        }
+    }
+
     [GeneratedRegex(@"publish --broker mqtt://127\.0\.0\.1:(?<port>\d+)")]
     private static partial Regex BrokerPort();
 }

@@ -441,8 +441,14 @@ async function otherDetailsView(shareId) {
         }, `Watch ${cameraName(d, ch)}`)))
         : null,
       d.privileges.includes("liveView")
-        ? h("div", { class: "actions" }, (d.channels.length ? d.channels : [1]).map(ch => h("a", { href: `#/other/${s.shareId}/live/${encodeURIComponent(d.deviceId)}/${ch}` },
-          h("button", { type: "button", "data-relay": `${d.deviceId}/${ch}` }, `Watch ${cameraName(d, ch)} here`))))
+        ? h("div", { class: "actions" }, (d.channels.length ? d.channels : [1]).map(ch => h("button", {
+          type: "button", "data-relay": `${d.deviceId}/${ch}`,
+          // The gateway's web viewer served by this service, its API relayed (WebRTC signalling over MQTT, §3.1).
+          onclick: () => act(async () => {
+            const w = await api("POST", "/watch", { deviceId: d.deviceId, channel: ch, relay: true });
+            window.location.assign(w.url);
+          }),
+        }, `Watch ${cameraName(d, ch)} here`)))
         : null)),
     h("div", { class: "actions" }, h("button", {
       type: "button", class: "danger", id: "other-delete",
@@ -453,76 +459,6 @@ async function otherDetailsView(shareId) {
         route("#/others");
       }),
     }, "Delete")));
-}
-
-// The portal's own live view: WHEP through the service, which relays the offer to the gateway over MQTT (contract
-// §3.1), so the page needs only the service; media goes peer to peer or through the configured TURN relay.
-let relay = null;
-
-function stopRelay() {
-  if (!relay) return;
-  const r = relay;
-  relay = null;
-  clearInterval(r.timer);
-  if (r.location) fetch(r.location, { method: "DELETE", headers: { Authorization: `Bearer ${r.token}` } }).catch(() => {});
-  r.pc.close();
-}
-
-function gathered(pc) {
-  return new Promise(resolve => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    const t = setTimeout(resolve, 1500);
-    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); } });
-  });
-}
-
-async function relayView(shareId, deviceId, ch) {
-  const s = (await api("GET", "/shares/incoming")).find(x => x.shareId === shareId && x.state === "accepted");
-  const d = s?.devices.find(x => x.deviceId === deviceId);
-  if (!d) {
-    route("#/others");
-    throw new ApiError(404, { detail: "this share is no longer yours to see" });
-  }
-  const video = h("video", { id: "relay-video", autoplay: true, muted: true, playsinline: true });
-  const status = h("p", { id: "relay-state", class: "muted", "data-state": "connecting", "data-frames": "0" }, "Connecting through the service…");
-  const setState = (state, text) => { status.dataset.state = state; status.textContent = text; };
-  show(h("h2", {}, `${deviceName(d)} · ${cameraName(d, ch)}`), video, status,
-    h("div", { class: "actions" }, h("a", { href: `#/other/${shareId}` }, h("button", { type: "button" }, "Back"))));
-  const w = await api("POST", "/watch", { deviceId, channel: ch, relay: true });
-  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: (w.iceServers || []).map(i => ({ urls: i.urls, username: i.username ?? undefined, credential: i.credential ?? undefined })) });
-  const mine = { pc, location: null, token: w.token, timer: 0 };
-  relay = mine;
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addTransceiver("audio", { direction: "recvonly" });
-  const stream = new MediaStream();
-  video.srcObject = stream;
-  pc.ontrack = ev => stream.addTrack(ev.track);
-  pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") setState("live", "Live (WebRTC through the service)");
-    if (pc.connectionState === "failed" || pc.connectionState === "closed") setState("ended", "The picture stopped.");
-  };
-  // Frames decoded, for the page and its tests; no new frame for 1 s after some = the picture stopped.
-  let last = 0, lastAt = performance.now();
-  mine.timer = setInterval(async () => {
-    const stats = await pc.getStats().catch(() => null);
-    let frames = 0;
-    stats?.forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded || 0; });
-    status.dataset.frames = String(frames);
-    if (frames > last) { last = frames; lastAt = performance.now(); }
-    else if (last > 0 && performance.now() - lastAt > 1000 && status.dataset.state === "live") setState("ended", "The picture stopped.");
-  }, 200);
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc);
-  if (relay !== mine) return;
-  const r = await fetch(w.whep, { method: "POST", headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${w.token}` }, body: pc.localDescription.sdp });
-  if (!r.ok) {
-    const problem = (r.headers.get("Content-Type") || "").includes("json") ? await r.json().catch(() => null) : null;
-    setState("refused", problem?.detail || `The gateway refused (${r.status}).`);
-    stopRelay();
-    throw new ApiError(r.status, problem);
-  }
-  mine.location = r.headers.get("Location");
-  await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
 }
 
 /** The sharing message: every pending share, one at a time, with Accept and Reject. */
@@ -569,7 +505,6 @@ const routes = [
   [/^#\/audit$/, auditView, true],
   [/^#\/others$/, othersView, true],
   [/^#\/other\/([\w-]+)$/, m => otherDetailsView(m[1]), true],
-  [/^#\/other\/([\w-]+)\/live\/([^/]+)\/(\d+)$/, m => relayView(m[1], decodeURIComponent(m[2]), Number(m[3])), true],
 ];
 
 function route(hash) {
@@ -578,7 +513,6 @@ function route(hash) {
 }
 
 async function render() {
-  stopRelay();
   const hash = location.hash || (me ? "#/mine" : "#/signin");
   const found = routes.map(([re, fn, auth]) => [hash.match(re), fn, auth]).find(([m]) => m);
   if (!found) return route(me ? "#/mine" : "#/signin");

@@ -9,6 +9,19 @@ export class ApiError extends Error {
   }
 }
 
+// Where the API is: '' on the gateway itself; the sharing service serves this app with an API base of its own
+// (/gw/{gatewayId}, from app/config.json), where it relays what it can to the gateway.
+let apiBase = '';
+
+export function setApiBase(base) {
+  apiBase = typeof base === 'string' && /^\/[^/]/.test(base) ? base.replace(/\/+$/, '') : '';
+}
+
+/** An API path (/api/v1/…, /whep/…) as this page must call it. */
+export function apiUrl(path) {
+  return path.startsWith('/') ? apiBase + path : path;
+}
+
 export function authHeaders(extra) {
   const token = getToken();
   return { ...(extra ?? {}), ...(token ? { Authorization: `Bearer ${token}` } : {}) };
@@ -16,7 +29,7 @@ export function authHeaders(extra) {
 
 /** fetch with the token; throws ApiError for a non-2xx answer (RFC 9457 problem details when given). */
 export async function request(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: authHeaders(options.headers), cache: 'no-store' });
+  const response = await fetch(apiUrl(path), { ...options, headers: authHeaders(options.headers), cache: 'no-store' });
   if (!response.ok) {
     let title = '';
     let detail = '';

@@ -2,7 +2,7 @@
 // one camera (main stream, PTZ, talk), playback, alarms. Every control is shown only for a privilege the caller
 // holds on that channel; the gateway checks every call anyway.
 import { $, h, clear, formatTime } from './dom.js';
-import { ApiError, channelPath, request } from './api.js';
+import { ApiError, channelPath, request, setApiBase } from './api.js';
 import { captureFragmentToken, decodeClaims, expiryOf, getToken, setToken, signOut } from './auth.js';
 import { PRIVILEGE_LABELS, can, loadDevices, watchDevices } from './devices.js';
 import { Player, WITHDRAWN } from './player.js';
@@ -132,6 +132,7 @@ function onDevices(devices) {
   if (changed) renderDevices();
   const c = state.current;
   if (c && !can(deviceById(c.deviceId), c.channel, c.privilege)) withdrawCurrent();
+  else if (c && state.view === 'channel' && !can(deviceById(c.deviceId), c.channel, 'ptz')) $('channel-controls').querySelector('.ptz')?.remove();
 }
 
 /** The open camera is no longer shared: stop everything on it and say so. */
@@ -276,9 +277,11 @@ function backToDevices() {
 
 async function main() {
   try {
-    const r = await fetch('/app/config.json', { cache: 'no-store' });
+    // Next to this module (app/js/main.js → app/config.json): /app/ on the gateway, /gw/{id}/app/ on the sharing service.
+    const r = await fetch(new URL('../config.json', import.meta.url), { cache: 'no-store' });
     if (r.ok) state.config = { ...state.config, ...(await r.json()) };
   } catch { /* the defaults: nothing but the API of contract §5 */ }
+  setApiBase(state.config.apiBase);
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     enter($('token-input').value.trim(), true);

@@ -1,6 +1,6 @@
 // Server-Sent Events over fetch (WHATWG HTML §9.2 parsing), because EventSource cannot send an Authorization
 // header and the token must not go into a URL.
-import { authHeaders } from './api.js';
+import { apiUrl, authHeaders } from './api.js';
 
 /**
  * Reads an event stream until aborted; calls onEvent({event, data, id}) per event and onOpen/onError, and
@@ -16,7 +16,7 @@ export function openEventStream(path, { onEvent, onOpen, onError, onStatus }) {
       try {
         const headers = authHeaders({ Accept: 'text/event-stream' });
         if (lastId) headers['Last-Event-ID'] = lastId;
-        const response = await fetch(path, { headers, signal: abort.signal, cache: 'no-store' });
+        const response = await fetch(apiUrl(path), { headers, signal: abort.signal, cache: 'no-store' });
         if (!response.ok) {
           onStatus?.(response.status);
           if (response.status === 401 || response.status === 403) return;
