@@ -13,7 +13,7 @@ public sealed class WebRtcMetrics
     private static readonly DropReason[] Reasons = Enum.GetValues<DropReason>();
     private long _nacksServed;
 
-    public WebRtcMetrics(GatewayMetrics gateway, DropCounters drops, Func<long> liveNacks)
+    public WebRtcMetrics(GatewayMetrics gateway, DropCounters drops, Func<long> liveNacks, IceOutcomeCounters? iceOutcomes = null)
     {
         var meter = gateway.Meter;
         Sessions = meter.CreateUpDownCounter<long>("hikshare_webrtc_sessions", description: "WebRTC viewer sessions running now, by signalling (whep, cloud).");
@@ -24,6 +24,21 @@ public sealed class WebRtcMetrics
             description: "RTP packets resent from the history on a viewer's NACK.");
         meter.CreateObservableCounter("hikshare_webrtc_dropped_inputs", () => Observe(drops),
             description: "Datagrams and offers from viewers refused or dropped, by reason.");
+        if (iceOutcomes is not null)
+        {
+            meter.CreateObservableCounter("hikshare_webrtc_ice_selected", () => Observe(iceOutcomes),
+                description: "Sessions by the candidate types of their selected ICE pair (local: host, srflx, prflx, relay-udp, relay-tcp, relay-tls).");
+            meter.CreateObservableCounter("hikshare_webrtc_ice_failed", () => iceOutcomes.Failed,
+                description: "Sessions that ended without a selected ICE pair.");
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> Observe(IceOutcomeCounters outcomes)
+    {
+        foreach (var (local, remote, count) in outcomes.Snapshot())
+        {
+            yield return new Measurement<long>(count, new KeyValuePair<string, object?>("local", local), new KeyValuePair<string, object?>("remote", remote));
+        }
     }
 
     public UpDownCounter<long> Sessions { get; }

@@ -61,7 +61,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         _audit = audit;
         _gatewayMetrics = metrics;
         _logger = context.Loggers.CreateLogger<WebRtcViewingService>();
-        Metrics = new WebRtcMetrics(metrics, context.Mux.Drops, LiveNacks);
+        Metrics = new WebRtcMetrics(metrics, context.Mux.Drops, LiveNacks, context.Mux.IceOutcomes);
     }
 
     public WebRtcMetrics Metrics { get; }
