@@ -167,6 +167,72 @@ public sealed class NetworkLab : IAsyncDisposable
         public static extern int close(int fd);
     }
 
+    /// <summary>
+    /// Makes a TCP service of this machine (on the host's loopback) reachable in namespace <paramref name="ns"/> at
+    /// <paramref name="listen"/>: the listening socket is created in that namespace, every accepted connection is
+    /// joined to a fresh connection to <paramref name="target"/> from the host. For services the test runs in its own
+    /// process (the sharing service, mosquitto) that a site of the lab must reach "on the internet". Stopped with the lab.
+    /// </summary>
+    public void ForwardTcp(string ns, System.Net.IPEndPoint listen, System.Net.IPEndPoint target)
+    {
+        var listener = CreateIn(ns, () =>
+        {
+            var s = new System.Net.Sockets.Socket(listen.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            s.Bind(listen);
+            s.Listen(64);
+            return s;
+        });
+        lock (_processes)
+        {
+            _listeners.Add(listener);
+        }
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                System.Net.Sockets.Socket inbound;
+                try
+                {
+                    inbound = await listener.AcceptAsync();
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+                {
+                    return; // the lab is being disposed
+                }
+                _ = Task.Run(async () =>
+                {
+                    using var a = inbound;
+                    using var b = new System.Net.Sockets.Socket(target.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                    try
+                    {
+                        await b.ConnectAsync(target);
+                        await using var sa = new System.Net.Sockets.NetworkStream(a);
+                        await using var sb = new System.Net.Sockets.NetworkStream(b);
+                        // Either side closing ends both directions.
+                        await Task.WhenAny(Pump(sa, sb, b), Pump(sb, sa, a));
+                    }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+                    {
+                    }
+                });
+            }
+        });
+
+        static async Task Pump(Stream from, Stream to, System.Net.Sockets.Socket toSocket)
+        {
+            try
+            {
+                await from.CopyToAsync(to);
+                toSocket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private readonly List<System.Net.Sockets.Socket> _listeners = [];
+
     /// <summary>Starts a long-running process in a namespace; it is killed when the lab is disposed.</summary>
     public Process Start(string ns, string program, IEnumerable<string> args, Action<string>? output = null)
     {
@@ -207,6 +273,10 @@ public sealed class NetworkLab : IAsyncDisposable
         lock (_processes)
         {
             processes = [.. _processes];
+            foreach (var l in _listeners)
+            {
+                l.Dispose();
+            }
         }
         foreach (var p in processes)
         {
