@@ -20,9 +20,23 @@ public sealed class IceOutcomeCounters
 
     /// <param name="relayTransport">For a relayed local candidate, the transport to its TURN server; ignored otherwise.</param>
     public void CountSelected(IceCandidateType local, TurnTransport relayTransport, IceCandidateType remote)
-        => Interlocked.Increment(ref _selected[LocalKind(local, relayTransport) * Types + (int)remote]);
+    {
+        var kind = LocalKind(local, relayTransport);
+        Interlocked.Increment(ref _selected[kind * Types + (int)remote]);
+        SelectedCounted?.Invoke(LocalToken(kind), IceCandidate.TypeToken(remote));
+    }
 
-    public void CountFailed() => Interlocked.Increment(ref _failed);
+    public void CountFailed()
+    {
+        Interlocked.Increment(ref _failed);
+        FailedCounted?.Invoke();
+    }
+
+    /// <summary>Each selection as it is counted (local token as in <see cref="Snapshot"/>, remote type token): the metrics export.</summary>
+    public event Action<string, string>? SelectedCounted;
+
+    /// <summary>Each session that ended without a selected pair.</summary>
+    public event Action? FailedCounted;
 
     /// <summary>Sessions whose nominated pair had these candidate types (a relayed local: over UDP to its server).</summary>
     public long Selected(IceCandidateType local, IceCandidateType remote) => Selected(local, TurnTransport.Udp, remote);

@@ -26,18 +26,12 @@ public sealed class WebRtcMetrics
             description: "Datagrams and offers from viewers refused or dropped, by reason.");
         if (iceOutcomes is not null)
         {
-            meter.CreateObservableCounter("hikshare_webrtc_ice_selected", () => Observe(iceOutcomes),
+            // Synchronous counters fed by the outcome events: the exporter (Http/Metrics) reads only synchronous instruments.
+            var selected = meter.CreateCounter<long>("hikshare_webrtc_ice_selected",
                 description: "Sessions by the candidate types of their selected ICE pair (local: host, srflx, prflx, relay-udp, relay-tcp, relay-tls).");
-            meter.CreateObservableCounter("hikshare_webrtc_ice_failed", () => iceOutcomes.Failed,
-                description: "Sessions that ended without a selected ICE pair.");
-        }
-    }
-
-    private static IEnumerable<Measurement<long>> Observe(IceOutcomeCounters outcomes)
-    {
-        foreach (var (local, remote, count) in outcomes.Snapshot())
-        {
-            yield return new Measurement<long>(count, new KeyValuePair<string, object?>("local", local), new KeyValuePair<string, object?>("remote", remote));
+            var failed = meter.CreateCounter<long>("hikshare_webrtc_ice_failed", description: "Sessions that ended without a selected ICE pair.");
+            iceOutcomes.SelectedCounted += (local, remote) => selected.Add(1, new KeyValuePair<string, object?>("local", local), new KeyValuePair<string, object?>("remote", remote));
+            iceOutcomes.FailedCounted += () => failed.Add(1);
         }
     }
 
