@@ -23,6 +23,8 @@ public enum DropReason
     RtcpMalformed,
     /// <summary>ChannelData or a Data indication from the TURN server that does not parse or names no bound channel.</summary>
     TurnMalformed,
+    /// <summary>A frame for a TURN server over TCP/TLS dropped because the connection's send buffer was full.</summary>
+    TurnStreamBackpressure,
 }
 
 /// <summary>

@@ -585,7 +585,7 @@ public class IceAgent
         if (!_outcomeCounted && _options.Outcomes is { } outcomes)
         {
             _outcomeCounted = true;
-            outcomes.CountSelected(pair.Local.Type, pair.Remote.Type);
+            outcomes.CountSelected(pair.Local.Type, pair.Local.RelayTransport, pair.Remote.Type);
         }
     }
 

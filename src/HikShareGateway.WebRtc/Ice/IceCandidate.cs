@@ -85,13 +85,17 @@ public sealed record IceCandidate(string Foundation, int Component, uint Priorit
 /// </summary>
 public sealed class IceBase
 {
-    private IceBase(IceCandidateType type, uint priority, IPEndPoint? address, object? relay)
+    private IceBase(IceCandidateType type, uint priority, IPEndPoint? address, object? relay, TurnTransport relayTransport = TurnTransport.Udp)
     {
         Type = type;
         Priority = priority;
         Address = address;
         Relay = relay;
+        RelayTransport = relayTransport;
     }
+
+    /// <summary>For a relayed base: how the gateway reaches the TURN server (UDP, TCP or TLS); UDP for the socket.</summary>
+    public TurnTransport RelayTransport { get; }
 
     /// <summary>The candidate type of the base as the pair reports it (host, or relayed).</summary>
     public IceCandidateType Type { get; }
@@ -107,7 +111,8 @@ public sealed class IceBase
 
     public static IceBase Direct(uint priority) => new(IceCandidateType.Host, priority, null, null);
 
-    public static IceBase Relayed(uint priority, IPEndPoint relayedAddress, object relay) => new(IceCandidateType.Relayed, priority, relayedAddress, relay);
+    public static IceBase Relayed(uint priority, IPEndPoint relayedAddress, object relay, TurnTransport transport = TurnTransport.Udp)
+        => new(IceCandidateType.Relayed, priority, relayedAddress, relay, transport);
 
-    public override string ToString() => Relay is null ? "direct" : "relay " + Address;
+    public override string ToString() => Relay is null ? "direct" : "relay " + Address + (RelayTransport == TurnTransport.Udp ? "" : " over " + RelayTransport.ToString().ToLowerInvariant());
 }

@@ -6,7 +6,7 @@ namespace HikShareGateway.WebRtc.Ice;
 
 /// <summary>
 /// One entry of <c>WebRtc:IceServers</c>, as a browser's RTCIceServer: URLs (<c>stun:host[:port]</c>,
-/// <c>turn:host[:port][?transport=udp]</c>, <c>turns:</c>), and for TURN either a long-term
+/// <c>turn:host[:port][?transport=udp|tcp]</c>, <c>turns:host[:port]</c> = TLS over TCP), and for TURN either a long-term
 /// <see cref="Username"/>/<see cref="Credential"/> or the TURN REST <see cref="SharedSecret"/> (coturn's
 /// <c>static-auth-secret</c>), from which the gateway derives an ephemeral username "expiry:user" and its
 /// HMAC-SHA1 password itself.
@@ -21,6 +21,21 @@ public sealed record IceServerOptions
     public string? SharedSecret { get; set; }
     /// <summary>Lifetime of a REST username (its expiry is now + this); re-derived whenever the server asks again.</summary>
     public TimeSpan RestTtl { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// For <c>turns:</c> URLs: a PEM file of the CA certificates the TURN server's certificate must chain to, instead
+    /// of the system's roots (a private CA, the tests' own). The server's name (or IP address) is checked either way.
+    /// </summary>
+    public string? TlsCaFile { get; set; }
+
+    /// <summary>The certificates of <see cref="TlsCaFile"/>, or null for the system's roots.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? LoadTrustedRoots()
+    {
+        if (TlsCaFile is null) return null;
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        roots.ImportFromPemFile(TlsCaFile);
+        return roots;
+    }
 
     /// <summary>The credentials to present now: the configured pair, or a fresh REST username and password.</summary>
     public TurnCredentials CredentialsAt(DateTimeOffset now)
@@ -46,6 +61,17 @@ public sealed record IceServerOptions
         }
         if (SharedSecret is not null && Credential is not null) errors.Add($"{at}: give Credential or SharedSecret, not both.");
         if (RestTtl < TimeSpan.FromMinutes(10)) errors.Add($"{at}:RestTtl must be at least 10 minutes.");
+        if (TlsCaFile is not null)
+        {
+            try
+            {
+                if (LoadTrustedRoots()!.Count == 0) errors.Add($"{at}:TlsCaFile {TlsCaFile} holds no PEM certificate.");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                errors.Add($"{at}:TlsCaFile {TlsCaFile} cannot be read as PEM certificates: {e.Message}");
+            }
+        }
     }
 }
 
@@ -54,6 +80,9 @@ public enum IceServerKind { Stun, Turn, Turns }
 /// <summary>A parsed ICE server URL (RFC 7064 stun:, RFC 7065 turn:/turns:).</summary>
 public sealed record IceServerUrl(IceServerKind Kind, string Host, int Port, string Transport)
 {
+    /// <summary>How a TURN client reaches this server: <c>turns:</c> is TLS over TCP (RFC 7065 §3), else the URL's transport.</summary>
+    public TurnTransport TurnTransport => Kind == IceServerKind.Turns ? TurnTransport.Tls : Transport == "tcp" ? TurnTransport.Tcp : TurnTransport.Udp;
+
     public static bool TryParse(string text, out IceServerUrl url, out string why)
     {
         url = null!;
@@ -78,6 +107,7 @@ public sealed record IceServerUrl(IceServerKind Kind, string Host, int Port, str
             if (kind == IceServerKind.Stun || !query.StartsWith("transport=", StringComparison.OrdinalIgnoreCase)) { why = "unknown query"; return false; }
             transport = query[10..].ToLowerInvariant();
             if (transport is not ("udp" or "tcp")) { why = "transport must be udp or tcp"; return false; }
+            if (kind == IceServerKind.Turns && transport != "tcp") { why = "turns: runs over TLS on TCP (transport=tcp)"; return false; }
         }
         var port = kind == IceServerKind.Turns ? 5349 : 3478;
         var host = rest;

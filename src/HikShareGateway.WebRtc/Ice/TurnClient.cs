@@ -68,19 +68,34 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
         public bool Pending;
     }
 
+    /// <summary>A TURN client over UDP, from the mux socket.</summary>
     public TurnClient(UdpMux mux, IPEndPoint server, Func<TurnCredentials> credentials, TimeProvider time, ILogger logger, DropCounters drops)
+        : this(mux, server, null, credentials, time, logger, drops)
+    {
+    }
+
+    /// <summary>A TURN client whose server link is a TCP/TLS connection (<see cref="TurnStreamLink"/>), or the mux socket when null.</summary>
+    internal TurnClient(UdpMux mux, IPEndPoint server, ITurnServerLink? link, Func<TurnCredentials> credentials, TimeProvider time, ILogger logger, DropCounters drops)
     {
         _mux = mux;
         Server = server.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(server.Address.MapToIPv4(), server.Port) : server;
         ServerAddress = mux.SocketAddressOf(Server);
+        _link = link ?? new UdpTurnLink(mux, ServerAddress);
+        _stream = _link.Transport != TurnTransport.Udp;
         _credentials = credentials;
         _time = time;
         _logger = logger;
         _drops = drops;
     }
 
+    private readonly ITurnServerLink _link;
+    private readonly bool _stream;
+
     public IPEndPoint Server { get; }
     internal SocketAddress ServerAddress { get; }
+
+    /// <summary>How this client reaches its server (UDP, TCP or TLS); the relayed side is UDP in every case.</summary>
+    public TurnTransport Transport => _link.Transport;
 
     /// <summary>The relayed transport address (the relay candidate), once allocated.</summary>
     public IPEndPoint? RelayedAddress { get; private set; }
@@ -118,12 +133,21 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
         RelayedAddress = relayed;
         var lifetime = Lifetime(m, TimeSpan.FromMinutes(10));
         _allocationExpires = _time.GetTimestamp() + Ticks(lifetime);
-        Base = IceBase.Relayed(IceCandidate.ComputePriority(IceCandidateType.Relayed, 65535), relayed, this);
+        // RFC 8445 §5.1.2.1: a relay reached over UDP is preferred to one over TCP or TLS (local preference).
+        Base = IceBase.Relayed(IceCandidate.ComputePriority(IceCandidateType.Relayed, RelayLocalPreference(Transport)), relayed, this, Transport);
         _refresh = _time.CreateTimer(_ => _ = RefreshDueAsync(), null, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
         _mux.AddTurn(this); // now with its relay base, for the sessions created from here on
         LogAllocated(_logger, Server.ToString(), relayed.ToString(), (int)lifetime.TotalSeconds);
         return TurnFailure.None;
     }
+
+    /// <summary>The relayed candidate's local preference by the transport to its server (UDP first, then TCP, then TLS).</summary>
+    internal static int RelayLocalPreference(TurnTransport transport) => transport switch
+    {
+        TurnTransport.Udp => 65535,
+        TurnTransport.Tcp => 32767,
+        _ => 16383,
+    };
 
     private static TimeSpan Lifetime(scoped in StunMessage m, TimeSpan fallback)
         => m.TryGetAttribute(StunAttribute.Lifetime, out var v) && v.Length == 4
@@ -223,11 +247,18 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
         {
             if (_channels.TryGetValue(peer, out var channel))
             {
-                // RFC 8656 §12.4: channel number, length, data (no padding over UDP).
+                // RFC 8656 §12.4: channel number, length, data; §12.5: padded to a multiple of 4 over TCP/TLS only.
                 BinaryPrimitives.WriteUInt16BigEndian(_send, channel);
                 BinaryPrimitives.WriteUInt16BigEndian(_send.AsSpan(2), (ushort)data.Length);
                 data.CopyTo(_send.AsSpan(4));
-                _mux.SendRaw(_send.AsSpan(0, 4 + data.Length), ServerAddress);
+                var total = 4 + data.Length;
+                if (_stream)
+                {
+                    var padded = (total + 3) & ~3;
+                    _send.AsSpan(total, padded - total).Clear();
+                    total = padded;
+                }
+                _link.Send(_send.AsSpan(0, total));
                 return;
             }
             if (!_permissions.TryGetValue(peer.Address, out var permission))
@@ -249,7 +280,7 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
                 w.AddXorAddress(StunAttribute.XorPeerAddress, peer);
                 w.AddAttribute(StunAttribute.Data, data);
                 w.AddFingerprint();
-                _mux.SendRaw(w.Written, ServerAddress);
+                _link.Send(w.Written);
                 if (!_channels.ContainsKey(peer) && _nextChannel <= LastChannel && !_binding.Contains(peer))
                 {
                     _binding.Add(peer);
@@ -331,7 +362,8 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
                 var rto = Rto;
                 for (var i = 0; i < MaxTransmissions && response is null; i++, rto *= 2)
                 {
-                    _mux.SendRaw(bytes, ServerAddress);
+                    // RFC 8489 §6.2.2: over a reliable transport the request is sent once (same overall wait).
+                    if (i == 0 || !_stream) _link.Send(bytes);
                     var delay = Task.Delay(rto, _time, ct);
                     if (await Task.WhenAny(tcs.Task, delay).ConfigureAwait(false) == tcs.Task) response = await tcs.Task.ConfigureAwait(false);
                     ct.ThrowIfCancellationRequested();
@@ -408,6 +440,7 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _refresh?.Dispose();
         _stop.Cancel();
+        if (_link is IAsyncDisposable owned) _ = owned.DisposeAsync().AsTask(); // the TCP/TLS connection goes with the allocation
     }
 
     private int _disposed;

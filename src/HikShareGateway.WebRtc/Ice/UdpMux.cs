@@ -50,6 +50,10 @@ public sealed partial class UdpMux : IAsyncDisposable
     private readonly ConcurrentDictionary<SocketAddress, IUdpMuxSession> _byAddress = new();
     private readonly ConcurrentDictionary<StunTransactionId, IStunResponseHandler> _transactions = new();
     private readonly ConcurrentDictionary<SocketAddress, TurnClient> _turnByServer = new();
+    private readonly ConcurrentDictionary<TurnClient, byte> _turns = new();
+    // The UDP loop and every TURN-over-TCP/TLS reader dispatch under this one lock, so a session sees its datagrams
+    // one at a time whichever path they came by (uncontended in the common case: one path per session).
+    private readonly Lock _dispatchGate = new();
     private volatile IceBase[] _bases;
     private readonly CancellationTokenSource _stop = new();
     private readonly ITimer _consentTimer;
@@ -84,11 +88,29 @@ public sealed partial class UdpMux : IAsyncDisposable
     /// <summary>ICE outcomes of the sessions on this port, by candidate type.</summary>
     public IceOutcomeCounters IceOutcomes { get; } = new();
 
-    /// <summary>Routes a TURN client's server traffic to it and offers its allocation as a base to new sessions.</summary>
+    /// <summary>
+    /// Routes a TURN client's server traffic to it (UDP: datagrams from the server's address; TCP/TLS: its own
+    /// connection calls <see cref="DispatchTurnFrame"/>) and offers its allocation as a base to new sessions.
+    /// </summary>
     public void AddTurn(TurnClient turn)
     {
-        _turnByServer[turn.ServerAddress] = turn;
+        _turns[turn] = 0;
+        if (turn.Transport == TurnTransport.Udp) _turnByServer[turn.ServerAddress] = turn;
         if (turn.Base is { } b && Array.IndexOf(_bases, b) < 0) _bases = [.. _bases, b];
+    }
+
+    /// <summary>A TURN allocation that is gone (its TCP/TLS connection ended): new sessions no longer pair its base.</summary>
+    public void RemoveTurn(TurnClient turn)
+    {
+        if (turn.Base is { } b) _bases = Array.FindAll(_bases, x => !ReferenceEquals(x, b));
+        if (turn.Transport == TurnTransport.Udp) _turnByServer.TryRemove(new KeyValuePair<SocketAddress, TurnClient>(turn.ServerAddress, turn));
+    }
+
+    /// <summary>One frame read from a TURN server's TCP/TLS connection, demultiplexed as a datagram from that server.</summary>
+    internal void DispatchTurnFrame(Span<byte> frame, TurnClient turn)
+    {
+        if (frame.IsEmpty) return;
+        lock (_dispatchGate) DispatchFromTurn(frame, turn.ServerAddress, turn);
     }
 
     /// <summary>Responses with this transaction id go to <paramref name="handler"/> until <see cref="Forget"/>.</summary>
@@ -214,7 +236,7 @@ public sealed partial class UdpMux : IAsyncDisposable
             }
             try
             {
-                Dispatch(buffer.AsSpan(0, n), from);
+                lock (_dispatchGate) Dispatch(buffer.AsSpan(0, n), from);
             }
             catch (Exception e)
             {
@@ -356,7 +378,7 @@ public sealed partial class UdpMux : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _consentTimer.Dispose();
-        foreach (var turn in _turnByServer.Values) turn.Dispose();
+        foreach (var turn in _turns.Keys) turn.Dispose();
         _stop.Cancel();
         _socket.Dispose();
         if (_loop is not null)

@@ -13,7 +13,7 @@ public sealed class WebRtcMetrics
     private static readonly DropReason[] Reasons = Enum.GetValues<DropReason>();
     private long _nacksServed;
 
-    public WebRtcMetrics(GatewayMetrics gateway, DropCounters drops, Func<long> liveNacks)
+    public WebRtcMetrics(GatewayMetrics gateway, DropCounters drops, Func<long> liveNacks, IceOutcomeCounters? iceOutcomes = null)
     {
         var meter = gateway.Meter;
         Sessions = meter.CreateUpDownCounter<long>("hikshare_webrtc_sessions", description: "WebRTC viewer sessions running now, by signalling (whep, cloud).");
@@ -24,6 +24,15 @@ public sealed class WebRtcMetrics
             description: "RTP packets resent from the history on a viewer's NACK.");
         meter.CreateObservableCounter("hikshare_webrtc_dropped_inputs", () => Observe(drops),
             description: "Datagrams and offers from viewers refused or dropped, by reason.");
+        if (iceOutcomes is not null)
+        {
+            // Synchronous counters fed by the outcome events: the exporter (Http/Metrics) reads only synchronous instruments.
+            var selected = meter.CreateCounter<long>("hikshare_webrtc_ice_selected",
+                description: "Sessions by the candidate types of their selected ICE pair (local: host, srflx, prflx, relay-udp, relay-tcp, relay-tls).");
+            var failed = meter.CreateCounter<long>("hikshare_webrtc_ice_failed", description: "Sessions that ended without a selected ICE pair.");
+            iceOutcomes.SelectedCounted += (local, remote) => selected.Add(1, new KeyValuePair<string, object?>("local", local), new KeyValuePair<string, object?>("remote", remote));
+            iceOutcomes.FailedCounted += () => failed.Add(1);
+        }
     }
 
     public UpDownCounter<long> Sessions { get; }

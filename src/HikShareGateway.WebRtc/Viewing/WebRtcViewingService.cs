@@ -63,7 +63,7 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         _logger = context.Loggers.CreateLogger<WebRtcViewingService>();
         // Video is cut to the viewers' payload size once per stream, not once per viewer.
         _packetized = new PacketizedStreams(relay, derived, context.Options.RtpMtu - Rtp.RtpStreamWriter.HeaderLength, context.Time);
-        Metrics = new WebRtcMetrics(metrics, context.Mux.Drops, LiveNacks);
+        Metrics = new WebRtcMetrics(metrics, context.Mux.Drops, LiveNacks, context.Mux.IceOutcomes);
     }
 
     public WebRtcMetrics Metrics { get; }

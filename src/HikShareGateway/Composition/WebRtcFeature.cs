@@ -110,22 +110,44 @@ public static partial class WebRtcFeature
         {
             throw new StartupException($"WebRtc:UdpPort {options.UdpPort}: cannot listen ({e.SocketErrorCode}). Is another WebRTC server (or another gateway) using it? Pick a free port.", e);
         }
-        var candidates = HostCandidates.Gather(options, mux.LocalEndPoint.Port);
+        // Host candidates now; the STUN/TURN ones join them when the hosted service has gathered them.
+        var candidates = new GatheredCandidates(HostCandidates.Gather(options, mux.LocalEndPoint.Port));
         return new WebRtcSessionContext(mux, DtlsCertificate.Create(time), options, candidates, time, loggers);
     }
 
-    /// <summary>Starts the mux's receive loop with the daemon; closes every session, then the socket, at shutdown.</summary>
+    /// <summary>
+    /// Starts the mux's receive loop with the daemon, then gathers the <c>WebRtc:IceServers</c> candidates (server-reflexive,
+    /// TURN relayed over UDP, TCP or TLS) in the background, so that an unreachable server delays no start; closes every
+    /// session, then the TURN allocations and the socket, at shutdown.
+    /// </summary>
     private sealed partial class WebRtcHostedService(WebRtcSessionContext context, WebRtcViewingService viewing, ILogger<WebRtcViewingService> logger) : IHostedService
     {
+        private readonly CancellationTokenSource _stop = new();
+        private Task _gathering = Task.CompletedTask;
+
         public Task StartAsync(CancellationToken cancellationToken)
         {
             context.Mux.Start();
             LogListening(logger, context.Mux.LocalEndPoint.Port, context.Candidates.Count);
+            if (context.Options.IceServers.Count > 0 && context.Candidates is GatheredCandidates gathered)
+            {
+                var hosts = gathered.ToArray();
+                _gathering = Task.Run(async () =>
+                {
+                    try
+                    {
+                        gathered.Set(await IceGatherer.GatherAsync(context.Mux, context.Options, context.Time, context.Loggers, _stop.Token, hosts));
+                    }
+                    catch (OperationCanceledException) { }
+                });
+            }
             return Task.CompletedTask;
         }
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
+            await _stop.CancelAsync();
+            await _gathering;
             await viewing.DisposeAsync();
             await context.Mux.DisposeAsync();
         }

@@ -39,13 +39,23 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
     /// False when <paramref name="environment"/> gives a <c>Cloud:Broker</c> (and trusted keys): the demo then prints no
     /// viewer URL, and this returns once RTSP listens and the grants the test published (retained) are applied.
     /// </param>
-    public static async Task<DemoGatewayProcess> StartAsync(IReadOnlyDictionary<string, string>? environment = null, bool demoCloud = true)
+    /// <param name="networkNamespace">Run the process in this network namespace (<c>ip netns exec</c>, a <see cref="NetworkLab"/> site).</param>
+    public static async Task<DemoGatewayProcess> StartAsync(IReadOnlyDictionary<string, string>? environment = null, bool demoCloud = true,
+        string? networkNamespace = null)
     {
         var state = Path.Combine(Path.GetTempPath(), "hikshare-demo-test-" + Guid.NewGuid().ToString("N")[..8]);
         var camera = PortAllocator.GetFreeTcpPort();
         var rtsp = PortAllocator.GetFreeTcpPort();
         var http = PortAllocator.GetFreeTcpPort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo(networkNamespace is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        if (networkNamespace is not null)
+        {
+            // ip netns exec execs the program: the process is the gateway itself.
+            foreach (var a in (string[])["netns", "exec", networkNamespace, "dotnet"])
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hikshare-gateway.dll"));
         psi.ArgumentList.Add("demo");
         psi.Environment["HIKSHARE_Gateway__StateDirectory"] = state;
@@ -76,6 +86,12 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
             // at once got "connection refused" (1 run in 6). Ready means the HTTP port accepts too.
             await Wait.UntilAsync(async () =>
             {
+                if (networkNamespace is not null)
+                {
+                    // Inside the namespace: its own loopback.
+                    var r = await ToolRunner.RunAsync("ip", ["netns", "exec", networkNamespace, "bash", "-c", $"exec 3<>/dev/tcp/127.0.0.1/{http}"], TimeSpan.FromSeconds(5));
+                    return r.Succeeded || p._process.HasExited;
+                }
                 // From 127.0.0.3, so that the probe never counts against a test's per-address limit on 127.0.0.1.
                 using var probe = new System.Net.Sockets.TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.3"), 0));
                 try

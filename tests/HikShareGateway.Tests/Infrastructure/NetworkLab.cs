@@ -167,6 +167,72 @@ public sealed class NetworkLab : IAsyncDisposable
         public static extern int close(int fd);
     }
 
+    /// <summary>
+    /// Makes a TCP service of this machine (on the host's loopback) reachable in namespace <paramref name="ns"/> at
+    /// <paramref name="listen"/>: the listening socket is created in that namespace, every accepted connection is
+    /// joined to a fresh connection to <paramref name="target"/> from the host. For services the test runs in its own
+    /// process (the sharing service, mosquitto) that a site of the lab must reach "on the internet". Stopped with the lab.
+    /// </summary>
+    public void ForwardTcp(string ns, System.Net.IPEndPoint listen, System.Net.IPEndPoint target)
+    {
+        var listener = CreateIn(ns, () =>
+        {
+            var s = new System.Net.Sockets.Socket(listen.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            s.Bind(listen);
+            s.Listen(64);
+            return s;
+        });
+        lock (_processes)
+        {
+            _listeners.Add(listener);
+        }
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                System.Net.Sockets.Socket inbound;
+                try
+                {
+                    inbound = await listener.AcceptAsync();
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+                {
+                    return; // the lab is being disposed
+                }
+                _ = Task.Run(async () =>
+                {
+                    using var a = inbound;
+                    using var b = new System.Net.Sockets.Socket(target.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                    try
+                    {
+                        await b.ConnectAsync(target);
+                        await using var sa = new System.Net.Sockets.NetworkStream(a);
+                        await using var sb = new System.Net.Sockets.NetworkStream(b);
+                        // Either side closing ends both directions.
+                        await Task.WhenAny(Pump(sa, sb, b), Pump(sb, sa, a));
+                    }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+                    {
+                    }
+                });
+            }
+        });
+
+        static async Task Pump(Stream from, Stream to, System.Net.Sockets.Socket toSocket)
+        {
+            try
+            {
+                await from.CopyToAsync(to);
+                toSocket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private readonly List<System.Net.Sockets.Socket> _listeners = [];
+
     /// <summary>Starts a long-running process in a namespace; it is killed when the lab is disposed.</summary>
     public Process Start(string ns, string program, IEnumerable<string> args, Action<string>? output = null)
     {
@@ -207,6 +273,10 @@ public sealed class NetworkLab : IAsyncDisposable
         lock (_processes)
         {
             processes = [.. _processes];
+            foreach (var l in _listeners)
+            {
+                l.Dispose();
+            }
         }
         foreach (var p in processes)
         {
@@ -225,7 +295,10 @@ public sealed class NetworkLab : IAsyncDisposable
     }
 }
 
-/// <summary>coturn (Debian) as the STUN/TURN server on the lab's internet, with the TURN REST shared secret.</summary>
+/// <summary>
+/// coturn (Debian) as the STUN/TURN server on the lab's internet, with the TURN REST shared secret: UDP and TCP on
+/// <see cref="Port"/>, and with a <see cref="TestCertificateAuthority"/> also TLS on <see cref="TlsPort"/>.
+/// </summary>
 public sealed class CoturnServer
 {
     private readonly System.Text.StringBuilder _log = new();
@@ -234,16 +307,26 @@ public sealed class CoturnServer
 
     public string Secret { get; }
     public const int Port = 3478;
+    public const int TlsPort = 5349;
     public string Log { get { lock (_log) { return _log.ToString(); } } }
 
-    /// <summary>Starts turnserver in the lab's wan namespace on <see cref="NetworkLab.WanA"/>; returns once it answers STUN.</summary>
-    public static async Task<CoturnServer> StartAsync(NetworkLab lab)
+    /// <summary>
+    /// Starts turnserver in the lab's wan namespace on <see cref="NetworkLab.WanA"/>; returns once it answers STUN.
+    /// With <paramref name="tls"/>, its TLS listener serves a certificate for <see cref="NetworkLab.WanA"/> from that CA.
+    /// </summary>
+    public static async Task<CoturnServer> StartAsync(NetworkLab lab, TestCertificateAuthority? tls = null)
     {
         var server = new CoturnServer(Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
         var tmp = Directory.CreateTempSubdirectory("hikshare-coturn-");
+        string[] tlsArgs = ["--no-tls"];
+        if (tls is not null)
+        {
+            var (cert, key) = tls.IssueServerFiles(tmp.FullName, NetworkLab.WanA);
+            tlsArgs = ["--tls-listening-port", TlsPort.ToString(), "--cert", cert, "--pkey", key];
+        }
         lab.Start(lab.Wan, "turnserver",
         [
-            "-n", "--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout", "--simple-log", "--pidfile", Path.Combine(tmp.FullName, "pid"),
+            "-n", "--no-cli", .. tlsArgs, "--no-dtls", "--log-file", "stdout", "--simple-log", "--pidfile", Path.Combine(tmp.FullName, "pid"),
             // One address (both sites reach it through the wan's routing): with two, coturn answers RFC 5780 behaviour
             // tests from its second address, which a NAT rightly drops, and STUN clients that wait for them hang.
             "-L", NetworkLab.WanA, "--listening-port", Port.ToString(),
@@ -258,6 +341,12 @@ public sealed class CoturnServer
         {
             Assert.True(DateTime.UtcNow < deadline, $"coturn does not answer STUN; its log:\n{server.Log}");
         }
+        if (tls is not null)
+        {
+            // The TLS listener comes up with the others; wait until it accepts a connection.
+            await Wait.UntilAsync(async () => (await ToolRunner.RunAsync("ip", ["netns", "exec", lab.Wan, "bash", "-c", $"exec 3<>/dev/tcp/{NetworkLab.WanA}/{TlsPort}"], TimeSpan.FromSeconds(2))).Succeeded,
+                "coturn's TLS listener accepting", 20_000);
+        }
         return server;
     }
 
@@ -267,5 +356,58 @@ public sealed class CoturnServer
         var username = $"{DateTimeOffset.UtcNow.Add(ttl).ToUnixTimeSeconds()}:{user}";
         var mac = System.Security.Cryptography.HMACSHA1.HashData(System.Text.Encoding.UTF8.GetBytes(Secret), System.Text.Encoding.UTF8.GetBytes(username));
         return (username, Convert.ToBase64String(mac));
+    }
+}
+
+/// <summary>
+/// A certificate authority made by the test run (ECDSA P-256, one day): its certificate as a PEM file to trust, and
+/// server certificates it signs for an IP address (subjectAltName iPAddress), as PEM certificate and key files.
+/// </summary>
+public sealed class TestCertificateAuthority : IDisposable
+{
+    private readonly System.Security.Cryptography.ECDsa _key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+    private readonly System.Security.Cryptography.X509Certificates.X509Certificate2 _certificate;
+
+    public TestCertificateAuthority(string directory)
+    {
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=HikShare test CA", _key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
+            System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign | System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        _certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        CaFile = Path.Combine(directory, "test-ca.pem");
+        File.WriteAllText(CaFile, _certificate.ExportCertificatePem());
+    }
+
+    /// <summary>The CA certificate (PEM), what a client is told to trust.</summary>
+    public string CaFile { get; }
+
+    /// <summary>Writes a server certificate for <paramref name="ipAddress"/> (and its key) into <paramref name="directory"/>.</summary>
+    public (string CertificateFile, string KeyFile) IssueServerFiles(string directory, string ipAddress)
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={ipAddress}", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        san.AddIpAddress(System.Net.IPAddress.Parse(ipAddress));
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(false, false, 0, false));
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension(
+            [new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false)); // serverAuth
+        var serial = System.Security.Cryptography.RandomNumberGenerator.GetBytes(12);
+        serial[0] &= 0x7F;
+        using var issued = request.Create(_certificate, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), serial);
+        var certificateFile = Path.Combine(directory, "server.pem");
+        var keyFile = Path.Combine(directory, "server.key");
+        // The chain coturn sends: its own certificate, then the CA's.
+        File.WriteAllText(certificateFile, issued.ExportCertificatePem() + "\n" + _certificate.ExportCertificatePem());
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+        return (certificateFile, keyFile);
+    }
+
+    public void Dispose()
+    {
+        _certificate.Dispose();
+        _key.Dispose();
     }
 }

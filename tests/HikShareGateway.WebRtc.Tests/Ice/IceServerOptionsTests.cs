@@ -20,6 +20,54 @@ public sealed class IceServerOptionsTests
     }
 
     [Theory]
+    [InlineData("turn:t.example", TurnTransport.Udp)]
+    [InlineData("turn:t.example?transport=udp", TurnTransport.Udp)]
+    [InlineData("turn:t.example:3478?transport=tcp", TurnTransport.Tcp)]
+    [InlineData("turns:t.example", TurnTransport.Tls)]
+    [InlineData("turns:t.example:443?transport=tcp", TurnTransport.Tls)]
+    public void TurnUrl_NamesTheTransportToTheServer_AsBrowsersWriteIt(string text, TurnTransport transport)
+    {
+        Assert.True(IceServerUrl.TryParse(text, out var url, out var why), why);
+        Assert.Equal(transport, url.TurnTransport);
+    }
+
+    [Fact]
+    public void TurnsOverUdp_IsRefused() => Assert.False(IceServerUrl.TryParse("turns:t.example?transport=udp", out _, out _));
+
+    [Fact]
+    public void TlsCaFile_MissingOrWithoutCertificates_IsAnError_NamingTheKey()
+    {
+        var empty = Path.GetTempFileName();
+        var options = new WebRtcOptions
+        {
+            IceServers =
+            [
+                new IceServerOptions { Urls = ["turns:t.example"], Username = "u", Credential = "p", TlsCaFile = "/nonexistent/ca.pem" },
+                new IceServerOptions { Urls = ["turns:t.example"], Username = "u", Credential = "p", TlsCaFile = empty },
+            ],
+        };
+        var errors = options.Validate();
+        Assert.Equal(2, errors.Count);
+        Assert.StartsWith("WebRtc:IceServers:0:TlsCaFile", errors[0], StringComparison.Ordinal);
+        Assert.StartsWith("WebRtc:IceServers:1:TlsCaFile", errors[1], StringComparison.Ordinal);
+        File.Delete(empty);
+    }
+
+    [Fact]
+    public void TlsCaFile_WithAPemCertificate_Validates_AndLoadsIt()
+    {
+        using var key = ECDsa.Create();
+        using var ca = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test", key, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, ca.ExportCertificatePem());
+        var server = new IceServerOptions { Urls = ["turns:t.example"], Username = "u", Credential = "p", TlsCaFile = file };
+        Assert.Empty(new WebRtcOptions { IceServers = [server] }.Validate());
+        Assert.Equal(ca.Thumbprint, Assert.Single(server.LoadTrustedRoots()!).Thumbprint);
+        File.Delete(file);
+    }
+
+    [Theory]
     [InlineData("http://x")]
     [InlineData("stun:")]
     [InlineData("stun:host:0")]
