@@ -88,7 +88,9 @@ public sealed class SystemdWatchdogTests : IDisposable
         try
         {
             var messages = new List<string>();
-            while (messages.Count(m => m == "WATCHDOG=1") < 2)
+            // READY=1 (Microsoft.Extensions.Hosting.Systemd, on ApplicationStarted) comes once every listener is up;
+            // only then may /healthz be asked, as systemd's Type=notify would.
+            while (messages.Count(m => m == "WATCHDOG=1") < 2 || !messages.Contains("READY=1"))
             {
                 try
                 {
@@ -96,7 +98,7 @@ public sealed class SystemdWatchdogTests : IDisposable
                 }
                 catch (OperationCanceledException)
                 {
-                    lock (output) { Assert.Fail($"no WATCHDOG=1 from the daemon; got [{string.Join(",", messages)}]; its output:\n{output}"); }
+                    lock (output) { Assert.Fail($"no READY=1 and two WATCHDOG=1 from the daemon; got [{string.Join(",", messages)}]; its output:\n{output}"); }
                 }
             }
             Assert.True(File.Exists(Path.Combine(state, "admin.token")));
