@@ -1,4 +1,6 @@
 using System.Globalization;
+using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Alarms;
 using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Snapshots;
 using HikShareGateway.Ffmpeg.Snapshots;
@@ -130,6 +132,19 @@ public sealed class DeviceSnapshotTests
         Assert.All(images, i => Assert.Equal("device", i.Origin));
         Assert.Equal(1, r.Device.Answered);
         Assert.Equal(1, r.Snapshots.DeviceFetchCount);
+    }
+
+    [Fact]
+    public async Task AlarmOnAChannelNobodyWatches_PicturedByTheDevice_NoUpstreamOpened()
+    {
+        await using var r = await StartAsync();
+        r.Gateway.Grant(RelayHarness.LiveShare(Bob, Privilege.LiveView | Privilege.AlarmPush)); // pictures go to holders of alarmPush
+        var alarms = r.Gateway.Services.GetRequiredService<IAlarmSnapshots>();
+        var alarm = alarms.Attach(new AlarmEvent(RelayHarness.Device, 1, "motion", "start", DateTimeOffset.UtcNow), [Bob]);
+        var picture = await alarms.GetAsync(alarm.Id!, Bob, CancellationToken.None);
+        Assert.Equal(AlarmPictureStatus.Ok, picture.Status);
+        Assert.Equal(r.Device.Jpeg, picture.Jpeg.ToArray()); // Alarms:SnapshotWidth 0: the device's bytes
+        Assert.Empty(r.Gateway.Relay.Streams);
     }
 
     [Fact]
