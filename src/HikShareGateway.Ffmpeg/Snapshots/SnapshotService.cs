@@ -399,8 +399,8 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
     [LoggerMessage(EventId = 7012, Level = LogLevel.Debug, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: the device's own picture over {Via}, {Width}x{Height}, {Bytes} bytes after {TotalMs:0} ms")]
     private static partial void LogDevicePicture(ILogger logger, string deviceId, int channel, StreamKind kind, string via, int width, int height, int bytes, double totalMs);
 
-    [LoggerMessage(EventId = 7013, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: the device's own picture failed ({Kind2}: {Reason}); decoding the stream instead")]
-    private static partial void LogDevicePictureFailed(ILogger logger, string deviceId, int channel, StreamKind kind, DeviceErrorKind kind2, string reason);
+    [LoggerMessage(EventId = 7013, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: the device's own picture failed ({ErrorKind}: {Reason}); decoding the stream instead")]
+    private static partial void LogDevicePictureFailed(ILogger logger, string deviceId, int channel, StreamKind kind, DeviceErrorKind errorKind, string reason);
 
     [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind} failed: {Reason}")]
     private static partial void LogSnapshotFailed(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);
