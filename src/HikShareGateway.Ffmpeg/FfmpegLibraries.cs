@@ -30,7 +30,7 @@ public static class FfmpegLibraries
     ];
 
     /// <summary>Decoders and encoders the snapshot and transcoder features use.</summary>
-    internal static readonly string[] WantedDecoders = ["h264", "hevc", "libopus", "aac", "pcm_mulaw", "pcm_alaw"];
+    internal static readonly string[] WantedDecoders = ["h264", "hevc", "mjpeg", "libopus", "aac", "pcm_mulaw", "pcm_alaw"];
     internal static readonly string[] WantedEncoders = ["mjpeg", "libx264", "libopus", "aac", "pcm_mulaw", "pcm_alaw"];
 
     private static readonly Lazy<FfmpegAvailability> Loaded = new(LoadProcessWide, LazyThreadSafetyMode.ExecutionAndPublication);

@@ -1,4 +1,5 @@
 using HikShareGateway.Core.Configuration;
+using HikShareGateway.Core.Snapshots;
 using HikShareGateway.Ffmpeg.Snapshots;
 using HikShareGateway.Ffmpeg.Video;
 
@@ -38,8 +39,31 @@ public sealed class MediaTranscodingOptions : IValidatableOptions
     /// <summary>Snapshot decodes running at once over all streams. Default 2.</summary>
     public int MaxConcurrentSnapshots { get; set; } = 2;
 
+    /// <summary>Where snapshots come from: <c>auto</c> (the device's own JPEG when no stream of the channel runs, else
+    /// the running stream), <c>decode</c> (always the stream) or <c>device</c> (the device's JPEG first). A failing device
+    /// picture falls back to the stream. Per device: <c>Devices[].SnapshotSource</c>. Default <c>auto</c>.</summary>
+    public string SnapshotSource { get; set; } = "auto";
+
+    /// <summary>Bound on fetching a device's own picture, in ms; past it the stream is decoded. Default 3000.</summary>
+    public int SnapshotDeviceTimeoutMilliseconds { get; set; } = 3000;
+
+    /// <summary>Largest device picture taken, in bytes. Default 4194304 (4 MiB).</summary>
+    public int SnapshotDeviceMaxBytes { get; set; } = 4 * 1024 * 1024;
+
     public void Validate(ICollection<string> errors)
     {
+        if (!SnapshotSources.TryParse(SnapshotSource, Core.Snapshots.SnapshotSource.Auto, out _))
+        {
+            errors.Add($"Media:SnapshotSource \"{SnapshotSource}\" is not one of auto, decode, device (default auto).");
+        }
+        if (SnapshotDeviceTimeoutMilliseconds is < 100 or > 60_000)
+        {
+            errors.Add($"Media:SnapshotDeviceTimeoutMilliseconds {SnapshotDeviceTimeoutMilliseconds} is out of range: use 100-60000 (default 3000).");
+        }
+        if (SnapshotDeviceMaxBytes is < 16 * 1024 or > 64 * 1024 * 1024)
+        {
+            errors.Add($"Media:SnapshotDeviceMaxBytes {SnapshotDeviceMaxBytes} is out of range: use 16384-67108864 (default 4194304).");
+        }
         if (!string.IsNullOrWhiteSpace(FfmpegLibraryDirectory) && !Directory.Exists(FfmpegLibraryDirectory))
         {
             errors.Add($"Media:FfmpegLibraryDirectory \"{FfmpegLibraryDirectory}\" is not a folder: leave it empty to use the system's FFmpeg libraries.");
@@ -66,14 +90,32 @@ public sealed class MediaTranscodingOptions : IValidatableOptions
         }
     }
 
-    /// <summary>The snapshot settings these keys give.</summary>
-    public SnapshotOptions ToSnapshotOptions() => new()
+    /// <summary>The snapshot settings these keys give; <paramref name="devices"/> add their own <c>SnapshotSource</c>.</summary>
+    public SnapshotOptions ToSnapshotOptions(IEnumerable<DeviceOptions>? devices = null) => new()
     {
+        Source = SnapshotSources.TryParse(SnapshotSource, Core.Snapshots.SnapshotSource.Auto, out var source) ? source : Core.Snapshots.SnapshotSource.Auto,
+        SourceByDevice = BySource(devices),
+        DeviceTimeout = TimeSpan.FromMilliseconds(SnapshotDeviceTimeoutMilliseconds),
+        DeviceMaxBytes = SnapshotDeviceMaxBytes,
         CacheWindow = TimeSpan.FromMilliseconds(SnapshotCacheMilliseconds),
         ReadyTimeout = TimeSpan.FromSeconds(SnapshotTimeoutSeconds),
         KeyframeTimeout = TimeSpan.FromSeconds(SnapshotTimeoutSeconds),
         MaxConcurrentDecodes = MaxConcurrentSnapshots,
     };
+
+    private static Dictionary<string, SnapshotSource> BySource(IEnumerable<DeviceOptions>? devices)
+    {
+        var map = new Dictionary<string, SnapshotSource>(StringComparer.Ordinal);
+        foreach (var d in devices ?? [])
+        {
+            if (!string.IsNullOrWhiteSpace(d.DeviceId) && !string.IsNullOrWhiteSpace(d.SnapshotSource)
+                && SnapshotSources.TryParse(d.SnapshotSource, Core.Snapshots.SnapshotSource.Auto, out var s))
+            {
+                map[d.DeviceId] = s;
+            }
+        }
+        return map;
+    }
 
     /// <summary>The H.265 → H.264 settings these keys give.</summary>
     public VideoTranscoderOptions ToVideoOptions() => new()

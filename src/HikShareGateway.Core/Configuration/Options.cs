@@ -139,10 +139,21 @@ public sealed class DeviceOptions
     public List<ChannelOptions> Channels { get; set; } = [];
     /// <summary>Optional Hikvision ISAPI base URL (e.g. <c>http://192.0.2.10</c>) for PTZ/two-way-audio fallbacks.</summary>
     public string? IsapiUrl { get; set; }
+    /// <summary>Optional <c>auto</c>, <c>decode</c> or <c>device</c>: where this device's snapshots come from, over
+    /// <c>Media:SnapshotSource</c> (needs <see cref="DeviceId"/>).</summary>
+    public string? SnapshotSource { get; set; }
 
     public void Validate(int index, ICollection<string> errors)
     {
         var key = $"Devices:{index}";
+        if (!Snapshots.SnapshotSources.TryParse(SnapshotSource, Snapshots.SnapshotSource.Auto, out _))
+        {
+            errors.Add($"{key}:SnapshotSource \"{SnapshotSource}\" is not one of auto, decode, device.");
+        }
+        else if (!string.IsNullOrWhiteSpace(SnapshotSource) && string.IsNullOrWhiteSpace(DeviceId))
+        {
+            errors.Add($"{key}:SnapshotSource needs {key}:DeviceId (the source is kept per device id).");
+        }
         if (Channels.Count == 0 && string.IsNullOrWhiteSpace(OnvifUrl))
         {
             errors.Add($"{key}: give either OnvifUrl (the device's ONVIF device_service URL) or Channels (explicit stream URLs).");

@@ -7,7 +7,11 @@ namespace HikShareGateway.Core.Snapshots;
 /// <param name="Width">JPEG width.</param>
 /// <param name="Height">JPEG height (the source's aspect ratio).</param>
 /// <param name="TakenAt">When the picture's decode started (the picture is the latest keyframe at that time).</param>
-public sealed record SnapshotImage(ReadOnlyMemory<byte> Jpeg, int Width, int Height, DateTimeOffset TakenAt);
+public sealed record SnapshotImage(ReadOnlyMemory<byte> Jpeg, int Width, int Height, DateTimeOffset TakenAt)
+{
+    /// <summary>Where the picture came from: <c>stream</c> (a decoded keyframe) or <c>device</c> (the device's own JPEG).</summary>
+    public string Origin { get; init; } = "stream";
+}
 
 /// <summary>Why a snapshot could not be made (the HTTP layer maps each to its status).</summary>
 public enum SnapshotFailure

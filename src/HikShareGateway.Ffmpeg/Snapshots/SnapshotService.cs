@@ -26,6 +26,20 @@ public sealed record SnapshotOptions
 
     /// <summary>mjpeg quantiser, 2 (best) to 31. Default 4.</summary>
     public int JpegQuality { get; init; } = 4;
+
+    /// <summary>Where pictures come from unless the device says otherwise. Default <see cref="SnapshotSource.Auto"/>.</summary>
+    public SnapshotSource Source { get; init; } = SnapshotSource.Auto;
+
+    /// <summary>Per device id (<c>Devices[].SnapshotSource</c>), over <see cref="Source"/>.</summary>
+    public IReadOnlyDictionary<string, SnapshotSource> SourceByDevice { get; init; } = new Dictionary<string, SnapshotSource>();
+
+    /// <summary>Bound on the device's own picture (address look-up, authentication and body). Default 3 s: past it the stream is decoded.</summary>
+    public TimeSpan DeviceTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Largest device picture taken. Default 4 MiB (a 4K camera's JPEG is 1-2 MiB).</summary>
+    public int DeviceMaxBytes { get; init; } = 4 * 1024 * 1024;
+
+    public SnapshotSource SourceOf(string deviceId) => SourceByDevice.TryGetValue(deviceId, out var s) ? s : Source;
 }
 
 /// <summary>
@@ -34,6 +48,11 @@ public sealed record SnapshotOptions
 /// :: Step 1: a picture of the stream younger than <see cref="SnapshotOptions.CacheWindow"/> answers at once (any width:
 ///    the decoded frame is kept, JPEGs memoised per width).
 /// :: Step 2: else one decode per stream runs, shared by every caller who comes while it runs.
+/// :: Step 3a: the device's own JPEG (<see cref="IDevicePictures"/>) when the source is <see cref="SnapshotSource.Device"/>, or
+///    <see cref="SnapshotSource.Auto"/> and no stream of the channel runs (a decode would open an upstream session):
+///    fetched within <see cref="SnapshotOptions.DeviceTimeout"/> and <see cref="SnapshotOptions.DeviceMaxBytes"/>, its
+///    frame header read (<see cref="JpegHeader"/>), kept as it came (passed through without width, scaled otherwise).
+///    Any failure of it falls through to step 3, logged.
 /// :: Step 3: the decode takes a lease on the stream through the relay (so a running upstream is shared and a cold one
 ///    is started, kept for the relay's linger time afterwards), subscribes a <see cref="KeyframeCollector"/> (the cached
 ///    GOP gives a keyframe at once; a cold stream gives its first), unsubscribes, and decodes that one keyframe on a
@@ -52,12 +71,21 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
     private readonly SemaphoreSlim _decodes;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly IDevicePictures? _devicePictures;
+    private readonly IDeviceCatalog? _catalog;
+    private long _deviceFetches;
+    private long _deviceFallbacks;
     private readonly CancellationTokenSource _stop = new();
     private readonly ITimer _sweep;
     private long _decodeCount;
 
-    public SnapshotService(LiveRelay relay, SnapshotOptions options, TimeProvider time, ILogger<SnapshotService> logger, Func<FfmpegAvailability>? availability = null)
+    /// <param name="devicePictures">The devices' own pictures (step 3a); null: always decode.</param>
+    /// <param name="catalog">Where the device of a picture is looked up for step 3a.</param>
+    public SnapshotService(LiveRelay relay, SnapshotOptions options, TimeProvider time, ILogger<SnapshotService> logger, Func<FfmpegAvailability>? availability = null,
+        IDevicePictures? devicePictures = null, IDeviceCatalog? catalog = null)
     {
+        _devicePictures = devicePictures;
+        _catalog = catalog;
         _relay = relay;
         _options = options;
         _time = time;
@@ -70,6 +98,12 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
 
     /// <summary>Decodes started since the service began (tests and figures).</summary>
     public long DecodeCount => Interlocked.Read(ref _decodeCount);
+
+    /// <summary>Device pictures asked for (step 3a).</summary>
+    public long DeviceFetchCount => Interlocked.Read(ref _deviceFetches);
+
+    /// <summary>Device pictures that failed, so the stream was decoded instead.</summary>
+    public long DeviceFallbackCount => Interlocked.Read(ref _deviceFallbacks);
 
     /// <summary>Streams holding a decoded picture now.</summary>
     public int CachedPictures { get { lock (_gate) { return _entries.Values.Count(e => e.Picture is not null); } } }
@@ -85,7 +119,7 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
             }
             foreach (var m in a.MissingCodecs)
             {
-                if (m.StartsWith("mjpeg", StringComparison.Ordinal))
+                if (m == "mjpeg (encoder)")
                 {
                     return "this gateway's FFmpeg has no JPEG encoder: snapshots are off";
                 }
@@ -106,9 +140,20 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
         for (int attempt = 0; ; attempt++)
         {
             var (picture, takenAt) = await GetPictureAsync(key, deviceId, channel, kind, cancellationToken).ConfigureAwait(false);
-            if (picture.TryEncodeJpeg(width, out var jpeg, out var height))
+            bool encoded;
+            byte[] jpeg;
+            int outWidth, height;
+            try
             {
-                return new SnapshotImage(jpeg, width == 0 ? picture.SourceWidth & ~1 : width, height, takenAt);
+                encoded = picture.TryEncodeJpeg(width, out jpeg, out outWidth, out height);
+            }
+            catch (MediaProcessingException e)
+            {
+                throw new SnapshotException(SnapshotFailure.Undecodable, "the picture could not be scaled: " + e.Message, e);
+            }
+            if (encoded)
+            {
+                return new SnapshotImage(jpeg, outWidth, height, takenAt) { Origin = picture.Origin };
             }
             if (attempt == 2)
             {
@@ -117,9 +162,9 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
         }
     }
 
-    private Task<(DecodedPicture Picture, DateTimeOffset TakenAt)> GetPictureAsync(string key, string deviceId, int channel, StreamKind kind, CancellationToken ct)
+    private Task<(ISnapshotPicture Picture, DateTimeOffset TakenAt)> GetPictureAsync(string key, string deviceId, int channel, StreamKind kind, CancellationToken ct)
     {
-        Task<(DecodedPicture, DateTimeOffset)> task;
+        Task<(ISnapshotPicture, DateTimeOffset)> task;
         lock (_gate)
         {
             if (!_entries.TryGetValue(key, out var entry))
@@ -144,14 +189,13 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
         return task.WaitAsync(ct);
     }
 
-    private async Task<(DecodedPicture, DateTimeOffset)> DecodeAsync(Entry entry, string deviceId, int channel, StreamKind kind)
+    private async Task<(ISnapshotPicture, DateTimeOffset)> DecodeAsync(Entry entry, string deviceId, int channel, StreamKind kind)
     {
         await Task.Yield(); // the caller holds the service lock
-        DecodedPicture? picture = null;
         try
         {
-            picture = await DecodeOnceAsync(deviceId, channel, kind, _stop.Token).ConfigureAwait(false);
-            DecodedPicture? old;
+            var picture = await TakeOnceAsync(deviceId, channel, kind, _stop.Token).ConfigureAwait(false);
+            ISnapshotPicture? old;
             DateTimeOffset takenAt;
             lock (_gate)
             {
@@ -184,6 +228,47 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
             }
             throw new SnapshotException(SnapshotFailure.Undecodable, "the picture could not be made", e);
         }
+    }
+
+    /// <summary>:: Step 3a, else (or when it fails) step 3.</summary>
+    private async Task<ISnapshotPicture> TakeOnceAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
+    {
+        if (_devicePictures is not null && _catalog is not null && _options.SourceOf(deviceId) is var source && source != SnapshotSource.Decode
+            && _catalog.TryGetDevice(deviceId, out var device) && _devicePictures.Offers(device, channel, kind)
+            && (source == SnapshotSource.Device || !StreamRuns(deviceId, channel, kind)))
+        {
+            Interlocked.Increment(ref _deviceFetches);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                var fetched = await _devicePictures.FetchAsync(device, channel, kind, _options.DeviceMaxBytes, _options.DeviceTimeout, ct).ConfigureAwait(false);
+                if (JpegHeader.TryRead(fetched.Jpeg, out var w, out var h) != JpegHeaderStatus.Ok)
+                {
+                    throw new DeviceException(DeviceErrorKind.Failed, "device picture: the body starts like a JPEG but has no readable frame header.");
+                }
+                LogDevicePicture(_logger, deviceId, channel, kind, fetched.Via, w, h, fetched.Jpeg.Length, clock.Elapsed.TotalMilliseconds);
+                return new DevicePicture(fetched.Jpeg, w, h, _options.JpegQuality);
+            }
+            catch (DeviceException e)
+            {
+                Interlocked.Increment(ref _deviceFallbacks);
+                LogDevicePictureFailed(_logger, deviceId, channel, kind, e.Kind, e.Message);
+            }
+        }
+        return new StreamPicture(await DecodeOnceAsync(deviceId, channel, kind, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Whether the channel's stream is up now (its GOP cache answers without a new upstream session).</summary>
+    private bool StreamRuns(string deviceId, int channel, StreamKind kind)
+    {
+        foreach (var s in _relay.Streams)
+        {
+            if (s.Channel == channel && s.Kind == kind && s.Ready.IsCompletedSuccessfully && string.Equals(s.DeviceId, deviceId, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>:: Step 3: lease, collect a keyframe, decode it.</summary>
@@ -261,7 +346,7 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
     /// <summary>:: Step 4: frees pictures past the window (not one a decode is replacing).</summary>
     private void Sweep()
     {
-        List<DecodedPicture>? expired = null;
+        List<ISnapshotPicture>? expired = null;
         lock (_gate)
         {
             foreach (var (key, e) in _entries)
@@ -301,15 +386,21 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
 
     private sealed class Entry
     {
-        public DecodedPicture? Picture;
+        public ISnapshotPicture? Picture;
         public DateTimeOffset TakenAt;
         public DateTimeOffset TakenAtPending;
         public long StartedAt;
-        public Task<(DecodedPicture, DateTimeOffset)>? InFlight;
+        public Task<(ISnapshotPicture, DateTimeOffset)>? InFlight;
     }
 
     [LoggerMessage(EventId = 7810, Level = LogLevel.Debug, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: {Width}x{Height} keyframe after {CollectMs:0} ms, decoded after {TotalMs:0} ms")]
     private static partial void LogDecoded(ILogger logger, string deviceId, int channel, StreamKind kind, int width, int height, double collectMs, double totalMs);
+
+    [LoggerMessage(EventId = 7812, Level = LogLevel.Debug, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: the device's own picture over {Via}, {Width}x{Height}, {Bytes} bytes after {TotalMs:0} ms")]
+    private static partial void LogDevicePicture(ILogger logger, string deviceId, int channel, StreamKind kind, string via, int width, int height, int bytes, double totalMs);
+
+    [LoggerMessage(EventId = 7813, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind}: the device's own picture failed ({ErrorKind}: {Reason}); decoding the stream instead")]
+    private static partial void LogDevicePictureFailed(ILogger logger, string deviceId, int channel, StreamKind kind, DeviceErrorKind errorKind, string reason);
 
     [LoggerMessage(EventId = 7811, Level = LogLevel.Warning, Message = "Snapshot of {DeviceId}/{Channel}/{Kind} failed: {Reason}")]
     private static partial void LogSnapshotFailed(ILogger logger, string deviceId, int channel, StreamKind kind, string reason);

@@ -68,6 +68,34 @@ public sealed class DecodedPicture : IDisposable
     }
 
     /// <summary>
+    /// Decodes one JPEG (a device's own picture, libavcodec's mjpeg decoder) so that it can be scaled. CPU-bound and
+    /// synchronous: call it on a worker.
+    /// </summary>
+    /// <exception cref="MediaProcessingException">FFmpeg off, decoder missing, or no picture (<see cref="MediaError.InvalidInput"/>).</exception>
+    public static DecodedPicture DecodeJpeg(ReadOnlySpan<byte> jpeg, int jpegQuality = 4)
+    {
+        FfmpegLibraries.EnsureAvailable();
+        using var decoder = new VideoDecoder("mjpeg");
+        var latest = FrameHandle.Allocate();
+        try
+        {
+            int frames = decoder.Decode(jpeg, 0, latest);
+            frames += decoder.Flush(latest);
+            if (frames == 0)
+            {
+                throw new MediaProcessingException(MediaError.InvalidInput,
+                    $"the JPEG gave no picture ({decoder.Errors} rejected{(decoder.LastError is null ? "" : ": " + decoder.LastError)})");
+            }
+            return new DecodedPicture(latest, Math.Clamp(jpegQuality, 2, 31));
+        }
+        catch
+        {
+            latest.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The picture as JPEG, <paramref name="width"/> wide (0: the source's width), aspect kept; the same array for the
     /// same width. False once disposed (the caller takes a newer picture).
     /// </summary>

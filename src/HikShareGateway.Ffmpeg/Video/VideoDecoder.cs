@@ -13,8 +13,13 @@ internal sealed class VideoDecoder : IDisposable
     private readonly FrameHandle _scratch = FrameHandle.Allocate();
 
     internal VideoDecoder(VideoCodec codec)
+        : this(codec == VideoCodec.H264 ? "h264" : "hevc")
     {
-        string name = codec == VideoCodec.H264 ? "h264" : "hevc";
+    }
+
+    /// <summary>A decoder by libavcodec name (<c>mjpeg</c> for the devices' own pictures).</summary>
+    internal VideoDecoder(string name)
+    {
         _ctx = Codecs.Open(Codecs.FindDecoder(name), name, ctx => Codecs.Set(ctx, "threads", 1));
     }
 

@@ -87,6 +87,7 @@ public static partial class SnapshotEndpoint
         audit.Record(new AuditEvent(time.GetUtcNow(), sessionId, account, deviceId, ch, Privilege.LiveView, AuditDecision.Allow, "snapshot", remote));
         context.Response.Headers.CacheControl = "private, max-age=1";
         context.Response.Headers["X-Snapshot-Time"] = image.TakenAt.ToString("O", CultureInfo.InvariantCulture);
+        context.Response.Headers["X-Snapshot-Source"] = image.Origin;
         return Results.Bytes(image.Jpeg, "image/jpeg");
     }
 

@@ -84,20 +84,16 @@ public sealed class IsapiClient
     private static readonly XNamespace Ns = "http://www.hikvision.com/ver20/XMLSchema";
     private readonly HttpClient _http;
     private readonly Uri _base;
-    private readonly DeviceCredentials _credentials;
     private readonly OnvifOptions _options;
     private readonly TimeProvider _time;
-    private readonly Lock _gate = new();
-    private DigestChallenge? _challenge;
-    private bool _basic;
-    private int _nonceCount;
+    private readonly HttpAuthSession _auth;
 
     internal IsapiClient(HttpClient http, Uri baseUri, DeviceCredentials credentials, OnvifOptions options, TimeProvider? time = null)
     {
         _time = time ?? TimeProvider.System;
         _http = http;
         _base = baseUri;
-        _credentials = credentials;
+        _auth = new HttpAuthSession(credentials);
         _options = options;
     }
 
@@ -283,60 +279,10 @@ public sealed class IsapiClient
         return (status, headers, body);
     }
 
-    private string? Authorization(string method, string uri)
-    {
-        if (_credentials.Username is null)
-        {
-            return null;
-        }
-        lock (_gate)
-        {
-            if (_challenge is not null)
-            {
-                var cnonce = Digest.NewCnonce();
-                return HttpDigest.Authorization(_challenge, method, uri, _credentials.Username, _credentials.Password ?? "", cnonce, ++_nonceCount);
-            }
-            if (_basic)
-            {
-                return "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(_credentials.Username + ":" + (_credentials.Password ?? "")));
-            }
-        }
-        return null;
-    }
+    private string? Authorization(string method, string uri) => _auth.Authorization(method, uri);
 
     /// <summary>Digest preferred; Basic only when the device offers nothing else (some older Hikvision units).</summary>
-    private bool TakeChallenge(IEnumerable<string> headers)
-    {
-        if (_credentials.Username is null)
-        {
-            return false;
-        }
-        var basic = false;
-        foreach (var h in headers)
-        {
-            if (DigestChallenge.TryParse(h, out var challenge))
-            {
-                lock (_gate)
-                {
-                    _challenge = challenge;
-                    _nonceCount = 0;
-                    _basic = false;
-                }
-                return true;
-            }
-            basic |= h.TrimStart().StartsWith("Basic", StringComparison.OrdinalIgnoreCase);
-        }
-        if (basic)
-        {
-            lock (_gate)
-            {
-                _challenge = null;
-                _basic = true;
-            }
-            return true;
-        }
-        return false;
-    }
+    private bool TakeChallenge(IEnumerable<string> headers) => _auth.TakeChallenge(headers);
 
     /// <summary>:: Step 2. The response document, or the mapped failure.</summary>
     internal static XElement? Check(HttpStatusCode status, string text, string operation)

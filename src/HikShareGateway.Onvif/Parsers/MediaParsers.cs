@@ -117,6 +117,30 @@ public static class MediaParsers
         return Xml.AbsoluteUri(text) ?? throw new DeviceException(DeviceErrorKind.Failed, $"GetStreamUri: the device returned no usable absolute URI (\"{text}\").");
     }
 
+    /// <summary>
+    /// Media ver10 <c>GetSnapshotUriResponse/MediaUri/Uri</c> (Media spec §5.16) or Media2 <c>GetSnapshotUriResponse/Uri</c>:
+    /// the HTTP(S) address of the profile's JPEG. Anything but an absolute http(s) URI is the device's failure.
+    /// </summary>
+    public static Uri ParseSnapshotUri(XElement body)
+    {
+        string? text;
+        if (body.Name == Ns.Tr2 + "GetSnapshotUriResponse")
+        {
+            text = body.Text("Uri");
+        }
+        else
+        {
+            var r = SoapEnvelope.Expect(body, Ns.Trt + "GetSnapshotUriResponse", "GetSnapshotUri");
+            text = r.Text("MediaUri", "Uri");
+        }
+        var uri = Xml.AbsoluteUri(text);
+        if (uri is null || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new DeviceException(DeviceErrorKind.Failed, "GetSnapshotUri: the device returned no usable http(s) URI.");
+        }
+        return uri;
+    }
+
     public static IReadOnlyList<string> ParseAudioOutputConfigurations(XElement body)
     {
         var r = SoapEnvelope.Expect(body, Ns.Trt + "GetAudioOutputConfigurationsResponse", "GetAudioOutputConfigurations");

@@ -28,6 +28,12 @@ public static class OnvifRequests
         new XElement(Ns.Tr2 + "Protocol", "RTSP"),
         new XElement(Ns.Tr2 + "ProfileToken", profileToken));
 
+    /// <summary>Media ver10 GetSnapshotUri (Media spec §5.16) of a profile.</summary>
+    public static XElement GetSnapshotUri(string profileToken) => new(Ns.Trt + "GetSnapshotUri", new XElement(Ns.Trt + "ProfileToken", profileToken));
+
+    /// <summary>Media2 GetSnapshotUri of a profile.</summary>
+    public static XElement GetSnapshotUri2(string profileToken) => new(Ns.Tr2 + "GetSnapshotUri", new XElement(Ns.Tr2 + "ProfileToken", profileToken));
+
     public static XElement CreatePullPointSubscription(TimeSpan initialTermination) => new(Ns.Tev + "CreatePullPointSubscription",
         new XElement(Ns.Tev + "InitialTerminationTime", XmlConvert.ToString(initialTermination)));
 

@@ -2,6 +2,8 @@ using HikShareGateway.Core.Audio;
 using HikShareGateway.Ffmpeg.Audio;
 using HikShareGateway.Core.Access;
 using HikShareGateway.Core.Alarms;
+using HikShareGateway.Core.Configuration;
+using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Snapshots;
 using HikShareGateway.Ffmpeg;
 using HikShareGateway.Ffmpeg.Snapshots;
@@ -27,8 +29,11 @@ public static class FfmpegFeature
         // Process-wide and before anything loads them: where the libraries come from.
         FfmpegLibraries.UseDirectory(options.FfmpegLibraryDirectory);
         services.AddSingleton(sp => new TranscoderLimiter(options));
-        services.AddSingleton<ISnapshotService>(sp => new SnapshotService(sp.GetRequiredService<LiveRelay>(), options.ToSnapshotOptions(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SnapshotService>>()));
+        // The devices' own JPEGs (IDevicePictures, from the device layer) where cheaper than a decode: Media:SnapshotSource.
+        services.AddSingleton<ISnapshotService>(sp => new SnapshotService(sp.GetRequiredService<LiveRelay>(),
+            options.ToSnapshotOptions(sp.GetRequiredService<IReadOnlyList<DeviceOptions>>()),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SnapshotService>>(),
+            devicePictures: sp.GetService<IDevicePictures>(), catalog: sp.GetService<IDeviceCatalog>()));
         // Derived streams (H.265 → H.264) for the WebRTC and fMP4 outputs: one transcoder per stream, Media:MaxTranscoders.
         services.AddSingleton<IDerivedStreams>(sp => new TranscodedStreams(sp.GetRequiredService<LiveRelay>(), sp.GetRequiredService<TranscoderLimiter>(),
             options.ToVideoOptions(), TimeSpan.FromSeconds(options.SnapshotTimeoutSeconds), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));

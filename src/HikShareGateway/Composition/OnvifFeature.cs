@@ -7,12 +7,14 @@ using HikShareGateway.Core.Devices;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Core.Playback;
 using HikShareGateway.Core.Ptz;
+using HikShareGateway.Core.Snapshots;
 using HikShareGateway.Onvif.Catalog;
 using HikShareGateway.Onvif.Client;
 using HikShareGateway.Onvif.Events;
 using HikShareGateway.Onvif.Isapi;
 using HikShareGateway.Onvif.Ptz;
 using HikShareGateway.Onvif.Recordings;
+using HikShareGateway.Onvif.Snapshots;
 
 namespace HikShareGateway.Composition;
 
@@ -40,6 +42,9 @@ public static class OnvifFeature
         services.AddSingleton<IsapiPtzService>();
         services.AddSingleton<IPtzService, DevicePtzService>();
         services.AddSingleton<IRecordingService, OnvifRecordingService>();
+        // The devices' own JPEGs (ISAPI picture, ONVIF GetSnapshotUri) for the snapshot service.
+        services.AddSingleton<IDevicePictures>(sp => new DevicePictureClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(DeviceHttp.IsapiClientName),
+            sp.GetRequiredService<OnvifClientPool>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DevicePictureClient>>()));
         // Two-way audio for devices without an ONVIF backchannel (the RTSP feature tries the backchannel first).
         services.AddSingleton<IDeviceTalkback, IsapiTalkback>();
         services.AddSingleton(sp => new AlarmRouter(sp.GetRequiredService<IAccessPolicy>(), sp.GetRequiredService<ICloudPublisher>(),

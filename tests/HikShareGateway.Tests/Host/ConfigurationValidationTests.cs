@@ -32,6 +32,31 @@ public class ConfigurationValidationTests
     }
 
     [Fact]
+    public void Build_SnapshotSourceMistakes_AllReportedWithTheirKeys()
+    {
+        var errors = Validate(new()
+        {
+            ["Gateway:Id"] = "gw-1",
+            ["Media:SnapshotSource"] = "camera",
+            ["Media:SnapshotDeviceTimeoutMilliseconds"] = "50",
+            ["Media:SnapshotDeviceMaxBytes"] = "1000",
+            ["Devices:0:DeviceId"] = "nvr-1",
+            ["Devices:0:SnapshotSource"] = "jpeg",
+            ["Devices:0:Channels:0:Channel"] = "1",
+            ["Devices:0:Channels:0:Main"] = "rtsp://192.0.2.1/101",
+            ["Devices:1:OnvifUrl"] = "http://192.0.2.2/onvif/device_service",
+            ["Devices:1:SnapshotSource"] = "device",
+        });
+        Assert.Contains(errors, e => e.StartsWith("Media:SnapshotSource \"camera\" is not one of auto, decode, device", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Media:SnapshotDeviceTimeoutMilliseconds 50", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Media:SnapshotDeviceMaxBytes 1000", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Devices:0:SnapshotSource \"jpeg\"", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Devices:1:SnapshotSource needs Devices:1:DeviceId", StringComparison.Ordinal));
+        Assert.Empty(Validate(new() { ["Gateway:Id"] = "gw-1", ["Media:SnapshotSource"] = "Device", ["Devices:0:DeviceId"] = "nvr-1",
+            ["Devices:0:SnapshotSource"] = "decode", ["Devices:0:Channels:0:Channel"] = "1", ["Devices:0:Channels:0:Main"] = "rtsp://192.0.2.1/101" }));
+    }
+
+    [Fact]
     public void Build_PasswordInStreamUrl_IsMaskedInError()
     {
         var errors = Validate(new()

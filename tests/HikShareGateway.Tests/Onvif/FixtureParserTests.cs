@@ -90,6 +90,9 @@ public sealed class FixtureParserTests
             case "GetStreamUriResponse":
                 Assert.Equal("rtsp", MediaParsers.ParseStreamUri(body).Scheme);
                 break;
+            case "GetSnapshotUriResponse":
+                Assert.Equal("http", MediaParsers.ParseSnapshotUri(body).Scheme);
+                break;
             case "GetAudioOutputConfigurationsResponse":
                 Assert.NotEmpty(MediaParsers.ParseAudioOutputConfigurations(body));
                 break;
@@ -121,6 +124,29 @@ public sealed class FixtureParserTests
                 PtzParsers.ParseEmpty(body, body.Name.LocalName[..^"Response".Length]);
                 break;
         }
+    }
+
+    [Fact]
+    public void SnapshotUri_Hikvision_And_Axis_GiveTheDevicesJpegAddress_QueryKept()
+    {
+        Assert.Equal("http://10.10.1.60/onvif/snapshot", MediaParsers.ParseSnapshotUri(Body(Hik, "media", "GetSnapshotUri.Response.xml")).ToString());
+        var axis = MediaParsers.ParseSnapshotUri(Body(Axis, "media", "GetSnapshotUri.Response.xml"));
+        Assert.Equal("http://192.168.0.19/onvif-cgi/jpg/image.cgi?resolution=1280x720&compression=20", axis.ToString());
+    }
+
+    [Fact]
+    public void SnapshotUri_Media2Form_AndUnusableAnswers()
+    {
+        var media2 = new XElement(Ns.Tr2 + "GetSnapshotUriResponse", new XElement(Ns.Tr2 + "Uri", "https://192.0.2.7/snap.jpg"));
+        Assert.Equal("https://192.0.2.7/snap.jpg", MediaParsers.ParseSnapshotUri(media2).ToString());
+        foreach (var bad in new[] { "rtsp://192.0.2.7/snap", "/onvif/snapshot", "" })
+        {
+            var body = new XElement(Ns.Trt + "GetSnapshotUriResponse", new XElement(Ns.Trt + "MediaUri", new XElement(Ns.Tt + "Uri", bad)));
+            var e = Assert.Throws<DeviceException>(() => MediaParsers.ParseSnapshotUri(body));
+            Assert.Equal(DeviceErrorKind.Failed, e.Kind);
+            Assert.DoesNotContain("192.0.2.7", e.Message);
+        }
+        Assert.Throws<DeviceException>(() => MediaParsers.ParseSnapshotUri(new XElement(Ns.Trt + "GetStreamUriResponse")));
     }
 
     [Fact]

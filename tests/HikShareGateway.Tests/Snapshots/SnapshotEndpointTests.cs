@@ -78,6 +78,35 @@ public sealed class SnapshotEndpointTests
         Assert.Matches(@"Audit allow liveView session \w+ account viewer@example\.com device demo-nvr-1/1 from [^:]+:\d+: snapshot", demo.Output);
     }
 
+    [Fact]
+    public async Task DemoGateway_DeviceSource_EndpointServesTheDevicesJpegAtTheAskedWidth_RefusalsNeverReachTheDevice()
+    {
+        await using var device = await PictureDevice.StartAsync(user: "admin", password: "demo-password");
+        await using var demo = await DemoGatewayProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["HIKSHARE_Devices__0__IsapiUrl"] = device.BaseUri.ToString(),
+            ["HIKSHARE_Devices__0__SnapshotSource"] = "device",
+        });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{demo.HttpPort}") };
+
+        using (var response = await http.GetAsync(SnapshotPath(query: "?width=320&token=" + demo.Token)))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("image/jpeg", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("device", response.Headers.GetValues("X-Snapshot-Source").Single());
+            var jpeg = await response.Content.ReadAsByteArrayAsync();
+            await AssertJpegAsync(jpeg, 320, 180);
+            await SnapshotJpegs.AssertSmpteBarsAsync(jpeg, 320, 180, fullIntensity: false);
+        }
+        Assert.Equal(["/ISAPI/Streaming/channels/101/picture", "/ISAPI/Streaming/channels/101/picture"], device.Paths); // the 401, then the answer
+
+        // 401/403/404 as for live view, decided before the device is asked.
+        await AssertProblemAsync(http, SnapshotPath(), HttpStatusCode.Unauthorized, "unauthorized");
+        await AssertProblemAsync(http, SnapshotPath(channel: "7", query: "?token=" + demo.Token), HttpStatusCode.Forbidden, "forbidden");
+        await AssertProblemAsync(http, SnapshotPath(channel: "x", query: "?token=" + demo.Token), HttpStatusCode.NotFound, "not-found");
+        Assert.Equal(2, device.Paths.Count);
+    }
+
     private static async Task AssertProblemAsync(HttpClient http, string path, HttpStatusCode status, string slug)
     {
         using var response = await http.GetAsync(path);

@@ -45,6 +45,8 @@ public sealed class SimDevice
     public string Location { get; set; } = "shop front";
     /// <summary>The stream URI of (channel, main) instead of the simulator's own (e.g. a gst-rtsp-server camera's mounts).</summary>
     public Func<int, bool, string>? StreamUri { get; set; }
+    /// <summary>The JPEG served at the GetSnapshotUri address (<c>GET /snapshot</c>, HTTP Digest always); null: 404.</summary>
+    public byte[]? SnapshotJpeg { get; set; }
 }
 
 /// <summary>
@@ -120,6 +122,10 @@ public sealed class OnvifSimulator : IAsyncDisposable
 
     private async Task<SimResponse> HandleAsync(SimRequest request)
     {
+        if (request.Method == "GET" && request.Path.StartsWith("/snapshot", StringComparison.Ordinal))
+        {
+            return Snapshot(request);
+        }
         if (request.Method != "POST")
         {
             return new SimResponse(405, []);
@@ -191,6 +197,23 @@ public sealed class OnvifSimulator : IAsyncDisposable
             _ => Fault(400, "env:Receiver", "ter:ActionNotSupported", $"{op} is not supported by the simulator"),
         };
         return answer;
+    }
+
+    /// <summary>GET requests for the snapshot address, answered or not.</summary>
+    public int SnapshotRequests;
+
+    /// <summary>As cameras serve it (Hikvision <c>/onvif/snapshot</c>, Axis <c>image.cgi</c>): HTTP Digest whatever the SOAP authentication.</summary>
+    private SimResponse Snapshot(SimRequest request)
+    {
+        Interlocked.Increment(ref SnapshotRequests);
+        if (!(request.Headers.TryGetValue("Authorization", out var auth) && CheckDigest(auth, request)))
+        {
+            return new SimResponse(401, [], "text/html", new Dictionary<string, string>
+            {
+                ["WWW-Authenticate"] = $"Digest realm=\"IP Camera(12345)\", nonce=\"{_digestNonce}\", qop=\"auth\", algorithm=MD5",
+            });
+        }
+        return Device.SnapshotJpeg is { } jpeg ? new SimResponse(200, jpeg, "image/jpeg") : new SimResponse(404, [], "text/html");
     }
 
     private static readonly HashSet<string> PreAuth = ["GetSystemDateAndTime", "GetHostname", "GetWsdlUrl", "GetServiceCapabilities", "GetEndpointReference"];
