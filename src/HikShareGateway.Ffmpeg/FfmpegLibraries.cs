@@ -18,6 +18,12 @@ public sealed record FfmpegAvailability(bool IsAvailable, string Description, IR
 /// Loads Debian 12's FFmpeg 5.1 libraries by soname once per process and maps this assembly's [LibraryImport]
 /// names to them. <see cref="Availability"/> never throws: a missing library or a wrong major version is a result.
 /// Thread-safe (a lazy, run once).
+/// <para>
+/// <see cref="Probe"/> answers "would FFmpeg work" without keeping it: libavcodec pulls in ~400 mappings of codec
+/// libraries (x265, librsvg, glib…), ~12 MB of resident memory and ~17 ms of CPU, which a gateway that never makes a
+/// snapshot or a transcoder should not carry (issue 16: idle RSS). The libraries are loaded for good by the first
+/// <see cref="Availability"/>, i.e. the first snapshot, transcoder or talk session.
+/// </para>
 /// </summary>
 public static class FfmpegLibraries
 {
@@ -34,17 +40,18 @@ public static class FfmpegLibraries
     internal static readonly string[] WantedEncoders = ["mjpeg", "libx264", "libopus", "aac", "pcm_mulaw", "pcm_alaw"];
 
     private static readonly Lazy<FfmpegAvailability> Loaded = new(LoadProcessWide, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<FfmpegAvailability> Probed = new(ProbeAndUnload, LazyThreadSafetyMode.ExecutionAndPublication);
     private static Dictionary<string, nint>? _handles;
     private static string? _directory;
 
     /// <summary>
     /// Loads the libraries from <paramref name="directory"/> instead of the system's search path
     /// (<c>Media:FfmpegLibraryDirectory</c>). Must be called before the first <see cref="Availability"/>; later calls
-    /// change nothing (the libraries are loaded once per process) and return false.
+    /// change nothing (the libraries are loaded once per process) and return false; so does a call after the first <see cref="Probe"/>.
     /// </summary>
     public static bool UseDirectory(string? directory)
     {
-        if (Loaded.IsValueCreated)
+        if (Loaded.IsValueCreated || Probed.IsValueCreated)
         {
             return false;
         }
@@ -54,6 +61,18 @@ public static class FfmpegLibraries
 
     /// <summary>Loads the libraries on first use; the same result afterwards.</summary>
     public static FfmpegAvailability Availability => Loaded.Value;
+
+    /// <summary>
+    /// What <see cref="Availability"/> would give, found by loading the libraries, checking versions and codecs through
+    /// their exports only (no [LibraryImport] binds to them) and unloading them again; once per process, the same result
+    /// afterwards. When the libraries are already loaded for use, their <see cref="Availability"/>.
+    /// </summary>
+    public static FfmpegAvailability Probe() => Loaded.IsValueCreated ? Loaded.Value : Probed.Value;
+
+    /// <summary>Runs <see cref="Probe"/> on the thread pool, so that whoever asks next (the start log, WHEP's codec
+    /// choice) does not wait on the start path.</summary>
+    public static void ProbeInBackground() =>
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => Probe(), (object?)null, preferLocal: false);
 
     /// <summary>Throws <see cref="MediaProcessingException"/> with <see cref="FfmpegAvailability.OffMessage"/> when FFmpeg is off.</summary>
     internal static void EnsureAvailable()
@@ -65,12 +84,67 @@ public static class FfmpegLibraries
         }
     }
 
+    private static (string Logical, string Soname, string VersionFunction, uint Major)[] Libraries() => _directory is null
+        ? Expected
+        : [.. Expected.Select(e => e with { Soname = Path.Combine(_directory, e.Soname) })];
+
+    internal static unsafe FfmpegAvailability ProbeAndUnload()
+    {
+        var result = TryLoad(Libraries(), out var handles);
+        if (!result.IsAvailable)
+        {
+            return result;
+        }
+        try
+        {
+            var avcodec = handles[AvCodec.Lib];
+            if (!NativeLibrary.TryGetExport(avcodec, "avcodec_find_decoder_by_name", out var findDecoder)
+                || !NativeLibrary.TryGetExport(avcodec, "avcodec_find_encoder_by_name", out var findEncoder))
+            {
+                return new FfmpegAvailability(false, "libavcodec has no avcodec_find_decoder_by_name/avcodec_find_encoder_by_name", []);
+            }
+            var decoder = (delegate* unmanaged<byte*, nint>)findDecoder;
+            var encoder = (delegate* unmanaged<byte*, nint>)findEncoder;
+            return result with { MissingCodecs = MissingCodecs(name => Find(decoder, name), name => Find(encoder, name)) };
+        }
+        finally
+        {
+            // Unload in the reverse order of loading (dependents first); what is marked NODELETE (x265, glib) stays.
+            for (var i = Expected.Length - 1; i >= 0; i--)
+            {
+                NativeLibrary.Free(handles[Expected[i].Logical]);
+            }
+        }
+
+        static bool Find(delegate* unmanaged<byte*, nint> find, string name)
+        {
+            Span<byte> utf8 = stackalloc byte[64];
+            var n = System.Text.Encoding.UTF8.GetBytes(name, utf8[..^1]);
+            utf8[n] = 0;
+            fixed (byte* p = utf8)
+            {
+                return find(p) != 0;
+            }
+        }
+    }
+
+    private static List<string> MissingCodecs(Func<string, bool> hasDecoder, Func<string, bool> hasEncoder)
+    {
+        var missing = new List<string>();
+        foreach (var name in WantedDecoders)
+        {
+            if (!hasDecoder(name)) missing.Add(name + " (decoder)");
+        }
+        foreach (var name in WantedEncoders)
+        {
+            if (!hasEncoder(name)) missing.Add(name + " (encoder)");
+        }
+        return missing;
+    }
+
     private static FfmpegAvailability LoadProcessWide()
     {
-        var libraries = _directory is null
-            ? Expected
-            : [.. Expected.Select(e => e with { Soname = Path.Combine(_directory, e.Soname) })];
-        var result = TryLoad(libraries, out var handles);
+        var result = TryLoad(Libraries(), out var handles);
         if (!result.IsAvailable)
         {
             return result;
@@ -80,15 +154,7 @@ public static class FfmpegLibraries
         // FFmpeg writes its own log to stderr, a line per damaged packet at level error: a camera with packet loss would
         // flood the journal. Decode failures come back to us as results (counted by the decoders), so only fatal ones.
         AvUtil.av_log_set_level(AvUtil.AV_LOG_FATAL);
-        var missing = new List<string>();
-        foreach (var name in WantedDecoders)
-        {
-            if (AvCodec.avcodec_find_decoder_by_name(name) == 0) missing.Add(name + " (decoder)");
-        }
-        foreach (var name in WantedEncoders)
-        {
-            if (AvCodec.avcodec_find_encoder_by_name(name) == 0) missing.Add(name + " (encoder)");
-        }
+        var missing = MissingCodecs(name => AvCodec.avcodec_find_decoder_by_name(name) != 0, name => AvCodec.avcodec_find_encoder_by_name(name) != 0);
         return result with { MissingCodecs = missing };
     }
 

@@ -6,13 +6,14 @@ namespace HikShareGateway.Ffmpeg;
 /// </summary>
 public sealed class TranscoderLimiter
 {
-    private readonly FfmpegAvailability _ffmpeg;
+    // Null: FFmpeg's own, read when the first transcoder starts (which loads the libraries), not at construction.
+    private readonly FfmpegAvailability? _ffmpeg;
     private int _active;
 
     public TranscoderLimiter(MediaTranscodingOptions options, FfmpegAvailability? ffmpeg = null)
     {
         Max = options.MaxTranscoders;
-        _ffmpeg = ffmpeg ?? FfmpegLibraries.Availability;
+        _ffmpeg = ffmpeg;
     }
 
     public int Max { get; }
@@ -23,9 +24,10 @@ public sealed class TranscoderLimiter
     public bool TryAcquire(out TranscoderLease? lease, out string? reason)
     {
         lease = null;
-        if (!_ffmpeg.IsAvailable)
+        var ffmpeg = _ffmpeg ?? FfmpegLibraries.Availability;
+        if (!ffmpeg.IsAvailable)
         {
-            reason = $"{FfmpegAvailability.OffMessage} ({_ffmpeg.Description})";
+            reason = $"{FfmpegAvailability.OffMessage} ({ffmpeg.Description})";
             return false;
         }
         if (Max == 0)

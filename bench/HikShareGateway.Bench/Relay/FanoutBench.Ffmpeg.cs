@@ -42,7 +42,7 @@ public static partial class FanoutBench
             var relays = new List<string>();
             if (o.Relay is "gateway" or "both")
             {
-                gatewayDll = await EnsureGatewayBuiltAsync(repo);
+                gatewayDll = o.GatewayBinary ?? await EnsureGatewayBuiltAsync(repo);
                 relays.Add("gateway");
                 if (o.Tls)
                 {

@@ -32,7 +32,7 @@ public static partial class FanoutBench
     private const string Owner = "owner@example.com";
     private const string Viewer = "viewer@example.com";
 
-    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls, string Readers, IReadOnlyDictionary<string, string> GatewayEnvironment, bool CameraWritesPerPacket);
+    private sealed record Options(int[] Viewers, int Seconds, int Warmup, string Relay, ViewerAuth Auth, bool Keep, bool GstNoSync, int Repeat, bool Tls, string Readers, IReadOnlyDictionary<string, string> GatewayEnvironment, bool CameraWritesPerPacket, string? GatewayBinary);
 
     private sealed class Row
     {
@@ -64,7 +64,13 @@ public static partial class FanoutBench
             args.Contains("--tls"),
             ArgString(args, "--readers", "bench"),
             ParseEnvironment(ArgString(args, "--gateway-env", "")),
-            ArgString(args, "--camera-writes", "unit") == "packet");
+            ArgString(args, "--camera-writes", "unit") == "packet",
+            ArgString(args, "--gateway-binary", "") is { Length: > 0 } binary ? Path.GetFullPath(binary) : null);
+        if (o.GatewayBinary is { } gb && !File.Exists(gb))
+        {
+            Console.Error.WriteLine($"--gateway-binary {gb}: no such file (dotnet publish src/HikShareGateway -c Release -r linux-x64 -p:PublishAot=true -o DIR)");
+            return 2;
+        }
         if (o.Relay is not ("gateway" or "gst" or "both"))
         {
             Console.Error.WriteLine("--relay must be gateway, gst or both");
@@ -81,7 +87,8 @@ public static partial class FanoutBench
             + (o.Repeat > 1 ? $" --repeat {o.Repeat}" : "")
             + (o.Tls ? " --tls" : "")
             + (o.CameraWritesPerPacket ? " --camera-writes packet" : "")
-            + (o.GatewayEnvironment.Count > 0 ? " --gateway-env " + string.Join(',', o.GatewayEnvironment.Select(e => e.Key + "=" + e.Value)) : "");
+            + (o.GatewayEnvironment.Count > 0 ? " --gateway-env " + string.Join(',', o.GatewayEnvironment.Select(e => e.Key + "=" + e.Value)) : "")
+            + (o.GatewayBinary is { } g ? $" --gateway-binary {g}" : "");
         var repo = FindRepo();
         if (o.Readers == "ffmpeg")
         {
@@ -102,7 +109,7 @@ public static partial class FanoutBench
             string? gatewayDll = null;
             if (o.Relay is "gateway" or "both")
             {
-                gatewayDll = await EnsureGatewayBuiltAsync(repo);
+                gatewayDll = o.GatewayBinary ?? await EnsureGatewayBuiltAsync(repo);
             }
             var relays = new List<string>();
             if (gatewayDll is not null)
@@ -373,13 +380,15 @@ public static partial class FanoutBench
             }
             var config = WriteGatewayConfig(runDir, key, rtspPort, httpPort.Value, RelayProcess.FreePort(), camera.Url, tls);
             var environment = new Dictionary<string, string>(o.GatewayEnvironment);
-            if (probe)
+            // The allocation probe is a startup hook: the JIT build only (a NativeAOT binary has no hooks).
+            if (probe && o.GatewayBinary is null)
             {
                 probePath = Path.Combine(runDir, "alloc.sock");
                 environment["DOTNET_STARTUP_HOOKS"] = AllocationProbeClient.HookAssembly;
                 environment[AllocationProbeClient.SocketVariable] = probePath;
             }
-            process = RelayProcess.Start("gateway", $"dotnet '{gatewayDll}' run --config '{config}'", log, environment);
+            var launch = o.GatewayBinary is { } binary ? $"'{binary}'" : $"dotnet '{gatewayDll}'";
+            process = RelayProcess.Start("gateway", $"{launch} run --config '{config}'", log, environment);
             token = ViewerTokens.Mint(key, Viewer, [Gw], TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
             auth = o.Auth;
             url = tlsPort is { } tp ? $"rtsps://127.0.0.1:{tp}/live/{Device}/1/main" : $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";

@@ -13,7 +13,8 @@ public sealed class TalkTranscoders : ITalkTranscoders
     {
         get
         {
-            var a = FfmpegLibraries.Availability;
+            // Asked per WHEP offer: whether it would work, without loading FFmpeg for good (that is the first transcoder).
+            var a = FfmpegLibraries.Probe();
             return a.IsAvailable && !a.MissingCodecs.Any(c => c.Contains("libopus", StringComparison.Ordinal));
         }
     }

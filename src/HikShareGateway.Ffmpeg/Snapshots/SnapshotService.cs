@@ -90,7 +90,7 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
         _options = options;
         _time = time;
         _logger = logger;
-        _availability = availability ?? (() => FfmpegLibraries.Availability);
+        _availability = availability ?? FfmpegLibraries.Probe;
         _decodes = new SemaphoreSlim(Math.Max(1, options.MaxConcurrentDecodes));
         var sweepEvery = TimeSpan.FromTicks(Math.Max(options.CacheWindow.Ticks * 5, TimeSpan.FromSeconds(5).Ticks));
         _sweep = time.CreateTimer(static s => ((SnapshotService)s!).Sweep(), this, sweepEvery, sweepEvery);

@@ -81,7 +81,7 @@ public sealed partial class ViewerConnection
         _channel = new RtspServerChannel(socket, tlsCertificate, services.QueueLimits.SendBufferBytes);
         _remote = _channel.Remote;
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
-        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls, _metrics);
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls, _channel.TlsTransport, _metrics);
         _input = new ViewerInput(this);
         _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId, ticket);
     }

@@ -44,6 +44,8 @@ public sealed class ViewerOutput : IMediaSubscriber
     private readonly Socket _socket;
     // RTSPS: everything goes through TLS (encrypted per viewer, so copied into one record-sized chunk at a time).
     private readonly Stream? _tls;
+    // RTSPS: the socket stream under _tls, holding a batch's records for one send (null: each record is its own send).
+    private readonly Transport.CoalescingNetworkStream? _tlsTransport;
     private readonly SubscriberQueuePolicy _policy;
     private readonly TimeProvider _time;
     private readonly Action<string> _abort;
@@ -66,10 +68,17 @@ public sealed class ViewerOutput : IMediaSubscriber
     /// <param name="tls">RTSPS: the connection's TLS stream, which then carries every byte; null for plain RTSP.</param>
     /// <param name="metrics">Where relayed/dropped counts go; null: <see cref="GatewayMetrics.Unexported"/>.</param>
     public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls = null, GatewayMetrics? metrics = null)
+        : this(socket, limits, time, abort, tls, null, metrics)
+    {
+    }
+
+    /// <param name="tlsTransport">RTSPS: the socket stream under <paramref name="tls"/>, which gathers a batch's TLS records into one send.</param>
+    internal ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls, Transport.CoalescingNetworkStream? tlsTransport, GatewayMetrics? metrics)
     {
         _metrics = metrics ?? GatewayMetrics.Unexported;
         _socket = socket;
         _tls = tls;
+        _tlsTransport = tlsTransport;
         _policy = new SubscriberQueuePolicy(limits.Queue, time);
         _time = time;
         _abort = abort;
@@ -218,7 +227,7 @@ public sealed class ViewerOutput : IMediaSubscriber
                     {
                         if (_tls is not null)
                         {
-                            await WriteTlsAsync(_tls);
+                            await WriteTlsAsync(_tls, bytes);
                         }
                         else
                         {
@@ -252,12 +261,15 @@ public sealed class ViewerOutput : IMediaSubscriber
     /// <summary>
     /// The batch's segments through TLS: copied into one pooled buffer of up to <see cref="TlsWriteBytes"/> (a frame's
     /// packets, usually the whole batch) and written with one <see cref="Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>,
-    /// which SslStream cuts into full 16 KiB records (RFC 8446 §5.1) instead of a write per record-sized piece. The
-    /// buffer is rented per batch, not held per viewer: a thousand idle RTSPS viewers hold none.
+    /// which SslStream cuts into full 16 KiB records (RFC 8446 §5.1) instead of a write per record-sized piece; the
+    /// records are held by the socket stream under it and leave in one send per batch. The buffers are rented per
+    /// batch, not held per viewer: a thousand idle RTSPS viewers hold none.
     /// </summary>
-    private async ValueTask WriteTlsAsync(Stream tls)
+    private async ValueTask WriteTlsAsync(Stream tls, long plaintextBytes)
     {
         var chunk = ArrayPool<byte>.Shared.Rent(TlsWriteBytes);
+        // Ciphertext: the plaintext plus 22 bytes per record (5 header, 1 content type, 16 tag).
+        _tlsTransport?.Hold((int)Math.Min(plaintextBytes + (plaintextBytes / 16384 + 1) * 22 + 64, 4 * 1024 * 1024));
         try
         {
             var filled = 0;
@@ -280,9 +292,14 @@ public sealed class ViewerOutput : IMediaSubscriber
             {
                 await tls.WriteAsync(chunk.AsMemory(0, filled));
             }
+            if (_tlsTransport is not null)
+            {
+                await _tlsTransport.SendHeldAsync();
+            }
         }
         finally
         {
+            _tlsTransport?.Discard();
             ArrayPool<byte>.Shared.Return(chunk);
         }
     }

@@ -15,6 +15,7 @@ namespace HikShareGateway.Rtsp.Transport;
 public sealed class RtspServerChannel
 {
     private readonly SslStream? _tls;
+    private readonly CoalescingNetworkStream? _tlsTransport;
     private readonly X509Certificate2? _certificate;
 
     /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
@@ -23,7 +24,11 @@ public sealed class RtspServerChannel
     {
         Socket = socket;
         _certificate = tlsCertificate;
-        _tls = tlsCertificate is null ? null : new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        if (tlsCertificate is not null)
+        {
+            _tlsTransport = new CoalescingNetworkStream(socket);
+            _tls = new SslStream(_tlsTransport, leaveInnerStreamOpen: false);
+        }
         var ep = socket.RemoteEndPoint as IPEndPoint;
         RemoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
         Remote = ep is null ? "unknown" : new IPEndPoint(RemoteAddress!, ep.Port).ToString();
@@ -66,6 +71,9 @@ public sealed class RtspServerChannel
 
     /// <summary>RTSPS: the TLS stream that carries every byte; null for plain RTSP.</summary>
     public Stream? Tls => _tls;
+
+    /// <summary>RTSPS: the stream under <see cref="Tls"/>, which can gather a batch's TLS records into one send; null for plain RTSP.</summary>
+    internal CoalescingNetworkStream? TlsTransport => _tlsTransport;
 
     /// <summary>"ip:port" of the peer (IPv4-mapped addresses as IPv4).</summary>
     public string Remote { get; }

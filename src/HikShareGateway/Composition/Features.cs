@@ -63,6 +63,7 @@ public static class Features
         WebAppFeature.Register(builder, context, errors);
         builder.Services.TryAddSingleton<ICloudPublisher, NullCloudPublisher>();
         builder.Services.TryAddSingleton<IBrokerStatus, NoBrokerStatus>();
+        builder.Services.AddHostedService<StartupTrim>();
         configure?.Invoke(builder);
 
         if (errors.Count > 0)

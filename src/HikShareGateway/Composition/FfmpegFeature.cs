@@ -28,6 +28,9 @@ public static class FfmpegFeature
         services.AddSingleton(options);
         // Process-wide and before anything loads them: where the libraries come from.
         FfmpegLibraries.UseDirectory(options.FfmpegLibraryDirectory);
+        // Whether FFmpeg works is found beside the rest of the start (another core), loaded and unloaded again: the
+        // libraries stay out of memory until the first snapshot or transcoder (issue 16: idle RSS, start time).
+        FfmpegLibraries.ProbeInBackground();
         services.AddSingleton(sp => new TranscoderLimiter(options));
         // The devices' own JPEGs (IDevicePictures, from the device layer) where cheaper than a decode: Media:SnapshotSource.
         services.AddSingleton<ISnapshotService>(sp => new SnapshotService(sp.GetRequiredService<LiveRelay>(),
@@ -42,7 +45,7 @@ public static class FfmpegFeature
         var alarms = Features.Bind<AlarmSnapshotOptions>(builder.Configuration, AlarmSnapshotOptions.Section, errors);
         services.AddSingleton<IAlarmSnapshots>(sp => new AlarmPictureStore(sp.GetRequiredService<ISnapshotService>(), sp.GetRequiredService<IAccessPolicy>(),
             alarms, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<AlarmPictureStore>>()));
-        services.AddHostedService(sp => new AvailabilityLogger(sp.GetRequiredService<ILoggerFactory>()));
+        services.AddHostedService(sp => new AvailabilityLogger(sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IHostApplicationLifetime>()));
     }
 
     public static void Map(WebApplication app)
@@ -51,12 +54,16 @@ public static class FfmpegFeature
         AlarmSnapshotEndpoint.Map(app);
     }
 
-    /// <summary>Loads the libraries at start (not at the first snapshot) and logs the one line saying what works.</summary>
-    private sealed class AvailabilityLogger(ILoggerFactory loggers) : IHostedService
+    /// <summary>
+    /// Logs the one line saying what works at start (not at the first snapshot), once the listeners are up: the probe
+    /// (<see cref="FfmpegLibraries.Probe"/>) is not start work.
+    /// </summary>
+    private sealed class AvailabilityLogger(ILoggerFactory loggers, IHostApplicationLifetime lifetime) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            loggers.CreateLogger("HikShareGateway.Ffmpeg").LogAvailability(FfmpegLibraries.Availability);
+            lifetime.ApplicationStarted.Register(() => ThreadPool.UnsafeQueueUserWorkItem(
+                static l => l.CreateLogger("HikShareGateway.Ffmpeg").LogAvailability(FfmpegLibraries.Probe()), loggers, preferLocal: false));
             return Task.CompletedTask;
         }
 

@@ -83,7 +83,7 @@ public static partial class WebRtcFeature
     /// missing or <c>Media:MaxTranscoders</c> is 0: such offers keep their 422 naming H265 rather than a 503.
     /// </summary>
     private static IDerivedStreams? Transcoding(IServiceProvider sp)
-        => sp.GetService<TranscoderLimiter>() is { Max: > 0 } && FfmpegLibraries.Availability.IsAvailable ? sp.GetService<IDerivedStreams>() : null;
+        => sp.GetService<TranscoderLimiter>() is { Max: > 0 } && FfmpegLibraries.Probe().IsAvailable ? sp.GetService<IDerivedStreams>() : null;
 
     /// <summary>The RTSP feature's playback upstream as a plain source (as the fMP4 download takes it), or null without RTSP playback.</summary>
     private static IPlaybackSourceConnector? Playback(IServiceProvider sp, IConfiguration configuration)

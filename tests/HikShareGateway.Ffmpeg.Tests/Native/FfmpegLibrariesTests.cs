@@ -19,6 +19,23 @@ public sealed class FfmpegLibrariesTests
     }
 
     [Fact]
+    [Trait("Category", "Integration")]
+    public void ProbeAndUnload_OnDebian12_GivesWhatLoadingGives_AndTheLibrariesStillLoadAfterwards()
+    {
+        var probed = FfmpegLibraries.ProbeAndUnload();
+
+        Assert.True(probed.IsAvailable, probed.Description);
+        Assert.Contains("libavcodec 59.", probed.Description);
+        Assert.Contains("libswresample 4.", probed.Description);
+        Assert.Empty(probed.MissingCodecs);
+        // Unloading what the probe loaded leaves nothing broken for the load that keeps them.
+        var loaded = FfmpegLibraries.Availability;
+        Assert.Equal(loaded.Description, probed.Description);
+        Assert.Equal(loaded.MissingCodecs, probed.MissingCodecs);
+        Assert.True(FfmpegLibraries.Probe().IsAvailable);
+    }
+
+    [Fact]
     [Trait("Category", "Unit")]
     public void TryLoad_LibraryMissing_ReturnsOffWithTheSonameAndTheAptHint()
     {
