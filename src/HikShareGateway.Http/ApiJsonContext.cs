@@ -26,4 +26,5 @@ namespace HikShareGateway.Http;
 [JsonSerializable(typeof(PtzStopped))]
 [JsonSerializable(typeof(PtzPresetList))]
 [JsonSerializable(typeof(PtzGoingToPreset))]
+[JsonSerializable(typeof(HikShareGateway.Http.Whep.PlaybackPosition))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

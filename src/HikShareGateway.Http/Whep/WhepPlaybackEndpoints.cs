@@ -96,7 +96,7 @@ public static class WhepPlaybackEndpoints
         var result = await playback.ControlAsync(id, account, control, context.RequestAborted).ConfigureAwait(false);
         return result.Status switch
         {
-            204 => Results.Json(new { position = result.Position?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), paused = result.Paused }),
+            204 => Results.Json(new PlaybackPosition(result.Position?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), result.Paused), ApiJsonContext.Default.PlaybackPosition),
             400 => Problems.BadRequest(result.Detail),
             404 => Problems.Create(404, "not-found", "Not found", "No WebRTC playback session with this id runs for this account."),
             501 => Problems.Create(501, "not-implemented", "Not implemented", result.Detail),
@@ -148,3 +148,6 @@ public static class WhepPlaybackEndpoints
         }
     }
 }
+
+/// <summary>The answer to a playback control: the position in recording time (UTC, milliseconds) and whether it is paused.</summary>
+internal sealed record PlaybackPosition(string? Position, bool Paused);
