@@ -187,6 +187,15 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
 
     private async Task PublishPendingAsync(CancellationToken ct)
     {
+        while (await PublishPendingOnceAsync(ct))
+        {
+        }
+    }
+
+    /// <summary>One pass over the unpublished versions; true when a newer one was committed meanwhile and is still unpublished.</summary>
+    private async Task<bool> PublishPendingOnceAsync(CancellationToken ct)
+    {
+        var again = false;
         var rows = await _db.InTransactionAsync(tx => tx.QueryAsync(
             "SELECT gateway_id, version, snapshot_jws, delta_jws FROM grants_versions WHERE published_at IS NULL ORDER BY gateway_id, version",
             r => (Gateway: r.GetString(0), Version: r.GetInt64(1), Snapshot: r.GetString(2), Delta: r.IsDBNull(3) ? null : r.GetString(3))), ct);
@@ -204,14 +213,27 @@ public sealed partial class SharingMqttLink : IAsyncDisposable
             await _db.InTransactionAsync(tx => tx.ExecuteAsync("UPDATE grants_versions SET published_at = @now WHERE gateway_id = @g AND version <= @v AND published_at IS NULL",
                 ("@now", _time.GetUtcNow().ToUnixTimeMilliseconds()), ("@g", last.Gateway), ("@v", last.Version)), ct);
             LogPublished(_logger, LogText.Escape(last.Gateway), last.Version);
-            // Another instance may have committed and published a newer version before this retained snapshot went
-            // out, which then overwrote it on the broker: a gateway connecting later would get the older one. Its
-            // commit came before its publish, so it is visible now; put the latest back.
-            if (await _db.InTransactionAsync(tx => tx.LongAsync("SELECT grants_version FROM gateways WHERE id = @g", ("@g", last.Gateway)), ct) > last.Version)
+            // A newer version committed meanwhile (here or by another instance) may have had its retained snapshot
+            // overwritten on the broker by the older one just sent: a gateway connecting later would get the older one.
+            // Its commit came before its publish, so it is visible now. Already published: put its snapshot back. Not
+            // yet: publish it now, delta first (another instance may be doing the same; a gateway ignores a version
+            // it has), so that a connected gateway still gets every delta in order rather than a snapshot jumping ahead.
+            var latest = await _db.InTransactionAsync(tx => tx.QueryAsync(
+                "SELECT v.version, CASE WHEN v.published_at IS NULL THEN 0 ELSE 1 END FROM grants_versions v JOIN gateways g ON g.id = v.gateway_id AND v.version = g.grants_version WHERE g.id = @g",
+                r => (Version: r.GetInt64(0), Published: Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) != 0), ("@g", last.Gateway)), ct);
+            if (latest.Count == 1 && latest[0].Version > last.Version)
             {
-                await RepublishAsync(last.Gateway, ct);
+                if (latest[0].Published)
+                {
+                    await RepublishAsync(last.Gateway, ct);
+                }
+                else
+                {
+                    again = true;
+                }
             }
         }
+        return again;
     }
 
     private async Task RepublishAllAsync(CancellationToken ct)

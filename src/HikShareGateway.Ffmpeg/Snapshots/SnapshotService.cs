@@ -57,6 +57,7 @@ public sealed record SnapshotOptions
 ///    is started, kept for the relay's linger time afterwards), subscribes a <see cref="KeyframeCollector"/> (the cached
 ///    GOP gives a keyframe at once; a cold stream gives its first), unsubscribes, and decodes that one keyframe on a
 ///    worker, bounded by <see cref="SnapshotOptions.MaxConcurrentDecodes"/>.
+/// :: Step 3b: each caller's scale and JPEG encode of the shared picture takes the same bound.
 /// :: Step 4: pictures older than the window are freed by a sweep, so memory is one decoded frame per stream asked for
 ///    in the last seconds.
 /// </para>
@@ -143,6 +144,12 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
             bool encoded;
             byte[] jpeg;
             int outWidth, height;
+            // Scaling and encoding (and, for a device's JPEG, decoding it) is CPU work per request: it shares the
+            // bound of the decodes, so no number of callers makes more than MaxConcurrentDecodes of them at once.
+            if (!await _decodes.WaitAsync(_options.KeyframeTimeout, cancellationToken).ConfigureAwait(false))
+            {
+                throw new SnapshotException(SnapshotFailure.Busy, "too many snapshots are being encoded; try again");
+            }
             try
             {
                 encoded = picture.TryEncodeJpeg(width, out jpeg, out outWidth, out height);
@@ -150,6 +157,10 @@ public sealed partial class SnapshotService : ISnapshotService, IDisposable
             catch (MediaProcessingException e)
             {
                 throw new SnapshotException(SnapshotFailure.Undecodable, "the picture could not be scaled: " + e.Message, e);
+            }
+            finally
+            {
+                _decodes.Release();
             }
             if (encoded)
             {

@@ -231,6 +231,6 @@ public sealed partial class DevicePictureClient : IDevicePictures
         });
     }
 
-    [LoggerMessage(EventId = 4301, Level = LogLevel.Debug, Message = "Device {DeviceId}: its ONVIF snapshot address names another host or port; asking the address the gateway reaches it at")]
+    [LoggerMessage(EventId = 4901, Level = LogLevel.Debug, Message = "Device {DeviceId}: its ONVIF snapshot address names another host or port; asking the address the gateway reaches it at")]
     private static partial void LogRewritten(ILogger logger, string deviceId);
 }
