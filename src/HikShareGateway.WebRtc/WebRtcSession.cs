@@ -80,6 +80,42 @@ public sealed partial class WebRtcSession : IUdpMuxSession, IRtcpFeedbackHandler
     }
 
     public IceAgent Ice { get; }
+
+    /// <summary>At most this many candidates are taken from one trickled fragment.</summary>
+    public const int MaxTrickledCandidates = 32;
+
+    /// <summary>
+    /// The viewer's trickled candidates (WHEP <c>PATCH</c>, an RFC 8840 <c>application/trickle-ice-sdpfrag</c>): the
+    /// <c>a=candidate</c> lines of <paramref name="fragment"/> become remote candidates of the agent, which pairs them with
+    /// its bases and checks them (a browser that posts its offer before gathering sends its server-reflexive and relayed
+    /// candidates this way). A fragment naming another <c>a=ice-ufrag</c> than the offer's is an ICE restart, which this
+    /// gateway does not do: nothing is taken and false returned. Lines that are not candidates (<c>a=mid</c>,
+    /// <c>a=end-of-candidates</c>) and candidates the agent cannot use (TCP, another component, malformed) are skipped.
+    /// </summary>
+    public bool AddTrickledCandidates(ReadOnlySpan<byte> fragment, out int added)
+    {
+        added = 0;
+        var text = System.Text.Encoding.UTF8.GetString(fragment);
+        var candidates = new List<string>();
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line.StartsWith("a=ice-ufrag:", StringComparison.Ordinal)
+                && !string.Equals(line["a=ice-ufrag:".Length..].Trim(), Ice.RemoteUfrag, StringComparison.Ordinal))
+            {
+                return false;
+            }
+            if (line.StartsWith("a=candidate:", StringComparison.Ordinal) && candidates.Count < MaxTrickledCandidates)
+            {
+                candidates.Add(line);
+            }
+        }
+        if (Volatile.Read(ref _closed) == 0 && candidates.Count > 0)
+        {
+            added = Ice.AddRemoteCandidates(candidates);
+        }
+        return true;
+    }
     public DropCounters Drops { get; }
     public uint VideoSsrc => _video.Ssrc;
 

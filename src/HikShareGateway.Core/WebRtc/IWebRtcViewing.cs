@@ -47,8 +47,9 @@ public interface IWebRtcViewing
     Task<WebRtcAnswer> OpenLiveAsync(WebRtcLiveOffer offer, CancellationToken ct);
 
     /// <summary>
-    /// Trickle ICE (RFC 8840 fragment, WHEP PATCH). The gateway is ICE-lite and its answer holds every candidate, so a
-    /// fragment is accepted and not applied. False when no session <paramref name="sessionId"/> of <paramref name="account"/> runs.
+    /// Trickle ICE (RFC 8840 fragment, WHEP PATCH): the fragment's candidates go to the session's ICE agent (an ICE
+    /// restart, another ufrag, is not done and changes nothing). False when no session <paramref name="sessionId"/> of
+    /// <paramref name="account"/> runs.
     /// </summary>
     bool AcceptTrickle(string sessionId, string account, ReadOnlySpan<byte> fragment);
 

@@ -13,8 +13,8 @@ namespace HikShareGateway.Http.Whep;
 /// (413) → the service: <c>liveView</c> grant (403), device and channel (404), capacity (503), device (502/504), offer
 /// (400 not SDP, 422 no common codec) → <c>201</c> with the answer and <c>Location: /whep/sessions/{id}</c>.
 /// <para>
-/// <c>PATCH /whep/sessions/{id}</c> (<c>application/trickle-ice-sdpfrag</c>, RFC 8840): the gateway is ICE-lite and its
-/// answer holds all of its candidates, so fragments are accepted (204) and not applied. <c>DELETE</c> ends the session
+/// <c>PATCH /whep/sessions/{id}</c> (<c>application/trickle-ice-sdpfrag</c>, RFC 8840): the viewer's trickled candidates,
+/// handed to the session's ICE agent (204; an ICE restart is not done). <c>DELETE</c> ends the session
 /// (200). Both need the token of the account that opened the session; another account's session is a 404.
 /// </para>
 /// </summary>

@@ -280,8 +280,24 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
     }
 
     public bool AcceptTrickle(string sessionId, string account, ReadOnlySpan<byte> fragment)
-        => (_sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal))
-           || (_playbackSessions.TryGetValue(sessionId, out var p) && string.Equals(p.Account, account, StringComparison.Ordinal));
+    {
+        WebRtcSession session;
+        if (_sessions.TryGetValue(sessionId, out var s) && string.Equals(s.Account, account, StringComparison.Ordinal))
+        {
+            session = s.Session;
+        }
+        else if (_playbackSessions.TryGetValue(sessionId, out var p) && string.Equals(p.Account, account, StringComparison.Ordinal))
+        {
+            session = p.Session;
+        }
+        else
+        {
+            return false;
+        }
+        // An ICE restart (another ufrag) is not done: the fragment is accepted and changes nothing.
+        session.AddTrickledCandidates(fragment, out _);
+        return true;
+    }
 
     public bool Close(string sessionId, string account, string reason)
     {

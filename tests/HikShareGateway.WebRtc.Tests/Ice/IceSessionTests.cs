@@ -105,6 +105,49 @@ public sealed class IceSessionTests : IAsyncLifetime
         Assert.Equal(0, _mux.PendingTransactions);
     }
 
+    [Fact]
+    public async Task TrickledFragment_ItsCandidatesAreChecked_LinesThatAreNotCandidatesAreSkipped()
+    {
+        await using var session = Create(out var ufrag, out _, out _);
+        var local = (IPEndPoint)_browser.LocalEndPoint!;
+        // What Chromium PATCHes (RFC 8840): the ufrag and pwd, the mid, its candidates, the end.
+        var fragment = $"a=ice-ufrag:{BrowserUfrag}\r\na=ice-pwd:{BrowserPwd}\r\na=mid:0\r\n" +
+                       $"a=candidate:77 1 udp 1686052607 127.0.0.1 {local.Port} typ srflx raddr 0.0.0.0 rport 0 generation 0\r\n" +
+                       "a=candidate:78 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active\r\na=end-of-candidates\r\n";
+
+        Assert.True(session.AddTrickledCandidates(Encoding.UTF8.GetBytes(fragment), out var added));
+        Assert.Equal(1, added); // the TCP one is not ours to pair
+
+        // The browser has sent nothing: the check it gets is ours, on the trickled candidate.
+        var ourCheck = ReceiveUntil(m => m.Class == StunClass.Request, out _);
+        Assert.True(StunMessage.TryParse(ourCheck, out var check, out _));
+        Assert.Equal($"{BrowserUfrag}:{ufrag}", Encoding.UTF8.GetString(check.Username));
+        Assert.Contains(session.Ice.Pairs, p => p.Remote.Address.Equals(local) && p.Remote.Type == IceCandidateType.ServerReflexive);
+    }
+
+    [Fact]
+    public async Task TrickledFragment_OfAnotherUfrag_IsAnIceRestart_NothingTaken()
+    {
+        await using var session = Create(out _, out _, out _);
+        var pairs = session.Ice.Pairs.Count;
+        var fragment = "a=ice-ufrag:other\r\na=ice-pwd:0123456789abcdefghijklmn\r\na=candidate:77 1 udp 1686052607 127.0.0.1 40000 typ host\r\n";
+
+        Assert.False(session.AddTrickledCandidates(Encoding.UTF8.GetBytes(fragment), out var added));
+        Assert.Equal(0, added);
+        Assert.Equal(pairs, session.Ice.Pairs.Count);
+    }
+
+    [Fact]
+    public async Task TrickledFragment_Malformed_OrHuge_AddsAtMostTheCap_AndNeverThrows()
+    {
+        await using var session = Create(out _, out _, out _);
+        var lines = string.Concat(Enumerable.Range(0, 100).Select(i => $"a=candidate:{i} 1 udp 1 127.0.0.{1 + i % 200} {20000 + i} typ host\r\n"));
+        Assert.True(session.AddTrickledCandidates(Encoding.UTF8.GetBytes(lines + "a=candidate:garbage\r\n\0\xff"), out var added));
+        Assert.Equal(WebRtcSession.MaxTrickledCandidates, added);
+        Assert.True(session.AddTrickledCandidates([0xff, 0xfe, 0x0a, 0x0d], out var none));
+        Assert.Equal(0, none);
+    }
+
     /// <summary>Reads datagrams until one matches; says whether a success response went by on the way.</summary>
     private byte[] ReceiveUntil(Func<StunMessageSummary, bool> match, out bool sawSuccess)
     {
