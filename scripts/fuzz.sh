@@ -60,21 +60,26 @@ seed() { # target → seed directory
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 \
        AFL_FORKSRV_INIT_TMOUT=60000 AFL_QUIET=1 DOTNET_TieredCompilation=0 DOTNET_GCgen0size=0x4000000
 # The input file afl-fuzz rewrites for every execution lives in memory, not on the disk.
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then export AFL_TMPDIR; AFL_TMPDIR=$(mktemp -d /dev/shm/hikshare-fuzz.XXXXXX); trap 'rm -rf "$AFL_TMPDIR"' EXIT; fi
+# One folder per afl-fuzz start: an aborted start leaves its .cur_input there, and afl-fuzz refuses a folder that has one.
+tmproot=""
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then tmproot=$(mktemp -d /dev/shm/hikshare-fuzz.XXXXXX); trap 'rm -rf "$tmproot"' EXIT; fi
 status=0
 printf '%-12s %12s %10s %8s %8s %6s\n' target execs "execs/s" paths crashes hangs
 for t in "${targets[@]}"; do
   dir=$(seed "$t")
   rm -rf "$out/out/$t"; mkdir -p "$out/out"
-  # On a loaded machine afl-fuzz now and then finds an empty coverage map on its very first (dry) run of a cold .NET
-  # process and aborts with "No instrumentation detected"; the same binary and seeds run normally when started again
-  # (seen on rtsp, 1 start in 3 at load 50+). That abort, and only it, is retried, at most twice, and said.
+  # Now and then afl-fuzz finds an empty coverage map on its very first (dry) run of the .NET target and aborts with "No instrumentation detected"; the same binary and seeds run normally when started again
+  # (seen on the first target of a run, rtsp, about one run in two, loaded or not; not root-caused). That abort, and only
+  # it, is retried, at most twice, each in a fresh AFL_TMPDIR, and said.
   attempt=1
+  if [ -n "$tmproot" ]; then export AFL_TMPDIR="$tmproot/$t.$attempt"; mkdir -p "$AFL_TMPDIR"; fi
   until afl-fuzz -i "$dir" -o "$out/out/$t" -V "$seconds" -t "${FUZZ_TIMEOUT_MS:-2000}" -m none -- dotnet "$bin/hikshare-fuzz.dll" "$t" \
       > "$out/afl-$t.log" 2>&1; do
     if [ $attempt -lt 3 ] && grep -q "No instrumentation detected" "$out/afl-$t.log"; then
       echo "fuzz.sh: $t: afl-fuzz saw no coverage on its dry run (attempt $attempt); starting it again" >&2
-      attempt=$((attempt + 1)); rm -rf "$out/out/$t"; continue
+      attempt=$((attempt + 1)); rm -rf "$out/out/$t"
+      if [ -n "$tmproot" ]; then export AFL_TMPDIR="$tmproot/$t.$attempt"; mkdir -p "$AFL_TMPDIR"; fi
+      continue
     fi
     echo "fuzz.sh: afl-fuzz failed on $t; see $out/afl-$t.log" >&2; tail -20 "$out/afl-$t.log" >&2; status=1; continue 2
   done
