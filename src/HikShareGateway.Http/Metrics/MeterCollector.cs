@@ -48,6 +48,12 @@ public sealed class MeterCollector : IDisposable
         _listener.Start();
     }
 
+    /// <summary>
+    /// Asks every observable instrument (<c>CreateObservableCounter</c>, <c>…Gauge</c>, <c>…UpDownCounter</c>) for its
+    /// current values, which replace what it said last time: called by a scrape before it reads.
+    /// </summary>
+    public void Observe() => _listener.RecordObservableInstruments();
+
     /// <summary>The instruments of the meter, in the order they were created.</summary>
     public IReadOnlyList<InstrumentState> Instruments => Volatile.Read(ref _instruments);
 
@@ -61,8 +67,9 @@ public sealed class MeterCollector : IDisposable
             return null;
         }
         var definition = type.GetGenericTypeDefinition();
-        return definition == typeof(Counter<>) ? MetricKind.Counter
-            : definition == typeof(UpDownCounter<>) ? MetricKind.Gauge
+        return definition == typeof(Counter<>) || definition == typeof(ObservableCounter<>) ? MetricKind.Counter
+            : definition == typeof(UpDownCounter<>) || definition == typeof(ObservableUpDownCounter<>)
+              || definition == typeof(ObservableGauge<>) || definition == typeof(Gauge<>) ? MetricKind.Gauge
             : definition == typeof(Histogram<>) ? MetricKind.Histogram
             : null;
     }
@@ -88,6 +95,9 @@ public sealed class InstrumentState
     {
         Instrument = instrument;
         Kind = kind;
+        // An observable instrument reports its whole value at each observation, and a Gauge<T> its last value: set,
+        // not added.
+        Absolute = instrument.IsObservable || instrument.GetType().GetGenericTypeDefinition() == typeof(Gauge<>);
         Buckets = kind == MetricKind.Histogram
             ? (instrument as Histogram<double>)?.Advice?.HistogramBucketBoundaries?.ToArray()
               ?? (instrument as Histogram<long>)?.Advice?.HistogramBucketBoundaries?.Select(b => (double)b).ToArray()
@@ -97,6 +107,9 @@ public sealed class InstrumentState
 
     public Instrument Instrument { get; }
     public MetricKind Kind { get; }
+
+    /// <summary>Whether each measurement is the series' value (observable instruments, gauges) rather than an increment.</summary>
+    public bool Absolute { get; }
 
     /// <summary>Upper bounds of the histogram buckets (without +Inf); empty for other kinds.</summary>
     public double[] Buckets { get; }
@@ -111,6 +124,10 @@ public sealed class InstrumentState
         {
             s.Observe(value, Buckets);
         }
+        else if (Absolute)
+        {
+            s.Set(value);
+        }
         else
         {
             Interlocked.Add(ref s.LongSum, value);
@@ -123,6 +140,10 @@ public sealed class InstrumentState
         if (Kind == MetricKind.Histogram)
         {
             s.Observe(value, Buckets);
+        }
+        else if (Absolute)
+        {
+            s.Set(value);
         }
         else
         {
@@ -187,7 +208,27 @@ public sealed class Series
     /// <summary>Tag names and values, sorted by name.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Labels => _labels;
 
-    /// <summary>Counter or gauge: the sum of every measurement.</summary>
+    /// <summary>An observed value: replaces the series' value.</summary>
+    internal void Set(long value)
+    {
+        lock (_gate)
+        {
+            Volatile.Write(ref _doubleSum, 0);
+            Interlocked.Exchange(ref LongSum, value);
+        }
+    }
+
+    /// <inheritdoc cref="Set(long)"/>
+    internal void Set(double value)
+    {
+        lock (_gate)
+        {
+            Interlocked.Exchange(ref LongSum, 0);
+            Volatile.Write(ref _doubleSum, value);
+        }
+    }
+
+    /// <summary>Counter or gauge: the sum of every measurement (an observed one: its last value).</summary>
     public double Value => Interlocked.Read(ref LongSum) + Volatile.Read(ref _doubleSum);
 
     /// <summary>Histogram: per-bucket counts (not cumulative; the last slot is above the last bound), sum and count, read together.</summary>

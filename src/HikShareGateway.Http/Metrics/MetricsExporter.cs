@@ -53,6 +53,7 @@ public sealed class MetricsExporter : IDisposable
     {
         var b = new StringBuilder(8192);
         var w = new PrometheusTextWriter(b);
+        _collector.Observe();
         foreach (var instrument in _collector.Instruments)
         {
             WriteInstrument(w, instrument);

@@ -26,7 +26,7 @@ public sealed class WebRtcMetrics
             description: "Datagrams and offers from viewers refused or dropped, by reason.");
         if (iceOutcomes is not null)
         {
-            // Synchronous counters fed by the outcome events: the exporter (Http/Metrics) reads only synchronous instruments.
+            // Counters fed by the outcome events, one series per (local, remote) pair of candidate types.
             var selected = meter.CreateCounter<long>("hikshare_webrtc_ice_selected",
                 description: "Sessions by the candidate types of their selected ICE pair (local: host, srflx, prflx, relay-udp, relay-tcp, relay-tls).");
             var failed = meter.CreateCounter<long>("hikshare_webrtc_ice_failed", description: "Sessions that ended without a selected ICE pair.");

@@ -162,6 +162,33 @@ public class MetricsExporterTests
     }
 
     [Fact]
+    public async Task ObservableInstruments_AreAskedAtEachScrape_TheirValueReplacesTheLastOne()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        long failures = 3;
+        var reasons = new Dictionary<string, long> { ["stun-bad-integrity"] = 2 };
+        host.Metrics.Meter.CreateObservableCounter("hikshare_test_auth_failures", () => failures, description: "test");
+        host.Metrics.Meter.CreateObservableCounter("hikshare_test_dropped", () => reasons.Select(r => new System.Diagnostics.Metrics.Measurement<long>(r.Value, new KeyValuePair<string, object?>("reason", r.Key))));
+        host.Metrics.Meter.CreateObservableGauge("hikshare_test_queue_bytes", () => 1.5);
+
+        var first = await Scrape(host);
+        AssertWellFormed(first);
+        Assert.Contains("# TYPE hikshare_test_auth_failures_total counter\n", first);
+        Assert.Contains("\nhikshare_test_auth_failures_total 3\n", first);
+        Assert.Contains("\nhikshare_test_dropped_total{reason=\"stun-bad-integrity\"} 2\n", first);
+        Assert.Contains("# TYPE hikshare_test_queue_bytes gauge\n", first);
+        Assert.Contains("\nhikshare_test_queue_bytes 1.5\n", first);
+
+        // The next scrape reports what the instrument says now, not the sum of both observations.
+        failures = 5;
+        reasons["stun-bad-integrity"] = 4;
+        var second = await Scrape(host);
+        Assert.Contains("\nhikshare_test_auth_failures_total 5\n", second);
+        Assert.Contains("\nhikshare_test_dropped_total{reason=\"stun-bad-integrity\"} 4\n", second);
+        Assert.Contains("\nhikshare_test_queue_bytes 1.5\n", second);
+    }
+
+    [Fact]
     public async Task Metrics_Sessions_NoAccountLabelByDefault()
     {
         await using var host = await ApiTestHost.StartAsync();
