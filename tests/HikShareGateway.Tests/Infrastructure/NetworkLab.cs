@@ -396,7 +396,8 @@ public sealed class TestCertificateAuthority : IDisposable
             [new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false)); // serverAuth
         var serial = System.Security.Cryptography.RandomNumberGenerator.GetBytes(12);
         serial[0] &= 0x7F;
-        using var issued = request.Create(_certificate, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), serial);
+        // Within the CA's own validity: "now + 1 day" taken a second after the CA's would pass its NotAfter (whole seconds).
+        using var issued = request.Create(_certificate, _certificate.NotBefore.ToUniversalTime(), _certificate.NotAfter.ToUniversalTime().AddHours(-1), serial);
         var certificateFile = Path.Combine(directory, "server.pem");
         var keyFile = Path.Combine(directory, "server.key");
         // The chain coturn sends: its own certificate, then the CA's.
