@@ -33,9 +33,7 @@ public static class GatewayAppEndpoints
     private const string ResourcePrefix = "webapp/";
 
     /// <summary>The gateway app's policy (WebAppEndpoints.ContentSecurityPolicy), here for the service's origin.</summary>
-    public const string ContentSecurityPolicy =
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; " +
-        "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    public const string ContentSecurityPolicy = HikShareGateway.Http.WebApp.WebAppHeaders.ContentSecurityPolicy;
 
     private sealed record AppFile(string ContentType, byte[] Content, string ETag);
 
@@ -123,17 +121,11 @@ public static class GatewayAppEndpoints
         }
     }
 
-    /// <summary>The app's headers (as on the gateway): its CSP, no sniffing, no referrer, no framing; the microphone for push-to-talk only.</summary>
+    /// <summary>The app's headers, the very ones the gateway sends (<c>WebAppHeaders</c>, linked), and no-cache.</summary>
     private static void Headers(HttpResponse response)
     {
-        var h = response.Headers;
-        h.ContentSecurityPolicy = ContentSecurityPolicy;
-        h.XContentTypeOptions = "nosniff";
-        h["Referrer-Policy"] = "no-referrer";
-        h.XFrameOptions = "DENY";
-        h["Cross-Origin-Opener-Policy"] = "same-origin";
-        h["Permissions-Policy"] = "microphone=(self), camera=(), geolocation=(), payment=(), usb=()";
-        h.CacheControl = "no-cache";
+        HikShareGateway.Http.WebApp.WebAppHeaders.Apply(response);
+        response.Headers.CacheControl = "no-cache";
     }
 
     private static IResult Serve(HttpContext context, string gatewayId, string path)

@@ -22,9 +22,7 @@ public static class WebAppEndpoints
     /// Only our own files: no inline script or style, media from <c>blob:</c> (MSE), pictures from <c>blob:</c> (snapshots
     /// are fetched with the Authorization header, never with the token in a URL), no framing, no form posts elsewhere.
     /// </summary>
-    public const string ContentSecurityPolicy =
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; " +
-        "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    public const string ContentSecurityPolicy = WebAppHeaders.ContentSecurityPolicy;
 
     private static readonly Lazy<FrozenDictionary<string, WebAppFile>> Files = new(Load);
 
@@ -44,18 +42,7 @@ public static class WebAppEndpoints
     }
 
     /// <summary>Headers on every answer of the app, the 404 included.</summary>
-    public static void SecurityHeaders(HttpResponse response)
-    {
-        var h = response.Headers;
-        h.ContentSecurityPolicy = ContentSecurityPolicy;
-        h.XContentTypeOptions = "nosniff";
-        h["Referrer-Policy"] = "no-referrer";
-        h.XFrameOptions = "DENY";
-        h["Cross-Origin-Opener-Policy"] = "same-origin";
-        h["Cross-Origin-Resource-Policy"] = "same-origin";
-        // The microphone only for push-to-talk, on this origin; nothing else.
-        h["Permissions-Policy"] = "microphone=(self), camera=(), geolocation=(), payment=(), usb=()";
-    }
+    public static void SecurityHeaders(HttpResponse response) => WebAppHeaders.Apply(response);
 
     private static IResult Serve(HttpContext context, string path)
     {
