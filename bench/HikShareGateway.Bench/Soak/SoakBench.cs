@@ -9,7 +9,9 @@ using HikShareGateway.Access.Grants;
 using HikShareGateway.Access.Jose;
 using HikShareGateway.Access.Tokens;
 using HikShareGateway.Bench.Relay;
+using HikShareGateway.Bench.WebRtc;
 using HikShareGateway.Core.Access;
+using HikShareGateway.WebRtc.Dtls;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HikShareGateway.Bench.Soak;
@@ -17,7 +19,8 @@ namespace HikShareGateway.Bench.Soak;
 /// <summary>
 /// <c>soak</c>: viewer churn against the real gateway process for <c>--minutes</c> (60): <c>--viewers</c> (100)
 /// concurrent viewer loops, each connecting, playing 5–30 s and leaving, then again; a share of them (<c>--mp4</c>,
-/// 0.2) read the live fMP4 over HTTP, the rest are RTSP (<see cref="BenchViewer"/>). The camera
+/// 0.2) read the live fMP4 over HTTP, another (<c>--webrtc</c>, 0.2) are WebRTC viewers (<see cref="WebRtcBenchViewer"/>:
+/// WHEP, ICE, DTLS, SRTP; leaving with the WHEP DELETE), the rest are RTSP (<see cref="BenchViewer"/>). The camera
 /// (<see cref="BenchCamera"/>, in this process, on a fixed port) restarts every 10 minutes and the broker (a real
 /// mosquitto, without persistence) every 20; both periods, and the sampling period (1 minute), scale with
 /// <c>--minutes</c>/60 so that <c>--minutes 6</c> checks the bench in six minutes.
@@ -44,13 +47,14 @@ public static class SoakBench
         var minutes = double.Parse(Arg(args, "--minutes", "60"), CultureInfo.InvariantCulture);
         var viewers = int.Parse(Arg(args, "--viewers", "100"), CultureInfo.InvariantCulture);
         var mp4Share = double.Parse(Arg(args, "--mp4", "0.2"), CultureInfo.InvariantCulture);
+        var webRtcShare = double.Parse(Arg(args, "--webrtc", "0.2"), CultureInfo.InvariantCulture);
         var kbps = int.Parse(Arg(args, "--kbps", "1000"), CultureInfo.InvariantCulture);
         var scale = minutes / 60;
         var cameraPeriod = TimeSpan.FromMinutes(10 * scale);
         var brokerPeriod = TimeSpan.FromMinutes(20 * scale);
         var samplePeriod = TimeSpan.FromMinutes(scale);
-        var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- soak --minutes {minutes.ToString(CultureInfo.InvariantCulture)} --viewers {viewers} --mp4 {mp4Share.ToString(CultureInfo.InvariantCulture)} --kbps {kbps}";
-        Console.WriteLine($"soak: {viewers} concurrent viewers ({(int)Math.Round(viewers * mp4Share)} fMP4 over HTTP, the rest RTSP) churning (play 5-30 s, leave, again) for {minutes} min;");
+        var command = $"dotnet run -c Release --project bench/HikShareGateway.Bench -- soak --minutes {minutes.ToString(CultureInfo.InvariantCulture)} --viewers {viewers} --mp4 {mp4Share.ToString(CultureInfo.InvariantCulture)} --webrtc {webRtcShare.ToString(CultureInfo.InvariantCulture)} --kbps {kbps}";
+        Console.WriteLine($"soak: {viewers} concurrent viewers ({(int)Math.Round(viewers * mp4Share)} fMP4 over HTTP, {(int)Math.Round(viewers * webRtcShare)} WebRTC over WHEP, the rest RTSP) churning (play 5-30 s, leave, again) for {minutes} min;");
         Console.WriteLine($"      the camera restarts every {cameraPeriod.TotalSeconds:F0} s, the broker every {brokerPeriod.TotalSeconds:F0} s; sampled every {samplePeriod.TotalSeconds:F0} s");
         Console.WriteLine($"      {Environment.ProcessorCount} cores, load average {ProcStats.LoadAverage()} at start, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         Console.WriteLine($"      command: {command}");
@@ -92,11 +96,15 @@ public static class SoakBench
         var rtspUrl = $"rtsp://127.0.0.1:{rtspPort}/live/{Device}/1/main";
         var mp4Url = $"http://127.0.0.1:{httpPort}/api/v1/live/{Device}/1/main.mp4";
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 10_000, PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { Timeout = Timeout.InfiniteTimeSpan };
+        using var whep = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(15) };
+        var whepPath = $"/whep/live/{Device}/1/main";
+        var dtlsCertificate = DtlsCertificate.Create(TimeProvider.System, "soak-viewer");
 
         var duration = TimeSpan.FromMinutes(minutes);
         using var stop = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
         var mp4Loops = (int)Math.Round(viewers * mp4Share);
+        var webRtcLoops = mp4Loops + (int)Math.Round(viewers * webRtcShare);
         var loops = new List<Task>();
         for (var i = 0; i < viewers; i++)
         {
@@ -113,6 +121,10 @@ public static class SoakBench
                     if (id < mp4Loops)
                     {
                         await Mp4SessionAsync(http, mp4Url, token, play, events, clock, stop.Token);
+                    }
+                    else if (id < webRtcLoops)
+                    {
+                        await WebRtcSessionAsync(whep, whepPath, dtlsCertificate, token, play, events, clock, stop.Token);
                     }
                     else
                     {
@@ -229,7 +241,7 @@ public static class SoakBench
         await broker.StopAsync();
 
         Console.WriteLine();
-        Console.WriteLine($"sessions: {events.Sessions} ({events.RtspSessions} RTSP, {events.Mp4Sessions} fMP4), {events.Bytes / 1048576.0:F0} MiB received; restarts: {events.CameraRestarts} camera, {events.BrokerRestarts} broker");
+        Console.WriteLine($"sessions: {events.Sessions} ({events.RtspSessions} RTSP, {events.Mp4Sessions} fMP4, {events.WebRtcSessions} WebRTC), {events.Bytes / 1048576.0:F0} MiB received; restarts: {events.CameraRestarts} camera, {events.BrokerRestarts} broker");
         Console.WriteLine("slopes (least squares, per hour)   all samples      after the first 10 % (warm-up)");
         var warm = samples.Skip(Math.Max(1, samples.Count / 10)).ToList();
         PrintSlope("RSS MiB", samples, warm, x => x.Rss);
@@ -295,7 +307,7 @@ public static class SoakBench
         }
         var read = Task.Run(v.ReadLoopAsync);
         await WatchAsync("rtsp", read, () => Interlocked.Read(ref v.RtpBytes), play, events, clock, stop);
-        events.Done(rtsp: true, Interlocked.Read(ref v.RtpBytes));
+        events.Done("rtsp", Interlocked.Read(ref v.RtpBytes));
         v.Dispose();
         await read;
     }
@@ -349,8 +361,66 @@ public static class SoakBench
             await WatchAsync("mp4", read, () => Interlocked.Read(ref bytes), play, events, clock, stop);
             session.Cancel();
             await read;
-            events.Done(rtsp: false, Interlocked.Read(ref bytes));
+            events.Done("mp4", Interlocked.Read(ref bytes));
         }
+    }
+
+    /// <summary>
+    /// One WebRTC session: WHEP offer, ICE, DTLS, SRTP (the viewer decrypts only its latency stamps, see
+    /// <see cref="WebRtcBenchViewer"/>), media counted per SRTP packet; the gateway's DTLS alert before the viewer
+    /// leaves is a stream closed early; the viewer leaves with the WHEP DELETE of its session (RFC 9725 §4.3).
+    /// </summary>
+    private static async Task WebRtcSessionAsync(HttpClient whep, string path, DtlsCertificate certificate, string token, TimeSpan play, SoakEvents events, Stopwatch clock, CancellationToken stop)
+    {
+        using var v = new WebRtcBenchViewer(certificate, new LatencyHistogram(), decryptAll: false);
+        bool ok;
+        using (var setup = CancellationTokenSource.CreateLinkedTokenSource(stop))
+        {
+            setup.CancelAfter(TimeSpan.FromSeconds(15));
+            ok = await v.StartAsync(whep, path, token, setup.Token);
+        }
+        if (!ok)
+        {
+            if (!stop.IsCancellationRequested)
+            {
+                events.Error(clock.Elapsed, "webrtc set-up: " + Short(v.Failure));
+                await Task.Delay(1000);
+            }
+            return;
+        }
+        using var leave = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        // The stream is over when the gateway's DTLS alert arrives (or the viewer's socket closes).
+        var closed = Task.Run(async () =>
+        {
+            while (!v.Closed && v.ReceiveLoop is { IsCompleted: false } && !leave.IsCancellationRequested)
+            {
+                await Task.Delay(200, CancellationToken.None);
+            }
+        });
+        await WatchAsync("webrtc", closed, () => Interlocked.Read(ref v.Packets), play, events, clock, stop);
+        leave.Cancel();
+        await closed;
+        if (v.SessionLocation is { } location && !stop.IsCancellationRequested)
+        {
+            using var delete = new HttpRequestMessage(HttpMethod.Delete, location);
+            delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            try
+            {
+                using var response = await whep.SendAsync(delete, stop);
+                if (!response.IsSuccessStatusCode && !v.Closed)
+                {
+                    events.Error(clock.Elapsed, $"webrtc DELETE {(int)response.StatusCode}");
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+            {
+                if (!stop.IsCancellationRequested)
+                {
+                    events.Error(clock.Elapsed, "webrtc DELETE: " + e.GetType().Name);
+                }
+            }
+        }
+        events.Done("webrtc", Interlocked.Read(ref v.Bytes));
     }
 
     /// <summary>Watches a playing session once a second until it has played <paramref name="play"/>: closed early and stalls are errors.</summary>
@@ -497,6 +567,7 @@ public static class SoakBench
             ["Cloud"] = new JsonObject { ["Broker"] = $"mqtt://127.0.0.1:{brokerPort}", ["TrustedKeys"] = new JsonArray(JsonNode.Parse(key.Public.ToJson())) },
             ["Discovery"] = new JsonObject { ["Enabled"] = false },
             ["Onvif"] = new JsonObject { ["Events"] = false },
+            ["WebRtc"] = new JsonObject { ["Enabled"] = true, ["UdpPort"] = 0, ["IncludeLoopback"] = true },
             ["Devices"] = new JsonArray(new JsonObject
             {
                 ["DeviceId"] = Device,
@@ -521,12 +592,13 @@ public static class SoakBench
         private readonly List<(TimeSpan At, string What)> _restarts = [];
         private readonly List<(TimeSpan At, string Reason)> _errors = [];
         private int _playing;
-        private long _rtsp, _mp4, _bytes;
+        private long _rtsp, _mp4, _webRtc, _bytes;
 
         public int Playing => Volatile.Read(ref _playing);
         public long RtspSessions => Interlocked.Read(ref _rtsp);
         public long Mp4Sessions => Interlocked.Read(ref _mp4);
-        public long Sessions => RtspSessions + Mp4Sessions;
+        public long WebRtcSessions => Interlocked.Read(ref _webRtc);
+        public long Sessions => RtspSessions + Mp4Sessions + WebRtcSessions;
         public long Bytes => Interlocked.Read(ref _bytes);
         public long ErrorCount { get { lock (_lock) { return _errors.Count; } } }
         public int CameraRestarts { get { lock (_lock) { return _restarts.Count(r => r.What == "camera"); } } }
@@ -535,9 +607,9 @@ public static class SoakBench
         public void Started() => Interlocked.Increment(ref _playing);
         public void Stopped() => Interlocked.Decrement(ref _playing);
 
-        public void Done(bool rtsp, long bytes)
+        public void Done(string kind, long bytes)
         {
-            Interlocked.Increment(ref rtsp ? ref _rtsp : ref _mp4);
+            Interlocked.Increment(ref kind == "rtsp" ? ref _rtsp : ref kind == "mp4" ? ref _mp4 : ref _webRtc);
             Interlocked.Add(ref _bytes, bytes);
         }
 
