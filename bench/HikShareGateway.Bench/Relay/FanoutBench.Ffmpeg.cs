@@ -23,6 +23,8 @@ public static partial class FanoutBench
         public double ListenMs, IdleRssMb, UserS, SysS, PeakRssMb, RssMb, AnonMb, DeliveredPct, ReadersCpuPct, MachinePct, Seconds;
         public long Voluntary, NonVoluntary, MissedPackets, MinFrames, ExpectedFrames;
         public int Threads;
+        /// <summary>Bytes the gateway's managed heap allocated over the window per RTP/RTCP packet it wrote (its /metrics); null for gst.</summary>
+        public double? BytesPerPacket;
         public string Load = "";
         public double CpuS => UserS + SysS;
     }
@@ -90,7 +92,7 @@ public static partial class FanoutBench
         var log = Path.Combine(runDir, relay + ".log");
         var started = Stopwatch.StartNew();
         // No allocation probe here: the gateway runs exactly as installed (the probe's EventListener has threads of its own).
-        var (process, url, token, _, _, _, listenPort) = StartRelay(relay, o with { Auth = ViewerAuth.Query }, camera, dir, repo, runDir, log, gatewayDll, probe: false);
+        var (process, url, token, _, _, httpPort, listenPort) = StartRelay(relay, o with { Auth = ViewerAuth.Query }, camera, dir, repo, runDir, log, gatewayDll, probe: false);
         var readers = new List<FfmpegReader>();
         await using (process)
         {
@@ -148,6 +150,7 @@ public static partial class FanoutBench
                 var r0 = ReadersCpu(readers);
                 var (u0, s0) = ProcStats.CpuSplit(process.Pid);
                 var (v0, nv0) = ProcStats.ContextSwitches(process.Pid);
+                var metrics0 = httpPort is { } hp0 ? await ScrapeMetricsAsync(hp0) : default;
                 var m0 = ProcStats.Machine();
                 var units0 = camera.UnitsSent;
                 var t0 = Stopwatch.GetTimestamp();
@@ -167,6 +170,7 @@ public static partial class FanoutBench
                 }
                 var (u1, s1) = ProcStats.CpuSplit(process.Pid);
                 var (v1, nv1) = ProcStats.ContextSwitches(process.Pid);
+                var metrics1 = httpPort is { } hp1 ? await ScrapeMetricsAsync(hp1) : default;
                 var m1 = ProcStats.Machine();
                 var units1 = camera.UnitsSent;
                 var r1 = ReadersCpu(readers);
@@ -183,6 +187,10 @@ public static partial class FanoutBench
                 row.MachinePct = 100.0 * Environment.ProcessorCount * (m1.Busy - m0.Busy) / Math.Max(1, m1.Total - m0.Total);
                 row.ReadersCpuPct = 100 * (r1 - r0) / row.Seconds;
                 row.Load = ProcStats.LoadAverage();
+                if (metrics0 is { RelayedPackets: { } p0, AllocatedBytes: { } b0 } && metrics1 is { RelayedPackets: { } p1, AllocatedBytes: { } b1 } && p1 > p0)
+                {
+                    row.BytesPerPacket = (double)(b1 - b0) / (p1 - p0);
+                }
 
                 // Frames: ffmpeg reports its count every 0.1 s, so a viewer's window is within ±3 frames of the camera's.
                 row.ExpectedFrames = units1 - units0;
@@ -258,7 +266,7 @@ public static partial class FanoutBench
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {r.Relay,-7} {r.Viewers,5} ffmpeg: CPU {r.CpuS:F2} s (user {r.UserS:F2}, sys {r.SysS:F2}) in {r.Seconds:F1} s, cs vol {r.Voluntary} nonvol {r.NonVoluntary}, {r.Threads} threads, "
             + $"RSS idle {r.IdleRssMb:F0} peak {r.PeakRssMb:F0} end {r.RssMb:F0} MB, listening after {r.ListenMs:F0} ms; frames {r.DeliveredPct:F1} % (min {r.MinFrames} of {r.ExpectedFrames}), missed RTP {r.MissedPackets}, "
-            + $"exited {r.Exited}; readers {r.ReadersCpuPct:F0} %, machine {r.MachinePct:F0} %, load {r.Load}"));
+            + $"exited {r.Exited}; readers {r.ReadersCpuPct:F0} %, machine {r.MachinePct:F0} %, load {r.Load}{(r.BytesPerPacket is { } b ? string.Create(CultureInfo.InvariantCulture, $"; allocated {b:F3} B/packet") : "")}"));
     }
 
     private static void PrintFfmpegTable(List<FfmpegRow> rows, Options o, List<string> relays, string command)
@@ -296,6 +304,7 @@ public static partial class FanoutBench
                     DeliveredPct = ok.Min(r => r.DeliveredPct), MissedPackets = ok.Max(r => r.MissedPackets),
                     Playing = ok.Count == rows.Count(r => r.Relay == relay && r.Viewers == n) ? ok.Min(r => r.Playing) : -1,
                     Exited = ok.Max(r => r.Exited),
+                    BytesPerPacket = ok.All(r => r.BytesPerPacket is not null) ? ok.Max(r => r.BytesPerPacket!.Value) : null,
                 };
                 // CPU s: the median of the rounds' totals, not the sum of the user and sys medians.
                 var cpu = Median(ok.Select(r => r.CpuS));
@@ -335,6 +344,13 @@ public static partial class FanoutBench
                 () => string.Create(inv, $"playing {g100.Playing}, exited {g100.Exited}, missed RTP {g100.MissedPackets}, frames {g100.DeliveredPct:F1} % (±1.5 % is the window edge)"));
             FfTarget("idle RSS <= 40 MB", true, () => g100.IdleRssMb <= 40, () => string.Create(inv, $"{g100.IdleRssMb:F0} MB"));
             FfTarget("start to listening < 200 ms", true, () => g100.ListenMs < 200, () => string.Create(inv, $"{g100.ListenMs:F0} ms (process start to the first accepted TCP connect, polled every 5 ms)"));
+            if (g100.BytesPerPacket is { } bpp)
+            {
+                // GC.GetTotalAllocatedBytes through /metrics (the NativeAOT binary has no startup hook for type samples):
+                // every allocation is at least 24 B, so B/packet / 24 bounds the allocations per packet.
+                FfTarget("allocations on the packet path < 0.01 per packet", true, () => bpp / MinObjectBytes < 0.01,
+                    () => string.Create(inv, $"{bpp:F3} B/packet in the worst round (hikshare_process_allocated_bytes_total over hikshare_relayed_packets_total): at most {bpp / MinObjectBytes:F4} allocations/packet"));
+            }
             if (medians.TryGetValue(("gw-tls", 100), out var t100))
             {
                 FfTarget("RTSPS at 100 viewers <= 1.5 x plain RTSP CPU", true, () => t100.Seconds <= 1.5 * g100.Seconds, () => string.Create(inv, $"{t100.Seconds:F2} s vs {g100.Seconds:F2} s = {t100.Seconds / g100.Seconds:F2}"));

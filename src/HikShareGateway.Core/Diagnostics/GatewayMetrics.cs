@@ -40,7 +40,22 @@ public sealed class GatewayMetrics
         SessionDuration = meter.CreateHistogram("hikshare_session_duration_seconds", "s",
             "Sessions (live, playback, two-way audio, PTZ) that ended, by action: how long they ran.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400] });
+        // The process's managed heap, read at each scrape (works in the NativeAOT binary too, where no EventPipe or
+        // startup hook is available): the allocation rate of the packet path is the rate of the first over
+        // hikshare_relayed_packets_total's (bench/README.md).
+        meter.CreateObservableCounter("hikshare_process_allocated_bytes", static () => GC.GetTotalAllocatedBytes(), "By",
+            "Bytes allocated on the managed heap since the process started (GC.GetTotalAllocatedBytes).");
+        meter.CreateObservableCounter("hikshare_process_gc_collections", static () => Collections(), description: "Garbage collections since start, by generation.");
+        meter.CreateObservableGauge("hikshare_process_gc_heap_bytes", static () => GC.GetGCMemoryInfo().HeapSizeBytes, "By",
+            "Size of the managed heap after the last collection, fragmentation included.");
     }
+
+    private static Measurement<long>[] Collections() =>
+    [
+        new(GC.CollectionCount(0), new KeyValuePair<string, object?>("generation", "0")),
+        new(GC.CollectionCount(1), new KeyValuePair<string, object?>("generation", "1")),
+        new(GC.CollectionCount(2), new KeyValuePair<string, object?>("generation", "2")),
+    ];
 
     /// <summary>
     /// For components built without a service provider (tests, benchmarks): instruments on a meter of their own

@@ -59,6 +59,24 @@ internal static unsafe partial class GatherSend
             iov[i].Base = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(s.Array!)) + s.Offset;
             iov[i].Length = (nuint)s.Count;
         }
+        return Send(socket, iov, count);
+    }
+
+    /// <summary>
+    /// Sends as much of one buffer (any memory: it is pinned for the call) as the socket takes now; returns the bytes
+    /// sent (0 when the socket is full). RTSPS: a batch's TLS records, gathered in a pooled buffer.
+    /// </summary>
+    public static long TrySend(Socket socket, ReadOnlySpan<byte> buffer)
+    {
+        fixed (byte* data = buffer)
+        {
+            var iov = new IoVec { Base = data, Length = (nuint)buffer.Length };
+            return Send(socket, &iov, 1);
+        }
+    }
+
+    private static long Send(Socket socket, IoVec* iov, int count)
+    {
         var message = new MsgHdr { Iov = iov, IovLength = (nuint)count };
         var handle = socket.SafeHandle;
         var added = false;

@@ -283,14 +283,14 @@ public sealed class ViewerOutput : IMediaSubscriber
                     filled += n;
                     if (filled == chunk.Length)
                     {
-                        await tls.WriteAsync(chunk.AsMemory(0, filled));
+                        await WriteRecordsAsync(tls, chunk, filled);
                         filled = 0;
                     }
                 }
             }
             if (filled > 0)
             {
-                await tls.WriteAsync(chunk.AsMemory(0, filled));
+                await WriteRecordsAsync(tls, chunk, filled);
             }
             if (_tlsTransport is not null)
             {
@@ -302,6 +302,21 @@ public sealed class ViewerOutput : IMediaSubscriber
             _tlsTransport?.Discard();
             ArrayPool<byte>.Shared.Return(chunk);
         }
+    }
+
+    /// <summary>
+    /// Encrypts <paramref name="count"/> bytes into records. While the socket stream holds them (always, with
+    /// <see cref="Transport.CoalescingNetworkStream"/>), SslStream's records only land in a buffer: the synchronous
+    /// write does that without an asynchronous state machine per record.
+    /// </summary>
+    private ValueTask WriteRecordsAsync(Stream tls, byte[] chunk, int count)
+    {
+        if (_tlsTransport is not null)
+        {
+            tls.Write(chunk, 0, count);
+            return ValueTask.CompletedTask;
+        }
+        return tls.WriteAsync(chunk.AsMemory(0, count));
     }
 
     /// <summary>Plaintext per TLS write: four full records.</summary>

@@ -79,9 +79,12 @@ internal sealed class CoalescingNetworkStream(Socket socket) : NetworkStream(soc
         }
         try
         {
-            if (count > 0)
+            // One non-blocking sendmsg of the whole batch on the flushing thread, as plain RTSP does (no
+            // SocketAsyncEventArgs round); only what the kernel did not take waits in the runtime's asynchronous send.
+            var sent = count > 0 && Server.GatherSend.IsSupported ? (int)Server.GatherSend.TrySend(Socket, held.AsSpan(0, count)) : 0;
+            if (sent < count)
             {
-                await base.WriteAsync(held.AsMemory(0, count));
+                await base.WriteAsync(held.AsMemory(sent, count - sent));
             }
         }
         finally

@@ -96,6 +96,9 @@ public sealed class RtspServerChannel
                 ClientCertificateRequired = false,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 CipherSuitesPolicy = PreferredCipherSuites,
+                // A TLS 1.2 client's renegotiation would make the media writes wait for it (ViewerOutput writes records
+                // synchronously on the flushing thread); TLS 1.3 has none.
+                AllowRenegotiation = false,
             }, deadline.Token);
             return null;
         }
