@@ -683,6 +683,17 @@ public static partial class FanoutBench
                     s => $"~{s.WorstAllocsPerPacket:F4} allocations/packet ({s.WorstBytesPerPacket:F3} B/packet; at most {s.WorstBytesPerPacket / MinObjectBytes:F4} even if every allocation were {MinObjectBytes} B;"
                         + " without type samples, as with the NativeAOT binary, the estimate is that bound)");
             }
+            // Issue 16's targets at 1000 bench readers (medians; loss in the worst round).
+            var at1000 = summaries.FirstOrDefault(s => s.Relay == "gateway" && s.Viewers == 1000);
+            var gst1000 = summaries.FirstOrDefault(s => s.Relay == "gst" && s.Viewers == 1000);
+            Target("1000 viewers: CPU <= 0.5 x gst-rtsp-server's", o.Viewers.Contains(1000) && relays.Contains("gst"), at1000 is not null && gst1000 is not null ? at1000 : null,
+                s => s.CpuPct <= 0.5 * gst1000!.CpuPct, s => $"{s.CpuPct:F0} % vs {gst1000!.CpuPct:F0} % = {s.CpuPct / gst1000.CpuPct:F2}");
+            Target("1000 viewers: no loss", o.Viewers.Contains(1000), at1000, s => s.WorstPlaying == 1000 && s.WorstClosed == 0 && s.WorstLossPct == 0,
+                s => $"playing {s.WorstPlaying}, closed {s.WorstClosed}, loss {s.WorstLossPct:F3} %, delivered {s.WorstDeliveredPct:F1} %");
+            var direct1000 = summaries.FirstOrDefault(s => s.Relay == "direct" && s.Viewers == 1000);
+            Target("1000 viewers: p99 added latency < 5 ms", o.Viewers.Contains(1000), at1000, s => s.AddedP99 < 5,
+                s => $"added p99 {Added(s.AddedP99, 0)} ms (gateway p99 {s.P99:F2} ms, direct p99 {direct1000?.P99:F2} ms)");
+            Target("1000 viewers: RSS <= 80 MB", o.Viewers.Contains(1000), at1000, s => s.RssMb <= 80, s => $"{s.RssMb:F0} MB");
             var gst100 = summaries.FirstOrDefault(s => s.Relay == "gst" && s.Viewers == 100);
             Target("CPU below gst-rtsp-server's at 100 viewers", o.Viewers.Contains(100) && relays.Contains("gst"), at100 is not null && gst100 is not null ? at100 : null,
                 s => s.CpuPct < gst100!.CpuPct, s => $"{s.CpuPct:F0} % vs {gst100!.CpuPct:F0} %");
