@@ -1,6 +1,9 @@
 using System.Text;
 using HikShareGateway.Access.Grants;
+using HikShareGateway.Access.Jose;
+using HikShareGateway.Composition;
 using HikShareGateway.Core.Access;
+using HikShareGateway.Core.Cloud;
 using HikShareGateway.Tests.Access;
 using HikShareGateway.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -30,7 +33,7 @@ public sealed class RabbitMqClusterFixture : IAsyncLifetime
 /// are routed to subscribers on every node), and the failover when the gateway's node stops.
 /// </summary>
 /// <remarks>
-/// The tests share one cluster; only the failover test stops a node, node 1, which the other test does not use, so
+/// The tests share one cluster; only the failover test stops a node, node 1, which the other tests do not use, so
 /// their order does not matter.
 /// </remarks>
 [Trait("Category", "Integration")]
@@ -124,5 +127,34 @@ public sealed class RabbitMqClusterFailoverTests(RabbitMqClusterFixture fixture,
             throw;
         }
         output.WriteLine(Cluster.Report);
+    }
+
+    [Fact]
+    public async Task TheDaemon_WithCloudBrokersFromItsEnvironment_TakesTheSnapshotOnOneNode_AndADeltaPublishedThroughAnother()
+    {
+        var topics = new CloudTopics(CloudTopics.DefaultPrefix, DemoDefaults.GatewayId);
+        await using (var onNode2 = await MosquittoTestClient.ConnectAsync(Cluster.MqttPort(1), mqtt311: true))
+        {
+            await onNode2.PublishAsync(topics.Grants, Sign(Snapshot(1, [BobLive], gatewayId: DemoDefaults.GatewayId)), retain: true);
+        }
+        await using var cloud = await MosquittoTestClient.ConnectAsync(Cluster.MqttPort(2), mqtt311: true);
+        await cloud.SubscribeAsync(topics.Status);
+
+        await using var demo = await DemoGatewayProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["HIKSHARE_Cloud__Brokers__0"] = $"mqtt://127.0.0.1:{Cluster.MqttPort(1)}",
+            ["HIKSHARE_Cloud__Brokers__1"] = $"mqtt://127.0.0.1:{Cluster.MqttPort(2)}",
+            ["HIKSHARE_Cloud__TrustedKeys__0__Kid"] = Key.Public.Kid,
+            ["HIKSHARE_Cloud__TrustedKeys__0__Kty"] = "OKP",
+            ["HIKSHARE_Cloud__TrustedKeys__0__Crv"] = "Ed25519",
+            ["HIKSHARE_Cloud__TrustedKeys__0__X"] = Base64UrlStrict.Encode(Key.Public.PublicKey),
+        }, demoCloud: false); // returns once the retained snapshot from node 2 is applied
+        Assert.Contains($"Connected to the cloud broker mqtt://127.0.0.1:{Cluster.MqttPort(1)}", demo.Output);
+
+        // Its status, published on node 2, reaches the cloud on node 3; so does the delta the other way.
+        await cloud.WaitForAsync(topics.Status, p => p.Contains("\"grantsVersion\":1"), 20_000);
+        await cloud.PublishAsync(topics.GrantsDelta, Sign(Delta(1, 2, removeShares: ["sh-1"], gatewayId: DemoDefaults.GatewayId)), retain: false);
+        await cloud.WaitForAsync(topics.Status, p => p.Contains("\"grantsVersion\":2"), 20_000);
+        Assert.DoesNotContain("asked the cloud for a resync", demo.Output); // node 2 had the snapshot
     }
 }
