@@ -73,7 +73,8 @@ public sealed class RabbitMqCluster : IAsyncDisposable
         {
             throw new InvalidOperationException("rabbitmq-server is not installed: the cluster tests need Debian's RabbitMQ (apt-get install rabbitmq-server, or run scripts/prereqs.sh).");
         }
-        var dir = Path.Combine(Path.GetTempPath(), "hikshare-rabbitmq-" + Guid.NewGuid().ToString("N")[..10]);
+        RemoveDirectoriesOfDeadRuns();
+        var dir = Path.Combine(Path.GetTempPath(), $"{DirPrefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(Path.Combine(dir, "home"));
         var cookie = Path.Combine(dir, "home", ".erlang.cookie");
         await File.WriteAllTextAsync(cookie, Convert.ToHexString(RandomNumberGenerator.GetBytes(16)));
@@ -99,6 +100,33 @@ public sealed class RabbitMqCluster : IAsyncDisposable
             var report = cluster.Report;
             await cluster.DisposeAsync();
             throw new InvalidOperationException($"the RabbitMQ cluster did not start: {e.Message}\n{report}\n{logs}", e);
+        }
+    }
+
+    private const string DirPrefix = "hikshare-rabbitmq-";
+
+    /// <summary>A test process that died left its nodes' directories (its nodes halted with it): remove them.</summary>
+    private static void RemoveDirectoriesOfDeadRuns()
+    {
+        foreach (var d in Directory.EnumerateDirectories(Path.GetTempPath(), DirPrefix + "*"))
+        {
+            var name = Path.GetFileName(d).AsSpan(DirPrefix.Length);
+            var dash = name.IndexOf('-');
+            if (dash > 0 && int.TryParse(name[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !File.Exists($"/proc/{pid}/stat"))
+            {
+                try
+                {
+                    Directory.Delete(d, recursive: true);
+                }
+                catch (IOException)
+                {
+                    // Another run removing it too.
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    // Not ours.
+                }
+            }
         }
     }
 
@@ -144,8 +172,6 @@ public sealed class RabbitMqCluster : IAsyncDisposable
         };
         SetEnvironment(psi, node);
         psi.Environment["RABBITMQ_ALLOW_INPUT"] = "true"; // exec erl: the VM is our child and halts when its stdin closes
-        // Schedulers that sleep when idle rather than spin: the machine is shared (2 cores, other tests, benches).
-        psi.Environment["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = "+sbwt none +sbwtdcpu none +sbwtdio none";
         var clock = Stopwatch.StartNew();
         var p = Process.Start(psi) ?? throw new InvalidOperationException($"{node.Name} did not start");
         node.Process = p;
