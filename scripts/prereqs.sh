@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the gateway, its demo and its tests need on Debian 12: the .NET 10 SDK check,
 # Debian packages for the real peers the tests use (mosquitto, gst-rtsp-server's ONVIF server,
-# ffmpeg/ffprobe, GStreamer, Chromium for the browser tests, PostgreSQL and an SMTP sink for the sharing service),
+# ffmpeg/ffprobe, GStreamer, Chromium for the browser tests, PostgreSQL and an SMTP sink for the sharing service,
+# RabbitMQ for the broker cluster test),
 # FFmpeg 5.1's shared libraries for snapshots and transcoding (src/HikShareGateway.Ffmpeg loads them by soname; the
 # ffmpeg package pulls them in, they are named so that they stay if it goes), and the NuGet packages (dotnet restore).
 # Idempotent.
@@ -14,7 +15,7 @@ for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg \
          libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 gstreamer1.0-tools gstreamer1.0-rtsp \
          gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
          gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd chromium postgresql \
-         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client}; do
+         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client rabbitmq-server}; do
   have "$p" || need_apt+=("$p")
 done
 # Node.js and npm (werift, the second WebRTC viewer of the tests): whichever Node the machine has (the .NET image ships

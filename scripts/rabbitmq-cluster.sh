@@ -9,8 +9,10 @@
 #
 # Node N is rabbitN@localhost with AMQP on 25670+N, Erlang distribution on 25680+N and MQTT on 18830+N; every
 # node keeps its data and logs under DIR (default /tmp/hikshare-rabbitmq). Needs Debian's rabbitmq-server
-# (`apt-get install rabbitmq-server`; not in scripts/prereqs.sh: no test needs it). Start times are printed:
-# on this 2-core machine under load 50-80, three nodes took 15-28 s each, 84 s with the joins.
+# (scripts/prereqs.sh installs it). Start times are printed: on this 2-core machine under load 50-80, three nodes
+# took 15-28 s each, 84 s with the joins. The suite starts its own cluster (tests/HikShareGateway.Tests/
+# Infrastructure/RabbitMqCluster.cs, RabbitMqClusterFailoverTests: nodes in parallel on free ports, ~20 s); this
+# script is for trying the gateway against a cluster by hand.
 set -euo pipefail
 
 cmd=${1:-}
@@ -18,7 +20,7 @@ case "$cmd" in
   start) dir=${2:-/tmp/hikshare-rabbitmq}; nodes=${3:-3} ;;
   stop-node|start-node) n=${2:?node number}; dir=${3:-/tmp/hikshare-rabbitmq} ;;
   status|stop) dir=${2:-/tmp/hikshare-rabbitmq} ;;
-  *) sed -n '2,13p' "$0"; exit 64 ;;
+  *) sed -n '2,15p' "$0"; exit 64 ;;
 esac
 
 export HOME="$dir/home" # the Erlang cookie every node and rabbitmqctl share

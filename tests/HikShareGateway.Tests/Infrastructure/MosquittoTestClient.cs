@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using MQTTnet;
+using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
 namespace HikShareGateway.Tests.Infrastructure;
@@ -11,7 +12,8 @@ public sealed class MosquittoTestClient : IAsyncDisposable
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     public readonly ConcurrentQueue<(string Topic, string Payload, bool Retain)> Received = new();
 
-    public static async Task<MosquittoTestClient> ConnectAsync(int port, string? username = null, string? password = null)
+    /// <param name="mqtt311">MQTT 3.1.1 rather than MQTTnet's default 5.0 (RabbitMQ 3.x speaks no MQTT 5).</param>
+    public static async Task<MosquittoTestClient> ConnectAsync(int port, string? username = null, string? password = null, bool mqtt311 = false)
     {
         var c = new MosquittoTestClient();
         c._client.ApplicationMessageReceivedAsync += e =>
@@ -20,6 +22,10 @@ public sealed class MosquittoTestClient : IAsyncDisposable
             return Task.CompletedTask;
         };
         var b = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("test-cloud-" + Guid.NewGuid().ToString("N")[..8]).WithCleanSession(true);
+        if (mqtt311)
+        {
+            b = b.WithProtocolVersion(MqttProtocolVersion.V311);
+        }
         if (username is not null)
         {
             b = b.WithCredentials(username, password);
