@@ -4,7 +4,7 @@ namespace HikShareGateway.Rtsp.Server;
 
 /// <summary>
 /// An allocation-free auto-reset signal for exactly one waiter (a viewer's writer loop). <see cref="Set"/> runs a
-/// waiting writer inline, on the caller's thread: its sends are non-blocking (<see cref="GatherSend"/>; a full socket
+/// waiting writer inline, on the caller's thread: its sends are non-blocking (<see cref="Transport.GatherSend"/>; a full socket
 /// makes the writer continue asynchronously), so the caller gets its thread back at once, and the relay spreads
 /// its viewers' flushes over a few threads (<c>LiveStream.OnBatchEnd</c>) instead of one thread-pool hop per viewer.
 /// Callers must not hold a lock the writer takes.

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using HikShareGateway.Core.Diagnostics;
 using HikShareGateway.Media;
+using HikShareGateway.Rtsp.Transport;
 
 namespace HikShareGateway.Rtsp.Server;
 

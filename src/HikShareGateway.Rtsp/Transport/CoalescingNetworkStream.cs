@@ -81,7 +81,7 @@ internal sealed class CoalescingNetworkStream(Socket socket) : NetworkStream(soc
         {
             // One non-blocking sendmsg of the whole batch on the flushing thread, as plain RTSP does (no
             // SocketAsyncEventArgs round); only what the kernel did not take waits in the runtime's asynchronous send.
-            var sent = count > 0 && Server.GatherSend.IsSupported ? (int)Server.GatherSend.TrySend(Socket, held.AsSpan(0, count)) : 0;
+            var sent = count > 0 && GatherSend.IsSupported ? (int)GatherSend.TrySend(Socket, held.AsSpan(0, count)) : 0;
             if (sent < count)
             {
                 await base.WriteAsync(held.AsMemory(sent, count - sent));

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace HikShareGateway.Rtsp.Server;
+namespace HikShareGateway.Rtsp.Transport;
 
 /// <summary>
 /// A non-blocking <c>sendmsg(2)</c> of many shared buffers at once, straight on the socket's descriptor (Linux).
