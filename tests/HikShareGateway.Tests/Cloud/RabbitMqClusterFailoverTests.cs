@@ -11,6 +11,16 @@ using static HikShareGateway.Tests.Access.AccessTestKit;
 
 namespace HikShareGateway.Tests.Cloud;
 
+/// <summary>
+/// The cluster's tests run alone, after the parallel ones: starting three Erlang VMs takes both cores for 15-20 s,
+/// which must not starve another class's processes (a demo gateway timed out at start beside it once in CI).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RabbitMqClusterCollection
+{
+    public const string Name = "RabbitMQ cluster";
+}
+
 /// <summary>One 3-node RabbitMQ cluster for the class (starting one takes tens of seconds on a loaded machine).</summary>
 public sealed class RabbitMqClusterFixture : IAsyncLifetime
 {
@@ -37,6 +47,7 @@ public sealed class RabbitMqClusterFixture : IAsyncLifetime
 /// their order does not matter.
 /// </remarks>
 [Trait("Category", "Integration")]
+[Collection(RabbitMqClusterCollection.Name)]
 public sealed class RabbitMqClusterFailoverTests(RabbitMqClusterFixture fixture, ITestOutputHelper output) : IClassFixture<RabbitMqClusterFixture>
 {
     private const string Prefix = "hikshare/v1/gateways/" + GatewayId;

@@ -108,6 +108,13 @@ public sealed partial class DemoGatewayProcess : IAsyncDisposable
             p.ViewerUrl = demoCloud ? QueryUrl().Match(p.Output).Value : "";
             return p;
         }
+        catch (TimeoutException e)
+        {
+            // Say what the demo was doing: a bare "timed out" cannot be told from a slow machine or a demo stuck at start.
+            var output = p.Output;
+            await p.DisposeAsync();
+            throw new TimeoutException($"{e.Message}; the demo's output (last 4000 characters):\n{output[Math.Max(0, output.Length - 4000)..]}", e);
+        }
         catch
         {
             await p.DisposeAsync();
