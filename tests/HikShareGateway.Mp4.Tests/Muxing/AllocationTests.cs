@@ -16,6 +16,26 @@ public sealed class AllocationTests
     {
         List<TestPacket> packets = new TestPacketizer(h265: false).Packetize(
             DemoUnits.Select((nals, i) => new TestAccessUnit((uint)(i * 3600), nals)).ToList());
+        // Up to three passes, each with a muxer and depacketizer of its own: the runtime's one-time work on this
+        // thread (a method compiled on-stack-replaced here while its tier-1 version is still being compiled in the
+        // background, which happens under load, and the types that compile loads) may fall into the first pass's
+        // window; an allocation per packet or frame falls into every pass.
+        var allocations = new List<long>();
+        for (var pass = 0; pass < 3; pass++)
+        {
+            var (allocated, frames) = MeasurePass(packets);
+            Assert.Equal(DemoUnits.Count - 30, frames);
+            allocations.Add(allocated);
+            if (allocated == 0)
+            {
+                break;
+            }
+        }
+        Assert.True(allocations[^1] == 0, $"bytes allocated after warm-up, per pass: {string.Join(", ", allocations)}");
+    }
+
+    private static (long Allocated, int Frames) MeasurePass(List<TestPacket> packets)
+    {
         var muxer = new Fmp4Muxer(new Fmp4MuxerOptions { Audio = AudioCodec.Pcmu });
         var output = new ArrayBufferWriter<byte>(1 << 20);
         var sink = new MuxSink(muxer, output);
@@ -39,9 +59,7 @@ public sealed class AllocationTests
             muxer.WriteAudio(output, pcmu, (uint)(p * 160));
         }
 
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(DemoUnits.Count - 30, sink.Frames[0]);
-        Assert.Equal(0, allocated);
+        return (GC.GetAllocatedBytesForCurrentThread() - before, sink.Frames[0]);
     }
 
     private readonly struct MuxSink(Fmp4Muxer muxer, IBufferWriter<byte> output) : IAccessUnitSink
