@@ -115,6 +115,9 @@ public sealed class PortalEndToEndTests
         await ShotAsync(bob, "pending-share");
         await bob.ClickAsync("#pending-accept");
         await Expect(bob.Locator("#pending")).Not.ToBeVisibleAsync();
+        // The accept ends with a refresh of the page Bob is on (#/mine): let its requests finish first, or that render,
+        // finishing after the one of #/others, shows "My shared devices" again (seen once in CI).
+        await bob.WaitForLoadStateAsync(LoadState.NetworkIdle);
         await bob.GotoAsync("/#/others");
         await Expect(bob.Locator($"#others [data-share={shareId}]")).ToContainTextAsync("Live view, PTZ control");
         await Expect(bob.Locator($"#others [data-share={shareId}] .device-name")).ToHaveTextAsync("Front shop NVR");
