@@ -322,6 +322,39 @@ public class MetricsExporterTests
         mine.Alarms.Add(1, new KeyValuePair<string, object?>("kind", "motion"));
         Assert.Contains("\nhikshare_alarms_total{kind=\"motion\"} 1\n", exporter.Collect());
     }
+
+    [Fact]
+    public async Task Metrics_ProcessHeap_AllocatedBytesCountUpBetweenScrapes_CollectionsByGeneration()
+    {
+        await using var host = await ApiTestHost.StartAsync();
+        var first = await Scrape(host);
+        var allocatedBefore = Series(first, "hikshare_process_allocated_bytes_total");
+        Assert.True(allocatedBefore > 0, first);
+        var garbage = new byte[256 * 1024]; // 256 KiB more on the heap before the next scrape
+        GC.KeepAlive(garbage);
+
+        var second = await Scrape(host);
+        Assert.True(Series(second, "hikshare_process_allocated_bytes_total") >= allocatedBefore + garbage.Length, second);
+        foreach (var generation in new[] { "0", "1", "2" })
+        {
+            Assert.True(Series(second, $"hikshare_process_gc_collections_total{{generation=\"{generation}\"}}") >= 0, second);
+        }
+        Assert.True(Series(second, "hikshare_process_gc_heap_bytes") >= 0, second);
+    }
+
+    /// <summary>The value of the series named exactly <paramref name="series"/> (name and labels), or fails.</summary>
+    private static double Series(string text, string series)
+    {
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(series + " ", StringComparison.Ordinal))
+            {
+                return double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        Assert.Fail($"/metrics lacks {series}:\n{text}");
+        return 0;
+    }
 }
 
 /// <summary>The exposition read by the official Prometheus Python client's parser (Debian python3-prometheus-client).</summary>
