@@ -1,9 +1,12 @@
 namespace HikShareGateway.Media;
 
 /// <summary>
-/// An output of a live stream (RTSP viewer today; WebRTC, fMP4, snapshot decoders next): a small class implementing
-/// this interface, usually over a <see cref="SubscriberQueuePolicy"/>. The stream calls it on the source's read loop
-/// and must never wait on it: <see cref="Enqueue"/> takes a reference or drops, it never blocks.
+/// An output of a live stream (RTSP, WebRTC and fMP4 viewers, snapshot collectors, transcoders): a small class
+/// implementing this interface, usually over a <see cref="SubscriberQueuePolicy"/>. The stream calls it on the thread
+/// delivering a batch (the source's read loop, or a thread-pool thread when many viewers share the stream) and must
+/// never wait on it: <see cref="Enqueue(RtpBuffer, long)"/> takes a reference or drops, it never blocks. The calls
+/// for one subscriber never overlap (<see cref="WaitForKeyframe"/>, the GOP replay and the batches come one after
+/// another, in order), and none comes after <c>Unsubscribe</c> returned.
 /// </summary>
 public interface IMediaSubscriber
 {
@@ -15,6 +18,19 @@ public interface IMediaSubscriber
     /// <paramref name="now"/> is the <see cref="TimeProvider"/> timestamp the stream uses for queue ages.
     /// </summary>
     void Enqueue(RtpBuffer buffer, long now);
+
+    /// <summary>
+    /// A batch of packets in arrival order (one frame, or one read's audio and RTCP): the same as
+    /// <see cref="Enqueue(RtpBuffer, long)"/> of each with its <see cref="RtpBuffer.ReceivedAt"/>, in one call, so
+    /// that an output can take its lock once per batch instead of once per packet.
+    /// </summary>
+    void Enqueue(ReadOnlySpan<RtpBuffer> packets)
+    {
+        foreach (var p in packets)
+        {
+            Enqueue(p, p.ReceivedAt);
+        }
+    }
 
     /// <summary>The end of a batch: wake the writer if something was queued since the last flush. May run on any thread.</summary>
     void Flush();

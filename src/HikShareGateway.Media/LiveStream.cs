@@ -12,9 +12,9 @@ namespace HikShareGateway.Media;
 /// <para>
 /// :: Step 1: the first viewer's DESCRIBE starts the upstream; later viewers wait for the same start.
 /// :: Step 2: the upstream read loop hands each packet here once; it is appended to the GOP cache
-///    (from the last keyframe start, bounded) and queued to every subscribed viewer with a reference
-///    count, never copied. Every viewer's writer is woken once per complete frame (the RTP marker bit), and at the
-///    end of a read for audio and RTCP.
+///    (from the last keyframe start, bounded) and to the batch being collected, never copied. Once per complete
+///    frame (the RTP marker bit), and at the end of a read for audio and RTCP, the batch goes to every subscribed
+///    viewer in one call, each taking a reference per packet, and every viewer's writer is woken.
 /// :: Step 3: a viewer joining a running stream gets the cached GOP first, so its first picture is
 ///    immediate rather than at the next IDR.
 /// :: Step 4: when the upstream drops, it is reconnected with backoff while viewers remain; viewers stay.
@@ -33,7 +33,15 @@ public sealed partial class LiveStream : IMediaSink
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource<MediaDescription> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<RtpBuffer> _gop = [];
-    private IMediaSubscriber[] _subscribers = [];
+    private Subscription[] _subscribers = [];
+    // The batch being collected (the packets since the last flush, each holding the stream's reference), the one
+    // being delivered (at most one at a time, so every subscriber gets the batches in order) and a spare.
+    private FanoutBatch _open = new();
+    private FanoutBatch? _spare;
+    private long _generation;
+    private bool _delivering;
+    private bool _flushDue;
+    private bool _ended;
     private long _gopBytes;
     private bool _gopValid;
     private int _users;
@@ -41,8 +49,8 @@ public sealed partial class LiveStream : IMediaSink
     private KeyframeTracker? _keyframes;
     private int _videoTrack = -1;
     private RtpContinuity? _continuity;
-    // Packets queued to subscribers since the last flush (under _gate), since when, and whether they are all the
-    // beginning of a video frame whose marker packet has not come yet.
+    // Packets collected since the last flush (under _gate), since when, and whether they are all the beginning of a
+    // video frame whose marker packet has not come yet.
     private int _unflushed;
     private long _unflushedSince;
     private bool _unflushedFrameOnly;
@@ -148,7 +156,11 @@ public sealed partial class LiveStream : IMediaSink
         }
     }
 
-    /// <summary>Adds a viewer: replays the cached GOP into its queue and subscribes it, atomically with the packet flow.</summary>
+    /// <summary>
+    /// Adds a viewer: replays the cached GOP into its queue and subscribes it, atomically with the packet flow. The
+    /// batch being collected reaches it from the packets that come after this call (the earlier ones are in the GOP,
+    /// or were before its time).
+    /// </summary>
     public void Subscribe(IMediaSubscriber output)
     {
         lock (_gate)
@@ -162,30 +174,37 @@ public sealed partial class LiveStream : IMediaSink
                     output.Enqueue(b, now);
                 }
             }
-            _subscribers = [.. _subscribers, output];
+            _subscribers = [.. _subscribers, new Subscription(output, _open.Generation, _open.Count)];
         }
         // Outside the lock: the flush may run the viewer's writer on this thread.
         output.Flush();
     }
 
+    /// <summary>Removes a viewer. When this returns, no packet reaches it any more (a batch being delivered skips it).</summary>
     public void Unsubscribe(IMediaSubscriber output)
     {
+        Subscription? removed = null;
         lock (_gate)
         {
             var list = _subscribers;
-            var i = Array.IndexOf(list, output);
-            if (i >= 0)
+            for (var i = 0; i < list.Length; i++)
             {
-                _subscribers = [.. list[..i], .. list[(i + 1)..]];
+                if (list[i].Output == output)
+                {
+                    removed = list[i];
+                    _subscribers = [.. list[..i], .. list[(i + 1)..]];
+                    break;
+                }
             }
         }
+        removed?.Deactivate();
     }
 
     void IMediaSink.OnPacket(RtpBuffer buffer)
     {
         // Still ours alone: renumber in place before anyone else holds it.
         _continuity?.Rewrite(buffer);
-        bool endOfFrame;
+        FanoutBatch? deliver = null;
         lock (_gate)
         {
             var video = buffer.Track == _videoTrack && !buffer.IsRtcp;
@@ -200,17 +219,25 @@ public sealed partial class LiveStream : IMediaSink
                 _gop.Add(buffer);
                 _gopBytes += buffer.Length;
             }
-            var now = buffer.ReceivedAt;
-            foreach (var s in _subscribers)
+            if (NoteUnflushedLocked(buffer, video, buffer.ReceivedAt))
             {
-                s.Enqueue(buffer, now);
+                _flushDue = true;
             }
-            endOfFrame = NoteUnflushedLocked(buffer, video, now);
+            if (_subscribers.Length > 0)
+            {
+                // The caller's reference moves into the batch.
+                _open.Add(buffer);
+                buffer = null!;
+            }
+            if (_flushDue && !_delivering)
+            {
+                deliver = TakeBatchLocked();
+            }
         }
-        buffer.Release();
-        if (endOfFrame)
+        buffer?.Release();
+        if (deliver is not null)
         {
-            FlushAll();
+            Deliver(deliver);
         }
     }
 
@@ -252,6 +279,7 @@ public sealed partial class LiveStream : IMediaSink
     /// </summary>
     void IMediaSink.OnBatchEnd()
     {
+        FanoutBatch? deliver = null;
         lock (_gate)
         {
             if (_unflushed == 0 || (_unflushedFrameOnly && _time.GetElapsedTime(_unflushedSince) < MaxFrameHold))
@@ -259,46 +287,191 @@ public sealed partial class LiveStream : IMediaSink
                 return;
             }
             _unflushed = 0;
+            _flushDue = true;
+            if (!_delivering)
+            {
+                deliver = TakeBatchLocked();
+            }
         }
-        FlushAll();
-    }
-
-    /// <summary>
-    /// Wakes every viewer's writer. A flush runs the writer's non-blocking send on the calling
-    /// thread, so many viewers are split into slices of at least <see cref="FlushSliceMinimum"/>, at most one per core:
-    /// the read loop takes the first, thread-pool work items the others. Far fewer hops than one work item per viewer,
-    /// and the sends of a frame to hundreds of viewers spread over the cores.
-    /// </summary>
-    private void FlushAll()
-    {
-        var subscribers = Volatile.Read(ref _subscribers);
-        var slices = Math.Clamp(subscribers.Length / FlushSliceMinimum, 1, Environment.ProcessorCount);
-        var size = (subscribers.Length + slices - 1) / Math.Max(1, slices);
-        for (var i = 1; i < slices; i++)
+        if (deliver is not null)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(new FlushSlice(subscribers, i * size, Math.Min(subscribers.Length, (i + 1) * size)), preferLocal: false);
+            Deliver(deliver);
         }
-        FlushSlice.Run(subscribers, 0, Math.Min(subscribers.Length, size));
     }
 
     /// <summary>
-    /// Viewers per flush slice: below twice this one thread flushes them all. A viewer's flush is one non-blocking
-    /// sendmsg (~20 µs), so 128 of them take a few ms; a work item per frame for fewer would wake a pool thread
+    /// Closes the batch being collected and makes it the one being delivered (when a flush is due and none is being
+    /// delivered); a new (or the spare) batch collects from here on.
+    /// </summary>
+    private FanoutBatch? TakeBatchLocked()
+    {
+        _flushDue = false;
+        if (_open.Count == 0)
+        {
+            return null;
+        }
+        var batch = _open;
+        _open = _spare ?? new FanoutBatch();
+        _spare = null;
+        _open.Generation = ++_generation;
+        batch.Outputs = _subscribers;
+        _delivering = true;
+        return batch;
+    }
+
+    /// <summary>
+    /// Hands a batch to every subscriber and wakes its writer: each one's <see cref="IMediaSubscriber.Enqueue(ReadOnlySpan{RtpBuffer})"/>
+    /// and <see cref="IMediaSubscriber.Flush"/>, which runs the writer's non-blocking send on the calling thread. Many
+    /// viewers are split into slices of at least <see cref="FlushSliceMinimum"/>, at most one per core: the calling
+    /// thread (the read loop) takes the first, thread-pool work items the others, so the queueing and the sends of a
+    /// frame to hundreds of viewers spread over the cores and the read loop does nothing per viewer per packet. The
+    /// thread that finishes a batch's last slice releases its packets and delivers the next batch if one is due by
+    /// then (a flush that came during the delivery waits for it: one batch at a time keeps every viewer's order).
+    /// </summary>
+    private void Deliver(FanoutBatch? batch)
+    {
+        while (batch is not null)
+        {
+            var outputs = batch.Outputs;
+            var slices = Math.Clamp(outputs.Length / FlushSliceMinimum, 1, Math.Min(Environment.ProcessorCount, FanoutBatch.MaxSlices));
+            var size = (outputs.Length + slices - 1) / slices;
+            batch.Remaining = slices;
+            for (var i = 1; i < slices; i++)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(batch.Slice(i, this, i * size, Math.Min(outputs.Length, (i + 1) * size)), preferLocal: false);
+            }
+            batch.Run(0, Math.Min(outputs.Length, size));
+            batch = SliceDone(batch);
+        }
+    }
+
+    /// <summary>One slice of <paramref name="batch"/> is done; the last releases it and returns the next batch due, if any.</summary>
+    private FanoutBatch? SliceDone(FanoutBatch batch)
+    {
+        if (Interlocked.Decrement(ref batch.Remaining) != 0)
+        {
+            return null;
+        }
+        batch.Clear();
+        lock (_gate)
+        {
+            _spare = batch;
+            _delivering = false;
+            if (_ended)
+            {
+                _open.Clear();
+                return null;
+            }
+            return _flushDue ? TakeBatchLocked() : null;
+        }
+    }
+
+    /// <summary>
+    /// Viewers per flush slice: below twice this one thread delivers to them all. A viewer's flush is one non-blocking
+    /// sendmsg (~10 µs), so 128 of them take a few ms; a work item per frame for fewer would wake a pool thread
     /// 25 times a second for little, and every wake-up of an idle pool thread ends in its spin-wait (sched_yield,
     /// counted as non-voluntary context switches) when it goes idle again.
     /// </summary>
     private const int FlushSliceMinimum = 128;
 
-    private sealed class FlushSlice(IMediaSubscriber[] outputs, int from, int to) : IThreadPoolWorkItem
+    /// <summary>A subscriber in the list: its output, where it joined, and the lock that orders its deliveries with <see cref="Unsubscribe"/>.</summary>
+    private sealed class Subscription(IMediaSubscriber output, long joinedGeneration, int joinedAt)
     {
-        public void Execute() => Run(outputs, from, to);
+        private readonly Lock _gate = new();
+        private bool _active = true;
 
-        public static void Run(IMediaSubscriber[] outputs, int from, int to)
+        public IMediaSubscriber Output { get; } = output;
+
+        /// <summary>Gives it the batch's packets from the first one after it joined, unless it left; then wakes its writer.</summary>
+        public void Deliver(FanoutBatch batch)
         {
+            var from = joinedGeneration == batch.Generation ? joinedAt : 0;
+            if (from < batch.Count)
+            {
+                lock (_gate)
+                {
+                    if (_active)
+                    {
+                        Output.Enqueue(batch.Packets.AsSpan(from, batch.Count - from));
+                    }
+                }
+            }
+            Output.Flush();
+        }
+
+        /// <summary>After this returns no delivery reaches the output (one in progress finished first).</summary>
+        public void Deactivate()
+        {
+            lock (_gate)
+            {
+                _active = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The packets between two flushes, in arrival order, each holding one reference of the stream's, and the
+    /// subscribers it goes to. Two exist per stream in steady state (one collecting, one delivered), reused.
+    /// </summary>
+    private sealed class FanoutBatch
+    {
+        public const int MaxSlices = 16;
+        private readonly SliceWork?[] _slices = new SliceWork?[MaxSlices];
+        public RtpBuffer[] Packets = new RtpBuffer[64];
+        public int Count;
+        public long Generation;
+        public Subscription[] Outputs = [];
+        public int Remaining;
+
+        public void Add(RtpBuffer buffer)
+        {
+            if (Count == Packets.Length)
+            {
+                Array.Resize(ref Packets, Packets.Length * 2);
+            }
+            Packets[Count++] = buffer;
+        }
+
+        public void Run(int from, int to)
+        {
+            var outputs = Outputs;
             for (var i = from; i < to; i++)
             {
-                outputs[i].Flush();
+                outputs[i].Deliver(this);
             }
+        }
+
+        /// <summary>Releases the packets and forgets the subscribers.</summary>
+        public void Clear()
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                Packets[i].Release();
+                Packets[i] = null!;
+            }
+            Count = 0;
+            Outputs = [];
+        }
+
+        public SliceWork Slice(int index, LiveStream stream, int from, int to)
+        {
+            var work = _slices[index] ??= new SliceWork(this, stream);
+            work.From = from;
+            work.To = to;
+            return work;
+        }
+    }
+
+    /// <summary>A slice of a batch's delivery on the thread pool (one object per slice index, reused).</summary>
+    private sealed class SliceWork(FanoutBatch batch, LiveStream stream) : IThreadPoolWorkItem
+    {
+        public int From;
+        public int To;
+
+        public void Execute()
+        {
+            batch.Run(From, To);
+            stream.Deliver(stream.SliceDone(batch));
         }
     }
 
@@ -378,11 +551,20 @@ public sealed partial class LiveStream : IMediaSink
                 finally
                 {
                     _metrics.UpstreamSessions.Add(-1);
+                    FanoutBatch? deliver = null;
                     lock (_gate)
                     {
                         ClearGop();
                         _keyframes?.Reset();
+                        // What the session brought last (an incomplete frame) goes out now, not after the reconnect.
+                        _unflushed = 0;
+                        _flushDue = true;
+                        if (!_delivering)
+                        {
+                            deliver = TakeBatchLocked();
+                        }
                     }
+                    Deliver(deliver);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -440,6 +622,13 @@ public sealed partial class LiveStream : IMediaSink
         lock (_gate)
         {
             ClearGop();
+            // Nothing delivers any more: the collected packets go back to their pool (now, or when the delivery in
+            // progress ends).
+            _ended = true;
+            if (!_delivering)
+            {
+                _open.Clear();
+            }
         }
     }
 

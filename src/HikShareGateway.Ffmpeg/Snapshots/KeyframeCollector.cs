@@ -12,7 +12,7 @@ namespace HikShareGateway.Ffmpeg.Snapshots;
 /// the next keyframe.
 /// </summary>
 /// <remarks>
-/// Called on the source's read loop under the stream's lock: <see cref="Enqueue"/> copies the payload and returns,
+/// Called by the stream's delivery, one call at a time: <see cref="Enqueue"/> copies the payload and returns,
 /// never waits. The copy is the collector's own (at most <see cref="MaxBytes"/>); nothing of the shared buffer is kept.
 /// </remarks>
 internal sealed class KeyframeCollector : IMediaSubscriber

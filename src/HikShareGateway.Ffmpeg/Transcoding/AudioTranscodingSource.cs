@@ -15,7 +15,7 @@ namespace HikShareGateway.Ffmpeg.Transcoding;
 /// every other track (the video) is copied across unchanged. One transcoder per stream, shared by its viewers.
 /// </summary>
 /// <remarks>
-/// :: Step 1 (base read loop, never waits): AAC payload → its access units, each copied into a pooled array and queued;
+/// :: Step 1 (the base stream's delivery, never waits): AAC payload → its access units, each copied into a pooled array and queued;
 ///    other RTP → a pooled <see cref="RtpBuffer"/> copy, queued. A full queue drops (the base stream's other viewers
 ///    never wait for us). :: Step 2 (worker): AAC → <see cref="AudioTranscoder"/> → Opus RTP to the derived stream.
 /// :: Step 3: an encoder failure ends <see cref="RunAsync"/> with <see cref="MediaSourceEndedException"/>: only this
@@ -178,7 +178,7 @@ internal sealed partial class AudioTranscodingSource : IMediaSource, IMediaSubsc
     {
     }
 
-    /// <summary>:: Step 1. On the base stream's read loop: copy and queue, never wait.</summary>
+    /// <summary>:: Step 1. On the base stream's delivering thread: copy and queue, never wait.</summary>
     void IMediaSubscriber.Enqueue(RtpBuffer buffer, long now)
     {
         if (buffer.IsRtcp)

@@ -16,7 +16,7 @@ namespace HikShareGateway.Ffmpeg.Transcoding;
 /// across unchanged (the derived stream renumbers what it receives, so it must own its buffers).
 /// </summary>
 /// <remarks>
-/// :: Step 1 (base read loop, under the base stream's lock, never waits): video payloads → Annex B access unit in a
+/// :: Step 1 (the base stream's delivery, one call at a time, never waits): video payloads → Annex B access unit in a
 ///    reused buffer; a complete one is copied into a pooled array and queued (bounded); audio → a pooled RtpBuffer.
 ///    A full queue drops what comes until the next keyframe: the base stream's other viewers never wait for us.
 /// :: Step 2 (worker): decode → scale → libx264 → RTP (FU-A), one batch per access unit.
@@ -155,7 +155,7 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
 
     void IMediaSubscriber.WaitForKeyframe(bool hasVideo) => _started = false;
 
-    /// <summary>:: Step 1. On the base stream's read loop: copy and queue, never wait.</summary>
+    /// <summary>:: Step 1. On the base stream's delivering thread: copy and queue, never wait.</summary>
     void IMediaSubscriber.Enqueue(RtpBuffer buffer, long now)
     {
         if (buffer.IsRtcp)

@@ -130,36 +130,63 @@ public sealed class ViewerOutput : IMediaSubscriber
     /// </summary>
     public void Enqueue(RtpBuffer buffer, long now)
     {
+        string? disconnect;
+        lock (_gate)
+        {
+            disconnect = EnqueueLocked(buffer, now);
+        }
+        if (disconnect is not null)
+        {
+            Fail(disconnect);
+        }
+    }
+
+    /// <summary>A frame's packets (or a read's audio) under one lock; each as <see cref="Enqueue(RtpBuffer, long)"/>.</summary>
+    public void Enqueue(ReadOnlySpan<RtpBuffer> packets)
+    {
         string? disconnect = null;
         lock (_gate)
         {
-            var track = buffer.Track;
-            if (_completed || track >= _channelOfTrack.Length || _channelOfTrack[track] < 0)
+            foreach (var buffer in packets)
             {
-                return;
-            }
-            var room = _ring.EnsureRoom();
-            switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, _sendStartedAt, out disconnect))
-            {
-                case SubscriberQueuePolicy.Decision.Accept:
-                    Append(buffer, now);
+                if ((disconnect = EnqueueLocked(buffer, buffer.ReceivedAt)) is not null)
+                {
                     break;
-                case SubscriberQueuePolicy.Decision.SkipToKeyframe:
-                    PacketsDropped++;
-                    break;
-                case SubscriberQueuePolicy.Decision.Overflow:
-                    DropQueuedPackets();
-                    if (disconnect is null && buffer.IsKeyframeStart)
-                    {
-                        Append(buffer, now);
-                    }
-                    break;
+                }
             }
         }
         if (disconnect is not null)
         {
             Fail(disconnect);
         }
+    }
+
+    /// <returns>Why the viewer must be disconnected, or null.</returns>
+    private string? EnqueueLocked(RtpBuffer buffer, long now)
+    {
+        var track = buffer.Track;
+        if (_completed || track >= _channelOfTrack.Length || _channelOfTrack[track] < 0)
+        {
+            return null;
+        }
+        var room = _ring.EnsureRoom();
+        switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, _sendStartedAt, out var disconnect))
+        {
+            case SubscriberQueuePolicy.Decision.Accept:
+                Append(buffer, now);
+                break;
+            case SubscriberQueuePolicy.Decision.SkipToKeyframe:
+                PacketsDropped++;
+                break;
+            case SubscriberQueuePolicy.Decision.Overflow:
+                DropQueuedPackets();
+                if (disconnect is null && buffer.IsKeyframeStart)
+                {
+                    Append(buffer, now);
+                }
+                break;
+        }
+        return disconnect;
     }
 
     /// <summary>Wakes the writer if packets were queued since the last flush.</summary>

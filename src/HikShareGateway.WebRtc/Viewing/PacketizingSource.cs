@@ -12,7 +12,7 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// <para>
 /// :: Step 1: subscribed at the source's cached GOP (from a keyframe start); video before the first keyframe start is
 ///    not passed, so the NAL units start clean.
-/// :: Step 2: <see cref="IMediaSubscriber.Enqueue"/> (the source's read loop) only queues a reference;
+/// :: Step 2: <see cref="IMediaSubscriber.Enqueue(RtpBuffer, long)"/> (the source stream's delivery) only queues a reference;
 ///    <see cref="IMediaSubscriber.Flush"/> (after each complete frame) re-cuts the queue on the flushing thread, one
 ///    drainer at a time, and ends with the sink's batch end, which wakes the viewers' writers.
 /// :: Step 3: audio packets are copied once into packets of their own (the stream renumbers packets in place, and

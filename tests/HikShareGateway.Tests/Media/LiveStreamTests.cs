@@ -173,4 +173,176 @@ public sealed class LiveStreamTests
         Assert.True(source.Disposed);
         Assert.Empty(relay.Streams);
     }
+
+    /// <summary>An output whose deliveries can be held (to catch the stream in the middle of one) and that counts them.</summary>
+    private sealed class GatedOutput : IMediaSubscriber
+    {
+        private readonly ManualResetEventSlim _release = new(initialState: true);
+        private readonly SemaphoreSlim _entered = new(0);
+        private readonly List<ushort> _sequences = [];
+        private int _received;
+
+        public int Received => Volatile.Read(ref _received);
+        public int Overlaps;
+        private int _inside;
+
+        public ushort[] Sequences
+        {
+            get
+            {
+                lock (_sequences)
+                {
+                    return [.. _sequences];
+                }
+            }
+        }
+
+        /// <summary>The next delivery waits inside <see cref="Enqueue(RtpBuffer, long)"/> until <see cref="Open"/>.</summary>
+        public void HoldNext() => _release.Reset();
+
+        public void Open() => _release.Set();
+
+        public Task EnteredAsync() => _entered.WaitAsync(TimeSpan.FromSeconds(10));
+
+        public void WaitForKeyframe(bool hasVideo)
+        {
+        }
+
+        public void Enqueue(RtpBuffer buffer, long now)
+        {
+            if (Interlocked.Increment(ref _inside) != 1)
+            {
+                Interlocked.Increment(ref Overlaps);
+            }
+            if (!_release.IsSet)
+            {
+                _entered.Release();
+                _release.Wait(TimeSpan.FromSeconds(10));
+            }
+            lock (_sequences)
+            {
+                _sequences.Add(SequenceOf(buffer));
+            }
+            Interlocked.Increment(ref _received);
+            Interlocked.Decrement(ref _inside);
+        }
+
+        public void Flush()
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Subscribe_InTheMiddleOfAFrame_GetsTheGopThenTheRestOfTheFrameOnceEach()
+    {
+        var time = new FakeTimeProvider();
+        var source = new ScriptedSource(new MediaDescription([H264Track]));
+        await using var relay = new LiveRelay(new ScriptedConnector(source), new RelayOptions(), time, NullLoggerFactory.Instance);
+        using var lease = relay.Acquire("nvr-1", 1, StreamKind.Main);
+        await lease.Stream.WaitReadyAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        var sink = await source.Running.WaitAsync(TimeSpan.FromSeconds(10));
+        var first = new RecordingOutput();
+        lease.Stream.Subscribe(first);
+        var now = time.GetTimestamp();
+
+        // A keyframe whose marker packet has not come yet: collected, not yet delivered.
+        sink.OnPacket(Packet(_pool, 1, receivedAt: now, payload: [Sps, 0x42]));
+        sink.OnPacket(Packet(_pool, 2, receivedAt: now, payload: FuAStart(5)));
+        sink.OnBatchEnd();
+        Assert.Empty(first.Packets);
+
+        // A viewer joining now gets those two from the GOP, and only what follows from the frame.
+        var joiner = new RecordingOutput();
+        lease.Stream.Subscribe(joiner);
+        Assert.Equal([1, 2], joiner.Packets.Select(p => (int)p.Sequence));
+        sink.OnPacket(Packet(_pool, 3, receivedAt: now, payload: FuAMiddle(5)));
+        sink.OnPacket(Packet(_pool, 4, receivedAt: now, marker: true, payload: FuAEnd(5)));
+
+        Assert.Equal([1, 2, 3, 4], first.Packets.Select(p => (int)p.Sequence));
+        Assert.Equal([1, 2, 3, 4], joiner.Packets.Select(p => (int)p.Sequence));
+    }
+
+    [Fact]
+    public async Task Unsubscribe_DuringADelivery_WaitsForTheOneInProgressAndNothingArrivesAfter()
+    {
+        var source = new ScriptedSource(new MediaDescription([H264Track]));
+        await using var relay = new LiveRelay(new ScriptedConnector(source), new RelayOptions(), TimeProvider.System, NullLoggerFactory.Instance);
+        using var lease = relay.Acquire("nvr-1", 1, StreamKind.Main);
+        await lease.Stream.WaitReadyAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        var sink = await source.Running.WaitAsync(TimeSpan.FromSeconds(10));
+        var held = new GatedOutput();
+        var later = new GatedOutput();
+        lease.Stream.Subscribe(held);
+        lease.Stream.Subscribe(later);
+
+        // The read loop (another thread here) delivers a frame and is caught inside the first output.
+        held.HoldNext();
+        var reading = Task.Run(() => sink.OnPacket(Packet(_pool, 1, marker: true, payload: [Idr, 0x88])));
+        await held.EnteredAsync();
+
+        // Leaving while its delivery is in progress waits for it; leaving before its turn means it gets nothing.
+        var leaving = Task.Run(() => lease.Stream.Unsubscribe(held));
+        lease.Stream.Unsubscribe(later);
+        Assert.False(leaving.IsCompleted);
+        held.Open();
+        await leaving.WaitAsync(TimeSpan.FromSeconds(10));
+        await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, held.Received);
+        Assert.Equal(0, later.Received);
+
+        sink.OnPacket(Packet(_pool, 2, marker: true, payload: [Slice, 0x01]));
+        Assert.Equal(1, held.Received);
+        Assert.Equal(0, lease.Stream.SubscriberCount);
+    }
+
+    [Fact]
+    public async Task OnPacket_ManyViewersOnSeveralThreads_EachGetsEveryFrameInOrderAndThePacketsGoBackToThePool()
+    {
+        var source = new ScriptedSource(new MediaDescription([H264Track]));
+        await using var relay = new LiveRelay(new ScriptedConnector(source), new RelayOptions(), TimeProvider.System, NullLoggerFactory.Instance);
+        using var lease = relay.Acquire("nvr-1", 1, StreamKind.Main);
+        await lease.Stream.WaitReadyAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        var sink = await source.Running.WaitAsync(TimeSpan.FromSeconds(10));
+        // Enough viewers for thread-pool slices (two or more slices of 128 on a machine with two cores or more).
+        var outputs = Enumerable.Range(0, 300).Select(_ => new GatedOutput()).ToArray();
+        foreach (var o in outputs)
+        {
+            lease.Stream.Subscribe(o);
+        }
+
+        // The last viewer's slice is held in its first frame, so the next frames are due while one is delivered:
+        // they wait for it and go out after it, in order.
+        outputs[^1].HoldNext();
+        var sent = new List<RtpBuffer>();
+        var reading = Task.Run(() =>
+        {
+            for (ushort seq = 1; seq <= 40; seq++)
+            {
+                var p = Packet(_pool, seq, marker: seq % 4 == 0, payload: seq % 20 == 1 ? [Idr, 0x88] : [Slice, 0x01]);
+                lock (sent)
+                {
+                    sent.Add(p);
+                }
+                sink.OnPacket(p);
+                sink.OnBatchEnd();
+            }
+        });
+        await outputs[^1].EnteredAsync();
+        outputs[^1].Open();
+        await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        await Wait.UntilAsync(() => outputs.All(o => o.Received == 40), "every viewer got all 40 packets");
+
+        var expected = Enumerable.Range(1, 40).Select(i => (ushort)i).ToArray();
+        Assert.All(outputs, o => Assert.Equal(expected, o.Sequences));
+        Assert.All(outputs, o => Assert.Equal(0, o.Overlaps));
+        // The GOP cache keeps the packets from the last keyframe (21–40) and nothing else does.
+        // (A released packet may have been rented again for a later one: count each object once.)
+        lock (sent)
+        {
+            var inGop = sent.Skip(20).ToHashSet(ReferenceEqualityComparer.Instance);
+            Assert.Equal(20, inGop.Count);
+            Assert.All(sent.Skip(20), p => Assert.Equal(1, p.References));
+            Assert.All(sent.Take(20).Where(p => !inGop.Contains(p)), p => Assert.Equal(0, p.References));
+        }
+    }
 }
