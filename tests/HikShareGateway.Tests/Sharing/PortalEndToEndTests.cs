@@ -115,9 +115,8 @@ public sealed class PortalEndToEndTests
         await ShotAsync(bob, "pending-share");
         await bob.ClickAsync("#pending-accept");
         await Expect(bob.Locator("#pending")).Not.ToBeVisibleAsync();
-        // The accept ends with a refresh of the page Bob is on (#/mine): let its requests finish first, or that render,
-        // finishing after the one of #/others, shows "My shared devices" again (seen once in CI).
-        await bob.WaitForLoadStateAsync(LoadState.NetworkIdle);
+        // The accept ends with a refresh of the page Bob is on (#/mine); opening #/others while it runs is the case
+        // of Portal_APageWhoseDataArrivesAfterTheViewerMovedOn_DoesNotReplaceTheNewerPage.
         await bob.GotoAsync("/#/others");
         await Expect(bob.Locator($"#others [data-share={shareId}]")).ToContainTextAsync("Live view, PTZ control");
         await Expect(bob.Locator($"#others [data-share={shareId}] .device-name")).ToHaveTextAsync("Front shop NVR");
@@ -273,6 +272,35 @@ public sealed class PortalEndToEndTests
         }
         Console.WriteLine($"portal e2e: PTZ removed → bob's pad gone {padGoneMs} ms after the gateway applied it; Delete clicked → service answered {answered} ms, "
             + $"bob's RTSP session closed seen {cut} ms, bob's last new frame seen {lastChangeMs} ms, \"withdrawn\" shown by {withdrawnMs} ms");
+    }
+
+    [Fact]
+    public async Task Portal_APageWhoseDataArrivesAfterTheViewerMovedOn_DoesNotReplaceTheNewerPage()
+    {
+        await using var stack = await SharingStack.StartAsync(camera: false);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"],
+        });
+        await using var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = stack.ServiceUrl.ToString() });
+        var page = await context.NewPageAsync();
+        await SignUpAndInAsync(stack, page, Owner, shots: false);
+        await Expect(page.Locator("#view h2")).ToHaveTextAsync("My shared devices");
+
+        // "My shared devices" is drawn again, but its data is held back until the viewer has opened another page.
+        var held = new TaskCompletionSource<IRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/api/v1/shares/outgoing", r => { held.TrySetResult(r); return Task.CompletedTask; });
+        await page.EvaluateAsync("() => window.dispatchEvent(new HashChangeEvent('hashchange'))");
+        var outgoing = await held.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await page.GotoAsync("/#/others");
+        await Expect(page.Locator("#view h2")).ToHaveTextAsync("Others' devices");
+
+        // Its data comes now: the late page is dropped (counted on the view), the newer one stays.
+        await outgoing.ContinueAsync();
+        await Expect(page.Locator("#view")).ToHaveAttributeAsync("data-dropped", "1");
+        await Expect(page.Locator("#view h2")).ToHaveTextAsync("Others' devices");
+        Assert.Equal("others", await page.Locator("#view").GetAttributeAsync("data-route"));
     }
 
     private static async Task SignUpAndInAsync(SharingStack stack, IPage page, string address, bool shots)

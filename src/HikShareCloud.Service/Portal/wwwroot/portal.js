@@ -151,7 +151,7 @@ function authTabs(active) {
 
 const addressHint = "E-mail, or mobile number with country code (+86…)";
 
-function signInView() {
+function signInView(_m, show) {
   show(h("h2", {}, "Sign in"), authTabs("signin"),
     form({ id: "signin-form" }, [
       h("label", {}, "Account", h("input", { name: "address", autocomplete: "username", placeholder: addressHint, required: true })),
@@ -163,7 +163,7 @@ function signInView() {
     }));
 }
 
-function signUpView() {
+function signUpView(_m, show) {
   show(h("h2", {}, "Create account"), authTabs("signup"),
     form({ id: "signup-form" }, [
       h("label", {}, "Account", h("input", { name: "address", autocomplete: "username", placeholder: addressHint, required: true })),
@@ -176,7 +176,7 @@ function signUpView() {
     }));
 }
 
-function verifyView() {
+function verifyView(_m, show) {
   const address = sessionStorage.getItem("verify-address") || "";
   show(h("h2", {}, "Enter verification code"), authTabs("verify"),
     form({ id: "verify-form" }, [
@@ -198,7 +198,7 @@ function verifyView() {
 
 // ---------------------------------------------------------------- the owner
 
-async function mineView() {
+async function mineView(_m, show) {
   const shares = (await api("GET", "/shares/outgoing")).filter(s => s.state !== "deleted");
   const byRecipient = new Map();
   for (const s of shares) {
@@ -234,7 +234,7 @@ function deviceDetails(d) {
       h("dt", {}, "Functions"), h("dd", { class: "functions" }, privilegesText(d.privileges))));
 }
 
-async function shareDetailsView(shareId) {
+async function shareDetailsView(shareId, show) {
   const s = await findOutgoing(shareId);
   show(h("h2", {}, "Sharing details"),
     h("div", { class: "card" }, h("dl", { class: "details" },
@@ -258,7 +258,7 @@ async function shareDetailsView(shareId) {
 }
 
 /** "Select device" then "Device permission"; for a new share or an edit (then the recipient is fixed). */
-async function shareEditor(shareId) {
+async function shareEditor(shareId, show) {
   const gateways = await api("GET", "/gateways");
   const devices = gateways.flatMap(g => g.devices);
   const existing = shareId ? await findOutgoing(shareId) : null;
@@ -333,7 +333,7 @@ function localInput(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-async function historyView() {
+async function historyView(_m, show) {
   const history = await api("GET", "/shares/history");
   show(h("h2", {}, "History"),
     history.length === 0 ? h("p", { class: "muted" }, "No account shared with yet.") : null,
@@ -342,7 +342,7 @@ async function historyView() {
         h("span", { class: "muted" }, `${e.shares} share${e.shares > 1 ? "s" : ""}, last ${when(e.lastSharedAt)}`))))));
 }
 
-async function gatewaysView() {
+async function gatewaysView(_m, show) {
   const gateways = await api("GET", "/gateways");
   show(h("h2", {}, "Gateways"),
     h("ul", { class: "list", id: "gateways" }, gateways.map(g => h("li", { "data-gateway": g.gatewayId },
@@ -360,13 +360,13 @@ async function gatewaysView() {
       h("label", {}, "Binding code", h("input", { name: "code", autocomplete: "off", required: true })),
     ], "Bind", async f => {
       await api("POST", `/gateways/${encodeURIComponent(f.get("gateway"))}/bind`, { code: f.get("code") });
-      await gatewaysView();
+      await gatewaysView(null, show);
       message("Gateway bound: its devices are yours to share.", "info");
     }));
 }
 
 /** The owner's device page: its name and its linked cameras' names (blank = the gateway's own name). */
-async function deviceView(deviceId) {
+async function deviceView(deviceId, show) {
   const d = (await api("GET", "/gateways")).flatMap(g => g.devices).find(x => x.deviceId === deviceId);
   if (!d) {
     route("#/gateways");
@@ -386,12 +386,12 @@ async function deviceView(deviceId) {
         const v = f.get(`channel-${ch}`) || "";
         if (v !== own(ch)) await api("PUT", `/devices/${encodeURIComponent(d.deviceId)}/channels/${ch}/name`, { name: v || null });
       }
-      await deviceView(deviceId);
+      await deviceView(deviceId, show);
       message("Names saved.", "info");
     }));
 }
 
-async function auditView() {
+async function auditView(_m, show) {
   const events = await api("GET", "/audit");
   show(h("h2", {}, "Viewing log"),
     h("p", { class: "muted" }, "Who watched which camera of your devices, and when (reported by the gateways)."),
@@ -404,7 +404,7 @@ async function auditView() {
 
 // ---------------------------------------------------------------- the recipient
 
-async function othersView() {
+async function othersView(_m, show) {
   const shares = (await api("GET", "/shares/incoming")).filter(s => s.state === "accepted");
   const items = shares.flatMap(s => s.devices.map(d => ({ s, d })));
   show(h("h2", {}, "Others' devices"),
@@ -415,7 +415,7 @@ async function othersView() {
         h("span", { class: "muted cameras" }, channelsText(d.channels, d)))))));
 }
 
-async function otherDetailsView(shareId) {
+async function otherDetailsView(shareId, show) {
   const s = (await api("GET", "/shares/incoming")).find(x => x.shareId === shareId);
   if (!s) {
     route("#/others");
@@ -496,21 +496,23 @@ const routes = [
   [/^#\/signup$/, signUpView, false],
   [/^#\/verify$/, verifyView, false],
   [/^#\/mine$/, mineView, true],
-  [/^#\/new$/, () => shareEditor(null), true],
-  [/^#\/share\/([\w-]+)$/, m => shareDetailsView(m[1]), true],
-  [/^#\/share\/([\w-]+)\/edit$/, m => shareEditor(m[1]), true],
+  [/^#\/new$/, (_m, show) => shareEditor(null, show), true],
+  [/^#\/share\/([\w-]+)$/, (m, show) => shareDetailsView(m[1], show), true],
+  [/^#\/share\/([\w-]+)\/edit$/, (m, show) => shareEditor(m[1], show), true],
   [/^#\/history$/, historyView, true],
   [/^#\/gateways$/, gatewaysView, true],
-  [/^#\/device\/([^/]+)$/, m => deviceView(decodeURIComponent(m[1])), true],
+  [/^#\/device\/([^/]+)$/, (m, show) => deviceView(decodeURIComponent(m[1]), show), true],
   [/^#\/audit$/, auditView, true],
   [/^#\/others$/, othersView, true],
-  [/^#\/other\/([\w-]+)$/, m => otherDetailsView(m[1]), true],
+  [/^#\/other\/([\w-]+)$/, (m, show) => otherDetailsView(m[1], show), true],
 ];
 
 function route(hash) {
   if (location.hash !== hash) location.hash = hash;
   else render();
 }
+
+let renderSeq = 0;
 
 async function render() {
   const hash = location.hash || (me ? "#/mine" : "#/signin");
@@ -526,7 +528,15 @@ async function render() {
       || (a.dataset.nav === "others" && hash.startsWith("#/other/")));
   }
   view.dataset.route = hash.split("/")[1] || "";
-  await act(() => fn(m));
+  // A page whose data comes after a newer page started (a refresh still running when the viewer moved on) must
+  // not replace it: every view draws through its own render's paint, which does nothing once another began.
+  const seq = ++renderSeq;
+  const paint = (...nodes) => {
+    if (seq === renderSeq) show(...nodes);
+    else view.dataset.dropped = String(Number(view.dataset.dropped || 0) + 1);
+  };
+  await act(() => fn(m, paint));
+  if (seq !== renderSeq) return;
   if (flashed) {
     message(flashed, "info");
     flashed = null;
