@@ -146,41 +146,64 @@ public sealed class Fmp4Output : IMediaSubscriber, IDisposable
 
     public void Enqueue(RtpBuffer buffer, long now)
     {
-        if (buffer.IsRtcp || (buffer.Track != _tracks.VideoTrack && buffer.Track != _tracks.AudioTrack))
+        string? disconnect;
+        lock (_gate)
         {
-            return;
+            disconnect = EnqueueLocked(buffer, now);
         }
+        if (disconnect is not null)
+        {
+            Abort("too slow: " + disconnect);
+        }
+    }
+
+    /// <summary>A frame's packets (or a read's audio) under one lock; each as <see cref="Enqueue(RtpBuffer, long)"/>.</summary>
+    public void Enqueue(ReadOnlySpan<RtpBuffer> packets)
+    {
         string? disconnect = null;
         lock (_gate)
         {
-            if (_closed)
+            foreach (var buffer in packets)
             {
-                return;
-            }
-            var room = _ring.EnsureRoom();
-            switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, Volatile.Read(ref _sendStartedAt), out disconnect))
-            {
-                case SubscriberQueuePolicy.Decision.Accept:
-                    Push(buffer, now);
+                if ((disconnect = EnqueueLocked(buffer, buffer.ReceivedAt)) is not null)
+                {
                     break;
-                case SubscriberQueuePolicy.Decision.SkipToKeyframe:
-                    break;
-                case SubscriberQueuePolicy.Decision.Overflow:
-                    Overflows++;
-                    _ring.Clear();
-                    if (disconnect is null && buffer.IsKeyframeStart)
-                    {
-                        Push(buffer, now);
-                    }
-                    break;
-                case SubscriberQueuePolicy.Decision.Stalled:
-                    break;
+                }
             }
         }
         if (disconnect is not null)
         {
             Abort("too slow: " + disconnect);
         }
+    }
+
+    /// <returns>Why the viewer must be cut, or null.</returns>
+    private string? EnqueueLocked(RtpBuffer buffer, long now)
+    {
+        if (buffer.IsRtcp || (buffer.Track != _tracks.VideoTrack && buffer.Track != _tracks.AudioTrack) || _closed)
+        {
+            return null;
+        }
+        var room = _ring.EnsureRoom();
+        switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, Volatile.Read(ref _sendStartedAt), out var disconnect))
+        {
+            case SubscriberQueuePolicy.Decision.Accept:
+                Push(buffer, now);
+                break;
+            case SubscriberQueuePolicy.Decision.SkipToKeyframe:
+                break;
+            case SubscriberQueuePolicy.Decision.Overflow:
+                Overflows++;
+                _ring.Clear();
+                if (disconnect is null && buffer.IsKeyframeStart)
+                {
+                    Push(buffer, now);
+                }
+                break;
+            case SubscriberQueuePolicy.Decision.Stalled:
+                break;
+        }
+        return disconnect;
     }
 
     public void Flush()

@@ -82,50 +82,77 @@ public sealed class WebRtcOutput : IMediaSubscriber
 
     public void Enqueue(RtpBuffer buffer, long now)
     {
-        if (buffer.IsRtcp || (buffer.Track != _videoTrack && buffer.Track != _audioTrack))
+        string? disconnect;
+        lock (_gate)
         {
-            return; // the camera's RTCP is not forwarded: the session writes its own sender reports
+            disconnect = EnqueueLocked(buffer, now);
         }
+        if (disconnect is not null)
+        {
+            _disconnect(disconnect);
+        }
+    }
+
+    /// <summary>A frame's packets (or a read's audio) under one lock; each as <see cref="Enqueue(RtpBuffer, long)"/>.</summary>
+    public void Enqueue(ReadOnlySpan<RtpBuffer> packets)
+    {
         string? disconnect = null;
         lock (_gate)
         {
-            if (_completed)
+            foreach (var buffer in packets)
             {
-                return;
-            }
-            var room = _ring.EnsureRoom();
-            switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, 0, out disconnect))
-            {
-                case SubscriberQueuePolicy.Decision.Accept:
-                    AppendLocked(buffer, now);
+                if ((disconnect = EnqueueLocked(buffer, buffer.ReceivedAt)) is not null)
+                {
                     break;
-                case SubscriberQueuePolicy.Decision.SkipToKeyframe:
-                    PacketsDropped++;
-                    break;
-                case SubscriberQueuePolicy.Decision.Overflow:
-                    DropQueuedLocked();
-                    if (disconnect is null && buffer.IsKeyframeStart)
-                    {
-                        AppendLocked(buffer, now);
-                    }
-                    else
-                    {
-                        PacketsDropped++;
-                    }
-                    break;
-                case SubscriberQueuePolicy.Decision.Stalled:
-                    break;
-            }
-            if (disconnect is not null)
-            {
-                _completed = true;
-                DropQueuedLocked();
+                }
             }
         }
         if (disconnect is not null)
         {
             _disconnect(disconnect);
         }
+    }
+
+    /// <returns>Why the viewer must be disconnected (it then takes nothing more), or null.</returns>
+    private string? EnqueueLocked(RtpBuffer buffer, long now)
+    {
+        if (buffer.IsRtcp || (buffer.Track != _videoTrack && buffer.Track != _audioTrack))
+        {
+            return null; // the camera's RTCP is not forwarded: the session writes its own sender reports
+        }
+        if (_completed)
+        {
+            return null;
+        }
+        var room = _ring.EnsureRoom();
+        switch (_policy.Offer(buffer, now, _ring.QueuedBytes, _ring.OldestPacketAge(_time, now), room, 0, out var disconnect))
+        {
+            case SubscriberQueuePolicy.Decision.Accept:
+                AppendLocked(buffer, now);
+                break;
+            case SubscriberQueuePolicy.Decision.SkipToKeyframe:
+                PacketsDropped++;
+                break;
+            case SubscriberQueuePolicy.Decision.Overflow:
+                DropQueuedLocked();
+                if (disconnect is null && buffer.IsKeyframeStart)
+                {
+                    AppendLocked(buffer, now);
+                }
+                else
+                {
+                    PacketsDropped++;
+                }
+                break;
+            case SubscriberQueuePolicy.Decision.Stalled:
+                break;
+        }
+        if (disconnect is not null)
+        {
+            _completed = true;
+            DropQueuedLocked();
+        }
+        return disconnect;
     }
 
     public void Flush()
