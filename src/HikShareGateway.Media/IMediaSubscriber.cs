@@ -2,11 +2,10 @@ namespace HikShareGateway.Media;
 
 /// <summary>
 /// An output of a live stream (RTSP, WebRTC and fMP4 viewers, snapshot collectors, transcoders): a small class
-/// implementing this interface, usually over a <see cref="SubscriberQueuePolicy"/>. The stream calls it on the thread
-/// delivering a batch (the source's read loop, or a thread-pool thread when many viewers share the stream) and must
-/// never wait on it: <see cref="Enqueue(RtpBuffer, long)"/> takes a reference or drops, it never blocks. The calls
-/// for one subscriber never overlap (<see cref="WaitForKeyframe"/>, the GOP replay and the batches come one after
-/// another, in order), and none comes after <c>Unsubscribe</c> returned.
+/// implementing this interface, usually over a <see cref="SubscriberQueuePolicy"/>. The stream calls its
+/// <see cref="Enqueue(RtpBuffer, long)"/> and <see cref="WaitForKeyframe"/> on the source's read loop under the stream's
+/// lock (so never two at once, in order, and none after <c>Unsubscribe</c> returned) and must never wait on it: it
+/// takes a reference or drops, it never blocks. <see cref="Flush"/> may come from any thread.
 /// </summary>
 public interface IMediaSubscriber
 {

@@ -34,14 +34,8 @@ public sealed partial class LiveStream : IMediaSink
     private readonly TaskCompletionSource<MediaDescription> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<RtpBuffer> _gop = [];
     private Subscription[] _subscribers = [];
-    // The batch being collected (the packets since the last flush, each holding the stream's reference), the one
-    // being delivered (at most one at a time, so every subscriber gets the batches in order) and a spare.
-    private FanoutBatch _open = new();
-    private FanoutBatch? _spare;
-    private long _generation;
-    private bool _delivering;
-    private bool _flushDue;
-    private bool _ended;
+    // The packets since the last flush (each holding the stream's reference), handed to every subscriber at once.
+    private readonly FanoutBatch _open = new();
     private long _gopBytes;
     private bool _gopValid;
     private int _users;
@@ -180,10 +174,9 @@ public sealed partial class LiveStream : IMediaSink
         output.Flush();
     }
 
-    /// <summary>Removes a viewer. When this returns, no packet reaches it any more (a batch being delivered skips it).</summary>
+    /// <summary>Removes a viewer. When this returns, no packet reaches it any more (a delivery in progress finished first).</summary>
     public void Unsubscribe(IMediaSubscriber output)
     {
-        Subscription? removed = null;
         lock (_gate)
         {
             var list = _subscribers;
@@ -191,20 +184,18 @@ public sealed partial class LiveStream : IMediaSink
             {
                 if (list[i].Output == output)
                 {
-                    removed = list[i];
                     _subscribers = [.. list[..i], .. list[(i + 1)..]];
                     break;
                 }
             }
         }
-        removed?.Deactivate();
     }
 
     void IMediaSink.OnPacket(RtpBuffer buffer)
     {
         // Still ours alone: renumber in place before anyone else holds it.
         _continuity?.Rewrite(buffer);
-        FanoutBatch? deliver = null;
+        IMediaSubscriber[]? flush = null;
         lock (_gate)
         {
             var video = buffer.Track == _videoTrack && !buffer.IsRtcp;
@@ -219,25 +210,22 @@ public sealed partial class LiveStream : IMediaSink
                 _gop.Add(buffer);
                 _gopBytes += buffer.Length;
             }
-            if (NoteUnflushedLocked(buffer, video, buffer.ReceivedAt))
-            {
-                _flushDue = true;
-            }
+            var endOfFrame = NoteUnflushedLocked(buffer, video, buffer.ReceivedAt);
             if (_subscribers.Length > 0)
             {
                 // The caller's reference moves into the batch.
                 _open.Add(buffer);
                 buffer = null!;
             }
-            if (_flushDue && !_delivering)
+            if (endOfFrame)
             {
-                deliver = TakeBatchLocked();
+                flush = DeliverLocked();
             }
         }
         buffer?.Release();
-        if (deliver is not null)
+        if (flush is not null)
         {
-            Deliver(deliver);
+            FlushAll(flush);
         }
     }
 
@@ -279,7 +267,7 @@ public sealed partial class LiveStream : IMediaSink
     /// </summary>
     void IMediaSink.OnBatchEnd()
     {
-        FanoutBatch? deliver = null;
+        IMediaSubscriber[] flush;
         lock (_gate)
         {
             if (_unflushed == 0 || (_unflushedFrameOnly && _time.GetElapsedTime(_unflushedSince) < MaxFrameHold))
@@ -287,141 +275,97 @@ public sealed partial class LiveStream : IMediaSink
                 return;
             }
             _unflushed = 0;
-            _flushDue = true;
-            if (!_delivering)
-            {
-                deliver = TakeBatchLocked();
-            }
+            flush = DeliverLocked();
         }
-        if (deliver is not null)
-        {
-            Deliver(deliver);
-        }
+        FlushAll(flush);
     }
 
     /// <summary>
-    /// Closes the batch being collected and makes it the one being delivered (when a flush is due and none is being
-    /// delivered); a new (or the spare) batch collects from here on.
+    /// Hands the collected batch to every subscriber in one call each (<see cref="IMediaSubscriber.Enqueue(ReadOnlySpan{RtpBuffer})"/>:
+    /// one lock per viewer per frame, not per packet), in order on the read loop, then drops the stream's references.
     /// </summary>
-    private FanoutBatch? TakeBatchLocked()
+    /// <returns>The subscribers to wake.</returns>
+    private IMediaSubscriber[] DeliverLocked()
     {
-        _flushDue = false;
-        if (_open.Count == 0)
-        {
-            return null;
-        }
         var batch = _open;
-        _open = _spare ?? new FanoutBatch();
-        _spare = null;
-        _open.Generation = ++_generation;
-        batch.Outputs = _subscribers;
-        _delivering = true;
-        return batch;
+        var list = _subscribers;
+        if (batch.Count > 0)
+        {
+            foreach (var s in list)
+            {
+                var from = s.JoinedGeneration == batch.Generation ? s.JoinedAt : 0;
+                if (from < batch.Count)
+                {
+                    s.Output.Enqueue(batch.Packets.AsSpan(from, batch.Count - from));
+                }
+            }
+            batch.Clear();
+        }
+        if (_outputsOf != list)
+        {
+            // The list is replaced on every change, never changed in place.
+            _outputs = new IMediaSubscriber[list.Length];
+            for (var i = 0; i < list.Length; i++)
+            {
+                _outputs[i] = list[i].Output;
+            }
+            _outputsOf = list;
+        }
+        return _outputs;
     }
 
+    // The outputs of _outputsOf (the subscriber list they were taken from), for the flush outside the lock.
+    private IMediaSubscriber[] _outputs = [];
+    private Subscription[]? _outputsOf;
+
     /// <summary>
-    /// Hands a batch to every subscriber and wakes its writer: each one's <see cref="IMediaSubscriber.Enqueue(ReadOnlySpan{RtpBuffer})"/>
-    /// and <see cref="IMediaSubscriber.Flush"/>, which runs the writer's non-blocking send on the calling thread. Many
-    /// viewers are split into slices of at least <see cref="FlushSliceMinimum"/>, at most one per core: the calling
-    /// thread (the read loop) takes the first, thread-pool work items the others, so the queueing and the sends of a
-    /// frame to hundreds of viewers spread over the cores and the read loop does nothing per viewer per packet. The
-    /// thread that finishes a batch's last slice releases its packets and delivers the next batch if one is due by
-    /// then (a flush that came during the delivery waits for it: one batch at a time keeps every viewer's order).
+    /// Wakes every viewer's writer. A flush runs the writer's non-blocking send on the calling
+    /// thread, so many viewers are split into slices of at least <see cref="FlushSliceMinimum"/>, at most one per core:
+    /// the read loop takes the first, thread-pool work items the others. Far fewer hops than one work item per viewer,
+    /// and the sends of a frame to hundreds of viewers spread over the cores.
     /// </summary>
-    private void Deliver(FanoutBatch? batch)
+    private static void FlushAll(IMediaSubscriber[] subscribers)
     {
-        while (batch is not null)
+        var slices = Math.Clamp(subscribers.Length / FlushSliceMinimum, 1, Environment.ProcessorCount);
+        var size = (subscribers.Length + slices - 1) / Math.Max(1, slices);
+        for (var i = 1; i < slices; i++)
         {
-            var outputs = batch.Outputs;
-            var slices = Math.Clamp(outputs.Length / FlushSliceMinimum, 1, Math.Min(Environment.ProcessorCount, FanoutBatch.MaxSlices));
-            var size = (outputs.Length + slices - 1) / slices;
-            batch.Remaining = slices;
-            for (var i = 1; i < slices; i++)
-            {
-                ThreadPool.UnsafeQueueUserWorkItem(batch.Slice(i, this, i * size, Math.Min(outputs.Length, (i + 1) * size)), preferLocal: false);
-            }
-            batch.Run(0, Math.Min(outputs.Length, size));
-            batch = SliceDone(batch);
+            ThreadPool.UnsafeQueueUserWorkItem(new FlushSlice(subscribers, i * size, Math.Min(subscribers.Length, (i + 1) * size)), preferLocal: false);
         }
-    }
-
-    /// <summary>One slice of <paramref name="batch"/> is done; the last releases it and returns the next batch due, if any.</summary>
-    private FanoutBatch? SliceDone(FanoutBatch batch)
-    {
-        if (Interlocked.Decrement(ref batch.Remaining) != 0)
-        {
-            return null;
-        }
-        batch.Clear();
-        lock (_gate)
-        {
-            _spare = batch;
-            _delivering = false;
-            if (_ended)
-            {
-                _open.Clear();
-                return null;
-            }
-            return _flushDue ? TakeBatchLocked() : null;
-        }
+        FlushSlice.Run(subscribers, 0, Math.Min(subscribers.Length, size));
     }
 
     /// <summary>
-    /// Viewers per flush slice: below twice this one thread delivers to them all. A viewer's flush is one non-blocking
+    /// Viewers per flush slice: below twice this one thread flushes them all. A viewer's flush is one non-blocking
     /// sendmsg (~10 µs), so 128 of them take a few ms; a work item per frame for fewer would wake a pool thread
     /// 25 times a second for little, and every wake-up of an idle pool thread ends in its spin-wait (sched_yield,
     /// counted as non-voluntary context switches) when it goes idle again.
     /// </summary>
     private const int FlushSliceMinimum = 128;
 
-    /// <summary>A subscriber in the list: its output, where it joined, and the lock that orders its deliveries with <see cref="Unsubscribe"/>.</summary>
-    private sealed class Subscription(IMediaSubscriber output, long joinedGeneration, int joinedAt)
+    private sealed class FlushSlice(IMediaSubscriber[] outputs, int from, int to) : IThreadPoolWorkItem
     {
-        private readonly Lock _gate = new();
-        private bool _active = true;
+        public void Execute() => Run(outputs, from, to);
 
-        public IMediaSubscriber Output { get; } = output;
-
-        /// <summary>Gives it the batch's packets from the first one after it joined, unless it left; then wakes its writer.</summary>
-        public void Deliver(FanoutBatch batch)
+        public static void Run(IMediaSubscriber[] outputs, int from, int to)
         {
-            var from = joinedGeneration == batch.Generation ? joinedAt : 0;
-            if (from < batch.Count)
+            for (var i = from; i < to; i++)
             {
-                lock (_gate)
-                {
-                    if (_active)
-                    {
-                        Output.Enqueue(batch.Packets.AsSpan(from, batch.Count - from));
-                    }
-                }
-            }
-            Output.Flush();
-        }
-
-        /// <summary>After this returns no delivery reaches the output (one in progress finished first).</summary>
-        public void Deactivate()
-        {
-            lock (_gate)
-            {
-                _active = false;
+                outputs[i].Flush();
             }
         }
     }
 
-    /// <summary>
-    /// The packets between two flushes, in arrival order, each holding one reference of the stream's, and the
-    /// subscribers it goes to. Two exist per stream in steady state (one collecting, one delivered), reused.
-    /// </summary>
+    /// <summary>A subscriber in the list: its output, and where in the batch being collected it joined.</summary>
+    private sealed record Subscription(IMediaSubscriber Output, long JoinedGeneration, int JoinedAt);
+
+    /// <summary>The packets between two flushes, in arrival order, each holding one reference of the stream's (reused).</summary>
     private sealed class FanoutBatch
     {
-        public const int MaxSlices = 16;
-        private readonly SliceWork?[] _slices = new SliceWork?[MaxSlices];
         public RtpBuffer[] Packets = new RtpBuffer[64];
         public int Count;
+        /// <summary>Which batch this is (a new one after every delivery), so that a joiner knows its own.</summary>
         public long Generation;
-        public Subscription[] Outputs = [];
-        public int Remaining;
 
         public void Add(RtpBuffer buffer)
         {
@@ -432,16 +376,7 @@ public sealed partial class LiveStream : IMediaSink
             Packets[Count++] = buffer;
         }
 
-        public void Run(int from, int to)
-        {
-            var outputs = Outputs;
-            for (var i = from; i < to; i++)
-            {
-                outputs[i].Deliver(this);
-            }
-        }
-
-        /// <summary>Releases the packets and forgets the subscribers.</summary>
+        /// <summary>Releases the packets; the next batch begins.</summary>
         public void Clear()
         {
             for (var i = 0; i < Count; i++)
@@ -450,28 +385,7 @@ public sealed partial class LiveStream : IMediaSink
                 Packets[i] = null!;
             }
             Count = 0;
-            Outputs = [];
-        }
-
-        public SliceWork Slice(int index, LiveStream stream, int from, int to)
-        {
-            var work = _slices[index] ??= new SliceWork(this, stream);
-            work.From = from;
-            work.To = to;
-            return work;
-        }
-    }
-
-    /// <summary>A slice of a batch's delivery on the thread pool (one object per slice index, reused).</summary>
-    private sealed class SliceWork(FanoutBatch batch, LiveStream stream) : IThreadPoolWorkItem
-    {
-        public int From;
-        public int To;
-
-        public void Execute()
-        {
-            batch.Run(From, To);
-            stream.Deliver(stream.SliceDone(batch));
+            Generation++;
         }
     }
 
@@ -551,20 +465,16 @@ public sealed partial class LiveStream : IMediaSink
                 finally
                 {
                     _metrics.UpstreamSessions.Add(-1);
-                    FanoutBatch? deliver = null;
+                    IMediaSubscriber[] flush;
                     lock (_gate)
                     {
                         ClearGop();
                         _keyframes?.Reset();
                         // What the session brought last (an incomplete frame) goes out now, not after the reconnect.
                         _unflushed = 0;
-                        _flushDue = true;
-                        if (!_delivering)
-                        {
-                            deliver = TakeBatchLocked();
-                        }
+                        flush = DeliverLocked();
                     }
-                    Deliver(deliver);
+                    FlushAll(flush);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -622,13 +532,8 @@ public sealed partial class LiveStream : IMediaSink
         lock (_gate)
         {
             ClearGop();
-            // Nothing delivers any more: the collected packets go back to their pool (now, or when the delivery in
-            // progress ends).
-            _ended = true;
-            if (!_delivering)
-            {
-                _open.Clear();
-            }
+            // Nothing delivers any more: the collected packets go back to their pool.
+            _open.Clear();
         }
     }
 

@@ -263,7 +263,7 @@ public sealed class LiveStreamTests
     }
 
     [Fact]
-    public async Task Unsubscribe_DuringADelivery_WaitsForTheOneInProgressAndNothingArrivesAfter()
+    public async Task Unsubscribe_DuringADelivery_WaitsForItToFinishAndNothingArrivesAfter()
     {
         var source = new ScriptedSource(new MediaDescription([H264Track]));
         await using var relay = new LiveRelay(new ScriptedConnector(source), new RelayOptions(), TimeProvider.System, NullLoggerFactory.Instance);
@@ -280,38 +280,39 @@ public sealed class LiveStreamTests
         var reading = Task.Run(() => sink.OnPacket(Packet(_pool, 1, marker: true, payload: [Idr, 0x88])));
         await held.EnteredAsync();
 
-        // Leaving while its delivery is in progress waits for it; leaving before its turn means it gets nothing.
-        var leaving = Task.Run(() => lease.Stream.Unsubscribe(held));
-        lease.Stream.Unsubscribe(later);
-        Assert.False(leaving.IsCompleted);
+        // Leaving while the frame is being delivered waits for the delivery to end, for either viewer.
+        var leavingHeld = Task.Run(() => lease.Stream.Unsubscribe(held));
+        var leavingLater = Task.Run(() => lease.Stream.Unsubscribe(later));
+        Assert.False(leavingHeld.IsCompleted);
+        Assert.False(leavingLater.IsCompleted);
         held.Open();
-        await leaving.WaitAsync(TimeSpan.FromSeconds(10));
-        await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.WhenAll(leavingHeld, leavingLater, reading).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1, held.Received);
-        Assert.Equal(0, later.Received);
+        Assert.Equal(1, later.Received);
 
+        // After that, nothing more reaches them.
         sink.OnPacket(Packet(_pool, 2, marker: true, payload: [Slice, 0x01]));
         Assert.Equal(1, held.Received);
+        Assert.Equal(1, later.Received);
         Assert.Equal(0, lease.Stream.SubscriberCount);
     }
 
     [Fact]
-    public async Task OnPacket_ManyViewersOnSeveralThreads_EachGetsEveryFrameInOrderAndThePacketsGoBackToThePool()
+    public async Task OnPacket_ManyViewersFlushedOnSeveralThreads_EachGetsEveryFrameInOrderAndThePacketsGoBackToThePool()
     {
         var source = new ScriptedSource(new MediaDescription([H264Track]));
         await using var relay = new LiveRelay(new ScriptedConnector(source), new RelayOptions(), TimeProvider.System, NullLoggerFactory.Instance);
         using var lease = relay.Acquire("nvr-1", 1, StreamKind.Main);
         await lease.Stream.WaitReadyAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
         var sink = await source.Running.WaitAsync(TimeSpan.FromSeconds(10));
-        // Enough viewers for thread-pool slices (two or more slices of 128 on a machine with two cores or more).
+        // Enough viewers for thread-pool flush slices (two or more slices of 128 on a machine with two cores or more).
         var outputs = Enumerable.Range(0, 300).Select(_ => new GatedOutput()).ToArray();
         foreach (var o in outputs)
         {
             lease.Stream.Subscribe(o);
         }
 
-        // The last viewer's slice is held in its first frame, so the next frames are due while one is delivered:
-        // they wait for it and go out after it, in order.
+        // The last viewer is held in its first frame, so the read loop waits in the middle of a delivery.
         outputs[^1].HoldNext();
         var sent = new List<RtpBuffer>();
         var reading = Task.Run(() =>
