@@ -187,6 +187,10 @@ public sealed partial class ViewerConnection
             _channel.Close();
             return;
         }
+        if (_channel.TlsDescription is { } tls)
+        {
+            LogTlsEstablished(_s.Logger, _remote, tls);
+        }
         var writer = _output.RunAsync();
         var reader = _channel.OpenInput();
         Volatile.Write(ref _waitingSince, _s.Time.GetTimestamp());
@@ -551,6 +555,9 @@ public sealed partial class ViewerConnection
 
     [LoggerMessage(EventId = 2304, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: TLS handshake failed ({Reason}); connection closed")]
     private static partial void LogTlsFailed(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(EventId = 2307, Level = LogLevel.Debug, Message = "Viewer {Remote} on the RTSPS port: {Tls}")]
+    private static partial void LogTlsEstablished(ILogger logger, string remote, string tls);
 
     [LoggerMessage(EventId = 2306, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: {Reason}; connection closed")]
     private static partial void LogTlsInputRefused(ILogger logger, string remote, string reason);

@@ -71,9 +71,9 @@ public sealed class RtspServerChannel
             return null;
         }
         using var deadline = new Deadline(timeout, time, ct);
-        var tls = new TlsServerProtocol();
+        var tls = new RtspsTlsProtocol();
         var server = new RtspsTlsServer(new BcTlsCrypto(), _identity);
-        var input = new TlsInputStream(Socket, tls, server);
+        var input = new TlsInputStream(Socket, tls, server, _tlsOutput!);
         try
         {
             tls.Accept(server);
@@ -122,7 +122,7 @@ public sealed class RtspServerChannel
         }
     }
 
-    private async ValueTask SendHandshakeOutputAsync(TlsServerProtocol tls, CancellationToken ct)
+    private async ValueTask SendHandshakeOutputAsync(RtspsTlsProtocol tls, CancellationToken ct)
     {
         var pending = tls.GetAvailableOutputBytes();
         if (pending == 0)
@@ -145,7 +145,7 @@ public sealed class RtspServerChannel
     }
 
     /// <summary>The fatal alert BouncyCastle raised, so that the client sees why (best effort, briefly).</summary>
-    private async ValueTask TrySendAlertAsync(TlsServerProtocol tls)
+    private async ValueTask TrySendAlertAsync(RtspsTlsProtocol tls)
     {
         try
         {

@@ -248,3 +248,36 @@ internal sealed class RtspsTlsServer(BcTlsCrypto crypto, RtspsIdentity identity)
     public override void NotifyAlertReceived(short alertLevel, short alertDescription)
         => Alert ??= "received " + AlertDescription.GetText(alertDescription);
 }
+
+/// <summary>
+/// BouncyCastle's server protocol (non-blocking), which tells us when a TLS 1.3 client's KeyUpdate asks for ours
+/// (RFC 8446 §4.6.3): BouncyCastle would send it with its next write, which never comes (our writer owns the write
+/// direction), so our writer sends it instead.
+/// </summary>
+internal sealed class RtspsTlsProtocol : TlsServerProtocol
+{
+    private volatile bool _keyUpdateRequested;
+
+    /// <summary>True once since the last call when the client asked for our KeyUpdate.</summary>
+    public bool TakeKeyUpdateRequest()
+    {
+        if (!_keyUpdateRequested)
+        {
+            return false;
+        }
+        _keyUpdateRequested = false;
+        return true;
+    }
+
+    protected override void Receive13KeyUpdate(MemoryStream buf)
+    {
+        var at = buf.Position;
+        var request = buf.ReadByte();
+        buf.Position = at;
+        base.Receive13KeyUpdate(buf);
+        if (request == KeyUpdateRequest.update_requested)
+        {
+            _keyUpdateRequested = true;
+        }
+    }
+}

@@ -13,13 +13,14 @@ public sealed class TlsInputException(string reason) : IOException(reason);
 /// is small (requests, keep-alives), so BouncyCastle's own allocations here do not matter.
 /// <para>
 /// Our record writer owns the write direction, so BouncyCastle must never write once the handshake is over. Anything
-/// that would make it (a TLS 1.2 renegotiation, a TLS 1.3 KeyUpdate asking for ours, a fatal alert it raises) ends the
-/// connection with <see cref="TlsInputException"/>, as do garbage, a record over the limit, an alert from the client,
-/// a truncated record and data after close_notify. A close_notify ends the input (end of stream), like a TCP close
-/// between records. A KeyUpdate that asks for nothing is followed (RFC 8446 §4.6.3).
+/// that would make it (a TLS 1.2 renegotiation, a fatal alert it raises) ends the connection with
+/// <see cref="TlsInputException"/>, as do garbage, a record over the limit, an alert from the client, a truncated
+/// record and data after close_notify. A close_notify ends the input (end of stream), like a TCP close between
+/// records. A client's TLS 1.3 KeyUpdate is followed (RFC 8446 §4.6.3); when it asks for ours, our writer sends it
+/// ahead of its next batch (BouncyCastle would only send it with a write of its own, which never comes).
 /// </para>
 /// </summary>
-internal sealed class TlsInputStream(Socket socket, TlsServerProtocol tls, RtspsTlsServer server) : Stream
+internal sealed class TlsInputStream(Socket socket, RtspsTlsProtocol tls, RtspsTlsServer server, TlsRecordSender output) : Stream
 {
     /// <summary>RFC 8446 §5.2 / RFC 5246 §6.2.3: a record's body is at most 2^14 + 2048 bytes (TLS 1.3: + 256).</summary>
     private const int MaxRecordBody = 16384 + 2048;
@@ -120,7 +121,11 @@ internal sealed class TlsInputStream(Socket socket, TlsServerProtocol tls, Rtsps
         {
             throw new TlsInputException(server.Alert is { } alert
                 ? "the client's input made the TLS layer answer (" + alert + ")"
-                : "the client asked for a TLS reply after the handshake (a KeyUpdate requesting ours)");
+                : "the client's input made the TLS layer answer after the handshake");
+        }
+        if (tls.TakeKeyUpdateRequest())
+        {
+            output.Writer?.RequestKeyUpdate();
         }
     }
 

@@ -29,7 +29,8 @@ public enum TlsRecordCipher
 /// Record limit (RFC 8446 §5.5: AES-GCM at most 2^24.5 full records per key): TLS 1.3 sends its own KeyUpdate
 /// (update_not_requested) ahead of the batch that would pass <see cref="RecordLimit"/> and moves to the next traffic
 /// secret; TLS 1.2 has no rekeying, so <see cref="Begin"/> refuses the batch and the connection ends with a sealed
-/// close_notify (<see cref="SealCloseNotify"/>). ChaCha20-Poly1305 has no practical limit.
+/// close_notify (<see cref="SealCloseNotify"/>). ChaCha20-Poly1305 has no practical limit. A client's KeyUpdate asking
+/// for ours (<see cref="RequestKeyUpdate"/>) is answered the same way, ahead of the next batch.
 /// </para>
 /// One thread at a time (the viewer's writer loop).
 /// </summary>
@@ -66,6 +67,8 @@ public sealed class TlsRecordWriter : IDisposable
     private int _appended;
     private byte _type;
     private bool _keyUpdate;
+    // TLS 1.3: the client's KeyUpdate asked for ours (set by the read side).
+    private volatile bool _keyUpdateRequested;
 
     private TlsRecordWriter(bool tls13, TlsRecordCipher cipher, HashAlgorithmName hash, byte[] iv, byte[]? secret, ulong sequence, long recordLimit, int maxPlaintext)
     {
@@ -129,6 +132,18 @@ public sealed class TlsRecordWriter : IDisposable
     /// <summary>KeyUpdates sent (TLS 1.3).</summary>
     public int KeyUpdates { get; private set; }
 
+    /// <summary>
+    /// TLS 1.3: the client's KeyUpdate asked for ours (update_requested, RFC 8446 §4.6.3); it goes ahead of the next
+    /// batch. Safe from any thread (the read side calls it).
+    /// </summary>
+    public void RequestKeyUpdate()
+    {
+        if (_tls13)
+        {
+            _keyUpdateRequested = true;
+        }
+    }
+
     /// <summary>Records a plaintext of <paramref name="length"/> bytes takes.</summary>
     public int RecordCount(int length) => (length + MaxPlaintextPerRecord - 1) / MaxPlaintextPerRecord;
 
@@ -143,6 +158,11 @@ public sealed class TlsRecordWriter : IDisposable
         var records = RecordCount(plaintextLength);
         // One record always stays free under the limit: the KeyUpdate (TLS 1.3) or the close_notify (TLS 1.2).
         _keyUpdate = false;
+        if (_keyUpdateRequested)
+        {
+            _keyUpdateRequested = false;
+            _keyUpdate = true;
+        }
         if ((long)_sequence + records >= RecordLimit)
         {
             if (!_tls13)

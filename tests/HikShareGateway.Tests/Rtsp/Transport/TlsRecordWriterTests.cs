@@ -246,6 +246,19 @@ public sealed class TlsRecordWriterTests
     }
 
     [Fact]
+    public void Tls13_ARequestedKeyUpdate_GoesAheadOfTheNextBatch_Once()
+    {
+        var (writer, reader) = Pair(true, TlsRecordCipher.ChaCha20Poly1305);
+        using var _ = writer;
+        reader.ReadAll(Seal(writer, [1, 2]));
+        writer.RequestKeyUpdate();
+        Assert.Equal([3], reader.ReadAll(Seal(writer, [3])).Single().Data);
+        Assert.Equal([4], reader.ReadAll(Seal(writer, [4])).Single().Data);
+        Assert.Equal((1, 1), (writer.KeyUpdates, reader.KeyUpdatesSeen));
+        Assert.Equal(2ul, writer.Sequence); // the record after the KeyUpdate was 0 under the new key
+    }
+
+    [Fact]
     public void ChaCha20_HasNoRecordLimit()
     {
         var (writer, _) = Pair(true, TlsRecordCipher.ChaCha20Poly1305, limit: 2);
