@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using HikShareGateway.Rtsp.Transport;
 using Org.BouncyCastle.Tls.Crypto;
@@ -355,5 +357,147 @@ public sealed class TlsRecordWriterTests
             }
         }
         Assert.Equal(0, allocated);
+    }
+
+    private static async Task<(Socket Server, Socket Client)> SocketPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        return (await listener.AcceptAsync(), client);
+    }
+
+    /// <summary>A batch as the viewer output hands it over: interleaved packets in pinned (POH) arrays.</summary>
+    private static List<ArraySegment<byte>> Packets(int count, int size, byte seed)
+    {
+        var segments = new List<ArraySegment<byte>>();
+        for (var i = 0; i < count; i++)
+        {
+            var packet = GC.AllocateArray<byte>(size, pinned: true);
+            packet.AsSpan().Fill((byte)(seed + i));
+            segments.Add(packet);
+        }
+        return segments;
+    }
+
+    [Fact]
+    public async Task Sender_BatchesThroughASocket_ArriveWhole_AndAllocateNothingPerBatch()
+    {
+        var (server, client) = await SocketPairAsync();
+        using var _ = server;
+        using var __ = client;
+        var (writer, reader) = Pair(true, TlsRecordCipher.Aes128Gcm);
+        using var sender = new TlsRecordSender(server);
+        sender.Start(writer);
+        var batch = Packets(40, 1404, 7);
+        var plaintext = batch.Sum(b => (long)b.Count);
+        long received = 0;
+        var wire = new MemoryStream();
+        var drain = Task.Run(async () =>
+        {
+            var buffer = new byte[256 * 1024];
+            int n;
+            while ((n = await client.ReceiveAsync(buffer)) > 0)
+            {
+                lock (wire)
+                {
+                    wire.Write(buffer, 0, n);
+                }
+                Interlocked.Add(ref received, n);
+            }
+        });
+        var sealedLength = writer.Begin((int)plaintext);
+        long allocated = 0;
+        var batches = 0;
+        // Up to three passes of 100 batches (a pass can catch the runtime's one-time work); each waits until the peer
+        // took everything, so the sends are the synchronous sendmsg of the flushing thread.
+        for (var pass = 0; pass < 3; pass++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 100; i++)
+            {
+                var pending = sender.SendAsync(batch, plaintext);
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    await pending;
+                }
+                batches++;
+                var expected = (long)batches * sealedLength;
+                while (Interlocked.Read(ref received) < expected)
+                {
+                    Thread.SpinWait(100);
+                }
+            }
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated == 0)
+            {
+                break;
+            }
+        }
+        Assert.Equal(0, allocated);
+        server.Shutdown(SocketShutdown.Send);
+        await drain;
+        var records = reader.ReadAll(wire.ToArray());
+        Assert.Equal(batches * writer.RecordCount((int)plaintext), records.Count);
+        Assert.Equal(batch.SelectMany(b => b).ToArray(), records.Take(writer.RecordCount((int)plaintext)).SelectMany(r => r.Data).ToArray());
+    }
+
+    [Fact]
+    public async Task Sender_WhatTheKernelDoesNotTake_WaitsInTheAsyncSend_AndArrivesInOrder()
+    {
+        var (server, client) = await SocketPairAsync();
+        using var _ = server;
+        using var __ = client;
+        server.SendBufferSize = 16 * 1024;
+        client.ReceiveBufferSize = 16 * 1024;
+        var (writer, reader) = Pair(false, TlsRecordCipher.ChaCha20Poly1305);
+        using var sender = new TlsRecordSender(server);
+        sender.Start(writer);
+        var batches = new[] { Packets(60, 1404, 1), Packets(60, 1404, 90), Packets(3, 200, 200) };
+        // Nobody reads yet: the first batch overflows the socket buffers and waits.
+        var first = sender.SendAsync(batches[0], batches[0].Sum(b => (long)b.Count));
+        Assert.False(first.IsCompleted);
+        var wire = new MemoryStream();
+        var drain = Task.Run(async () =>
+        {
+            var buffer = new byte[64 * 1024];
+            int n;
+            while ((n = await client.ReceiveAsync(buffer)) > 0)
+            {
+                wire.Write(buffer, 0, n);
+            }
+        });
+        await first;
+        await sender.SendAsync(batches[1], batches[1].Sum(b => (long)b.Count));
+        await sender.SendAsync(batches[2], batches[2].Sum(b => (long)b.Count));
+        server.Shutdown(SocketShutdown.Send);
+        await drain;
+        Assert.Equal(batches.SelectMany(b => b).SelectMany(b => b).ToArray(), reader.ReadAll(wire.ToArray()).SelectMany(r => r.Data).ToArray());
+    }
+
+    [Fact]
+    public async Task Sender_AtTheTls12Limit_SendsCloseNotify_AndEndsTheConnection()
+    {
+        var (server, client) = await SocketPairAsync();
+        using var _ = server;
+        using var __ = client;
+        var (writer, reader) = Pair(false, TlsRecordCipher.Aes128Gcm, limit: 3);
+        using var sender = new TlsRecordSender(server);
+        sender.Start(writer);
+        var batch = Packets(1, 100, 0);
+        await sender.SendAsync(batch, 100);
+        await Assert.ThrowsAsync<IOException>(async () => await sender.SendAsync(batch, 100));
+        var wire = new MemoryStream();
+        var buffer = new byte[4096];
+        int n;
+        while ((n = await client.ReceiveAsync(buffer)) > 0)
+        {
+            wire.Write(buffer, 0, n);
+        }
+        var records = reader.ReadAll(wire.ToArray());
+        Assert.Equal([23, 21], records.Select(r => r.Type));
+        Assert.Equal([1, 0], records[1].Data);
     }
 }
