@@ -120,6 +120,11 @@ public sealed class RtspServerChannel
         {
             return server.Alert ?? e.Message;
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or InvalidCastException or IndexOutOfRangeException)
+        {
+            // Input the TLS library did not turn into an alert: still only this connection's failure.
+            return "TLS handshake failed (" + e.GetType().Name + ")";
+        }
     }
 
     private async ValueTask SendHandshakeOutputAsync(RtspsTlsProtocol tls, CancellationToken ct)

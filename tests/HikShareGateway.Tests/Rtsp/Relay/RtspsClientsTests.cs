@@ -125,10 +125,15 @@ public sealed class RtspsClientsTests : IDisposable
         }
 
         /// <summary>One of s_client's connected commands (a line of its own): k KeyUpdate, K KeyUpdate requesting ours, R renegotiate.</summary>
+        /// Returns once s_client took it (its stderr says so): a request written sooner could land in the same read of its
+        /// stdin, and s_client drops the rest of a read that starts with a command.
         public async Task CommandAsync(char letter)
         {
+            var marker = letter == 'R' ? "RENEGOTIATING" : "KEYUPDATE";
+            var before = Regex.Count(Stderr, marker);
             await _process.StandardInput.BaseStream.WriteAsync(Encoding.ASCII.GetBytes(letter + "\n"));
             await _process.StandardInput.BaseStream.FlushAsync();
+            await Wait.UntilAsync(() => Regex.Count(Stderr, marker) > before, $"s_client took its {letter} command", 10_000);
         }
 
         // A pipe's read does not honour cancellation: stop waiting for it instead (the read ends when the process does).
