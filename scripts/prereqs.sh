@@ -15,7 +15,7 @@ for p in ${HIKSHARE_APT_PACKAGES:-mosquitto mosquitto-clients ffmpeg \
          libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 gstreamer1.0-tools gstreamer1.0-rtsp \
          gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
          gstreamer1.0-plugins-ugly gstreamer1.0-libav onvif-tools iproute2 systemd chromium postgresql \
-         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client rabbitmq-server}; do
+         python3-aiosmtpd iptables iputils-ping coturn afl++ python3-prometheus-client rabbitmq-server openssl}; do
   have "$p" || need_apt+=("$p")
 done
 # Node.js and npm (werift, the second WebRTC viewer of the tests): whichever Node the machine has (the .NET image ships

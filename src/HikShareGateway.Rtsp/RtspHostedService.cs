@@ -26,15 +26,17 @@ public sealed partial class RtspHostedService(RtspOptions options, RtspServer se
         {
             // Validated at start-up; loaded again here, where the server takes it over.
             X509Certificate2 certificate;
+            X509Certificate2Collection chain;
             try
             {
                 certificate = options.LoadTlsCertificate();
+                chain = options.LoadTlsChain();
             }
             catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
             {
                 throw new Core.Configuration.StartupException($"Rtsp:TlsCertificateFile \"{options.TlsCertificateFile}\" cannot be used for RTSPS: {e.Message}", e);
             }
-            Listen("TlsPort", options.TlsPort, () => server.StartTls(options.BindAddress, options.TlsPort, certificate));
+            Listen("TlsPort", options.TlsPort, () => server.StartTls(options.BindAddress, options.TlsPort, certificate, chain));
         }
         return Task.CompletedTask;
 

@@ -90,6 +90,14 @@ public sealed class RtspOptions : IValidatableOptions
         return certificate;
     }
 
+    /// <summary>Every certificate in <see cref="TlsCertificateFile"/> in file order (leaf first): RTSPS sends them all.</summary>
+    public X509Certificate2Collection LoadTlsChain()
+    {
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPemFile(TlsCertificateFile!);
+        return chain;
+    }
+
     public void Validate(ICollection<string> errors)
     {
         if (Port is < 0 or > 65535)
@@ -153,6 +161,8 @@ public sealed class RtspOptions : IValidatableOptions
         try
         {
             using var certificate = LoadTlsCertificate();
+            // The key must also convert for the TLS layer (RSA or ECDSA).
+            _ = Transport.RtspsIdentity.Create(certificate, LoadTlsChain());
         }
         catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {

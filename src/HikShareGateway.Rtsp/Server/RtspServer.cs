@@ -60,15 +60,19 @@ public sealed partial class RtspServer : IAsyncDisposable
         LogListening(_logger, Port);
     }
 
-    /// <summary>RTSPS: the same server behind TLS with <paramref name="certificate"/> (which this server then owns).</summary>
-    public void StartTls(string bindAddress, int port, X509Certificate2 certificate)
+    /// <summary>
+    /// RTSPS: the same server behind TLS with <paramref name="certificate"/> (which this server then owns; it must
+    /// have its private key) and the rest of its chain (<paramref name="chain"/>, from the same PEM file, sent after it).
+    /// </summary>
+    public void StartTls(string bindAddress, int port, X509Certificate2 certificate, X509Certificate2Collection? chain = null)
     {
         _certificates.Add(certificate);
-        TlsPort = Listen(bindAddress, port, certificate);
-        LogListeningTls(_logger, TlsPort, certificate.Subject, certificate.NotAfter.ToUniversalTime());
+        var identity = RtspsIdentity.Create(certificate, chain);
+        TlsPort = Listen(bindAddress, port, identity);
+        LogListeningTls(_logger, TlsPort, identity.Subject, identity.NotAfter);
     }
 
-    private int Listen(string bindAddress, int port, X509Certificate2? certificate)
+    private int Listen(string bindAddress, int port, RtspsIdentity? certificate)
     {
         Socket listener;
         if (bindAddress is "*" or "" && Socket.OSSupportsIPv6)
@@ -88,7 +92,7 @@ public sealed partial class RtspServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndPoint!).Port;
     }
 
-    private async Task AcceptLoopAsync(Socket listener, X509Certificate2? certificate)
+    private async Task AcceptLoopAsync(Socket listener, RtspsIdentity? certificate)
     {
         while (!_stop.IsCancellationRequested)
         {

@@ -70,18 +70,18 @@ public sealed partial class ViewerConnection
     private int _aborted;
     private string? _endReason;
 
-    /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
+    /// <param name="tls">RTSPS: the server's certificate chain and key; null for plain RTSP.</param>
     /// <param name="ticket">The connection's slot in the server's pools; it moves to the authenticated pool when the
     /// viewer authenticates, and bounds the unauthenticated phase by its handshake budget. Null: no limits.</param>
-    public ViewerConnection(Socket socket, ViewerServices services, X509Certificate2? tlsCertificate = null, AdmissionTicket? ticket = null)
+    public ViewerConnection(Socket socket, ViewerServices services, RtspsIdentity? tls = null, AdmissionTicket? ticket = null)
     {
         _ticket = ticket;
         _s = services;
         _metrics = services.Metrics ?? GatewayMetrics.Unexported;
-        _channel = new RtspServerChannel(socket, tlsCertificate, services.QueueLimits.SendBufferBytes);
+        _channel = new RtspServerChannel(socket, tls, services.QueueLimits.SendBufferBytes);
         _remote = _channel.Remote;
         _connectionId = "c" + Interlocked.Increment(ref s_nextConnection).ToString(CultureInfo.InvariantCulture);
-        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.Tls, _channel.TlsTransport, _metrics);
+        _output = new ViewerOutput(socket, services.QueueLimits, services.Time, Abort, _channel.TlsOutput, _metrics);
         _input = new ViewerInput(this);
         _access = new ViewerAccess(services, _remote, _channel.RemoteAddress, _connectionId, ticket);
     }
@@ -187,6 +187,10 @@ public sealed partial class ViewerConnection
             _channel.Close();
             return;
         }
+        if (_channel.TlsDescription is { } tls)
+        {
+            LogTlsEstablished(_s.Logger, _remote, tls);
+        }
         var writer = _output.RunAsync();
         var reader = _channel.OpenInput();
         Volatile.Write(ref _waitingSince, _s.Time.GetTimestamp());
@@ -244,6 +248,11 @@ public sealed partial class ViewerConnection
                     idle.Reset(HandshakeBudget);
                 }
             }
+        }
+        catch (TlsInputException e)
+        {
+            LogTlsInputRefused(_s.Logger, _remote, e.Message);
+            _endReason ??= "TLS: " + e.Message;
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -546,6 +555,12 @@ public sealed partial class ViewerConnection
 
     [LoggerMessage(EventId = 2304, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: TLS handshake failed ({Reason}); connection closed")]
     private static partial void LogTlsFailed(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(EventId = 2307, Level = LogLevel.Debug, Message = "Viewer {Remote} on the RTSPS port: {Tls}")]
+    private static partial void LogTlsEstablished(ILogger logger, string remote, string tls);
+
+    [LoggerMessage(EventId = 2306, Level = LogLevel.Information, Message = "Viewer {Remote} on the RTSPS port: {Reason}; connection closed")]
+    private static partial void LogTlsInputRefused(ILogger logger, string remote, string reason);
 
     [LoggerMessage(EventId = 2303, Level = LogLevel.Error, Message = "Viewer connection {Remote} failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception e, string remote);

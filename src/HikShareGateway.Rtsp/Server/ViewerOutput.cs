@@ -43,10 +43,8 @@ public sealed class ViewerOutput : IMediaSubscriber
     private const int MaxRingCapacity = 16384;
 
     private readonly Socket _socket;
-    // RTSPS: everything goes through TLS (encrypted per viewer, so copied into one record-sized chunk at a time).
-    private readonly Stream? _tls;
-    // RTSPS: the socket stream under _tls, holding a batch's records for one send (null: each record is its own send).
-    private readonly Transport.CoalescingNetworkStream? _tlsTransport;
+    // RTSPS: every batch is sealed into TLS records (encrypted per viewer, so copied once) and sent by the transport.
+    private readonly TlsRecordSender? _tls;
     private readonly SubscriberQueuePolicy _policy;
     private readonly TimeProvider _time;
     private readonly Action<string> _abort;
@@ -66,20 +64,18 @@ public sealed class ViewerOutput : IMediaSubscriber
     private long _sendStartedAt;
     private string? _failure;
 
-    /// <param name="tls">RTSPS: the connection's TLS stream, which then carries every byte; null for plain RTSP.</param>
     /// <param name="metrics">Where relayed/dropped counts go; null: <see cref="GatewayMetrics.Unexported"/>.</param>
-    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls = null, GatewayMetrics? metrics = null)
-        : this(socket, limits, time, abort, tls, null, metrics)
+    public ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, GatewayMetrics? metrics = null)
+        : this(socket, limits, time, abort, null, metrics)
     {
     }
 
-    /// <param name="tlsTransport">RTSPS: the socket stream under <paramref name="tls"/>, which gathers a batch's TLS records into one send.</param>
-    internal ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, Stream? tls, Transport.CoalescingNetworkStream? tlsTransport, GatewayMetrics? metrics)
+    /// <param name="tls">RTSPS: the connection's record sender, which then carries every byte; null for plain RTSP.</param>
+    internal ViewerOutput(Socket socket, ViewerQueueLimits limits, TimeProvider time, Action<string> abort, TlsRecordSender? tls, GatewayMetrics? metrics)
     {
         _metrics = metrics ?? GatewayMetrics.Unexported;
         _socket = socket;
         _tls = tls;
-        _tlsTransport = tlsTransport;
         _policy = new SubscriberQueuePolicy(limits.Queue, time);
         _time = time;
         _abort = abort;
@@ -255,7 +251,8 @@ public sealed class ViewerOutput : IMediaSubscriber
                     {
                         if (_tls is not null)
                         {
-                            await WriteTlsAsync(_tls, bytes);
+                            // The plaintext only: the transport seals it into records and sends them.
+                            await _tls.SendAsync(_segments, bytes);
                         }
                         else
                         {
@@ -285,70 +282,6 @@ public sealed class ViewerOutput : IMediaSubscriber
             Drain();
         }
     }
-
-    /// <summary>
-    /// The batch's segments through TLS: copied into one pooled buffer of up to <see cref="TlsWriteBytes"/> (a frame's
-    /// packets, usually the whole batch) and written with one <see cref="Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>,
-    /// which SslStream cuts into full 16 KiB records (RFC 8446 §5.1) instead of a write per record-sized piece; the
-    /// records are held by the socket stream under it and leave in one send per batch. The buffers are rented per
-    /// batch, not held per viewer: a thousand idle RTSPS viewers hold none.
-    /// </summary>
-    private async ValueTask WriteTlsAsync(Stream tls, long plaintextBytes)
-    {
-        var chunk = ArrayPool<byte>.Shared.Rent(TlsWriteBytes);
-        // Ciphertext: the plaintext plus 22 bytes per record (5 header, 1 content type, 16 tag).
-        _tlsTransport?.Hold((int)Math.Min(plaintextBytes + (plaintextBytes / 16384 + 1) * 22 + 64, 4 * 1024 * 1024));
-        try
-        {
-            var filled = 0;
-            foreach (var segment in _segments)
-            {
-                for (var done = 0; done < segment.Count;)
-                {
-                    var n = Math.Min(segment.Count - done, chunk.Length - filled);
-                    Buffer.BlockCopy(segment.Array!, segment.Offset + done, chunk, filled, n);
-                    done += n;
-                    filled += n;
-                    if (filled == chunk.Length)
-                    {
-                        await WriteRecordsAsync(tls, chunk, filled);
-                        filled = 0;
-                    }
-                }
-            }
-            if (filled > 0)
-            {
-                await WriteRecordsAsync(tls, chunk, filled);
-            }
-            if (_tlsTransport is not null)
-            {
-                await _tlsTransport.SendHeldAsync();
-            }
-        }
-        finally
-        {
-            _tlsTransport?.Discard();
-            ArrayPool<byte>.Shared.Return(chunk);
-        }
-    }
-
-    /// <summary>
-    /// Encrypts <paramref name="count"/> bytes into records. While the socket stream holds them (always, with
-    /// <see cref="Transport.CoalescingNetworkStream"/>), SslStream's records only land in a buffer: the synchronous
-    /// write does that without an asynchronous state machine per record.
-    /// </summary>
-    private ValueTask WriteRecordsAsync(Stream tls, byte[] chunk, int count)
-    {
-        if (_tlsTransport is not null)
-        {
-            tls.Write(chunk, 0, count);
-            return ValueTask.CompletedTask;
-        }
-        return tls.WriteAsync(chunk.AsMemory(0, count));
-    }
-
-    /// <summary>Plaintext per TLS write: four full records.</summary>
-    private const int TlsWriteBytes = 64 * 1024;
 
     private int TakeBatch(out bool done, out long total, out bool hasControl)
     {

@@ -1,33 +1,34 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Tls;
+using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 
 namespace HikShareGateway.Rtsp.Transport;
 
 /// <summary>
 /// The transport of one accepted RTSP connection (the server-side counterpart of <see cref="RtspClientChannel"/>):
-/// the socket and its lifetime, on the RTSPS port the TLS server handshake and stream, and the input pipe. Moves bytes
-/// only; the viewer connection above it speaks RTSP. <see cref="Abort"/> is safe from any thread and never blocks.
+/// the socket and its lifetime, on the RTSPS port the TLS server handshake (BouncyCastle, non-blocking, driven by our
+/// socket reads), the TLS read side and our own record writer for everything sent (<see cref="TlsOutput"/>), and the
+/// input pipe. Moves bytes only; the viewer connection above it speaks RTSP. <see cref="Abort"/> is safe from any
+/// thread and never blocks.
 /// </summary>
 public sealed class RtspServerChannel
 {
-    private readonly SslStream? _tls;
-    private readonly CoalescingNetworkStream? _tlsTransport;
-    private readonly X509Certificate2? _certificate;
+    private readonly RtspsIdentity? _identity;
+    private readonly TlsRecordSender? _tlsOutput;
+    private TlsInputStream? _tlsInput;
 
-    /// <param name="tlsCertificate">RTSPS: the server certificate to present; null for plain RTSP.</param>
+    /// <param name="tls">RTSPS: the server's certificate chain and key; null for plain RTSP.</param>
     /// <param name="sendBufferBytes">The kernel send buffer to ask for (kept modest so slowness shows in the output's queue).</param>
-    public RtspServerChannel(Socket socket, X509Certificate2? tlsCertificate, int sendBufferBytes)
+    public RtspServerChannel(Socket socket, RtspsIdentity? tls, int sendBufferBytes)
     {
         Socket = socket;
-        _certificate = tlsCertificate;
-        if (tlsCertificate is not null)
+        _identity = tls;
+        if (tls is not null)
         {
-            _tlsTransport = new CoalescingNetworkStream(socket);
-            _tls = new SslStream(_tlsTransport, leaveInnerStreamOpen: false);
+            _tlsOutput = new TlsRecordSender(socket);
         }
         var ep = socket.RemoteEndPoint as IPEndPoint;
         RemoteAddress = ep?.Address is { IsIPv4MappedToIPv6: true } a ? a.MapToIPv4() : ep?.Address;
@@ -42,76 +43,129 @@ public sealed class RtspServerChannel
         }
     }
 
-    /// <summary>
-    /// RTSPS encrypts every relayed byte once per viewer, so the cipher is most of its cost: AES-GCM first (AES-NI and
-    /// carry-less multiply in every x86-64 and ARMv8 server CPU), AES-128 before AES-256 (10 rounds, not 14), and
-    /// ChaCha20-Poly1305 last for clients without AES. Only TLS 1.3 and ECDHE AEAD suites of TLS 1.2. OpenSSL (Linux)
-    /// only: elsewhere the platform's default order applies.
-    /// </summary>
-    internal static CipherSuitesPolicy? PreferredCipherSuites { get; } = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()
-        ? CreatePolicy()
-        : null;
+    /// <summary>TLS 1.3 and TLS 1.2 (ECDHE AEAD suites) only; the suites and their order are <see cref="RtspsTlsServer"/>'s.</summary>
+    public bool IsTls => _identity is not null;
 
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private static CipherSuitesPolicy CreatePolicy() => new(
-    [
-        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
-        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
-        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
-        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ]);
+    /// <summary>RTSPS: the negotiated version and suite once the handshake is done ("TLS 1.3 TLS_AES_128_GCM_SHA256").</summary>
+    public string? TlsDescription { get; private set; }
+
+    /// <summary>RTSPS: where every byte to the viewer goes (sealed by our record writer after the handshake); null for plain RTSP.</summary>
+    internal TlsRecordSender? TlsOutput => _tlsOutput;
 
     /// <summary>For the output's zero-copy gather send (plain RTSP).</summary>
     public Socket Socket { get; }
-
-    /// <summary>RTSPS: the TLS stream that carries every byte; null for plain RTSP.</summary>
-    public Stream? Tls => _tls;
-
-    /// <summary>RTSPS: the stream under <see cref="Tls"/>, which can gather a batch's TLS records into one send; null for plain RTSP.</summary>
-    internal CoalescingNetworkStream? TlsTransport => _tlsTransport;
 
     /// <summary>"ip:port" of the peer (IPv4-mapped addresses as IPv4).</summary>
     public string Remote { get; }
 
     public IPAddress? RemoteAddress { get; }
 
-    /// <summary>RTSPS: the TLS server handshake within <paramref name="timeout"/> on <paramref name="time"/>'s clock. Null when it succeeded (or plain RTSP), else why it failed.</summary>
+    /// <summary>
+    /// RTSPS: the TLS server handshake within <paramref name="timeout"/> on <paramref name="time"/>'s clock. Null when
+    /// it succeeded (or plain RTSP), else why it failed (BouncyCastle's alert is sent to the client first).
+    /// </summary>
     public async Task<string?> HandshakeAsync(TimeSpan timeout, TimeProvider time, CancellationToken ct)
     {
-        if (_tls is null)
+        if (_identity is null)
         {
             return null;
         }
         using var deadline = new Deadline(timeout, time, ct);
+        var tls = new RtspsTlsProtocol();
+        var server = new RtspsTlsServer(new BcTlsCrypto(), _identity);
+        var input = new TlsInputStream(Socket, tls, server, _tlsOutput!);
         try
         {
-            await _tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            tls.Accept(server);
+            while (tls.IsHandshaking)
             {
-                ServerCertificate = _certificate,
-                ClientCertificateRequired = false,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                CipherSuitesPolicy = PreferredCipherSuites,
-                // A TLS 1.2 client's renegotiation would make the media writes wait for it (ViewerOutput writes records
-                // synchronously on the flushing thread); TLS 1.3 has none.
-                AllowRenegotiation = false,
-            }, deadline.Token);
+                await SendHandshakeOutputAsync(tls, deadline.Token);
+                if (!await input.ReceiveHandshakeAsync(deadline.Token))
+                {
+                    return "the client closed the connection during the handshake";
+                }
+            }
+            // TLS 1.2: the server's ChangeCipherSpec and Finished follow the client's Finished.
+            await SendHandshakeOutputAsync(tls, deadline.Token);
+            var keys = server.Keys ?? throw new TlsFatalAlert(AlertDescription.internal_error, "no keys at the end of the handshake");
+            var limit = tls.ApplicationDataLimit;
+            var writer = keys.Tls13
+                ? TlsRecordWriter.ForTls13(keys.Cipher, keys.Hash, keys.SecretOrKey, maxPlaintextPerRecord: limit)
+                // TLS 1.2: the server's Finished was record 0 under these keys.
+                : TlsRecordWriter.ForTls12(keys.Cipher, keys.SecretOrKey, keys.Iv, firstSequence: 1, maxPlaintextPerRecord: limit);
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(keys.SecretOrKey);
+            _tlsOutput!.Start(writer);
+            _tlsInput = input;
+            TlsDescription = keys.Version + " " + keys.Suite;
             return null;
         }
-        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (OperationCanceledException)
         {
-            return e is OperationCanceledException ? "no TLS handshake in time" : e.InnerException?.Message ?? e.Message;
+            return "no TLS handshake in time";
+        }
+        catch (TlsFatalAlertReceived e)
+        {
+            return "the client sent the alert " + AlertDescription.GetText(e.AlertDescription);
+        }
+        catch (TlsFatalAlert e)
+        {
+            await TrySendAlertAsync(tls);
+            return server.Alert ?? AlertDescription.GetText(e.AlertDescription);
+        }
+        catch (TlsInputException e)
+        {
+            return e.Message;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            return server.Alert ?? e.Message;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or InvalidCastException or IndexOutOfRangeException)
+        {
+            // Input the TLS library did not turn into an alert: still only this connection's failure.
+            return "TLS handshake failed (" + e.GetType().Name + ")";
         }
     }
 
-    /// <summary>The input, read through TLS on RTSPS.</summary>
+    private async ValueTask SendHandshakeOutputAsync(RtspsTlsProtocol tls, CancellationToken ct)
+    {
+        var pending = tls.GetAvailableOutputBytes();
+        if (pending == 0)
+        {
+            return;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(pending);
+        try
+        {
+            var n = tls.ReadOutput(buffer, 0, pending);
+            for (var sent = 0; sent < n;)
+            {
+                sent += await Socket.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, ct);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The fatal alert BouncyCastle raised, so that the client sees why (best effort, briefly).</summary>
+    private async ValueTask TrySendAlertAsync(RtspsTlsProtocol tls)
+    {
+        try
+        {
+            using var brief = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await SendHandshakeOutputAsync(tls, brief.Token);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>The input, decrypted by the TLS read side on RTSPS.</summary>
     public PipeReader OpenInput()
     {
-        Stream stream = _tls is not null ? _tls : new NetworkStream(Socket, ownsSocket: false);
+        Stream stream = _tlsInput is not null ? _tlsInput : new NetworkStream(Socket, ownsSocket: false);
         return PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024));
     }
 
@@ -127,7 +181,7 @@ public sealed class RtspServerChannel
     {
         ShutdownQuietly();
         Socket.Dispose();
-        _tls?.Dispose();
+        _tlsOutput?.Dispose();
     }
 
     private void ShutdownQuietly()

@@ -19,3 +19,15 @@ public sealed class RecordingLogger<T> : ILogger<T>
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         => _entries.Enqueue(new Entry(logLevel, eventId, formatter(state, exception)));
 }
+
+/// <summary>Every logger of a host's factory into one <see cref="RecordingLogger{T}"/> (register it as an <see cref="ILoggerProvider"/> service).</summary>
+public sealed class RecordingLoggerProvider : ILoggerProvider
+{
+    public RecordingLogger<RecordingLoggerProvider> Log { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => Log;
+
+    public void Dispose()
+    {
+    }
+}

@@ -99,6 +99,12 @@ public sealed class RtspTestClient : IAsyncDisposable
         return new RtspTestClient(socket, tls, background: false);
     }
 
+    /// <summary>
+    /// Over any duplex stream (e.g. an external TLS client's stdin and stdout: openssl s_client); reads only when asked.
+    /// <see cref="Socket"/> is then an unconnected placeholder.
+    /// </summary>
+    public static RtspTestClient Over(Stream stream) => new(new Socket(SocketType.Stream, ProtocolType.Tcp), stream, background: false);
+
     private static async Task<Socket> ConnectSocketAsync(string host, int port, int? receiveBuffer, CancellationToken ct)
     {
         var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -117,6 +123,9 @@ public sealed class RtspTestClient : IAsyncDisposable
         }
         return s;
     }
+
+    /// <summary>RTSPS (<see cref="ConnectTlsAsync"/>): sends TLS close_notify; the socket stays open.</summary>
+    public async Task SendCloseNotifyAsync() => await ((SslStream)_stream).ShutdownAsync();
 
     public Task SendRawAsync(string text) => WriteAsync(Encoding.UTF8.GetBytes(text), default);
 

@@ -95,6 +95,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         public TimeSpan HandshakeTimeout { get; init; } = ConnectionLimits.Default.HandshakeTimeout;
         public TimeSpan LimitsReportInterval { get; init; } = ConnectionLimits.Default.ReportInterval;
         public ILogger<RtspServer>? ServerLogger { get; init; }
+        /// <summary>Receives every other logger of the host too (the viewer connections' among them).</summary>
+        public ILoggerProvider? LoggerProvider { get; init; }
         /// <summary>Wraps the authenticator the server uses (e.g. to record what viewers presented).</summary>
         public Func<IViewerAuthenticator, IViewerAuthenticator>? WrapAuthenticator { get; init; }
         public int AuthFailureLimit { get; init; } = 1000;
@@ -198,6 +200,10 @@ internal sealed class RelayHarness : IAsyncDisposable
                 if (options.ServerLogger is { } logger)
                 {
                     services.AddSingleton(logger);
+                }
+                if (options.LoggerProvider is { } provider)
+                {
+                    services.AddSingleton<ILoggerFactory>(new LoggerFactory([provider]));
                 }
                 if (options.WrapAuthenticator is { } wrap)
                 {
