@@ -80,7 +80,7 @@ public sealed record Fmp4Tracks(int VideoTrack, int AudioTrack, Fmp4MuxerOptions
 /// depacketizes, muxes (one fragment per frame) and writes to the response.
 /// </summary>
 /// <remarks>
-/// :: Step 1: the stream calls <see cref="Enqueue"/> once per frame on its delivering thread, never two calls at once; the packet is kept by reference
+/// :: Step 1: the stream calls <see cref="Enqueue(ReadOnlySpan{RtpBuffer})"/> once per frame on its read loop, under its lock; each packet is kept by reference
 ///    (AddRef), never copied, in the media core's <see cref="SubscriberRing{TTag}"/> (grows from 64 to 4096 entries). <see cref="Flush"/> wakes the writer once per batch.
 /// :: Step 2: the writer takes up to <see cref="BatchSize"/> packets at a time, feeds the video track to the
 ///    depacketizer (access units to the muxer) and G.711 to the muxer (FLAC), releases each, then writes what the

@@ -178,7 +178,7 @@ internal sealed partial class AudioTranscodingSource : IMediaSource, IMediaSubsc
     {
     }
 
-    /// <summary>:: Step 1. On the base stream's delivering thread: copy and queue, never wait.</summary>
+    /// <summary>:: Step 1. On the base stream's read loop (its delivery, under its lock): copy and queue, never wait.</summary>
     void IMediaSubscriber.Enqueue(RtpBuffer buffer, long now)
     {
         if (buffer.IsRtcp)

@@ -155,7 +155,7 @@ internal sealed partial class TranscodingSource : IMediaSource, IMediaSubscriber
 
     void IMediaSubscriber.WaitForKeyframe(bool hasVideo) => _started = false;
 
-    /// <summary>:: Step 1. On the base stream's delivering thread: copy and queue, never wait.</summary>
+    /// <summary>:: Step 1. On the base stream's read loop (its delivery, under its lock): copy and queue, never wait.</summary>
     void IMediaSubscriber.Enqueue(RtpBuffer buffer, long now)
     {
         if (buffer.IsRtcp)
