@@ -34,6 +34,8 @@ public sealed partial class LiveStream : IMediaSink
     private readonly TaskCompletionSource<MediaDescription> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<RtpBuffer> _gop = [];
     private Subscription[] _subscribers = [];
+    // The same subscribers' outputs, for the flush outside the lock; both arrays are replaced together, never changed.
+    private IMediaSubscriber[] _outputs = [];
     // The packets since the last flush (each holding the stream's reference), handed to every subscriber at once.
     private readonly FanoutBatch _open = new();
     private long _gopBytes;
@@ -169,6 +171,7 @@ public sealed partial class LiveStream : IMediaSink
                 }
             }
             _subscribers = [.. _subscribers, new Subscription(output, _open.Generation, _open.Count)];
+            _outputs = [.. _outputs, output];
         }
         // Outside the lock: the flush may run the viewer's writer on this thread.
         output.Flush();
@@ -185,6 +188,7 @@ public sealed partial class LiveStream : IMediaSink
                 if (list[i].Output == output)
                 {
                     _subscribers = [.. list[..i], .. list[(i + 1)..]];
+                    _outputs = [.. _outputs[..i], .. _outputs[(i + 1)..]];
                     break;
                 }
             }
@@ -301,22 +305,8 @@ public sealed partial class LiveStream : IMediaSink
             }
             batch.Clear();
         }
-        if (_outputsOf != list)
-        {
-            // The list is replaced on every change, never changed in place.
-            _outputs = new IMediaSubscriber[list.Length];
-            for (var i = 0; i < list.Length; i++)
-            {
-                _outputs[i] = list[i].Output;
-            }
-            _outputsOf = list;
-        }
         return _outputs;
     }
-
-    // The outputs of _outputsOf (the subscriber list they were taken from), for the flush outside the lock.
-    private IMediaSubscriber[] _outputs = [];
-    private Subscription[]? _outputsOf;
 
     /// <summary>
     /// Wakes every viewer's writer. A flush runs the writer's non-blocking send on the calling
