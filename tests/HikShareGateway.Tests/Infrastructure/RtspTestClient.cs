@@ -231,9 +231,16 @@ public sealed class RtspTestClient : IAsyncDisposable
 
     private async Task<RtspResponse> PullResponseAsync(string method, string uri)
     {
+        // One budget for the whole wait: media arriving all along must not keep a missing response waited for forever.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
-            var item = await ReadAsync(ResponseTimeout);
+            var left = ResponseTimeout - waited.Elapsed;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"No RTSP response to {method} {uri} within {ResponseTimeout.TotalSeconds:0} s");
+            }
+            var item = await ReadAsync(left);
             if (item.Message is { } m)
             {
                 return m;
