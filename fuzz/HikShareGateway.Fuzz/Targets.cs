@@ -40,13 +40,27 @@ public static class Targets
         ["dtls-record"] = WebRtcTargets.DtlsRecord,
     };
 
-    /// <summary>RTSP requests, responses and interleaved frames (RFC 2326 §10.12), read the way the server does.</summary>
+    /// <summary>
+    /// RTSP requests, responses and interleaved frames (RFC 2326 §10.12), read the way the server does: a keep-alive
+    /// taken by <see cref="RtspKeepAlive"/> must be what <see cref="RtspParser"/> reads there (a disagreement throws).
+    /// </summary>
     private static void Rtsp(byte[] input)
     {
         var sequence = new ReadOnlySequence<byte>(input);
         for (var guard = 0; guard <= input.Length + 1 && !sequence.IsEmpty; guard++)
         {
             var reader = new SequenceReader<byte>(sequence);
+            var fast = reader;
+            if (RtspKeepAlive.TryRead(ref fast, RtspLimits.Default, out var keepAlive))
+            {
+                var full = reader;
+                if (RtspParser.TryRead(ref full, RtspLimits.Default, out var same, out _, out _) != RtspReadStatus.Message
+                    || full.Consumed != fast.Consumed || same!.CSeq != keepAlive.CSeq
+                    || same.Method != keepAlive.Method switch { RtspKeepAliveMethod.Options => "OPTIONS", RtspKeepAliveMethod.GetParameter => "GET_PARAMETER", _ => "SET_PARAMETER" })
+                {
+                    throw new InvalidOperationException("the keep-alive reader and the full parser disagree");
+                }
+            }
             var status = RtspParser.TryRead(ref reader, RtspLimits.Default, out var message, out var frame, out _);
             switch (status)
             {

@@ -17,6 +17,15 @@ public interface IRtspFrameHandler
 
     /// <summary>A whole RTSP request or response. Return false to stop reading right after it (the rest stays unread).</summary>
     bool OnMessage(RtspMessage message);
+
+    /// <summary>
+    /// True when this handler takes keep-alive requests as <see cref="RtspKeepAlive"/> (<see cref="OnKeepAlive"/>), read
+    /// without building a message: the viewer connection, whose players send one every half session timeout.
+    /// </summary>
+    bool TakesKeepAlives => false;
+
+    /// <summary>A keep-alive request (only when <see cref="TakesKeepAlives"/>). Return false to stop reading right after it.</summary>
+    bool OnKeepAlive(RtspKeepAlive request) => throw new NotSupportedException("this handler takes no keep-alives");
 }
 
 /// <summary>
@@ -28,14 +37,24 @@ public static class RtspFrameReader
 {
     /// <returns>
     /// <see cref="RtspReadStatus.NeedMore"/> when every complete item was handed over (the rest is incomplete),
-    /// <see cref="RtspReadStatus.Message"/> when the handler stopped after a message, <see cref="RtspReadStatus.Error"/>
+    /// <see cref="RtspReadStatus.Message"/> when the handler stopped after a message (or a keep-alive), <see cref="RtspReadStatus.Error"/>
     /// (with <paramref name="error"/>) when the input is not RTSP or breaks a limit.
     /// </returns>
     public static RtspReadStatus ReadFrames<THandler>(ref SequenceReader<byte> reader, RtspLimits limits, THandler handler, out string? error)
         where THandler : IRtspFrameHandler
     {
+        var keepAlives = handler.TakesKeepAlives;
         while (true)
         {
+            if (keepAlives && RtspKeepAlive.TryRead(ref reader, limits, out var keepAlive))
+            {
+                if (!handler.OnKeepAlive(keepAlive))
+                {
+                    error = null;
+                    return RtspReadStatus.Message;
+                }
+                continue;
+            }
             var status = RtspParser.TryRead(ref reader, limits, out var message, out var frame, out error);
             switch (status)
             {

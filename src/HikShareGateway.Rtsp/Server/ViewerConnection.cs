@@ -224,11 +224,18 @@ public sealed partial class ViewerConnection
                     break;
                 }
                 var (request, close) = ParseBatch(reader, result);
-                if (request is not null)
+                if (request is not null || _input.KeepAlive is not null)
                 {
                     // One request per pass: the reader was advanced past it, so nothing is held across the await.
                     Volatile.Write(ref _partialSince, 0);
-                    close = await HandleAsync(request);
+                    if (_input.KeepAlive is { } keepAlive)
+                    {
+                        AnswerKeepAlive(keepAlive);
+                    }
+                    else
+                    {
+                        close = await HandleAsync(request!);
+                    }
                     Volatile.Write(ref _waitingSince, _s.Time.GetTimestamp());
                     idle.Reset(NextRequestBudget());
                     if (!close)
@@ -286,6 +293,7 @@ public sealed partial class ViewerConnection
     private (RtspMessage? Request, bool Close) ParseBatch(PipeReader reader, ReadResult result)
     {
         _input.Request = null;
+        _input.KeepAlive = null;
         var pass = RtspInput.Consume(reader, result, _input);
         _lastPending = pass.Pending;
         if (pass.Status == RtspReadStatus.Error)
@@ -298,10 +306,22 @@ public sealed partial class ViewerConnection
         return (_input.Request, false);
     }
 
-    /// <summary>What the viewer sends: interleaved frames go to the media, the first request stops the pass.</summary>
+    /// <summary>
+    /// What the viewer sends: interleaved frames go to the media, the first request stops the pass. Keep-alives come
+    /// as <see cref="RtspKeepAlive"/>, read from the bytes without building a message.
+    /// </summary>
     private sealed class ViewerInput(ViewerConnection connection) : IRtspFrameHandler
     {
         public RtspMessage? Request;
+        public RtspKeepAlive? KeepAlive;
+
+        public bool TakesKeepAlives => true;
+
+        public bool OnKeepAlive(RtspKeepAlive request)
+        {
+            KeepAlive = request;
+            return false;
+        }
 
         public void OnInterleaved(InterleavedHeader frame, ReadOnlySequence<byte> payload) => connection.OnViewerFrame(frame, payload);
 
@@ -322,6 +342,16 @@ public sealed partial class ViewerConnection
         {
             _media.OnViewerPacket(track, rtcp, payload);
         }
+    }
+
+    /// <summary>
+    /// OPTIONS, GET_PARAMETER and SET_PARAMETER, as <see cref="HandleAsync"/> answers them (200, whatever the state) but
+    /// written into a pooled buffer the output returns once sent: a playing viewer's keep-alives allocate nothing.
+    /// </summary>
+    private void AnswerKeepAlive(RtspKeepAlive request)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ViewerProtocol.MaxKeepAliveResponseBytes);
+        _output.EnqueuePooledControl(buffer, _protocol.WriteKeepAliveResponse(request, buffer));
     }
 
     /// <summary>Handles one request; true when the connection should close after the response.</summary>

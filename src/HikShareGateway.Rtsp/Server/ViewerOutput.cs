@@ -83,8 +83,11 @@ public sealed class ViewerOutput : IMediaSubscriber
 
     public long PacketsDropped { get; private set; }
 
-    /// <summary>Beside each queued packet: its interleaved channel for this viewer; an RTSP message is queued without a packet.</summary>
-    private readonly record struct Tag(byte[]? Control, byte Channel);
+    /// <summary>
+    /// Beside each queued packet: its interleaved channel for this viewer; an RTSP message is queued without a packet,
+    /// as a whole array or (<paramref name="PooledLength"/> &gt; 0) the start of one rented from <see cref="ArrayPool{T}.Shared"/>.
+    /// </summary>
+    private readonly record struct Tag(byte[]? Control, byte Channel, int PooledLength = 0);
 
     /// <summary>Which interleaved channel carries each track for this viewer (from its SETUPs).</summary>
     public void SetTrackChannels(int[] channelOfTrack)
@@ -114,6 +117,25 @@ public sealed class ViewerOutput : IMediaSubscriber
         {
             if (_completed || !_ring.TryAppendTag(new Tag(message, 0)))
             {
+                return;
+            }
+        }
+        _signal.Set();
+    }
+
+    /// <summary>
+    /// Queues an RTSP message: the first <paramref name="length"/> bytes of <paramref name="rented"/>, an array from
+    /// <see cref="ArrayPool{T}.Shared"/> that the output then owns and returns once it is sent (a keep-alive's answer
+    /// allocates nothing). Never dropped.
+    /// </summary>
+    public void EnqueuePooledControl(byte[] rented, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        lock (_gate)
+        {
+            if (_completed || !_ring.TryAppendTag(new Tag(rented, 0, length)))
+            {
+                ArrayPool<byte>.Shared.Return(rented);
                 return;
             }
         }
@@ -318,9 +340,10 @@ public sealed class ViewerOutput : IMediaSubscriber
                 }
                 else
                 {
-                    var control = _inflight[n].Tag.Control!;
+                    var tag = _inflight[n].Tag;
+                    var control = tag.PooledLength > 0 ? new ArraySegment<byte>(tag.Control!, 0, tag.PooledLength) : tag.Control!;
                     _segments.Add(control);
-                    total += control.Length;
+                    total += control.Count;
                     hasControl = true;
                 }
                 n++;
@@ -340,8 +363,13 @@ public sealed class ViewerOutput : IMediaSubscriber
     {
         for (var i = 0; i < n; i++)
         {
-            _inflight[i].Buffer?.Release();
-            _inflight[i] = default;
+            ref var slot = ref _inflight[i];
+            slot.Buffer?.Release();
+            if (slot.Tag.PooledLength > 0)
+            {
+                ArrayPool<byte>.Shared.Return(slot.Tag.Control!);
+            }
+            slot = default;
         }
     }
 

@@ -192,6 +192,65 @@ public sealed class ViewerProtocol
         }
     }
 
+    /// <summary>The most <see cref="WriteKeepAliveResponse"/> writes (the Public list and a 16-hex-digit session id fit well within).</summary>
+    public const int MaxKeepAliveResponseBytes = 256;
+
+    /// <summary>
+    /// The answer to a keep-alive, byte for byte what <see cref="Finish"/> and <see cref="RtspMessage.ToBytes"/> make of
+    /// the connection's 200 to it (OPTIONS with Public; GET_PARAMETER with the session's Session), written into
+    /// <paramref name="destination"/> (at least <see cref="MaxKeepAliveResponseBytes"/>) without allocating. Returns
+    /// the length.
+    /// </summary>
+    public int WriteKeepAliveResponse(RtspKeepAlive request, Span<byte> destination)
+    {
+        var w = new SpanWriter(destination);
+        w.Write("RTSP/1.0 200 OK\r\n"u8);
+        if (request.Method == RtspKeepAliveMethod.Options)
+        {
+            w.Write("Public: "u8);
+            w.Write(Methods);
+            w.Write("\r\n"u8);
+        }
+        w.Write("CSeq: "u8);
+        w.Write(request.CSeq < 0 ? 0 : request.CSeq);
+        w.Write("\r\nServer: HikShareGateway\r\n"u8);
+        if (SessionId is not null && request.Method == RtspKeepAliveMethod.GetParameter)
+        {
+            w.Write("Session: "u8);
+            w.Write(SessionId);
+            w.Write(";timeout="u8);
+            w.Write(SessionTimeoutSeconds);
+            w.Write("\r\n"u8);
+        }
+        w.Write("\r\n"u8);
+        return w.Written;
+    }
+
+    /// <summary>Appends to a span; throws when it is too small (a bug: the sizes above are bounded).</summary>
+    private ref struct SpanWriter(Span<byte> destination)
+    {
+        private readonly Span<byte> _destination = destination;
+
+        public int Written { get; private set; }
+
+        public void Write(ReadOnlySpan<byte> bytes)
+        {
+            bytes.CopyTo(_destination[Written..]);
+            Written += bytes.Length;
+        }
+
+        public void Write(string text) => Written += Encoding.UTF8.GetBytes(text, _destination[Written..]);
+
+        public void Write(int value)
+        {
+            if (!value.TryFormat(_destination[Written..], out var n, default, CultureInfo.InvariantCulture))
+            {
+                throw new ArgumentException("the destination is too small for the response", nameof(destination));
+            }
+            Written += n;
+        }
+    }
+
     /// <summary>
     /// An error response. 401 carries the Basic challenge (contract §4); 400, 401, 404 and 5xx a short reason for people
     /// reading a player's log, which never names a device address or a secret.
