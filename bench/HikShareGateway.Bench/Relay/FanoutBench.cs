@@ -289,6 +289,8 @@ public static partial class FanoutBench
                 var a1 = probe?.Read();
                 var types = probe?.StopSampling();
                 var metricsAfter = httpPort is { } hp2 ? await ScrapeMetricsAsync(hp2) : default;
+                // Back to back: what one scrape allocates (the window holds one, split between its ends).
+                var metricsAgain = httpPort is { } hp3 ? await ScrapeMetricsAsync(hp3) : default;
                 Volatile.Write(ref keepAlivesHeld.Value, false);
                 var (rss, peak, anon) = process is null ? (0, 0, 0) : ProcStats.Memory(process.Pid);
 
@@ -344,7 +346,8 @@ public static partial class FanoutBench
                 // and the count is bounded by B/packet / 24 (no type samples).
                 if (row.BytesPerPacket is null && metricsBefore.AllocatedBytes is { } ab && metricsAfter.AllocatedBytes is { } aa && packets > 0)
                 {
-                    row.BytesPerPacket = (double)(aa - ab) / packets;
+                    var scrape = metricsAgain.AllocatedBytes is { } ag ? Math.Max(0, ag - aa) : 0;
+                    row.BytesPerPacket = (double)Math.Max(0, aa - ab - scrape) / packets;
                 }
                 return row;
             }
@@ -448,8 +451,8 @@ public static partial class FanoutBench
 
     /// <summary>
     /// The gateway's <c>/metrics</c>: RTP/RTCP packets written to viewers (summed over label sets) and the bytes its
-    /// managed heap allocated since start (<c>hikshare_process_allocated_bytes_total</c>: the scrape's own request
-    /// adds a few KiB, a rounding error over a window of ~10⁵–10⁶ packets).
+    /// managed heap allocated since start (<c>hikshare_process_allocated_bytes_total</c>). A scrape allocates ~55 KiB of
+    /// its own (the exposition text); the benches scrape once more right after the window and subtract that.
     /// </summary>
     internal static async Task<MetricsScrape> ScrapeMetricsAsync(int port)
     {
@@ -703,7 +706,7 @@ public static partial class FanoutBench
         Console.WriteLine("  latency = viewer receive time - camera send time of each access unit's SEI stamp (includes the readers' own scheduling on this machine);");
         Console.WriteLine("  direct = the camera serves the same N viewers itself, no relay; added = a relay's latency percentile minus the direct one of the same N and round;");
         Console.WriteLine("  CPU % of one core and RSS of the relay process only; anon = RssAnon + RssShmem, the resident memory not backed by a file (RSS minus mapped program and library files);");
-        Console.WriteLine("  machine % = all processes (of 100 x cores); B/packet = gateway GC.GetTotalAllocatedBytes delta / RTP packets delivered (JIT: the startup-hook probe; NativeAOT: hikshare_process_allocated_bytes_total of /metrics);");
+        Console.WriteLine("  machine % = all processes (of 100 x cores); B/packet = gateway GC.GetTotalAllocatedBytes delta / RTP packets delivered (JIT: the startup-hook probe; NativeAOT: hikshare_process_allocated_bytes_total of /metrics, less one scrape measured back to back);");
         Console.WriteLine("  allocs/packet = those bytes split by GCAllocationTick type samples, each share over its mean object size (an estimate; B/packet / 24 bounds it).");
         Console.WriteLine($"  command: {command}");
     }
