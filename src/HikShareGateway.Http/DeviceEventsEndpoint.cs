@@ -115,11 +115,14 @@ public static partial class DeviceEventsEndpoint
             string? last = null;
             while (true)
             {
-                var json = JsonSerializer.Serialize(DevicesEndpoint.Build(account, policy, catalog), ApiJsonContext.Default.DeviceList);
-                if (!string.Equals(json, last, StringComparison.Ordinal))
+                var list = DevicesEndpoint.Build(account, policy, catalog);
+                // Compared without the grants version: another account's change bumps it, and is no update for this
+                // caller (nor a hint to them that someone else's grants changed).
+                var devices = JsonSerializer.Serialize(list with { Version = 0 }, ApiJsonContext.Default.DeviceList);
+                if (!string.Equals(devices, last, StringComparison.Ordinal))
                 {
-                    last = json;
-                    await sse.WriteEventAsync(++sent, "devices", json).ConfigureAwait(false);
+                    last = devices;
+                    await sse.WriteEventAsync(++sent, "devices", JsonSerializer.Serialize(list, ApiJsonContext.Default.DeviceList)).ConfigureAwait(false);
                 }
                 await await sse.KeepAliveUntilAsync(changed.WaitAsync(ct)).ConfigureAwait(false);
             }
