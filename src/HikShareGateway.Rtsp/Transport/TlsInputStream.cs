@@ -30,6 +30,8 @@ internal sealed class TlsInputStream(Socket socket, RtspsTlsProtocol tls, RtspsT
     private int _bodyLeft;
     private bool _ended;
 
+    // Pooled: a viewer's connection waits here for its next request all the time it plays.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         while (true)
