@@ -129,10 +129,23 @@ public sealed class PortalEndToEndTests
         await WaitGatewayCurrentAsync(stack, ownerApi);
 
         // :: Watch: a fresh viewer token handed to the gateway's web viewer in the fragment.
+        // The URL as it arrived: the web viewer takes the token out of the address bar as soon as its script runs, so
+        // bob.Url read afterwards may have lost it. Every navigation of bob's page is watched from before the click.
+        var prefix = $"http://127.0.0.1:{stack.HttpPort}/#token=";
+        string? arrived = null;
+        void OnNavigated(object? sender, IFrame frame)
+        {
+            if (frame == bob.MainFrame && frame.Url.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                Interlocked.CompareExchange(ref arrived, frame.Url, null);
+            }
+        }
+        bob.FrameNavigated += OnNavigated;
         var watch = await bob.RunAndWaitForResponseAsync(() => bob.ClickAsync($"[data-watch='{SharingStack.DeviceId}/1']"), r => r.Url.EndsWith("/api/v1/watch"));
         Assert.Equal(200, watch.Status);
-        await bob.WaitForURLAsync(u => u.StartsWith($"http://127.0.0.1:{stack.HttpPort}/#token="), new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
-        var fragment = new Uri(bob.Url).Fragment;
+        await Wait.UntilAsync(() => Volatile.Read(ref arrived) is not null, "bob's page reached the gateway's web viewer with a token", 30_000);
+        bob.FrameNavigated -= OnNavigated;
+        var fragment = new Uri(arrived!).Fragment;
         var token = Uri.UnescapeDataString(fragment["#token=".Length..fragment.IndexOf('&')]);
         Assert.Contains($"device={SharingStack.DeviceId}&channel=1", fragment);
         await bob.GotoAsync(stack.ServiceUrl + "#/others");
