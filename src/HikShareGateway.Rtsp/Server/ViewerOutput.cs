@@ -111,17 +111,7 @@ public sealed class ViewerOutput : IMediaSubscriber
     }
 
     /// <summary>Queues an RTSP message (response or request); never dropped.</summary>
-    public void EnqueueControl(byte[] message)
-    {
-        lock (_gate)
-        {
-            if (_completed || !_ring.TryAppendTag(new Tag(message, 0)))
-            {
-                return;
-            }
-        }
-        _signal.Set();
-    }
+    public void EnqueueControl(byte[] message) => TryEnqueueControl(new Tag(message, 0));
 
     /// <summary>
     /// Queues an RTSP message: the first <paramref name="length"/> bytes of <paramref name="rented"/>, an array from
@@ -131,15 +121,24 @@ public sealed class ViewerOutput : IMediaSubscriber
     public void EnqueuePooledControl(byte[] rented, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        if (!TryEnqueueControl(new Tag(rented, 0, length)))
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Queues a message's tag and wakes the writer; false when the output is completed (or the ring full).</summary>
+    private bool TryEnqueueControl(Tag tag)
+    {
         lock (_gate)
         {
-            if (_completed || !_ring.TryAppendTag(new Tag(rented, 0, length)))
+            if (_completed || !_ring.TryAppendTag(tag))
             {
-                ArrayPool<byte>.Shared.Return(rented);
-                return;
+                return false;
             }
         }
         _signal.Set();
+        return true;
     }
 
     /// <summary>
