@@ -154,6 +154,19 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
             ? TimeSpan.FromSeconds(BinaryPrimitives.ReadUInt32BigEndian(v))
             : fallback;
 
+    /// <summary>A Refresh success's LIFETIME (10 minutes when absent); its own method so the parsed message (a ref
+    /// struct) never lives in the async caller's frame, which Debug builds hoist whole.</summary>
+    private static bool TryRefreshedLifetime(byte[] response, out TimeSpan lifetime)
+    {
+        if (!StunMessage.TryParse(response, out var m, out _))
+        {
+            lifetime = default;
+            return false;
+        }
+        lifetime = Lifetime(m, TimeSpan.FromMinutes(10));
+        return true;
+    }
+
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
     /// <summary>Every 15 s: refresh what ends within a minute (allocation), permissions at 4 of their 5 minutes, channels at 9 of 10.</summary>
@@ -166,9 +179,9 @@ public sealed partial class TurnClient : IStunResponseHandler, IDisposable
             {
                 var (failure, response) = await RequestAsync(StunMethod.Refresh, static (ref StunWriter w, object? _) =>
                     w.AddUInt32(StunAttribute.Lifetime, 600), null, _stop.Token).ConfigureAwait(false);
-                if (failure == TurnFailure.None && StunMessage.TryParse(response, out var m, out _))
+                if (failure == TurnFailure.None && TryRefreshedLifetime(response, out var lifetime))
                 {
-                    _allocationExpires = _time.GetTimestamp() + Ticks(Lifetime(m, TimeSpan.FromMinutes(10)));
+                    _allocationExpires = _time.GetTimestamp() + Ticks(lifetime);
                 }
                 else
                 {
