@@ -5,6 +5,7 @@ public static class Program
 {
     private static readonly Dictionary<string, (string Description, Func<string[], Task<int>> Run)> Benchmarks = new(StringComparer.Ordinal)
     {
+        ["aead"] = ("AEAD per TLS record / SRTP packet: OpenSSL EVP called directly (AeadCipher) vs the framework's AesGcm/ChaCha20Poly1305, ns and GB/s", AeadBench.RunAsync),
         ["access-check"] = ("IAccessPolicy.IsAllowed: ns and bytes allocated per check", Access.AccessCheckBench.RunAsync),
         ["revocation"] = ("100 live sessions (--rtsp: real RTSP viewers through the relay) cut by one delta via mosquitto: publish -> last close p50/p99", Access.RevocationBench.RunAsync),
         ["fanout"] = ("1 camera of 4 Mbit/s to 100/500/1000 RTSP viewers: gateway vs gst-rtsp-server (bitrate, loss, latency, CPU, RSS, B/packet)", Relay.FanoutBench.RunAsync),
