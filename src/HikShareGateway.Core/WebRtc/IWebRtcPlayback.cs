@@ -16,6 +16,12 @@ public sealed record WebRtcPlaybackOffer(
 {
     /// <summary>The speed to start at (<c>&amp;scale=</c>; 1 = normal), as <see cref="WebRtcPlaybackControl.Scale"/>.</summary>
     public double Scale { get; init; } = 1;
+
+    /// <summary>
+    /// Called once with the reason when the session ends, however it ends (cloud signalling publishes <c>webrtc/close</c>),
+    /// as <see cref="WebRtcLiveOffer.Ended"/>. The end of the recording is not an end: the session stays for a seek.
+    /// </summary>
+    public Action<string, string>? Ended { get; init; }
 }
 
 /// <summary>One control of a playback session (<c>POST /whep/sessions/{id}/seek</c>): exactly one of the three is set.</summary>

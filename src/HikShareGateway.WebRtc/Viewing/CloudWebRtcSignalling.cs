@@ -14,12 +14,14 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// WebRTC signalling through the cloud (contract v1.1 §3.1), for viewers that reach only the cloud: an offer on
 /// <c>webrtc/offer</c> carries the viewer's own token, which decides who the viewer is (the cloud only relays); the
 /// answer or the refusal (same statuses as WHEP, with an RFC 9457 problem) goes out on <c>webrtc/answer</c>;
-/// <c>webrtc/close</c> ends a session either way.
+/// <c>webrtc/close</c> ends a session either way: the cloud's closes it here, and one that ends at the gateway (any
+/// reason) is published, once, after its answer.
 /// <para>
 /// :: Step 1: parse the offer message (bounded; malformed → dropped and logged, there is no session id to answer).
 /// :: Step 2: authenticate the token (401), parse the path (404 for forms that can never exist).
 /// :: Step 3: <see cref="IWebRtcViewing.OpenLiveAsync"/>, or <see cref="IWebRtcPlayback.OpenPlaybackAsync"/> for
 /// <c>/playback/{deviceId}/{channel}?start=…&amp;end=…</c> (403/404/422/503/502/504 or 201) → publish the answer.
+/// :: Step 4: a session that ended at the gateway meanwhile → publish its <c>webrtc/close</c> (<see cref="RelayedSession"/>).
 /// </para>
 /// </summary>
 /// <param name="viewing">Resolved at first use, as <paramref name="publisher"/>: the MQTT link is built with its receivers
@@ -33,7 +35,11 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
     /// <summary>An offer message is an SDP of at most 64 KiB plus a token and a path.</summary>
     public const int MaxMessageBytes = 96 * 1024;
 
-    private readonly ConcurrentDictionary<string, (string SessionId, string Account)> _byCloudId = new(StringComparer.Ordinal);
+    // Every relayed session from just before it is opened until it ends, by the cloud's session id; see RelayedSession.
+    private readonly ConcurrentDictionary<string, RelayedSession> _byCloudId = new(StringComparer.Ordinal);
+
+    /// <summary>Relayed sessions known now (opening or running): what a cloud close would find.</summary>
+    internal int RelayedCount => _byCloudId.Count;
 
     public IReadOnlyList<string> SubTopics { get; } = [CloudTopics.WebRtcOfferSubTopic, CloudTopics.WebRtcCloseSubTopic];
 
@@ -76,9 +82,14 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
                 LogMalformed(logger, subTopic, e.Message);
                 return;
             }
-            if (close?.SessionId is { } id && _byCloudId.TryRemove(id, out var session))
+            if (close?.SessionId is { } id && _byCloudId.TryRemove(id, out var relayed))
             {
-                viewing().Close(session.SessionId, session.Account, "closed through the cloud" + (string.IsNullOrEmpty(close.Reason) ? "" : ": " + Truncate(close.Reason)));
+                var reason = "closed through the cloud" + (string.IsNullOrEmpty(close.Reason) ? "" : ": " + Truncate(close.Reason));
+                // Still opening: the opener closes it as soon as it has the session id.
+                if (relayed.ClosedByCloud(reason) is { } session)
+                {
+                    viewing().Close(session.SessionId, session.Account, reason);
+                }
             }
         }
     }
@@ -86,9 +97,10 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
     private async Task AnswerAsync(OfferMessage offer)
     {
         var cloudId = offer.SessionId!;
+        var relayed = new RelayedSession();
         try
         {
-            var answer = await OpenAsync(offer, cloudId).ConfigureAwait(false);
+            var answer = await OpenAsync(offer, cloudId, relayed).ConfigureAwait(false);
             var message = answer.Succeeded
                 ? new AnswerMessage(cloudId, 201, answer.AnswerSdp, null)
                 : new AnswerMessage(cloudId, answer.Status, null, Problem(answer));
@@ -99,9 +111,17 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
         {
             LogFailed(logger, e, cloudId);
         }
+        finally
+        {
+            // :: Step 4: after the answer (or its failure), so that the cloud never sees a close before the 201.
+            if (relayed.Answered() is { } reason)
+            {
+                PublishClose(cloudId, reason);
+            }
+        }
     }
 
-    private async Task<WebRtcAnswer> OpenAsync(OfferMessage offer, string cloudId)
+    private async Task<WebRtcAnswer> OpenAsync(OfferMessage offer, string cloudId, RelayedSession relayed)
     {
         // :: Step 2: the token decides who the viewer is.
         var auth = string.IsNullOrEmpty(offer.Token) ? AuthResult.Missing : authenticator.Authenticate(new ViewerCredentials(null, null, null, offer.Token), null);
@@ -111,7 +131,7 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
         }
         if (offer.Path is not null && offer.Path.StartsWith("/playback/", StringComparison.Ordinal))
         {
-            return await OpenPlaybackAsync(offer, cloudId, auth.Account).ConfigureAwait(false);
+            return await OpenPlaybackAsync(offer, cloudId, relayed, auth.Account).ConfigureAwait(false);
         }
         if (!TryParseLivePath(offer.Path, out var deviceId, out var channel, out var kind))
         {
@@ -122,28 +142,14 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
             return WebRtcAnswer.Refused(400, "the message has no sdp");
         }
         var account = auth.Account;
-        var request = new WebRtcLiveOffer(account, deviceId, channel, kind, System.Text.Encoding.UTF8.GetBytes(offer.Sdp), "cloud", null, WebRtcSignalling.Cloud)
-        {
-            Ended = (sessionId, reason) =>
-            {
-                if (_byCloudId.TryRemove(cloudId, out _))
-                {
-                    publisher().Publish(CloudTopics.WebRtcCloseSubTopic,
-                        JsonSerializer.SerializeToUtf8Bytes(new CloseMessage(cloudId, reason), SignallingJson.Default.CloseMessage), retain: false);
-                }
-            },
-        };
+        var request = new WebRtcLiveOffer(account, deviceId, channel, kind, System.Text.Encoding.UTF8.GetBytes(offer.Sdp), "cloud", null, WebRtcSignalling.Cloud);
         // :: Step 3
-        var answer = await viewing().OpenLiveAsync(request, CancellationToken.None).ConfigureAwait(false);
-        if (answer.Succeeded)
-        {
-            _byCloudId[cloudId] = (answer.SessionId!, account);
-        }
-        return answer;
+        return await OpenRelayedAsync(cloudId, relayed, account,
+            ended => viewing().OpenLiveAsync(request with { Ended = ended }, CancellationToken.None)).ConfigureAwait(false);
     }
 
     /// <summary>Playback through the cloud: the same checks as <c>POST /whep/playback/…</c> (the <c>playback</c> grant, in the viewing service).</summary>
-    private async Task<WebRtcAnswer> OpenPlaybackAsync(OfferMessage offer, string cloudId, string account)
+    private async Task<WebRtcAnswer> OpenPlaybackAsync(OfferMessage offer, string cloudId, RelayedSession relayed, string account)
     {
         if (!TryParsePlaybackPath(offer.Path, out var deviceId, out var channel, out var start, out var end))
         {
@@ -157,15 +163,125 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
         {
             return WebRtcAnswer.Refused(503, "playback is not available on this gateway");
         }
-        var answer = await service.OpenPlaybackAsync(
-            new WebRtcPlaybackOffer(account, deviceId, channel, start, end, System.Text.Encoding.UTF8.GetBytes(offer.Sdp), "cloud", null), CancellationToken.None).ConfigureAwait(false);
-        if (answer.Succeeded)
+        var request = new WebRtcPlaybackOffer(account, deviceId, channel, start, end, System.Text.Encoding.UTF8.GetBytes(offer.Sdp), "cloud", null);
+        return await OpenRelayedAsync(cloudId, relayed, account,
+            ended => service.OpenPlaybackAsync(request with { Ended = ended }, CancellationToken.None)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Step 3 for live and playback alike: <paramref name="open"/> is given the offer's <c>Ended</c>. The entry is in
+    /// <see cref="_byCloudId"/> before the session exists, so an end at the gateway while the open still runs (a
+    /// revocation, a handshake that fails at once) finds it, and a cloud close meanwhile is kept for the opener.
+    /// </summary>
+    private async Task<WebRtcAnswer> OpenRelayedAsync(string cloudId, RelayedSession relayed, string account, Func<Action<string, string>, Task<WebRtcAnswer>> open)
+    {
+        // A second offer with a running session's id takes the id over; the first one's end then publishes nothing
+        // (its entry is gone) and it ends by DTLS or revocation as any session the cloud no longer knows.
+        _byCloudId[cloudId] = relayed;
+        WebRtcAnswer answer;
+        try
         {
-            // A playback session the gateway ends itself (end of the recording, revocation) is closed by DTLS; its entry
-            // here goes with the cloud's webrtc/close or stays until then (a playback offer has no Ended callback).
-            _byCloudId[cloudId] = (answer.SessionId!, account);
+            answer = await open((_, reason) => EndedAtGateway(cloudId, relayed, reason)).ConfigureAwait(false);
+        }
+        catch
+        {
+            _byCloudId.TryRemove(new KeyValuePair<string, RelayedSession>(cloudId, relayed));
+            throw;
+        }
+        if (!answer.Succeeded)
+        {
+            _byCloudId.TryRemove(new KeyValuePair<string, RelayedSession>(cloudId, relayed));
+            return answer;
+        }
+        if (relayed.Opened(answer.SessionId!, account) is { } closedByCloud)
+        {
+            // The cloud's webrtc/close came while the session was being opened; its end publishes nothing (no entry).
+            viewing().Close(answer.SessionId!, account, closedByCloud);
         }
         return answer;
+    }
+
+    /// <summary>The offer's <c>Ended</c>: once per session, on whichever thread ended it, no lock of the viewing service held.</summary>
+    private void EndedAtGateway(string cloudId, RelayedSession relayed, string reason)
+    {
+        // Not there: the cloud closed it (it knows), or the id was taken over by a later offer.
+        if (!_byCloudId.TryRemove(new KeyValuePair<string, RelayedSession>(cloudId, relayed)))
+        {
+            return;
+        }
+        if (relayed.EndedBeforeAnswer(reason))
+        {
+            return; // published by AnswerAsync once the answer is out
+        }
+        PublishClose(cloudId, reason);
+    }
+
+    private void PublishClose(string cloudId, string reason)
+    {
+        publisher().Publish(CloudTopics.WebRtcCloseSubTopic,
+            JsonSerializer.SerializeToUtf8Bytes(new CloseMessage(cloudId, reason), SignallingJson.Default.CloseMessage), retain: false);
+        LogClosePublished(logger, cloudId, reason);
+    }
+
+    /// <summary>
+    /// One relayed session's signalling state, between the three threads that may touch it: the opener (session id known,
+    /// answer published), the viewing service ending the session, and the MQTT thread with the cloud's close. The
+    /// dictionary entry says whether the cloud still has to be told; this says when (not before the answer) and to whom a
+    /// close that came early goes. Nothing is called under its lock.
+    /// </summary>
+    private sealed class RelayedSession
+    {
+        private readonly Lock _gate = new();
+        private (string SessionId, string Account)? _session;
+        private string? _closedByCloud, _endedBeforeAnswer;
+        private bool _answered;
+
+        /// <summary>The cloud closed it: the session to close now, or null when the opener must (it has no id yet).</summary>
+        public (string SessionId, string Account)? ClosedByCloud(string reason)
+        {
+            lock (_gate)
+            {
+                if (_session is null)
+                {
+                    _closedByCloud = reason;
+                }
+                return _session;
+            }
+        }
+
+        /// <summary>The open succeeded: the reason of a cloud close that came meanwhile, or null.</summary>
+        public string? Opened(string sessionId, string account)
+        {
+            lock (_gate)
+            {
+                _session = (sessionId, account);
+                return _closedByCloud;
+            }
+        }
+
+        /// <summary>It ended at the gateway: true when the answer is not out yet (the close then waits for it).</summary>
+        public bool EndedBeforeAnswer(string reason)
+        {
+            lock (_gate)
+            {
+                if (_answered)
+                {
+                    return false;
+                }
+                _endedBeforeAnswer = reason;
+                return true;
+            }
+        }
+
+        /// <summary>The answer is out (or failed): the reason of an end at the gateway still to publish, or null.</summary>
+        public string? Answered()
+        {
+            lock (_gate)
+            {
+                _answered = true;
+                return _endedBeforeAnswer;
+            }
+        }
     }
 
     /// <summary><c>/playback/{deviceId}/{channel}?start=…[&amp;end=…]</c>, times UTC in the basic (<c>20261125T100000Z</c>) or extended ISO 8601 form.</summary>
@@ -240,6 +356,9 @@ public sealed partial class CloudWebRtcSignalling(IViewerAuthenticator authentic
 
     [LoggerMessage(EventId = 7121, Level = LogLevel.Information, Message = "Answered cloud WebRTC offer {CloudSessionId}: {Status}")]
     private static partial void LogAnswered(ILogger logger, string cloudSessionId, int status);
+
+    [LoggerMessage(EventId = 7123, Level = LogLevel.Information, Message = "Published webrtc/close for cloud WebRTC session {CloudSessionId}: {Reason}")]
+    private static partial void LogClosePublished(ILogger logger, string cloudSessionId, string reason);
 
     [LoggerMessage(EventId = 7122, Level = LogLevel.Error, Message = "Answering cloud WebRTC offer {CloudSessionId} failed unexpectedly")]
     private static partial void LogFailed(ILogger logger, Exception exception, string cloudSessionId);

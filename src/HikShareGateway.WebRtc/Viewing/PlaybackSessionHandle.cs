@@ -8,7 +8,9 @@ namespace HikShareGateway.WebRtc.Viewing;
 /// <summary>
 /// One WebRTC playback viewer: its <see cref="WebRtcSession"/>, a <see cref="WebRtcOutput"/> fed by its own upstream
 /// playback session (<see cref="IPlaybackSourceConnector"/>, the RTSP playback upstream; nothing shared), the registry
-/// entry (<c>playback</c>) and the position in the recording.
+/// entry (<c>playback</c>) and the position in the recording. Every way it can end (DELETE, revocation, DTLS failure,
+/// ICE consent expiry, a viewer too slow, shutdown) goes through <see cref="Close"/>, once, which ends with the offer's
+/// <c>Ended</c>; the end of the recording is not one (the session stays for a seek).
 /// <para>
 /// :: Step 1: the source is connected by the POST (its errors are the POST's status); it is read once DTLS-SRTP is up,
 ///    so the viewer sees the span from its first keyframe.
@@ -376,6 +378,7 @@ internal sealed class PlaybackSessionHandle : IWebRtcMediaSender, IMediaSink
         _service.GatewayMetrics.ViewerSessions.Add(-1, _tags);
         _service.GatewayMetrics.SessionDuration.Record(_service.Time.GetElapsedTime(_startedAt).TotalSeconds, _tags[0]);
         _service.PlaybackEnded(this, reason, revoked);
+        _service.NotifyEnded(Offer.Ended, SessionId, reason);
     }
 
     private async Task EndSourceAsync()

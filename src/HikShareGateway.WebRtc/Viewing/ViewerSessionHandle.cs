@@ -204,6 +204,6 @@ internal sealed class ViewerSessionHandle : IWebRtcMediaSender
         _service.GatewayMetrics.ViewerSessions.Add(-1, _tags);
         _service.GatewayMetrics.SessionDuration.Record(_service.Time.GetElapsedTime(_startedAt).TotalSeconds, _tags[0]);
         _service.Ended(this, reason, revoked);
-        Offer.Ended?.Invoke(SessionId, reason);
+        _service.NotifyEnded(Offer.Ended, SessionId, reason);
     }
 }

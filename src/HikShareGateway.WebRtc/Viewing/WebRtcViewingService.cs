@@ -374,6 +374,28 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
         LogEnded(_logger, handle.SessionId, reason);
     }
 
+    /// <summary>
+    /// The offer's <c>Ended</c> callback, the last step of a handle's close (live and playback alike). No lock is held
+    /// here: the callback may call back into this service (the cloud signalling's <see cref="IWebRtcViewing.Close"/> is
+    /// a no-op by then). Its exception is logged, not thrown: a close runs on the registry's, the ICE agent's or the
+    /// pool's thread, where it would end the process or stop that loop.
+    /// </summary>
+    internal void NotifyEnded(Action<string, string>? ended, string sessionId, string reason)
+    {
+        if (ended is null)
+        {
+            return;
+        }
+        try
+        {
+            ended(sessionId, reason);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogEndedCallbackFailed(_logger, e, sessionId);
+        }
+    }
+
     internal GatewayMetrics GatewayMetrics => _gatewayMetrics;
     internal ILogger Logger => _logger;
 
@@ -395,6 +417,9 @@ public sealed partial class WebRtcViewingService : IWebRtcViewing, IAsyncDisposa
 
     [LoggerMessage(EventId = 7101, Level = LogLevel.Information, Message = "WebRTC session {SessionId} ended: {Reason}")]
     private static partial void LogEnded(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(EventId = 7104, Level = LogLevel.Error, Message = "WebRTC session {SessionId}: its end callback failed")]
+    private static partial void LogEndedCallbackFailed(ILogger logger, Exception exception, string sessionId);
 
     [LoggerMessage(EventId = 7102, Level = LogLevel.Warning, Message = "WebRTC offer of {Account} refused (503): {Reason}")]
     private static partial void LogCapacity(ILogger logger, string account, string reason);
