@@ -175,7 +175,7 @@ public sealed class AeadCipherTests
     }
 
     [Fact]
-    public void Dispose_WhileAnotherThreadEncrypts_EndsWithObjectDisposedNotACrash()
+    public async Task Dispose_WhileAnotherThreadEncrypts_EndsWithObjectDisposedNotACrash()
     {
         // The writer loop may still seal a record while the connection is disposed from elsewhere: the native context
         // must outlive the call in flight (a use after free would take the test host down, not fail an assertion).
@@ -183,10 +183,10 @@ public sealed class AeadCipherTests
         var buffer = new byte[16384];
         var tag = new byte[16];
         var nonce = new byte[12];
-        using var started = new ManualResetEventSlim();
-        var calls = 0;
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var worker = Task.Run(() =>
         {
+            var calls = 0;
             try
             {
                 while (true)
@@ -194,7 +194,7 @@ public sealed class AeadCipherTests
                     cipher.Encrypt(nonce, buffer, buffer, tag);
                     if (++calls == 100)
                     {
-                        started.Set();
+                        started.TrySetResult();
                     }
                 }
             }
@@ -203,9 +203,9 @@ public sealed class AeadCipherTests
                 return calls;
             }
         });
-        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
         cipher.Dispose();
-        Assert.True(worker.Wait(TimeSpan.FromSeconds(30)));
-        Assert.True(worker.Result >= 100);
+        var done = await worker.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(done >= 100);
     }
 }

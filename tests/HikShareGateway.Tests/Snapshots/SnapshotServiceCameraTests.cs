@@ -70,7 +70,7 @@ public sealed class SnapshotServiceCameraTests
         using var snapshots = Service(h, options: new SnapshotOptions { KeyframeTimeout = TimeSpan.FromSeconds(3) });
         var image = await snapshots.TakeAsync(RelayHarness.Device, 1, StreamKind.Main, 0, CancellationToken.None);
         await SnapshotJpegs.AssertSmpteBarsAsync(Bytes(image.Jpeg), 640, 360, fullIntensity: true);
-        Assert.Equal(1, h.Relay.Streams.Count);
+        Assert.Single(h.Relay.Streams);
     }
 
     [Fact]
