@@ -131,26 +131,12 @@ public sealed class H265ViewingTests : IAsyncLifetime
     private sealed class Connector(string codec) : IMediaSourceConnector
     {
         public Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
-            => Task.FromResult<IMediaSource>(new Silent(new MediaDescription(
+            => Task.FromResult<IMediaSource>(new SilentMediaSource(new MediaDescription(
             [
                 new MediaTrack { Type = "video", EncodingName = codec, ClockRate = 90000, PayloadType = 96,
                     FormatParameters = codec == "H264" ? "packetization-mode=1;profile-level-id=42e01f" : null },
                 new MediaTrack { Type = "audio", EncodingName = "PCMU", ClockRate = 8000, PayloadType = 0 },
             ])));
-    }
-
-    private sealed class Silent(MediaDescription media) : IMediaSource
-    {
-        public MediaDescription Media { get; } = media;
-
-        public async Task RunAsync(IMediaSink sink, CancellationToken ct)
-        {
-            var ended = new TaskCompletionSource();
-            await using var _ = ct.Register(() => ended.TrySetCanceled(ct));
-            await ended.Task;
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private sealed class AllowAll : IAccessPolicy

@@ -167,27 +167,13 @@ public sealed class WebRtcViewingEndedTests : IAsyncLifetime
     private sealed class Recorder : IPlaybackSourceConnector
     {
         public Task<IMediaSource> ConnectAsync(string deviceId, int channel, DateTimeOffset start, DateTimeOffset? end, CancellationToken ct)
-            => Task.FromResult<IMediaSource>(new Silent(H264Media()));
+            => Task.FromResult<IMediaSource>(new SilentMediaSource(H264Media()));
     }
 
     private sealed class Connector : IMediaSourceConnector
     {
         public Task<IMediaSource> ConnectAsync(string deviceId, int channel, StreamKind kind, CancellationToken ct)
-            => Task.FromResult<IMediaSource>(new Silent(H264Media()));
-    }
-
-    private sealed class Silent(MediaDescription media) : IMediaSource
-    {
-        public MediaDescription Media { get; } = media;
-
-        public async Task RunAsync(IMediaSink sink, CancellationToken ct)
-        {
-            var ended = new TaskCompletionSource();
-            await using var _ = ct.Register(() => ended.TrySetCanceled(ct));
-            await ended.Task;
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+            => Task.FromResult<IMediaSource>(new SilentMediaSource(H264Media()));
     }
 
     /// <summary>Keeps what was registered, so that a test can revoke it as a grant change would.</summary>
