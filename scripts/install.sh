@@ -84,7 +84,10 @@ say "installed the daemon in $root$PREFIX"
 
 # :: Step 1b: FFmpeg 5.1's runtime libraries (snapshots, transcoding). The daemon runs without them, with a warning
 # that snapshots and transcoding are off, so a failure here is reported and the install goes on.
+# intel-ipsec-mb (x86-64 only) seals RTSPS records and SRTP packets with AES-GCM about four times faster than OpenSSL 3.0;
+# without it the daemon uses OpenSSL (its start-up log names the engine).
 ffmpeg_libs="libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4"
+[ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] && ffmpeg_libs="$ffmpeg_libs libipsec-mb1"
 if [ -n "$DESTDIR" ]; then
   say "not installing Debian packages into a DESTDIR; the target needs: $ffmpeg_libs"
 elif command -v apt-get >/dev/null 2>&1; then
@@ -93,9 +96,9 @@ elif command -v apt-get >/dev/null 2>&1; then
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
   done
   if [ -n "$missing" ]; then
-    say "installing FFmpeg 5.1 libraries:$missing"
+    say "installing runtime libraries (FFmpeg 5.1, intel-ipsec-mb):$missing"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null; }; then
-      say "could not install$missing: the gateway will run with snapshots and transcoding off"
+      say "could not install$missing: the gateway will run without them (snapshots and transcoding off without FFmpeg; AES-GCM through OpenSSL without intel-ipsec-mb)"
     fi
   fi
 else

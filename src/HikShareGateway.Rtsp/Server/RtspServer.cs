@@ -69,7 +69,7 @@ public sealed partial class RtspServer : IAsyncDisposable
         _certificates.Add(certificate);
         var identity = RtspsIdentity.Create(certificate, chain);
         TlsPort = Listen(bindAddress, port, identity);
-        LogListeningTls(_logger, TlsPort, identity.Subject, identity.NotAfter);
+        LogListeningTls(_logger, TlsPort, identity.Subject, identity.NotAfter, Core.Crypto.AeadCipher.Describe());
     }
 
     private int Listen(string bindAddress, int port, RtspsIdentity? certificate)
@@ -197,8 +197,8 @@ public sealed partial class RtspServer : IAsyncDisposable
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "RTSP server listening on port {Port}")]
     private static partial void LogListening(ILogger logger, int port);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "RTSPS server listening on port {Port} (certificate {Subject}, valid until {NotAfter:u})")]
-    private static partial void LogListeningTls(ILogger logger, int port, string subject, DateTime notAfter);
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "RTSPS server listening on port {Port} (certificate {Subject}, valid until {NotAfter:u}; records sealed with {Aead})")]
+    private static partial void LogListeningTls(ILogger logger, int port, string subject, DateTime notAfter, string aead);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "RTSP accept failed: {Error}")]
     private static partial void LogAcceptFailed(ILogger logger, string error);
